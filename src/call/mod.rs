@@ -1,0 +1,2 @@
+//! The call: what the gateway does with an answered call.
+pub mod driver;

@@ -1,0 +1,174 @@
+//! One TOML file configures the gateway. Every field has a default that works on a
+//! laptop, so `voicebot serve` with no file runs; an unknown or mistyped key is an
+//! error that names it rather than something silently ignored.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer};
+
+use crate::audio::g711::Law;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub sip: SipConfig,
+    pub rtp: RtpConfig,
+    pub http: HttpConfig,
+    pub call: CallConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    /// UDP and TCP are both served on this address.
+    pub listen: SocketAddr,
+    /// Calls beyond this are refused with 503 and Retry-After.
+    pub max_calls: usize,
+    /// Codec preference; the first one the caller also offers wins.
+    #[serde(deserialize_with = "laws")]
+    pub codecs: Vec<Law>,
+    pub retry_after_secs: u32,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        SipConfig {
+            listen: "127.0.0.1:5060".parse().expect("valid default"),
+            max_calls: 200,
+            codecs: vec![Law::Alaw, Law::Ulaw],
+            retry_after_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RtpConfig {
+    #[serde(deserialize_with = "port_range")]
+    pub ports: (u16, u16),
+    /// The address put in our SDP; defaults to the SIP listen address.
+    pub public_ip: Option<IpAddr>,
+    /// A call whose media stops this long is hung up.
+    pub timeout_secs: u64,
+    /// Receive jitter buffer depth.
+    pub jitter_ms: u32,
+}
+
+impl Default for RtpConfig {
+    fn default() -> Self {
+        RtpConfig { ports: (20000, 20999), public_ip: None, timeout_secs: 30, jitter_ms: 60 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { listen: "127.0.0.1:8080".parse().expect("valid default") }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallConfig {
+    /// A WAV file to greet callers with; empty means the embedded greeting.
+    pub greeting: Option<PathBuf>,
+}
+
+fn laws<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Law>, D::Error> {
+    let names = Vec::<String>::deserialize(d)?;
+    if names.is_empty() {
+        return Err(serde::de::Error::custom("at least one codec is needed"));
+    }
+    names
+        .iter()
+        .map(|n| match n.to_ascii_uppercase().as_str() {
+            "PCMA" => Ok(Law::Alaw),
+            "PCMU" => Ok(Law::Ulaw),
+            other => Err(serde::de::Error::custom(format!(
+                "unsupported codec {other:?} (PCMA and PCMU are supported)"
+            ))),
+        })
+        .collect()
+}
+
+fn port_range<'de, D: Deserializer<'de>>(d: D) -> Result<(u16, u16), D::Error> {
+    let s = String::deserialize(d)?;
+    let err = || serde::de::Error::custom(format!("{s:?} is not a port range like \"20000-20999\""));
+    let (a, b) = s.split_once('-').ok_or_else(err)?;
+    let (a, b): (u16, u16) = (a.trim().parse().map_err(|_| err())?, b.trim().parse().map_err(|_| err())?);
+    if a == 0 || b < a {
+        return Err(err());
+    }
+    Ok((a, b))
+}
+
+impl Config {
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let Some(path) = path else {
+            return Ok(Config::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        Config::parse(&text).map_err(|message| ConfigError::Invalid { path: path.into(), message })
+    }
+
+    pub fn parse(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    pub fn public_ip(&self) -> IpAddr {
+        self.rtp.public_ip.unwrap_or(self.sip.listen.ip())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_defaults() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.sip.listen, "127.0.0.1:5060".parse().unwrap());
+        assert_eq!(c.rtp.ports, (20000, 20999));
+        assert_eq!(c.http.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.public_ip(), "127.0.0.1".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn keys_are_read() {
+        let c = Config::parse(
+            "[sip]\nlisten = \"127.0.0.1:5070\"\ncodecs = [\"PCMU\"]\n[rtp]\nports = \"30000-30010\"\npublic_ip = \"192.0.2.7\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.sip.listen.port(), 5070);
+        assert_eq!(c.sip.codecs, vec![Law::Ulaw]);
+        assert_eq!(c.rtp.ports, (30000, 30010));
+        assert_eq!(c.public_ip(), "192.0.2.7".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = Config::parse("[rtp]\nports = \"abc\"\n").unwrap_err();
+        assert!(e.contains("ports") && e.contains("port range"), "{e}");
+        let e = Config::parse("[sip]\nlisen = \"x\"\n").unwrap_err();
+        assert!(e.contains("lisen"), "{e}");
+        let e = Config::parse("[sip]\nlisten = \"nope\"\n").unwrap_err();
+        assert!(e.contains("listen"), "{e}");
+        let e = Config::parse("[sip]\ncodecs = [\"G729\"]\n").unwrap_err();
+        assert!(e.contains("G729"), "{e}");
+    }
+}

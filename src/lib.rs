@@ -1,0 +1,11 @@
+//! voicebot-gateway: a telephone voicebot for a Danish municipality's phone line.
+//!
+//! The call's path (see `../shared/DESIGN.md`): `sip` answers, `rtp` carries audio,
+//! `audio` converts it, `call` runs the conversation; `caller` is our test UAC.
+pub mod audio;
+pub mod call;
+pub mod caller;
+pub mod config;
+pub mod rtp;
+pub mod serve;
+pub mod sip;

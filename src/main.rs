@@ -1,0 +1,77 @@
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+use voicebot_gateway::caller::{self, CallOptions};
+use voicebot_gateway::config::Config;
+
+#[derive(Parser)]
+#[command(name = "voicebot", version, about = "Telephone voicebot gateway for a Danish municipality")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Answer calls (embedded defaults when no config file is given).
+    Serve {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Place a test call: play a WAV as the caller, record what the bot says.
+    Call {
+        /// e.g. sip:bot@127.0.0.1:5060
+        uri: String,
+        #[arg(long)]
+        play: PathBuf,
+        #[arg(long)]
+        record: Option<PathBuf>,
+        /// Keys to press, DIGIT@SECONDS after answer, comma separated: "0@4.5,#@9".
+        #[arg(long, default_value = "")]
+        dtmf: String,
+        /// Hang up this many seconds after answer (default: 5 s after the WAV's speech).
+        #[arg(long)]
+        hangup_after: Option<f64>,
+        /// Offer only this codec (PCMA or PCMU); default offers both.
+        #[arg(long)]
+        codec: Option<String>,
+    },
+}
+
+fn init_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rsipstack=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging();
+    match cli.command {
+        Command::Serve { config } => {
+            let config = Config::load(config.as_deref())?;
+            let cancel = CancellationToken::new();
+            voicebot_gateway::serve::start(config, cancel.clone()).await?;
+            tokio::signal::ctrl_c().await.context("waiting for ctrl-c")?;
+            cancel.cancel();
+            Ok(())
+        }
+        Command::Call { uri, play, record, dtmf, hangup_after, codec } => {
+            let codecs = match codec.as_deref() {
+                None => vec![voicebot_gateway::audio::g711::Law::Alaw, voicebot_gateway::audio::g711::Law::Ulaw],
+                Some(c) => Config::parse(&format!("[sip]\ncodecs = [{c:?}]"))
+                    .map_err(|e| anyhow::anyhow!("--codec: {e}"))?
+                    .sip
+                    .codecs,
+            };
+            let opts = CallOptions { target: uri, play, record, dtmf: caller::parse_dtmf(&dtmf)?, hangup_after, codecs };
+            let report = caller::place(opts).await?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
+    }
+}

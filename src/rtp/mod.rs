@@ -1,0 +1,4 @@
+//! RTP media: packets in and out, paced, with a jitter buffer and RFC 4733 DTMF.
+pub mod dtmf;
+pub mod jitter;
+pub mod session;

@@ -1,0 +1,415 @@
+//! One call's media: a UDP socket, the jitter buffer, G.711, DTMF, and a paced sender.
+//!
+//! A single task per call wakes on each packet and on a drift-free packet clock
+//! (`interval_at`: tick n is due at start + n·ptime, however late tick n−1 ran). Each
+//! tick plays one packet's worth of received audio out of the jitter buffer to the
+//! call, and sends one packet of whatever the call queued (or silence, which keeps
+//! NAT bindings and the far end's media timers alive). The caller's packets may come
+//! from another address than the SDP said (NAT): we answer where they come from.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rtp_rs::{RtpPacketBuilder, RtpReader, Seq};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::time::{interval_at, Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use super::dtmf::{digit_to_event, DtmfDetector, EventPayload};
+use super::jitter::{JitterBuffer, Playout};
+use crate::audio::g711::Law;
+
+#[derive(Debug, Clone, Copy)]
+pub struct MediaParams {
+    pub law: Law,
+    pub payload_type: u8,
+    pub dtmf_payload_type: Option<u8>,
+    pub remote: SocketAddr,
+    /// Packet time we send with.
+    pub ptime_ms: u32,
+    pub jitter_ms: u32,
+    pub timeout: Duration,
+    pub sending: bool,
+}
+
+/// What the media task tells the call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MediaEvent {
+    /// Decoded 8 kHz audio from the caller, in playout order.
+    Audio(Vec<i16>),
+    Dtmf(char),
+    /// Everything queued with `play` has gone out on the wire.
+    PlaybackDone,
+    /// No RTP from the caller for the configured timeout.
+    Timeout,
+}
+
+/// Counters shared across all calls (metrics and the bench read them).
+#[derive(Debug, Default)]
+pub struct RtpCounters {
+    pub received: AtomicU64,
+    pub sent: AtomicU64,
+    pub garbage: AtomicU64,
+    pub lost: AtomicU64,
+    pub late: AtomicU64,
+    pub pacing: PacingHistogram,
+}
+
+/// How late each packet left against its schedule, in 50 µs buckets up to 50 ms.
+#[derive(Debug)]
+pub struct PacingHistogram {
+    buckets: Vec<AtomicU64>,
+}
+
+const BUCKET_US: u64 = 50;
+
+impl Default for PacingHistogram {
+    fn default() -> Self {
+        PacingHistogram { buckets: (0..=1000).map(|_| AtomicU64::new(0)).collect() }
+    }
+}
+
+impl PacingHistogram {
+    pub fn record(&self, lateness: Duration) {
+        let i = ((lateness.as_micros() as u64) / BUCKET_US).min(self.buckets.len() as u64 - 1);
+        self.buckets[i as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The lateness below which a fraction `q` of packets left (bucket upper bound).
+    pub fn quantile(&self, q: f64) -> Duration {
+        let counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect();
+        let total: u64 = counts.iter().sum();
+        let target = (total as f64 * q).ceil() as u64;
+        let mut seen = 0;
+        for (i, c) in counts.iter().enumerate() {
+            seen += c;
+            if seen >= target && total > 0 {
+                return Duration::from_micros((i as u64 + 1) * BUCKET_US);
+            }
+        }
+        Duration::ZERO
+    }
+
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum()
+    }
+}
+
+enum Command {
+    Play(Vec<i16>),
+    StopPlayback,
+    Dtmf(char),
+    Update { remote: SocketAddr, sending: bool },
+}
+
+/// The call's handle on its media task. Dropping it (or cancelling) ends the task.
+#[derive(Clone)]
+pub struct MediaHandle {
+    commands: mpsc::UnboundedSender<Command>,
+    local: SocketAddr,
+    playing: Arc<Mutex<bool>>,
+}
+
+impl MediaHandle {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Queues 8 kHz audio to be sent after whatever is already queued.
+    pub fn play(&self, pcm: Vec<i16>) {
+        *self.playing.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.commands.send(Command::Play(pcm)).ok();
+    }
+
+    /// Drops queued audio at once (barge-in, hangup).
+    pub fn stop_playback(&self) {
+        self.commands.send(Command::StopPlayback).ok();
+    }
+
+    pub fn send_dtmf(&self, digit: char) {
+        self.commands.send(Command::Dtmf(digit)).ok();
+    }
+
+    /// A re-INVITE moved the far end or put the call on hold.
+    pub fn update(&self, remote: SocketAddr, sending: bool) {
+        self.commands.send(Command::Update { remote, sending }).ok();
+    }
+
+    pub fn is_playing(&self) -> bool {
+        *self.playing.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Binds a UDP socket on the first free port of the range (even ports, RTP convention).
+pub async fn bind_in_range(ip: std::net::IpAddr, range: (u16, u16)) -> std::io::Result<UdpSocket> {
+    let span = (range.1 - range.0) as u32 + 1;
+    let offset = rand::random::<u32>() % span;
+    for i in 0..span {
+        let port = range.0 as u32 + (offset + i) % span;
+        if port % 2 == 1 {
+            continue;
+        }
+        if let Ok(sock) = UdpSocket::bind(SocketAddr::new(ip, port as u16)).await {
+            return Ok(sock);
+        }
+    }
+    Err(std::io::Error::new(std::io::ErrorKind::AddrInUse, format!("no free RTP port in {}-{}", range.0, range.1)))
+}
+
+pub fn start(
+    socket: UdpSocket,
+    params: MediaParams,
+    counters: Arc<RtpCounters>,
+    cancel: CancellationToken,
+) -> std::io::Result<(MediaHandle, mpsc::UnboundedReceiver<MediaEvent>)> {
+    let local = socket.local_addr()?;
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let playing = Arc::new(Mutex::new(false));
+    let task = MediaTask::new(socket, params, counters, ev_tx, playing.clone());
+    tokio::spawn(task.run(cmd_rx, cancel));
+    Ok((MediaHandle { commands: cmd_tx, local, playing }, ev_rx))
+}
+
+struct MediaTask {
+    socket: UdpSocket,
+    p: MediaParams,
+    counters: Arc<RtpCounters>,
+    events: mpsc::UnboundedSender<MediaEvent>,
+    playing: Arc<Mutex<bool>>,
+    jitter: JitterBuffer,
+    dtmf_in: DtmfDetector,
+    outgoing: VecDeque<i16>,
+    dtmf_out: VecDeque<(char, u32)>,
+    ssrc: u32,
+    seq: u16,
+    timestamp: u32,
+    talkspurt: bool,
+    last_rx: Instant,
+    timed_out: bool,
+    owed_samples: i64,
+    last_frame_len: usize,
+}
+
+const SAMPLES_PER_MS: usize = 8;
+/// A sent DTMF digit lasts this many packets, then three end packets.
+const DTMF_PACKETS: u32 = 5;
+
+impl MediaTask {
+    fn new(
+        socket: UdpSocket,
+        p: MediaParams,
+        counters: Arc<RtpCounters>,
+        events: mpsc::UnboundedSender<MediaEvent>,
+        playing: Arc<Mutex<bool>>,
+    ) -> Self {
+        let depth = (p.jitter_ms / p.ptime_ms.max(10)).max(1) as usize;
+        MediaTask {
+            socket,
+            p,
+            counters,
+            events,
+            playing,
+            jitter: JitterBuffer::new(depth, 8000),
+            dtmf_in: DtmfDetector::default(),
+            outgoing: VecDeque::new(),
+            dtmf_out: VecDeque::new(),
+            ssrc: rand::random(),
+            seq: rand::random(),
+            timestamp: rand::random(),
+            talkspurt: true,
+            last_rx: Instant::now(),
+            timed_out: false,
+            owed_samples: 0,
+            last_frame_len: 160,
+        }
+    }
+
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>, cancel: CancellationToken) {
+        let period = Duration::from_millis(self.p.ptime_ms as u64);
+        let mut clock = interval_at(Instant::now() + period, period);
+        // Burst: a late tick is followed by catch-up ticks, so the send rate never drifts.
+        clock.set_missed_tick_behavior(MissedTickBehavior::Burst);
+        let mut buf = vec![0u8; 2048];
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                due = clock.tick() => {
+                    self.counters.pacing.record(Instant::now().saturating_duration_since(due));
+                    self.on_tick(due).await;
+                }
+                cmd = commands.recv() => match cmd {
+                    Some(c) => self.on_command(c),
+                    None => return,
+                },
+                r = self.socket.recv_from(&mut buf) => match r {
+                    Ok((n, from)) => self.on_packet(&buf[..n], from),
+                    Err(e) => tracing::debug!(error = %e, "rtp recv error"),
+                },
+            }
+        }
+    }
+
+    fn on_command(&mut self, c: Command) {
+        match c {
+            Command::Play(pcm) => self.outgoing.extend(pcm),
+            Command::StopPlayback => {
+                self.outgoing.clear();
+                self.set_playing(false);
+            }
+            Command::Dtmf(d) => {
+                if digit_to_event(d).is_some() {
+                    self.dtmf_out.push_back((d, 0));
+                }
+            }
+            Command::Update { remote, sending } => {
+                self.p.remote = remote;
+                self.p.sending = sending;
+            }
+        }
+    }
+
+    fn set_playing(&self, v: bool) {
+        *self.playing.lock().unwrap_or_else(|e| e.into_inner()) = v;
+    }
+
+    fn on_packet(&mut self, data: &[u8], from: SocketAddr) {
+        let Ok(pkt) = RtpReader::new(data) else {
+            self.counters.garbage.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let pt = pkt.payload_type();
+        let ours = pt == self.p.payload_type || Some(pt) == self.p.dtmf_payload_type;
+        if !ours {
+            self.counters.garbage.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.counters.received.fetch_add(1, Ordering::Relaxed);
+        self.last_rx = Instant::now();
+        self.timed_out = false;
+        if from != self.p.remote {
+            tracing::debug!(%from, sdp = %self.p.remote, "symmetric RTP: answering where media comes from");
+            self.p.remote = from;
+        }
+        if Some(pt) == self.p.dtmf_payload_type {
+            if let Some(d) = self.dtmf_in.on_packet(pkt.timestamp(), pkt.payload()) {
+                self.events.send(MediaEvent::Dtmf(d)).ok();
+            }
+            return;
+        }
+        let before = self.jitter.stats();
+        self.jitter.push(
+            self.last_rx.into_std(),
+            u16::from(pkt.sequence_number()),
+            pkt.timestamp(),
+            pkt.payload().to_vec(),
+        );
+        let after = self.jitter.stats();
+        self.counters.late.fetch_add(after.late - before.late, Ordering::Relaxed);
+    }
+
+    async fn on_tick(&mut self, now: Instant) {
+        self.play_out_received();
+        self.send_one().await;
+        if !self.timed_out && now.saturating_duration_since(self.last_rx) >= self.p.timeout {
+            self.timed_out = true;
+            self.events.send(MediaEvent::Timeout).ok();
+        }
+    }
+
+    fn play_out_received(&mut self) {
+        self.owed_samples += (self.p.ptime_ms as usize * SAMPLES_PER_MS) as i64;
+        let mut pcm = Vec::new();
+        while self.owed_samples > 0 {
+            match self.jitter.pop() {
+                Playout::Frame { payload, .. } => {
+                    self.last_frame_len = payload.len().max(1);
+                    self.owed_samples -= payload.len() as i64;
+                    self.p.law.decode_into(&payload, &mut pcm);
+                }
+                Playout::Concealed { .. } => {
+                    self.counters.lost.fetch_add(1, Ordering::Relaxed);
+                    self.owed_samples -= self.last_frame_len as i64;
+                    // Silence conceals without the buzz a repeated frame gives on speech.
+                    pcm.extend(std::iter::repeat_n(0i16, self.last_frame_len));
+                }
+                Playout::Empty => {
+                    self.owed_samples = 0;
+                }
+            }
+        }
+        if !pcm.is_empty() {
+            self.events.send(MediaEvent::Audio(pcm)).ok();
+        }
+    }
+
+    async fn send_one(&mut self) {
+        let samples = self.p.ptime_ms as usize * SAMPLES_PER_MS;
+        let step = samples as u32;
+        if let (Some((digit, sent)), Some(pt)) = (self.dtmf_out.front().copied(), self.p.dtmf_payload_type) {
+            let end = sent >= DTMF_PACKETS;
+            let ev = EventPayload {
+                event: digit_to_event(digit).unwrap_or(0),
+                end,
+                volume: 10,
+                duration: ((sent.min(DTMF_PACKETS) + 1) * step) as u16,
+            };
+            let packet = self.build(pt, sent == 0, &ev.to_bytes());
+            self.transmit(packet).await;
+            if sent >= DTMF_PACKETS + 2 {
+                self.dtmf_out.pop_front();
+                self.timestamp = self.timestamp.wrapping_add(step * (DTMF_PACKETS + 1));
+            } else if let Some(front) = self.dtmf_out.front_mut() {
+                front.1 += 1;
+            }
+            return;
+        }
+        let had_audio = !self.outgoing.is_empty();
+        let n = samples.min(self.outgoing.len());
+        let mut frame: Vec<i16> = self.outgoing.drain(..n).collect();
+        frame.resize(samples, 0);
+        if had_audio && self.outgoing.is_empty() {
+            self.set_playing(false);
+            self.events.send(MediaEvent::PlaybackDone).ok();
+        }
+        let mut payload = Vec::with_capacity(samples);
+        self.p.law.encode_into(&frame, &mut payload);
+        let marker = self.talkspurt && had_audio;
+        if had_audio {
+            self.talkspurt = false;
+        } else {
+            self.talkspurt = true;
+        }
+        let packet = self.build(self.p.payload_type, marker, &payload);
+        self.transmit(packet).await;
+        self.timestamp = self.timestamp.wrapping_add(step);
+    }
+
+    fn build(&mut self, pt: u8, marker: bool, payload: &[u8]) -> Option<Vec<u8>> {
+        let packet = RtpPacketBuilder::new()
+            .payload_type(pt)
+            .ssrc(self.ssrc)
+            .sequence(Seq::from(self.seq))
+            .timestamp(self.timestamp)
+            .marked(marker)
+            .payload(payload)
+            .build()
+            .ok();
+        self.seq = self.seq.wrapping_add(1);
+        packet
+    }
+
+    async fn transmit(&mut self, packet: Option<Vec<u8>>) {
+        let Some(packet) = packet else { return };
+        if !self.p.sending || self.p.remote.ip().is_unspecified() {
+            return;
+        }
+        if self.socket.send_to(&packet, self.p.remote).await.is_ok() {
+            self.counters.sent.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! SIP signalling: rsipstack behind our request guard, SDP offer/answer, and the UAS
+//! side that turns INVITEs into calls.
+pub mod guard;
+pub mod sdp;
+pub mod stack;
+pub mod transport;
+pub mod uas;

@@ -1,0 +1,309 @@
+//! SDP offer/answer (RFC 3264) for a G.711 voice call.
+//!
+//! Parsing uses the webrtc-rs `sdp` crate; what we send is small enough to write out.
+//! We speak PCMA and PCMU (order of preference from config) plus RFC 4733
+//! telephone-event, and follow the caller's hold direction.
+
+use std::io::Cursor;
+use std::net::{IpAddr, SocketAddr};
+
+use crate::audio::g711::Law;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SdpError {
+    #[error("SDP does not parse: {0}")]
+    Malformed(String),
+    #[error("SDP has no audio stream")]
+    NoAudio,
+    #[error("SDP audio stream has no connection address")]
+    NoAddress,
+    #[error("no common codec (offered: {0})")]
+    NoCommonCodec(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    SendRecv,
+    SendOnly,
+    RecvOnly,
+    Inactive,
+}
+
+impl Direction {
+    fn attr(self) -> &'static str {
+        match self {
+            Direction::SendRecv => "sendrecv",
+            Direction::SendOnly => "sendonly",
+            Direction::RecvOnly => "recvonly",
+            Direction::Inactive => "inactive",
+        }
+    }
+
+    /// The direction to answer with (RFC 3264 §6.1).
+    fn reversed(self) -> Direction {
+        match self {
+            Direction::SendOnly => Direction::RecvOnly,
+            Direction::RecvOnly => Direction::SendOnly,
+            d => d,
+        }
+    }
+
+    pub fn we_send(self) -> bool {
+        matches!(self, Direction::SendRecv | Direction::SendOnly)
+    }
+}
+
+/// The audio part of a remote description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteAudio {
+    pub addr: SocketAddr,
+    /// Offered formats in the remote's order: payload type and encoding name.
+    pub formats: Vec<(u8, String)>,
+    pub ptime_ms: Option<u32>,
+    pub direction: Direction,
+}
+
+/// What both sides agreed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Negotiated {
+    pub law: Law,
+    pub payload_type: u8,
+    pub dtmf_payload_type: Option<u8>,
+    pub remote: SocketAddr,
+    /// Packet time the remote asked for; we send 20 ms unless it asked for 10–30.
+    pub ptime_ms: u32,
+    /// Our direction, as put in the answer.
+    pub direction: Direction,
+}
+
+pub fn parse(body: &[u8]) -> Result<RemoteAudio, SdpError> {
+    let desc = sdp::SessionDescription::unmarshal(&mut Cursor::new(body))
+        .map_err(|e| SdpError::Malformed(e.to_string()))?;
+    let media = desc
+        .media_descriptions
+        .iter()
+        .find(|m| m.media_name.media == "audio" && m.media_name.port.value > 0)
+        .ok_or(SdpError::NoAudio)?;
+    let conn = media
+        .connection_information
+        .as_ref()
+        .or(desc.connection_information.as_ref())
+        .and_then(|c| c.address.as_ref())
+        .ok_or(SdpError::NoAddress)?;
+    let ip: IpAddr = conn
+        .address
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .parse()
+        .map_err(|_| SdpError::NoAddress)?;
+    let port = u16::try_from(media.media_name.port.value).map_err(|_| SdpError::NoAddress)?;
+
+    let rtpmap = |pt: u8| -> Option<String> {
+        media.attributes.iter().find_map(|a| {
+            let v = a.value.as_deref()?;
+            if a.key != "rtpmap" {
+                return None;
+            }
+            let (num, enc) = v.split_once(' ')?;
+            (num.trim().parse::<u8>().ok()? == pt)
+                .then(|| enc.split('/').next().unwrap_or_default().to_ascii_uppercase())
+        })
+    };
+    let formats = media
+        .media_name
+        .formats
+        .iter()
+        .filter_map(|f| f.parse::<u8>().ok())
+        .map(|pt| {
+            let name = rtpmap(pt).unwrap_or_else(|| match pt {
+                0 => "PCMU".into(),
+                8 => "PCMA".into(),
+                9 => "G722".into(),
+                18 => "G729".into(),
+                _ => format!("PT{pt}"),
+            });
+            (pt, name)
+        })
+        .collect();
+    let ptime_ms = media
+        .attribute("ptime")
+        .flatten()
+        .and_then(|v| v.trim().parse().ok());
+    let attr_dir = |has: &dyn Fn(&str) -> bool| {
+        if has("sendonly") {
+            Some(Direction::SendOnly)
+        } else if has("recvonly") {
+            Some(Direction::RecvOnly)
+        } else if has("inactive") {
+            Some(Direction::Inactive)
+        } else if has("sendrecv") {
+            Some(Direction::SendRecv)
+        } else {
+            None
+        }
+    };
+    let mut direction = attr_dir(&|k| media.has_attribute(k))
+        .or_else(|| attr_dir(&|k| desc.has_attribute(k)))
+        .unwrap_or(Direction::SendRecv);
+    if ip.is_unspecified() {
+        // RFC 2543-style hold: c=0.0.0.0 means "do not send to me".
+        direction = match direction {
+            Direction::SendRecv | Direction::SendOnly => Direction::SendOnly,
+            _ => Direction::Inactive,
+        };
+    }
+    Ok(RemoteAudio { addr: SocketAddr::new(ip, port), formats, ptime_ms, direction })
+}
+
+/// Picks the first of our preferred laws that the remote offered.
+pub fn negotiate(remote: &RemoteAudio, preference: &[Law]) -> Result<Negotiated, SdpError> {
+    let (law, payload_type) = preference
+        .iter()
+        .find_map(|law| {
+            remote
+                .formats
+                .iter()
+                .find(|(_, name)| name == law.name())
+                .map(|(pt, _)| (*law, *pt))
+        })
+        .ok_or_else(|| {
+            SdpError::NoCommonCodec(
+                remote.formats.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>().join(" "),
+            )
+        })?;
+    let dtmf_payload_type = remote
+        .formats
+        .iter()
+        .find(|(_, n)| n == "TELEPHONE-EVENT")
+        .map(|(pt, _)| *pt);
+    let ptime_ms = remote.ptime_ms.filter(|p| (10..=30).contains(p)).unwrap_or(20);
+    Ok(Negotiated {
+        law,
+        payload_type,
+        dtmf_payload_type,
+        remote: remote.addr,
+        ptime_ms,
+        direction: remote.direction.reversed(),
+    })
+}
+
+/// Our answer to a negotiated offer.
+pub fn answer(n: &Negotiated, local: SocketAddr, session_id: u64) -> String {
+    let mut formats = vec![n.payload_type];
+    let mut attrs = format!("a=rtpmap:{} {}/8000\r\n", n.payload_type, n.law.name());
+    if let Some(dtmf) = n.dtmf_payload_type {
+        formats.push(dtmf);
+        attrs += &format!("a=rtpmap:{dtmf} telephone-event/8000\r\na=fmtp:{dtmf} 0-16\r\n");
+    }
+    body(local, session_id, &formats, &attrs, n.ptime_ms, n.direction)
+}
+
+/// An offer listing every law we accept (late-offer INVITEs, and our test caller).
+pub fn offer(local: SocketAddr, session_id: u64, preference: &[Law]) -> String {
+    let mut formats: Vec<u8> = preference.iter().map(|l| l.payload_type()).collect();
+    let mut attrs: String = preference
+        .iter()
+        .map(|l| format!("a=rtpmap:{} {}/8000\r\n", l.payload_type(), l.name()))
+        .collect();
+    formats.push(DTMF_PT);
+    attrs += &format!("a=rtpmap:{DTMF_PT} telephone-event/8000\r\na=fmtp:{DTMF_PT} 0-16\r\n");
+    body(local, session_id, &formats, &attrs, 20, Direction::SendRecv)
+}
+
+/// The payload type we use for telephone-event when we make the offer.
+pub const DTMF_PT: u8 = 101;
+
+fn body(
+    local: SocketAddr,
+    session_id: u64,
+    formats: &[u8],
+    attrs: &str,
+    ptime: u32,
+    dir: Direction,
+) -> String {
+    let ip = local.ip();
+    let family = if ip.is_ipv6() { "IP6" } else { "IP4" };
+    let fmts: Vec<String> = formats.iter().map(u8::to_string).collect();
+    format!(
+        "v=0\r\no=voicebot {session_id} {session_id} IN {family} {ip}\r\ns=voicebot\r\n\
+         c=IN {family} {ip}\r\nt=0 0\r\nm=audio {} RTP/AVP {}\r\n{attrs}a=ptime:{ptime}\r\na={}\r\n",
+        local.port(),
+        fmts.join(" "),
+        dir.attr()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sdp(m: &str, extra: &str) -> String {
+        format!(
+            "v=0\r\no=- 1 1 IN IP4 10.0.0.5\r\ns=-\r\nc=IN IP4 10.0.0.5\r\nt=0 0\r\n{m}\r\n{extra}"
+        )
+    }
+
+    const PREF: &[Law] = &[Law::Alaw, Law::Ulaw];
+
+    #[test]
+    fn g729_only_has_no_common_codec() {
+        let remote = parse(sdp("m=audio 4000 RTP/AVP 18", "a=rtpmap:18 G729/8000\r\n").as_bytes()).unwrap();
+        assert_eq!(negotiate(&remote, PREF), Err(SdpError::NoCommonCodec("G729".into())));
+    }
+
+    #[test]
+    fn picks_by_our_preference_not_the_offer_order() {
+        let remote = parse(sdp("m=audio 4000 RTP/AVP 0 8 101", "a=rtpmap:101 telephone-event/8000\r\n").as_bytes()).unwrap();
+        let n = negotiate(&remote, PREF).unwrap();
+        assert_eq!((n.law, n.payload_type, n.dtmf_payload_type), (Law::Alaw, 8, Some(101)));
+        let n = negotiate(&remote, &[Law::Ulaw, Law::Alaw]).unwrap();
+        assert_eq!((n.law, n.payload_type), (Law::Ulaw, 0));
+        assert_eq!(n.remote, "10.0.0.5:4000".parse().unwrap());
+    }
+
+    #[test]
+    fn static_types_without_rtpmap_are_understood() {
+        let remote = parse(sdp("m=audio 4000 RTP/AVP 0", "").as_bytes()).unwrap();
+        assert_eq!(remote.formats, vec![(0, "PCMU".to_string())]);
+        assert_eq!(negotiate(&remote, PREF).unwrap().law, Law::Ulaw);
+    }
+
+    #[test]
+    fn ptime_accepted_between_10_and_30() {
+        for (p, want) in [(10, 10), (30, 30), (60, 20), (5, 20)] {
+            let remote = parse(sdp("m=audio 4000 RTP/AVP 8", &format!("a=ptime:{p}\r\n")).as_bytes()).unwrap();
+            assert_eq!(negotiate(&remote, PREF).unwrap().ptime_ms, want, "ptime {p}");
+        }
+    }
+
+    #[test]
+    fn hold_directions_are_mirrored() {
+        let hold = parse(sdp("m=audio 4000 RTP/AVP 8", "a=sendonly\r\n").as_bytes()).unwrap();
+        let n = negotiate(&hold, PREF).unwrap();
+        assert_eq!(n.direction, Direction::RecvOnly);
+        assert!(!n.direction.we_send());
+        let old_style = sdp("m=audio 4000 RTP/AVP 8", "").replace("c=IN IP4 10.0.0.5", "c=IN IP4 0.0.0.0");
+        assert_eq!(negotiate(&parse(old_style.as_bytes()).unwrap(), PREF).unwrap().direction, Direction::RecvOnly);
+        let unhold = parse(sdp("m=audio 4000 RTP/AVP 8", "a=sendrecv\r\n").as_bytes()).unwrap();
+        assert!(negotiate(&unhold, PREF).unwrap().direction.we_send());
+    }
+
+    #[test]
+    fn answer_and_offer_parse_back() {
+        let local: SocketAddr = "192.0.2.1:20000".parse().unwrap();
+        let o = parse(offer(local, 7, PREF).as_bytes()).unwrap();
+        assert_eq!(o.addr, local);
+        assert_eq!(o.formats.iter().map(|f| f.0).collect::<Vec<_>>(), vec![8, 0, DTMF_PT]);
+        let n = negotiate(&o, &[Law::Ulaw]).unwrap();
+        let a = parse(answer(&n, local, 9).as_bytes()).unwrap();
+        assert_eq!(a.formats, vec![(0, "PCMU".into()), (DTMF_PT, "TELEPHONE-EVENT".into())]);
+    }
+
+    #[test]
+    fn garbage_and_videos_only_are_errors() {
+        assert!(matches!(parse(b"hello"), Err(SdpError::Malformed(_))));
+        let video = sdp("m=video 4000 RTP/AVP 96", "");
+        assert_eq!(parse(video.as_bytes()), Err(SdpError::NoAudio));
+    }
+}

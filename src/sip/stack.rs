@@ -1,0 +1,82 @@
+//! Starting rsipstack on our guarded sockets: one endpoint, one dialog layer, used by
+//! the gateway (as UAS) and by the test caller (as UAC).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::transaction::TransactionReceiver;
+use rsipstack::transport::{udp::UdpConnection, TcpListenerConnection, TransportLayer};
+use rsipstack::EndpointBuilder;
+use tokio_util::sync::CancellationToken;
+
+use super::transport::{serve_tcp, GuardCounters, GuardedUdp};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error("cannot bind SIP {transport} on {addr}: {source}")]
+    Bind { transport: &'static str, addr: SocketAddr, source: std::io::Error },
+    #[error("SIP stack: {0}")]
+    Stack(#[from] rsipstack::Error),
+}
+
+pub struct Stack {
+    pub dialogs: Arc<DialogLayer>,
+    /// Our address as it appears in Contact.
+    pub contact: rsipstack::sip::Uri,
+    pub local: SocketAddr,
+    pub guard: Arc<GuardCounters>,
+}
+
+pub struct Started {
+    pub stack: Stack,
+    pub incoming: TransactionReceiver,
+}
+
+/// Binds UDP (and, if asked, TCP) on `listen` and runs the endpoint until `cancel`.
+pub async fn start(listen: SocketAddr, tcp: bool, cancel: CancellationToken) -> Result<Started, StackError> {
+    let guard = Arc::new(GuardCounters::default());
+    let transport_layer = TransportLayer::new(cancel.clone());
+    let bind_err = |transport, addr| move |source| StackError::Bind { transport, addr, source };
+
+    let udp = tokio::net::UdpSocket::bind(listen).await.map_err(bind_err("UDP", listen))?;
+    let local = udp.local_addr().map_err(bind_err("UDP", listen))?;
+    let conn = UdpConnection::from_socket(
+        Arc::new(GuardedUdp::new(udp, guard.clone())),
+        None,
+        Some(cancel.child_token()),
+    )
+    .await?;
+    transport_layer.add_transport(conn.into());
+
+    if tcp {
+        let public = SocketAddr::new(local.ip(), local.port());
+        let front = tokio::net::TcpListener::bind(public).await.map_err(bind_err("TCP", public))?;
+        // The stack binds its own listener; find it a free private port first.
+        let private = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(bind_err("TCP", public))?;
+        let inner = TcpListenerConnection::new(private, Some(public)).await?;
+        transport_layer.add_transport(inner.into());
+        tokio::spawn(serve_tcp(front, private, guard.clone(), cancel.child_token()));
+    }
+
+    let endpoint = EndpointBuilder::new()
+        .with_cancel_token(cancel.clone())
+        .with_transport_layer(transport_layer)
+        .with_user_agent("voicebot-gateway")
+        .build();
+    let incoming = endpoint.incoming_transactions()?;
+    let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
+    let contact = rsipstack::sip::Uri {
+        scheme: Some(rsipstack::sip::Scheme::Sip),
+        auth: None,
+        host_with_port: local.into(),
+        params: vec![],
+        headers: vec![],
+    };
+    tokio::spawn(async move {
+        endpoint.serve().await;
+    });
+    Ok(Started { stack: Stack { dialogs, contact, local, guard }, incoming })
+}

@@ -1,0 +1,189 @@
+//! The gateway's SIP sockets, with `guard` in front of the stack.
+//!
+//! UDP: rsipstack accepts any socket through its `UdpSocket` seam, so ours checks each
+//! datagram before the stack's read returns it. TCP: the stack's TCP type is tied to
+//! its own listener, so we accept connections ourselves, frame and check each message,
+//! and relay what passes to the stack's listener on a private loopback port. (The stack
+//! therefore sees loopback as the TCP peer address; responses still go back on the
+//! caller's own connection.)
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+use super::guard::{self, Framing, Verdict};
+
+/// Messages refused or dropped by the guard, for metrics and tests.
+#[derive(Debug, Default)]
+pub struct GuardCounters {
+    pub rejected: AtomicU64,
+    pub dropped: AtomicU64,
+}
+
+impl GuardCounters {
+    fn note(&self, v: &Verdict, peer: SocketAddr, transport: &str) {
+        match v {
+            Verdict::Reply { status, reason, .. } => {
+                self.rejected.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(%peer, transport, status, reason = %reason, "refused malformed SIP request");
+            }
+            Verdict::Drop(why) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(%peer, transport, why = %why, "dropped unanswerable SIP message");
+            }
+            Verdict::Pass => {}
+        }
+    }
+}
+
+pub struct GuardedUdp {
+    socket: UdpSocket,
+    counters: Arc<GuardCounters>,
+}
+
+impl GuardedUdp {
+    pub fn new(socket: UdpSocket, counters: Arc<GuardCounters>) -> Self {
+        GuardedUdp { socket, counters }
+    }
+}
+
+#[async_trait::async_trait]
+impl rsipstack::platform::net::UdpSocket for GuardedUdp {
+    async fn recv_from(&self, buf: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
+        // Read more than the stack would, so an oversized message is seen whole and refused.
+        let mut big = vec![0u8; 65536];
+        loop {
+            let (n, peer) = self.socket.recv_from(&mut big).await?;
+            let packet = &big[..n];
+            if packet.iter().all(u8::is_ascii_whitespace) {
+                // Keepalives: the stack answers them itself.
+                let k = n.min(buf.len());
+                buf[..k].copy_from_slice(&packet[..k]);
+                return Ok((k, peer));
+            }
+            let verdict = guard::check(packet);
+            self.counters.note(&verdict, peer, "udp");
+            match verdict {
+                Verdict::Pass if n <= buf.len() => {
+                    buf[..n].copy_from_slice(packet);
+                    return Ok((n, peer));
+                }
+                Verdict::Pass => {}
+                Verdict::Reply { response, .. } => {
+                    self.socket.send_to(&response, peer).await.ok();
+                }
+                Verdict::Drop(_) => {}
+            }
+        }
+    }
+
+    async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> rsipstack::Result<usize> {
+        Ok(self.socket.send_to(buf, addr).await?)
+    }
+
+    fn local_addr(&self) -> rsipstack::Result<SocketAddr> {
+        Ok(self.socket.local_addr()?)
+    }
+}
+
+/// Accepts TCP on the public address and relays checked messages to the stack.
+pub async fn serve_tcp(
+    listener: TcpListener,
+    stack: SocketAddr,
+    counters: Arc<GuardCounters>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = cancel.cancelled() => return,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok((conn, peer)) => {
+                let counters = counters.clone();
+                let cancel = cancel.child_token();
+                tokio::spawn(async move {
+                    if let Err(e) = relay(conn, peer, stack, counters, cancel).await {
+                        tracing::debug!(%peer, error = %e, "sip tcp connection ended");
+                    }
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "sip tcp accept failed"),
+        }
+    }
+}
+
+async fn relay(
+    conn: TcpStream,
+    peer: SocketAddr,
+    stack: SocketAddr,
+    counters: Arc<GuardCounters>,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
+    let inner = TcpStream::connect(stack).await?;
+    let (mut peer_rd, peer_wr) = conn.into_split();
+    let (mut inner_rd, mut inner_wr) = inner.into_split();
+    let peer_wr = Arc::new(Mutex::new(peer_wr));
+
+    let back = {
+        let peer_wr = peer_wr.clone();
+        async move {
+            let mut buf = vec![0u8; 16384];
+            loop {
+                let n = inner_rd.read(&mut buf).await?;
+                if n == 0 {
+                    return Ok::<(), std::io::Error>(());
+                }
+                peer_wr.lock().await.write_all(&buf[..n]).await?;
+            }
+        }
+    };
+    let forth = async move {
+        let mut pending: Vec<u8> = Vec::new();
+        let mut buf = vec![0u8; 16384];
+        loop {
+            let n = peer_rd.read(&mut buf).await?;
+            if n == 0 {
+                return Ok::<(), std::io::Error>(());
+            }
+            pending.extend_from_slice(&buf[..n]);
+            loop {
+                match guard::frame(&pending) {
+                    Framing::Incomplete => break,
+                    Framing::Keepalive(k) => {
+                        inner_wr.write_all(&pending[..k]).await?;
+                        pending.drain(..k);
+                    }
+                    Framing::Message(len) => {
+                        let verdict = guard::check(&pending[..len]);
+                        counters.note(&verdict, peer, "tcp");
+                        match verdict {
+                            Verdict::Pass => inner_wr.write_all(&pending[..len]).await?,
+                            Verdict::Reply { response, .. } => peer_wr.lock().await.write_all(&response).await?,
+                            Verdict::Drop(_) => {}
+                        }
+                        pending.drain(..len);
+                    }
+                    Framing::Broken(verdict) => {
+                        counters.note(&verdict, peer, "tcp");
+                        if let Verdict::Reply { response, .. } = verdict {
+                            peer_wr.lock().await.write_all(&response).await?;
+                        }
+                        // Without a trustworthy length the stream cannot be resynchronised.
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    };
+    tokio::select! {
+        _ = cancel.cancelled() => Ok(()),
+        r = back => r,
+        r = forth => r,
+    }
+}
