@@ -6,6 +6,7 @@ pub mod audio;
 pub mod call;
 pub mod caller;
 pub mod config;
+pub mod ops;
 pub mod rtp;
 pub mod serve;
 pub mod sip;

@@ -1,14 +1,16 @@
 //! `voicebot serve`: wires the SIP stack, the call layer and the HTTP side together.
 
-use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::audio::{resample, wav};
 use crate::call::driver::{self, CallContext};
 use crate::config::Config;
+use crate::ops::http::{self, OpsState};
+use crate::ops::metrics::Metrics;
 use crate::rtp::session::RtpCounters;
 use crate::sip::{stack, uas};
 
@@ -16,8 +18,9 @@ use crate::sip::{stack, uas};
 const EMBEDDED_GREETING: &[u8] = include_bytes!("../audio-fixtures/greeting-da.wav");
 
 pub struct Running {
-    pub active_calls: Arc<AtomicUsize>,
+    pub active_calls: Gauge,
     pub sip: std::net::SocketAddr,
+    pub http: std::net::SocketAddr,
 }
 
 pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<Running> {
@@ -31,7 +34,18 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
     };
     let started = stack::start(config.sip.listen, true, cancel.clone()).await?;
     let sip = started.stack.local;
-    let active_calls = Arc::new(AtomicUsize::new(0));
+    let active_calls = Gauge::default();
+    let rtp = Arc::new(RtpCounters::default());
+    let mut metrics = Metrics::default();
+    metrics.gauge("voicebot_calls_active", "Calls in progress", &active_calls);
+    metrics.counter("voicebot_sip_rejected", "Malformed SIP requests answered with an error", &started.stack.guard.rejected);
+    metrics.counter("voicebot_sip_dropped", "Malformed SIP messages dropped unanswered", &started.stack.guard.dropped);
+    metrics.counter("voicebot_rtp_packets_received", "RTP packets received from callers", &rtp.received);
+    metrics.counter("voicebot_rtp_packets_sent", "RTP packets sent to callers", &rtp.sent);
+    metrics.counter("voicebot_rtp_packets_garbage", "Datagrams on RTP ports that were not our RTP", &rtp.garbage);
+    metrics.counter("voicebot_rtp_packets_lost", "RTP packets never received (concealed)", &rtp.lost);
+    metrics.counter("voicebot_rtp_packets_late", "RTP packets dropped as late or duplicate", &rtp.late);
+    let http = http::serve(config.http.listen, Arc::new(OpsState { metrics }), cancel.clone()).await?;
     let admission = uas::Admission {
         active: active_calls.clone(),
         max_calls: config.sip.max_calls,
@@ -40,8 +54,8 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
     };
     let (calls_tx, calls_rx) = mpsc::channel(64);
     tokio::spawn(uas::serve(Arc::new(started.stack), started.incoming, admission, calls_tx));
-    let ctx = Arc::new(CallContext { config: config.clone(), rtp: Arc::new(RtpCounters::default()), greeting: Arc::new(greeting) });
+    let ctx = Arc::new(CallContext { config: config.clone(), rtp, greeting: Arc::new(greeting) });
     tokio::spawn(driver::accept_calls(calls_rx, ctx));
-    tracing::info!(%sip, "voicebot listening (SIP UDP+TCP)");
-    Ok(Running { active_calls, sip })
+    tracing::info!(%sip, %http, "voicebot listening (SIP UDP+TCP, HTTP)");
+    Ok(Running { active_calls, sip, http })
 }

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
 use rtp_rs::{RtpPacketBuilder, RtpReader, Seq};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -48,14 +49,14 @@ pub enum MediaEvent {
     Timeout,
 }
 
-/// Counters shared across all calls (metrics and the bench read them).
+/// Counters shared across all calls; the same handles are registered as metrics.
 #[derive(Debug, Default)]
 pub struct RtpCounters {
-    pub received: AtomicU64,
-    pub sent: AtomicU64,
-    pub garbage: AtomicU64,
-    pub lost: AtomicU64,
-    pub late: AtomicU64,
+    pub received: Counter,
+    pub sent: Counter,
+    pub garbage: Counter,
+    pub lost: Counter,
+    pub late: Counter,
     pub pacing: PacingHistogram,
 }
 
@@ -279,16 +280,16 @@ impl MediaTask {
 
     fn on_packet(&mut self, data: &[u8], from: SocketAddr) {
         let Ok(pkt) = RtpReader::new(data) else {
-            self.counters.garbage.fetch_add(1, Ordering::Relaxed);
+            self.counters.garbage.inc();
             return;
         };
         let pt = pkt.payload_type();
         let ours = pt == self.p.payload_type || Some(pt) == self.p.dtmf_payload_type;
         if !ours {
-            self.counters.garbage.fetch_add(1, Ordering::Relaxed);
+            self.counters.garbage.inc();
             return;
         }
-        self.counters.received.fetch_add(1, Ordering::Relaxed);
+        self.counters.received.inc();
         self.last_rx = Instant::now();
         self.timed_out = false;
         if from != self.p.remote {
@@ -309,7 +310,7 @@ impl MediaTask {
             pkt.payload().to_vec(),
         );
         let after = self.jitter.stats();
-        self.counters.late.fetch_add(after.late - before.late, Ordering::Relaxed);
+        self.counters.late.inc_by(after.late - before.late);
     }
 
     async fn on_tick(&mut self, now: Instant) {
@@ -332,7 +333,7 @@ impl MediaTask {
                     self.p.law.decode_into(&payload, &mut pcm);
                 }
                 Playout::Concealed { .. } => {
-                    self.counters.lost.fetch_add(1, Ordering::Relaxed);
+                    self.counters.lost.inc();
                     self.owed_samples -= self.last_frame_len as i64;
                     // Silence conceals without the buzz a repeated frame gives on speech.
                     pcm.extend(std::iter::repeat_n(0i16, self.last_frame_len));
@@ -409,7 +410,7 @@ impl MediaTask {
             return;
         }
         if self.socket.send_to(&packet, self.p.remote).await.is_ok() {
-            self.counters.sent.fetch_add(1, Ordering::Relaxed);
+            self.counters.sent.inc();
         }
     }
 }

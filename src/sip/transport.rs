@@ -8,9 +8,9 @@
 //! caller's own connection.)
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use prometheus_client::metrics::counter::Counter;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::Mutex;
@@ -18,22 +18,22 @@ use tokio_util::sync::CancellationToken;
 
 use super::guard::{self, Framing, Verdict};
 
-/// Messages refused or dropped by the guard, for metrics and tests.
+/// Messages refused or dropped by the guard; registered as metrics.
 #[derive(Debug, Default)]
 pub struct GuardCounters {
-    pub rejected: AtomicU64,
-    pub dropped: AtomicU64,
+    pub rejected: Counter,
+    pub dropped: Counter,
 }
 
 impl GuardCounters {
     fn note(&self, v: &Verdict, peer: SocketAddr, transport: &str) {
         match v {
             Verdict::Reply { status, reason, .. } => {
-                self.rejected.fetch_add(1, Ordering::Relaxed);
+                self.rejected.inc();
                 tracing::info!(%peer, transport, status, reason = %reason, "refused malformed SIP request");
             }
             Verdict::Drop(why) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
+                self.dropped.inc();
                 tracing::info!(%peer, transport, why = %why, "dropped unanswerable SIP message");
             }
             Verdict::Pass => {}

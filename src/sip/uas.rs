@@ -4,8 +4,9 @@
 //! their dialog; a new INVITE is checked against the call limit (503 + Retry-After) and
 //! our codecs (488) before a dialog exists, then handed over with its negotiated media.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+
+use prometheus_client::metrics::gauge::Gauge;
 
 use rsipstack::dialog::dialog::DialogStateReceiver;
 use rsipstack::dialog::invite_dialog::InviteDialog;
@@ -33,17 +34,18 @@ pub struct IncomingCall {
 }
 
 /// Holds one place under the call limit until the call is over.
-pub struct CallSlot(Arc<AtomicUsize>);
+pub struct CallSlot(Gauge);
 
 impl Drop for CallSlot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.0.dec();
     }
 }
 
 #[derive(Clone)]
 pub struct Admission {
-    pub active: Arc<AtomicUsize>,
+    /// Calls in progress; also the `voicebot_calls_active` metric.
+    pub active: Gauge,
     pub max_calls: usize,
     pub retry_after_secs: u32,
     pub codecs: Vec<Law>,
@@ -51,9 +53,9 @@ pub struct Admission {
 
 impl Admission {
     fn take_slot(&self) -> Option<CallSlot> {
-        let prev = self.active.fetch_add(1, Ordering::SeqCst);
+        let prev = self.active.inc();
         let slot = CallSlot(self.active.clone());
-        (prev < self.max_calls).then_some(slot)
+        (prev < self.max_calls as i64).then_some(slot)
     }
 }
 
