@@ -86,6 +86,8 @@ impl Default for HttpConfig {
 pub struct CallConfig {
     /// A WAV file to greet callers with; empty means the embedded greeting.
     pub greeting: Option<PathBuf>,
+    /// Ring this long before answering (a PBX may want to see ringing; 0 answers at once).
+    pub answer_delay_ms: u64,
 }
 
 fn laws<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Law>, D::Error> {

@@ -57,6 +57,9 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
         None => sdp::offer(local, session_id, &cfg.sip.codecs),
     };
     call.dialog.ringing(None, None).ok();
+    if cfg.call.answer_delay_ms > 0 && !ring(&mut call, Duration::from_millis(cfg.call.answer_delay_ms)).await {
+        return;
+    }
     if let Err(e) = call.dialog.accept(sdp_headers(), Some(body.into_bytes())) {
         tracing::info!(error = %e, "caller left before answer");
         return;
@@ -160,6 +163,22 @@ fn media_params(n: &Negotiated, cfg: &Config) -> MediaParams {
         jitter_ms: cfg.rtp.jitter_ms,
         timeout: Duration::from_secs(cfg.rtp.timeout_secs),
         sending: n.direction.we_send(),
+    }
+}
+
+/// Rings for `delay`; false if the caller gave up (CANCEL) meanwhile.
+async fn ring(call: &mut IncomingCall, delay: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + delay;
+    loop {
+        match tokio::time::timeout_at(deadline, call.states.recv()).await {
+            Err(_) => return true,
+            Ok(Some(DialogState::Terminated(_, reason))) => {
+                tracing::info!(?reason, "caller gave up while ringing");
+                return false;
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => return false,
+        }
     }
 }
 

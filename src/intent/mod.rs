@@ -1,0 +1,9 @@
+//! The intent service: what did the caller ask, and what should the bot do about it.
+//!
+//! The gateway asks over gRPC (`proto/intent.proto`) so a municipality can plug in its
+//! own backend; ours is a knowledge-base matcher that runs in-process by default or as
+//! `voicebot intents serve`.
+pub mod index;
+pub mod kb;
+pub mod normalize;
+pub mod resolution;

@@ -1,0 +1,265 @@
+//! Shared test harness: starts the real `voicebot` binary, runs real peers (sipp,
+//! baresip), and reads what the gateway exposes. Every wait is bounded.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_voicebot")
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A port free for both UDP and TCP on loopback.
+pub fn free_port() -> u16 {
+    for _ in 0..100 {
+        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
+        let port = udp.local_addr().unwrap().port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port");
+}
+
+pub struct Gateway {
+    child: Child,
+    pub sip: SocketAddr,
+    pub http: SocketAddr,
+    pub dir: tempfile::TempDir,
+    log: PathBuf,
+}
+
+impl Gateway {
+    /// Starts `voicebot serve` with the given extra TOML appended to a config that
+    /// puts SIP and HTTP on free loopback ports.
+    pub fn start(extra_toml: &str) -> Gateway {
+        let dir = tempfile::tempdir().unwrap();
+        let sip_port = free_port();
+        let http_port = free_port();
+        let base = format!(
+            "[sip]\nlisten = \"127.0.0.1:{sip_port}\"\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n[rtp]\nports = \"40000-49999\"\n"
+        );
+        let config = merge_toml(&base, extra_toml);
+        let cfg_path = dir.path().join("voicebot.toml");
+        std::fs::write(&cfg_path, config).unwrap();
+        let log = dir.path().join("serve.log");
+        let child = Command::new(bin())
+            .args(["serve", "--config"])
+            .arg(&cfg_path)
+            .env("RUST_LOG", "info,rsipstack=warn")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .current_dir(repo())
+            .spawn()
+            .expect("start voicebot serve");
+        let gw = Gateway {
+            child,
+            sip: format!("127.0.0.1:{sip_port}").parse().unwrap(),
+            http: format!("127.0.0.1:{http_port}").parse().unwrap(),
+            dir,
+            log,
+        };
+        gw.wait_for_log("voicebot listening", Duration::from_secs(120));
+        gw
+    }
+
+    pub fn log(&self) -> String {
+        let raw = std::fs::read_to_string(&self.log).unwrap_or_default();
+        strip_ansi(&raw)
+    }
+
+    pub fn wait_for_log(&self, needle: &str, limit: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(start.elapsed() < limit, "gateway log never showed {needle:?}:\n{log}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn http_get(&self, path: &str) -> (u16, String) {
+        http_get(self.http, path, None)
+    }
+
+    /// The value of a metric line exactly named (with labels, if any).
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        let (_, body) = self.http_get("/metrics");
+        body.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')).map(|v| v.trim().parse().unwrap()))
+    }
+
+    /// Waits until a metric reaches the given value.
+    pub fn wait_metric(&self, name: &str, want: f64, limit: Duration) {
+        let start = Instant::now();
+        loop {
+            let got = self.metric(name);
+            if got == Some(want) {
+                return;
+            }
+            assert!(start.elapsed() < limit, "{name} stayed at {got:?}, wanted {want}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn uri(&self) -> String {
+        format!("sip:bot@{}", self.sip)
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+        if std::thread::panicking() {
+            eprintln!("--- gateway log ---\n{}", self.log());
+        }
+    }
+}
+
+/// Joins two TOML texts table by table, so a test can add keys to a table the base
+/// config already opened.
+fn merge_toml(base: &str, extra: &str) -> String {
+    let mut tables: Vec<(String, String)> = Vec::new();
+    for text in [base, extra] {
+        let mut current = String::new();
+        for line in text.lines() {
+            let t = line.trim();
+            if t.starts_with('[') {
+                current = t.to_string();
+                if !tables.iter().any(|(h, _)| *h == current) {
+                    tables.push((current.clone(), String::new()));
+                }
+            } else if !t.is_empty() {
+                if !tables.iter().any(|(h, _)| *h == current) {
+                    tables.push((current.clone(), String::new()));
+                }
+                let entry = tables.iter_mut().find(|(h, _)| *h == current).unwrap();
+                entry.1 += line;
+                entry.1 += "\n";
+            }
+        }
+    }
+    tables.into_iter().map(|(h, body)| format!("{h}\n{body}")).collect()
+}
+
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+pub fn http_get(addr: SocketAddr, path: &str, auth: Option<&str>) -> (u16, String) {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect http");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let auth = auth.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).ok();
+    let status = resp.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+/// Runs sipp in its own folder (for the `pcap` link and its logs), bounded in time.
+pub fn sipp(dir: &Path, args: &[&str], limit_secs: u32) -> Output {
+    let pcap = dir.join("pcap");
+    if !pcap.exists() {
+        std::os::unix::fs::symlink("/usr/share/sip-tester", &pcap).ok();
+    }
+    let out = Command::new("timeout")
+        .arg(limit_secs.to_string())
+        .arg("sipp")
+        .args(args)
+        .args(["-nostdin", "-trace_err"])
+        .current_dir(dir)
+        .output()
+        .expect("run sipp (apt package sip-tester)");
+    out
+}
+
+pub fn sipp_report(dir: &Path, out: &Output) -> String {
+    let mut errors = String::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.file_name().to_string_lossy().ends_with("_errors.log") {
+            errors += &std::fs::read_to_string(e.path()).unwrap_or_default();
+        }
+    }
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}\nerrors:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).lines().rev().take(30).collect::<Vec<_>>().join("\n"),
+        String::from_utf8_lossy(&out.stderr),
+        errors
+    )
+}
+
+pub fn scenario(name: &str) -> String {
+    repo().join("tests/sipp").join(name).display().to_string()
+}
+
+/// Runs `voicebot call` and parses its JSON report.
+pub fn voicebot_call(args: &[&str]) -> serde_json::Value {
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg(bin())
+        .arg("call")
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run voicebot call");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "voicebot call failed: {}\n{}", stdout, String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("bad JSON {stdout:?}: {e}"))
+}
+
+/// 20 ms RMS envelope of 8 kHz audio.
+pub fn envelope(pcm: &[i16]) -> Vec<f32> {
+    pcm.chunks(160)
+        .map(|c| (c.iter().map(|&s| (s as f32 / 32768.0).powi(2)).sum::<f32>() / c.len() as f32).sqrt())
+        .collect()
+}
+
+/// Best normalised correlation of `needle`'s envelope inside `hay`'s, over all lags:
+/// close to 1 when the recording contains the reference audio.
+pub fn envelope_match(hay: &[i16], needle: &[i16]) -> f32 {
+    let (h, n) = (envelope(hay), envelope(needle));
+    if h.len() < n.len() || n.is_empty() {
+        return 0.0;
+    }
+    let norm = |v: &[f32]| {
+        let m = v.iter().sum::<f32>() / v.len() as f32;
+        let c: Vec<f32> = v.iter().map(|x| x - m).collect();
+        let e = c.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-9);
+        c.into_iter().map(|x| x / e).collect::<Vec<_>>()
+    };
+    let nn = norm(&n);
+    (0..=h.len() - n.len())
+        .map(|lag| norm(&h[lag..lag + n.len()]).iter().zip(&nn).map(|(a, b)| a * b).sum::<f32>())
+        .fold(0.0, f32::max)
+}
+
+pub fn read_wav_8k(path: &Path) -> Vec<i16> {
+    voicebot_gateway::audio::wav::read_at(path, 8000).expect("read wav")
+}
