@@ -263,3 +263,34 @@ pub fn envelope_match(hay: &[i16], needle: &[i16]) -> f32 {
 pub fn read_wav_8k(path: &Path) -> Vec<i16> {
     voicebot_gateway::audio::wav::read_at(path, 8000).expect("read wav")
 }
+
+/// Runs baresip headless: `mic` is its microphone, it dials `target` and records what
+/// it hears; returns the recording (8 kHz) once it hung up at the end of `mic`.
+pub fn baresip_call(dir: &Path, mic: &Path, target: &str, limit_secs: u32) -> Vec<i16> {
+    let port = free_port();
+    let config = format!(
+        "poll_method epoll\nsip_listen 127.0.0.1:{port}\naudio_source aufile,{mic}\naudio_player alsa,null\n\
+         audio_alert alsa,null\nnet_interface 127.0.0.1\nmodule_path /usr/lib/baresip/modules\n\
+         module g711.so\nmodule aufile.so\nmodule alsa.so\nmodule sndfile.so\nmodule account.so\n\
+         module menu.so\nmodule stdio.so\nsnd_path {dir}\n",
+        mic = mic.display(),
+        dir = dir.display()
+    );
+    std::fs::write(dir.join("config"), config).unwrap();
+    std::fs::write(dir.join("accounts"), "<sip:tester@127.0.0.1>;regint=0\n").unwrap();
+    let out = Command::new("timeout")
+        .arg(limit_secs.to_string())
+        .args(["baresip", "-f"])
+        .arg(dir)
+        .args(["-t", &(limit_secs.saturating_sub(2)).to_string(), "-e", &format!("/dial {target}")])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run baresip (apt package baresip)");
+    let dump = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().ends_with("-dec.wav"))
+        .unwrap_or_else(|| panic!("baresip recorded nothing:\n{}", String::from_utf8_lossy(&out.stdout)));
+    read_wav_8k(&dump)
+}
