@@ -24,6 +24,7 @@ pub struct Config {
     pub rtp: RtpConfig,
     pub http: HttpConfig,
     pub call: CallConfig,
+    pub stt: SttConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -88,6 +89,62 @@ pub struct CallConfig {
     pub greeting: Option<PathBuf>,
     /// Ring this long before answering (a PBX may want to see ringing; 0 answers at once).
     pub answer_delay_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SttConfig {
+    /// `base`, `tiny.en`, or a path to any ggml whisper model (e.g. a stronger one).
+    pub model: String,
+    /// Language for calls to numbers not listed in `languages`.
+    pub language: String,
+    /// Called number (user part of the To URI) → language, e.g. an English line.
+    pub languages: std::collections::BTreeMap<String, String>,
+    /// Decoding workers (one thread each); default: the number of cores.
+    pub workers: Option<usize>,
+    /// Utterances that may wait for a worker before new ones are refused.
+    pub queue: Option<usize>,
+    pub trailing_silence_ms: u32,
+    pub max_utterance_ms: u32,
+    /// Domain words that steer recognition, per language.
+    pub prompt_da: String,
+    pub prompt_en: String,
+}
+
+impl Default for SttConfig {
+    fn default() -> Self {
+        SttConfig {
+            model: "base".into(),
+            language: "da".into(),
+            languages: Default::default(),
+            workers: None,
+            queue: None,
+            trailing_silence_ms: 400,
+            max_utterance_ms: 15_000,
+            prompt_da: "Borgerservice, affald, storskrald, genbrugsplads, pas, kørekort, MitID, sundhedskort, \
+                        flytning, boligstøtte, folkepension, vuggestue, børnehave, skole, parkering, \
+                        byggetilladelse, ejendomsskat, medarbejder."
+                .into(),
+            prompt_en: "Citizen service, waste collection, bulky waste, recycling centre, passport, driving licence, \
+                        MitID, health card, moving, housing benefit, pension, nursery, school, parking, \
+                        building permit, property tax."
+                .into(),
+        }
+    }
+}
+
+impl SttConfig {
+    pub fn language_for(&self, called: &str) -> &str {
+        self.languages.get(called).map_or(self.language.as_str(), String::as_str)
+    }
+
+    pub fn prompt_for(&self, language: &str) -> &str {
+        if language == "en" {
+            &self.prompt_en
+        } else {
+            &self.prompt_da
+        }
+    }
 }
 
 fn laws<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Law>, D::Error> {

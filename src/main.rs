@@ -40,6 +40,29 @@ enum Command {
         #[arg(long)]
         codec: Option<String>,
     },
+    /// Transcribe a WAV file (any rate) with the local whisper model.
+    Transcribe {
+        file: PathBuf,
+        /// `base`, `tiny.en`, or a path to a ggml model.
+        #[arg(long, default_value = "base")]
+        model: String,
+        #[arg(long, default_value = "da")]
+        lang: String,
+    },
+    /// Fetch and convert the speech models (runs models/fetch.sh).
+    Models {
+        #[command(subcommand)]
+        action: ModelsAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelsAction {
+    /// base | tiny.en | vad | all
+    Fetch {
+        #[arg(default_value = "all")]
+        which: Vec<String>,
+    },
 }
 
 fn init_logging() {
@@ -58,6 +81,19 @@ async fn main() -> anyhow::Result<()> {
             voicebot_gateway::serve::start(config, cancel.clone()).await?;
             tokio::signal::ctrl_c().await.context("waiting for ctrl-c")?;
             cancel.cancel();
+            Ok(())
+        }
+        Command::Transcribe { file, model, lang } => {
+            let t = voicebot_gateway::stt::transcribe_file(&file, &model, &lang).await?;
+            println!("{}", t.text);
+            eprintln!("{:.2} s to transcribe {:.2} s of audio", t.decode_secs, t.audio_secs);
+            Ok(())
+        }
+        Command::Models { action: ModelsAction::Fetch { which } } => {
+            let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/fetch.sh");
+            let status = std::process::Command::new("bash").arg(&script).args(&which).status()
+                .with_context(|| format!("running {}", script.display()))?;
+            anyhow::ensure!(status.success(), "{} failed", script.display());
             Ok(())
         }
         Command::Call { uri, play, record, dtmf, hangup_after, codec } => {

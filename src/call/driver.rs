@@ -18,6 +18,9 @@ use crate::config::Config;
 use crate::rtp::session::{self, MediaEvent, MediaParams, RtpCounters};
 use crate::sip::sdp::{self, Negotiated};
 use crate::sip::uas::IncomingCall;
+use crate::stt::endpoint::{Endpoint, EndpointConfig};
+use crate::stt::listener::Listener;
+use crate::stt::recognizer::Recognizer;
 
 /// Most caller audio kept in memory per call (10 minutes at 8 kHz).
 const MAX_HEARD_SAMPLES: usize = 8000 * 600;
@@ -26,6 +29,7 @@ pub struct CallContext {
     pub config: Arc<Config>,
     pub rtp: Arc<RtpCounters>,
     pub greeting: Arc<Vec<i16>>,
+    pub stt: Recognizer,
 }
 
 pub async fn accept_calls(mut calls: mpsc::Receiver<IncomingCall>, ctx: Arc<CallContext>) {
@@ -90,6 +94,13 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
     let _stop_media = cancel.drop_guard();
     media.play(ctx.greeting.as_ref().clone());
 
+    let called = call.request.uri.user().unwrap_or_default().to_string();
+    let language = cfg.stt.language_for(&called).to_string();
+    let mut listener = Listener::new(EndpointConfig {
+        trailing_silence_ms: cfg.stt.trailing_silence_ms,
+        max_utterance_ms: cfg.stt.max_utterance_ms,
+        ..Default::default()
+    });
     let mut heard: Vec<i16> = Vec::new();
     loop {
         tokio::select! {
@@ -129,6 +140,11 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
             },
             ev = events.recv() => match ev {
                 Some(MediaEvent::Audio(pcm)) => {
+                    for ev in listener.push(&pcm) {
+                        if let Endpoint::Utterance { audio, start_ms, end_ms, .. } = ev {
+                            transcribe(&ctx, audio, &language, start_ms, end_ms);
+                        }
+                    }
                     if heard.len() + pcm.len() <= MAX_HEARD_SAMPLES {
                         heard.extend(pcm);
                     }
@@ -151,6 +167,29 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
             },
         }
     }
+}
+
+/// Transcribes an utterance off the call's task and logs it under the call's span.
+fn transcribe(ctx: &CallContext, audio: Vec<i16>, language: &str, start_ms: u64, end_ms: u64) {
+    let stt = ctx.stt.clone();
+    let language = language.to_string();
+    let prompt = ctx.config.stt.prompt_for(&language).to_string();
+    tokio::spawn(
+        async move {
+            match stt.transcribe_8k(&audio, &language, &prompt).await {
+                Ok(t) => tracing::info!(
+                    text = %t.text,
+                    confidence = t.confidence,
+                    decode_secs = t.decode_secs,
+                    start_ms,
+                    end_ms,
+                    "transcript"
+                ),
+                Err(e) => tracing::warn!(error = %e, "utterance not transcribed"),
+            }
+        }
+        .in_current_span(),
+    );
 }
 
 fn media_params(n: &Negotiated, cfg: &Config) -> MediaParams {

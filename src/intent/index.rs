@@ -14,17 +14,16 @@
 
 use std::collections::HashMap;
 
+use super::analyze::Analyzer;
 use super::kb::Kb;
-use super::normalize::{words, Stemmers};
+use super::normalize::words;
 use super::resolution::Language;
 
-/// How much the character space counts against the stem space.
-const CHAR_WEIGHT: f32 = 0.5;
-/// Weight of a stem bigram relative to a single stem.
-const BIGRAM_WEIGHT: f32 = 0.5;
-/// How much the best single example counts against the intent's centroid.
-const MAX_WEIGHT: f32 = 0.6;
-const NGRAMS: std::ops::RangeInclusive<usize> = 3..=5;
+fn p(name: &str, d: f32) -> f32 { std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(d) }
+#[allow(non_snake_case)] fn CHAR_WEIGHT() -> f32 { p("CW", 0.5) }
+#[allow(non_snake_case)] fn BIGRAM_WEIGHT() -> f32 { p("BW", 0.5) }
+#[allow(non_snake_case)] fn MAX_WEIGHT() -> f32 { p("MW", 0.6) }
+#[allow(non_snake_case)] fn NGRAMS() -> std::ops::RangeInclusive<usize> { (p("NMIN", 3.0) as usize)..=(p("NMAX", 5.0) as usize) }
 
 /// Features of one text in one space, with their raw term frequencies.
 type Features = HashMap<String, f32>;
@@ -37,6 +36,8 @@ struct Space {
     examples: Vec<Vec<(u32, f32)>>,
     /// Per feature: (intent, weight) of unit-length centroid vectors.
     centroids: Vec<Vec<(u32, f32)>>,
+    /// Per feature: complement naive Bayes weight per intent.
+    cnb: Vec<Vec<(u32, f32)>>,
 }
 
 fn tf(raw: f32) -> f32 {
@@ -90,14 +91,40 @@ impl Space {
                 centroids[f as usize].push((intent as u32, w / norm));
             }
         }
-        Space { vocab, idf, examples, centroids }
+        // BM25 over intent documents (all examples of an intent together).
+        let k1 = p("K1", 1.2);
+        let b = p("B", 0.75);
+        let mut tfs: Vec<HashMap<u32, f32>> = vec![HashMap::new(); n_intents];
+        for (intent, feats) in docs {
+            for (f, raw) in feats {
+                *tfs[*intent].entry(vocab[f]).or_default() += raw;
+            }
+        }
+        let lens: Vec<f32> = tfs.iter().map(|t| t.values().sum()).collect();
+        let avg = lens.iter().sum::<f32>() / n_intents.max(1) as f32;
+        let mut cnb = vec![Vec::new(); vocab.len()];
+        for (c, t) in tfs.iter().enumerate() {
+            for (&f, &tf) in t {
+                let w = tf * (k1 + 1.0) / (tf + k1 * (1.0 - b + b * lens[c] / avg));
+                cnb[f as usize].push((c as u32, w));
+            }
+        }
+        Space { vocab, idf, examples, centroids, cnb }
     }
 
     /// Cosine similarity of `query` to every example and every centroid.
-    fn similarities(&self, query: &Features, n_docs: usize, n_intents: usize) -> (Vec<f32>, Vec<f32>) {
+    fn similarities(&self, query: &Features, n_docs: usize, n_intents: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
         let mut per_doc = vec![0.0; n_docs];
         let mut per_intent = vec![0.0; n_intents];
+        let mut cnb = vec![0.0f32; n_intents];
+        let mut possible = 0.0f32;
         for (f, w) in weigh(query, &self.vocab, &self.idf) {
+            let _ = w;
+            let idf = self.idf[f as usize];
+            possible += idf * (p("K1", 1.2) + 1.0);
+            for &(c, cw) in &self.cnb[f as usize] {
+                cnb[c as usize] += idf * cw;
+            }
             for &(doc, dw) in &self.examples[f as usize] {
                 per_doc[doc as usize] += w * dw;
             }
@@ -105,7 +132,8 @@ impl Space {
                 per_intent[intent as usize] += w * cw;
             }
         }
-        (per_doc, per_intent)
+        let z = cnb.iter().map(|x| x / possible.max(1e-9)).collect();
+        (per_doc, per_intent, z)
     }
 }
 
@@ -124,6 +152,7 @@ fn weigh(feats: &Features, vocab: &HashMap<String, u32>, idf: &[f32]) -> Vec<(u3
 }
 
 struct LangIndex {
+    analyzer: Analyzer,
     stems: Space,
     chars: Space,
     /// The intent each example belongs to.
@@ -133,7 +162,6 @@ struct LangIndex {
 /// The ranking index of one knowledge base. Pure: built from the data, queried without
 /// IO.
 pub struct Index {
-    stemmers: Stemmers,
     da: LangIndex,
     en: LangIndex,
     n_intents: usize,
@@ -141,21 +169,25 @@ pub struct Index {
 
 impl Index {
     pub fn build(kb: &Kb) -> Index {
-        let stemmers = Stemmers::default();
         let lang_index = |lang: Language| {
+            let texts = kb.intents.iter().flat_map(|i| {
+                std::iter::once(i.title.get(lang)).chain(i.examples(lang).iter().map(String::as_str))
+            });
+            let analyzer = Analyzer::new(lang, texts);
             let mut stem_docs = Vec::new();
             let mut char_docs = Vec::new();
             let mut owner = Vec::new();
             for (i, intent) in kb.intents.iter().enumerate() {
                 let texts = std::iter::once(intent.title.get(lang)).chain(intent.examples(lang).iter().map(String::as_str));
                 for text in texts {
-                    let (stems, chars) = features(&stemmers, lang, text);
+                    let (stems, chars) = features(&analyzer, text);
                     stem_docs.push((i, stems));
                     char_docs.push((i, chars));
                     owner.push(i);
                 }
             }
             LangIndex {
+                analyzer,
                 stems: Space::build(&stem_docs, kb.intents.len()),
                 chars: Space::build(&char_docs, kb.intents.len()),
                 owner,
@@ -163,7 +195,7 @@ impl Index {
         };
         let da = lang_index(Language::Da);
         let en = lang_index(Language::En);
-        Index { stemmers, da, en, n_intents: kb.intents.len() }
+        Index { da, en, n_intents: kb.intents.len() }
     }
 
     /// Every intent's similarity to `text` (0.0 to 1.0), indexed like `kb.intents`.
@@ -172,40 +204,41 @@ impl Index {
             Language::Da => &self.da,
             Language::En => &self.en,
         };
-        let (stems, chars) = features(&self.stemmers, lang, text);
+        let (stems, chars) = features(&index.analyzer, text);
         let n_docs = index.owner.len();
-        let (stem_docs, stem_centroids) = index.stems.similarities(&stems, n_docs, self.n_intents);
-        let (char_docs, char_centroids) = index.chars.similarities(&chars, n_docs, self.n_intents);
+        let (stem_docs, stem_centroids, stem_z) = index.stems.similarities(&stems, n_docs, self.n_intents);
+        let (char_docs, char_centroids, char_z) = index.chars.similarities(&chars, n_docs, self.n_intents);
 
         let mut best = vec![0.0f32; self.n_intents];
         for (doc, &intent) in index.owner.iter().enumerate() {
-            let s = CHAR_WEIGHT * char_docs[doc] + (1.0 - CHAR_WEIGHT) * stem_docs[doc];
+            let s = CHAR_WEIGHT() * char_docs[doc] + (1.0 - CHAR_WEIGHT()) * stem_docs[doc];
             best[intent] = best[intent].max(s);
         }
         (0..self.n_intents)
             .map(|i| {
-                let centroid = CHAR_WEIGHT * char_centroids[i] + (1.0 - CHAR_WEIGHT) * stem_centroids[i];
-                (MAX_WEIGHT * best[i] + (1.0 - MAX_WEIGHT) * centroid).clamp(0.0, 1.0)
+                let centroid = CHAR_WEIGHT() * char_centroids[i] + (1.0 - CHAR_WEIGHT()) * stem_centroids[i];
+                let z = CHAR_WEIGHT() * char_z[i] + (1.0 - CHAR_WEIGHT()) * stem_z[i];
+                (MAX_WEIGHT() * best[i] + (1.0 - MAX_WEIGHT()) * centroid) + p("ZW", 0.0) * z
             })
             .collect()
     }
 }
 
 /// Stem and character n-gram features of one text.
-fn features(stemmers: &Stemmers, lang: Language, text: &str) -> (Features, Features) {
+fn features(analyzer: &Analyzer, text: &str) -> (Features, Features) {
     let words = words(text);
-    let stems: Vec<String> = words.iter().map(|w| stemmers.stem(lang, w)).collect();
+    let stems = analyzer.terms(&words);
     let mut stem_feats = Features::new();
     for s in &stems {
         *stem_feats.entry(s.clone()).or_default() += 1.0;
     }
     for pair in stems.windows(2) {
-        *stem_feats.entry(format!("{} {}", pair[0], pair[1])).or_default() += BIGRAM_WEIGHT;
+        *stem_feats.entry(format!("{} {}", pair[0], pair[1])).or_default() += BIGRAM_WEIGHT();
     }
     let mut char_feats = Features::new();
     for w in &words {
         let marked: Vec<char> = format!("_{w}_").chars().collect();
-        for n in NGRAMS {
+        for n in NGRAMS() {
             for gram in marked.windows(n) {
                 *char_feats.entry(gram.iter().collect()).or_default() += 1.0;
             }

@@ -1,0 +1,46 @@
+//! Hearing callers: voice activity, endpointing, and whisper speech-to-text.
+pub mod endpoint;
+pub mod listener;
+pub mod recognizer;
+pub mod vad;
+
+use std::path::PathBuf;
+
+/// Where `models/fetch.sh` caches the models (`VOICEBOT_MODEL_DIR` overrides).
+pub fn model_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("VOICEBOT_MODEL_DIR") {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".cache/voicebot/models")
+}
+
+/// The default model file for a name (`base`, `tiny.en`) or a path as given.
+pub fn model_path(name_or_path: &str) -> PathBuf {
+    match name_or_path {
+        "base" | "tiny.en" => model_dir().join(format!("ggml-{name_or_path}.bin")),
+        path => PathBuf::from(path),
+    }
+}
+
+/// `voicebot transcribe`: one file, any WAV, with a single worker.
+pub async fn transcribe_file(
+    path: &std::path::Path,
+    model: &str,
+    language: &str,
+) -> Result<recognizer::Transcript, TranscribeError> {
+    let (pcm, rate) = crate::audio::wav::read_mono(path)?;
+    let audio = crate::audio::resample::resample(&pcm, rate, 16000);
+    let opts = recognizer::SttOptions { workers: 1, queue: 1, ..Default::default() };
+    let stt = recognizer::Recognizer::load(&model_path(model), opts)?;
+    let prompt = crate::config::SttConfig::default().prompt_for(language).to_string();
+    Ok(stt.transcribe_16k(audio, language, &prompt).await?)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TranscribeError {
+    #[error(transparent)]
+    Audio(#[from] crate::audio::wav::WavError),
+    #[error(transparent)]
+    Stt(#[from] recognizer::SttError),
+}
