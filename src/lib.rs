@@ -13,3 +13,4 @@ pub mod rtp;
 pub mod serve;
 pub mod sip;
 pub mod stt;
+pub mod tts;

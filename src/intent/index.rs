@@ -157,6 +157,49 @@ struct LangIndex {
     chars: Space,
     /// The intent each example belongs to.
     owner: Vec<usize>,
+    lr: Vec<f32>,
+    lr_bias: Vec<f32>,
+}
+
+fn concat(stem: Vec<(u32, f32)>, chars: Vec<(u32, f32)>, offset: u32) -> Vec<(u32, f32)> {
+    let cw = CHAR_WEIGHT();
+    stem.into_iter().map(|(f, w)| (f, w * (1.0 - cw))).chain(chars.into_iter().map(|(f, w)| (f + offset, w * cw))).collect()
+}
+
+fn train(xs: &[Vec<(u32, f32)>], ys: &[usize], n_feat: usize, n_class: usize) -> (Vec<f32>, Vec<f32>) {
+    let epochs = p("EPOCHS", 30.0) as usize;
+    let rate = p("RATE", 1.0);
+    let l2 = p("L2", 1e-4);
+    let mut w = vec![0.0f32; n_feat * n_class];
+    let mut bias = vec![0.0f32; n_class];
+    let mut order: Vec<usize> = (0..xs.len()).collect();
+    let mut seed: u64 = 42;
+    let mut logits = vec![0.0f32; n_class];
+    for epoch in 0..epochs {
+        for i in (1..order.len()).rev() {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            order.swap(i, (seed >> 33) as usize % (i + 1));
+        }
+        let eta = rate / (1.0 + epoch as f32 * 0.1);
+        for &d in &order {
+            logits.copy_from_slice(&bias);
+            for &(f, x) in &xs[d] {
+                let row = &w[f as usize * n_class..(f as usize + 1) * n_class];
+                for c in 0..n_class { logits[c] += x * row[c]; }
+            }
+            let m = logits.iter().cloned().fold(f32::MIN, f32::max);
+            let mut z = 0.0;
+            for l in logits.iter_mut() { *l = (*l - m).exp(); z += *l; }
+            for l in logits.iter_mut() { *l /= z; }
+            logits[ys[d]] -= 1.0;
+            for &(f, x) in &xs[d] {
+                let row = &mut w[f as usize * n_class..(f as usize + 1) * n_class];
+                for c in 0..n_class { row[c] -= eta * (logits[c] * x + l2 * row[c]); }
+            }
+            for c in 0..n_class { bias[c] -= eta * logits[c]; }
+        }
+    }
+    (w, bias)
 }
 
 /// The ranking index of one knowledge base. Pure: built from the data, queried without
@@ -186,12 +229,13 @@ impl Index {
                     owner.push(i);
                 }
             }
-            LangIndex {
-                analyzer,
-                stems: Space::build(&stem_docs, kb.intents.len()),
-                chars: Space::build(&char_docs, kb.intents.len()),
-                owner,
-            }
+            let stems = Space::build(&stem_docs, kb.intents.len());
+            let chars = Space::build(&char_docs, kb.intents.len());
+            let offset = stems.vocab.len() as u32;
+            let xs: Vec<Vec<(u32, f32)>> = stem_docs.iter().zip(&char_docs).map(|((_, a), (_, b))| concat(weigh(a, &stems.vocab, &stems.idf), weigh(b, &chars.vocab, &chars.idf), offset)).collect();
+            let n_feat = offset as usize + chars.vocab.len();
+            let (lr, lr_bias) = if p("LW", 0.0) > 0.0 { train(&xs, &owner, n_feat, kb.intents.len()) } else { (Vec::new(), Vec::new()) };
+            LangIndex { analyzer, stems, chars, owner, lr, lr_bias }
         };
         let da = lang_index(Language::Da);
         let en = lang_index(Language::En);
@@ -209,6 +253,17 @@ impl Index {
         let (stem_docs, stem_centroids, stem_z) = index.stems.similarities(&stems, n_docs, self.n_intents);
         let (char_docs, char_centroids, char_z) = index.chars.similarities(&chars, n_docs, self.n_intents);
 
+        let nc = self.n_intents;
+        let mut prob = vec![0.0f32; nc];
+        if !index.lr.is_empty() {
+            let x = concat(weigh(&stems, &index.stems.vocab, &index.stems.idf), weigh(&chars, &index.chars.vocab, &index.chars.idf), index.stems.vocab.len() as u32);
+            prob.copy_from_slice(&index.lr_bias);
+            for (f, v) in x { for c in 0..nc { prob[c] += v * index.lr[f as usize * nc + c]; } }
+            let m = prob.iter().cloned().fold(f32::MIN, f32::max);
+            let mut z = 0.0;
+            for l in prob.iter_mut() { *l = (*l - m).exp(); z += *l; }
+            for l in prob.iter_mut() { *l /= z; }
+        }
         let mut best = vec![0.0f32; self.n_intents];
         for (doc, &intent) in index.owner.iter().enumerate() {
             let s = CHAR_WEIGHT() * char_docs[doc] + (1.0 - CHAR_WEIGHT()) * stem_docs[doc];
@@ -218,7 +273,7 @@ impl Index {
             .map(|i| {
                 let centroid = CHAR_WEIGHT() * char_centroids[i] + (1.0 - CHAR_WEIGHT()) * stem_centroids[i];
                 let z = CHAR_WEIGHT() * char_z[i] + (1.0 - CHAR_WEIGHT()) * stem_z[i];
-                (MAX_WEIGHT() * best[i] + (1.0 - MAX_WEIGHT()) * centroid) + p("ZW", 0.0) * z
+                (MAX_WEIGHT() * best[i] + (1.0 - MAX_WEIGHT()) * centroid) + p("ZW", 0.0) * z + p("LW", 0.0) * prob[i]
             })
             .collect()
     }

@@ -1,0 +1,59 @@
+//! Prompt cache: every fixed prompt and knowledge-base answer is synthesized once and
+//! kept, so a cached answer starts playing with no synthesis on the turn's critical path.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::{Synthesizer, TtsError, Voice};
+
+#[derive(Clone)]
+pub struct PromptCache {
+    tts: Arc<dyn Synthesizer>,
+    entries: Arc<Mutex<HashMap<(String, String), Arc<Vec<i16>>>>>,
+}
+
+impl PromptCache {
+    pub fn new(tts: Arc<dyn Synthesizer>) -> Self {
+        PromptCache { tts, entries: Arc::default() }
+    }
+
+    pub fn get(&self, text: &str, voice: &Voice) -> Option<Arc<Vec<i16>>> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.get(&(voice.key(), text.to_string())).cloned()
+    }
+
+    /// Synthesizes (whole) and stores a prompt.
+    pub async fn warm(&self, text: &str, voice: &Voice) -> Result<Arc<Vec<i16>>, TtsError> {
+        if let Some(hit) = self.get(text, voice) {
+            return Ok(hit);
+        }
+        let mut rx = self.tts.stream(text, voice)?;
+        let mut pcm = Vec::new();
+        while let Some(chunk) = rx.recv().await {
+            pcm.extend(chunk);
+        }
+        let pcm = Arc::new(pcm);
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.insert((voice.key(), text.to_string()), pcm.clone());
+        Ok(pcm)
+    }
+
+    /// Cached audio in one piece, or a stream of sentences from the synthesizer.
+    pub fn speak(&self, text: &str, voice: &Voice) -> Result<Speech, TtsError> {
+        match self.get(text, voice) {
+            Some(pcm) => Ok(Speech::Cached(pcm)),
+            None => Ok(Speech::Streaming(self.tts.stream(text, voice)?)),
+        }
+    }
+
+    /// (entries, bytes of audio held)
+    pub fn size(&self) -> (usize, usize) {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        (entries.len(), entries.values().map(|v| v.len() * 2).sum())
+    }
+}
+
+pub enum Speech {
+    Cached(Arc<Vec<i16>>),
+    Streaming(tokio::sync::mpsc::UnboundedReceiver<Vec<i16>>),
+}
