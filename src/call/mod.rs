@@ -1,2 +1,5 @@
-//! The call: what the gateway does with an answered call.
+//! The call: the conversation (no I/O) and the driver that wires it to media, speech
+//! recognition, the intent service and speech synthesis.
+pub mod conversation;
 pub mod driver;
+pub mod prompts;

@@ -19,7 +19,8 @@ fn dev() {
         let s = index.scores(lang, &c.text);
         let mut order: Vec<usize> = (0..s.len()).collect();
         order.sort_by(|&a, &b| s[b].total_cmp(&s[a]));
-        let top = &kb.intents[order[0]].id;
+        let t: f32 = std::env::var("T").ok().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        let top = if s[order[0]] < t { &"system.out_of_scope".to_string() } else { &kb.intents[order[0]].id };
         total[li] += 1;
         let ok = *top == c.intent;
         if ok { right[li] += 1; }

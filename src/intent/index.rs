@@ -28,16 +28,33 @@ fn p(name: &str, d: f32) -> f32 { std::env::var(name).ok().and_then(|v| v.parse(
 /// Features of one text in one space, with their raw term frequencies.
 type Features = HashMap<String, f32>;
 
+/// BM25 term-frequency saturation and length normalisation.
+fn k1() -> f32 { p("K1", 2.0) }
+fn bb() -> f32 { p("B", 0.75) }
+
+/// One space's view of a query.
+struct Similarity {
+    /// Cosine similarity to each example.
+    examples: Vec<f32>,
+    /// Cosine similarity to each intent's centroid.
+    centroids: Vec<f32>,
+    /// BM25 of each intent's examples taken together, divided by the best score any
+    /// document could get for this query (so 0.0 to 1.0).
+    bm25: Vec<f32>,
+}
+
 /// One TF-IDF space: documents are examples, each belonging to an intent.
 struct Space {
     vocab: HashMap<String, u32>,
     idf: Vec<f32>,
+    /// The IDF of a feature no intent has: what an unknown feature weighs in a query.
+    unknown_idf: f32,
     /// Per feature: (example, weight) of unit-length example vectors.
     examples: Vec<Vec<(u32, f32)>>,
     /// Per feature: (intent, weight) of unit-length centroid vectors.
     centroids: Vec<Vec<(u32, f32)>>,
-    /// Per feature: complement naive Bayes weight per intent.
-    cnb: Vec<Vec<(u32, f32)>>,
+    /// Per feature: (intent, saturated term frequency) for BM25.
+    bm25: Vec<Vec<(u32, f32)>>,
 }
 
 fn tf(raw: f32) -> f32 {
@@ -59,29 +76,27 @@ impl Space {
                 if id == intents_with.len() {
                     intents_with.push(Vec::new());
                 }
-                if intents_with[id].last() != Some(intent) {
+                if !intents_with[id].contains(intent) {
                     intents_with[id].push(*intent);
                 }
             }
         }
         let n = n_intents.max(1) as f32;
-        let idf: Vec<f32> = intents_with
-            .iter()
-            .map(|with| {
-                let mut distinct = with.clone();
-                distinct.sort_unstable();
-                distinct.dedup();
-                ((1.0 + n) / (1.0 + distinct.len() as f32)).ln() + 1.0
-            })
-            .collect();
+        let idf_of = |df: usize| ((1.0 + n) / (1.0 + df as f32)).ln() + 1.0;
+        let idf: Vec<f32> = intents_with.iter().map(|with| idf_of(with.len())).collect();
+        let unknown_idf = idf_of(0);
 
         let mut examples = vec![Vec::new(); vocab.len()];
         let mut sums: Vec<HashMap<u32, f32>> = vec![HashMap::new(); n_intents];
+        let mut raw_tf: Vec<HashMap<u32, f32>> = vec![HashMap::new(); n_intents];
         for (doc, (intent, feats)) in docs.iter().enumerate() {
-            let vector = weigh(feats, &vocab, &idf);
+            let (vector, _) = weigh(feats, &vocab, &idf, unknown_idf);
             for &(f, w) in &vector {
                 examples[f as usize].push((doc as u32, w));
                 *sums[*intent].entry(f).or_default() += w;
+            }
+            for (f, raw) in feats {
+                *raw_tf[*intent].entry(vocab[f]).or_default() += raw;
             }
         }
         let mut centroids = vec![Vec::new(); vocab.len()];
@@ -91,64 +106,72 @@ impl Space {
                 centroids[f as usize].push((intent as u32, w / norm));
             }
         }
-        // BM25 over intent documents (all examples of an intent together).
-        let k1 = p("K1", 1.2);
-        let b = p("B", 0.75);
-        let mut tfs: Vec<HashMap<u32, f32>> = vec![HashMap::new(); n_intents];
-        for (intent, feats) in docs {
-            for (f, raw) in feats {
-                *tfs[*intent].entry(vocab[f]).or_default() += raw;
+        let lens: Vec<f32> = raw_tf.iter().map(|t| t.values().sum()).collect();
+        let avg = lens.iter().sum::<f32>() / n;
+        let mut bm25 = vec![Vec::new(); vocab.len()];
+        for (intent, tfs) in raw_tf.iter().enumerate() {
+            for (&f, &tf) in tfs {
+                let sat = tf * (k1() + 1.0) / (tf + k1() * (1.0 - bb() + bb() * lens[intent] / avg));
+                bm25[f as usize].push((intent as u32, sat));
             }
         }
-        let lens: Vec<f32> = tfs.iter().map(|t| t.values().sum()).collect();
-        let avg = lens.iter().sum::<f32>() / n_intents.max(1) as f32;
-        let mut cnb = vec![Vec::new(); vocab.len()];
-        for (c, t) in tfs.iter().enumerate() {
-            for (&f, &tf) in t {
-                let w = tf * (k1 + 1.0) / (tf + k1 * (1.0 - b + b * lens[c] / avg));
-                cnb[f as usize].push((c as u32, w));
-            }
-        }
-        Space { vocab, idf, examples, centroids, cnb }
+        Space { vocab, idf, unknown_idf, examples, centroids, bm25 }
     }
 
-    /// Cosine similarity of `query` to every example and every centroid.
-    fn similarities(&self, query: &Features, n_docs: usize, n_intents: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-        let mut per_doc = vec![0.0; n_docs];
-        let mut per_intent = vec![0.0; n_intents];
-        let mut cnb = vec![0.0f32; n_intents];
-        let mut possible = 0.0f32;
-        for (f, w) in weigh(query, &self.vocab, &self.idf) {
-            let _ = w;
-            let idf = self.idf[f as usize];
-            possible += idf * (p("K1", 1.2) + 1.0);
-            for &(c, cw) in &self.cnb[f as usize] {
-                cnb[c as usize] += idf * cw;
-            }
+    fn similarity(&self, query: &Features, n_docs: usize, n_intents: usize) -> Similarity {
+        let mut sim = Similarity {
+            examples: vec![0.0; n_docs],
+            centroids: vec![0.0; n_intents],
+            bm25: vec![0.0; n_intents],
+        };
+        let (vector, unknown) = weigh(query, &self.vocab, &self.idf, self.unknown_idf);
+        for &(f, w) in &vector {
             for &(doc, dw) in &self.examples[f as usize] {
-                per_doc[doc as usize] += w * dw;
+                sim.examples[doc as usize] += w * dw;
             }
             for &(intent, cw) in &self.centroids[f as usize] {
-                per_intent[intent as usize] += w * cw;
+                sim.centroids[intent as usize] += w * cw;
+            }
+            let idf = self.idf[f as usize];
+            for &(intent, sat) in &self.bm25[f as usize] {
+                sim.bm25[intent as usize] += idf * sat;
             }
         }
-        let z = cnb.iter().map(|x| x / possible.max(1e-9)).collect();
-        (per_doc, per_intent, z)
+        let known: f32 = vector.iter().map(|&(f, _)| self.idf[f as usize]).sum();
+        let best = (known + unknown) * (k1() + 1.0);
+        if best > 0.0 {
+            sim.bm25.iter_mut().for_each(|s| *s /= best);
+        }
+        sim
     }
 }
 
-/// Unit-length TF-IDF vector of the features known to the space; unknown features are
-/// ignored, as they cannot tell intents apart.
-fn weigh(feats: &Features, vocab: &HashMap<String, u32>, idf: &[f32]) -> Vec<(u32, f32)> {
-    let mut v: Vec<(u32, f32)> = feats
-        .iter()
-        .filter_map(|(f, &raw)| vocab.get(f).map(|&id| (id, tf(raw) * idf[id as usize])))
-        .collect();
-    let norm = v.iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
+/// Unit-length TF-IDF vector of a text's features known to the space, and the summed
+/// IDF of its unknown ones. Unknown features cannot tell intents apart, but they do say
+/// how much of the text no intent explains, so they count in the vector's length.
+fn weigh(feats: &Features, vocab: &HashMap<String, u32>, idf: &[f32], unknown_idf: f32) -> (Vec<(u32, f32)>, f32) {
+    let mut v = Vec::with_capacity(feats.len());
+    let mut norm = 0.0f32;
+    let mut unknown = 0.0f32;
+    for (f, &raw) in feats {
+        match vocab.get(f) {
+            Some(&id) => {
+                let w = tf(raw) * idf[id as usize];
+                norm += w * w;
+                v.push((id, w));
+            }
+            None => {
+                let w = tf(raw) * unknown_idf;
+                norm += p("OOVN", 1.0) * w * w;
+                unknown += unknown_idf;
+            }
+        }
+    }
+    let norm = norm.sqrt();
     if norm > 0.0 {
         v.iter_mut().for_each(|(_, w)| *w /= norm);
     }
-    v
+    (v, p("OOVB", 1.0) * unknown)
 }
 
 struct LangIndex {
@@ -157,49 +180,6 @@ struct LangIndex {
     chars: Space,
     /// The intent each example belongs to.
     owner: Vec<usize>,
-    lr: Vec<f32>,
-    lr_bias: Vec<f32>,
-}
-
-fn concat(stem: Vec<(u32, f32)>, chars: Vec<(u32, f32)>, offset: u32) -> Vec<(u32, f32)> {
-    let cw = CHAR_WEIGHT();
-    stem.into_iter().map(|(f, w)| (f, w * (1.0 - cw))).chain(chars.into_iter().map(|(f, w)| (f + offset, w * cw))).collect()
-}
-
-fn train(xs: &[Vec<(u32, f32)>], ys: &[usize], n_feat: usize, n_class: usize) -> (Vec<f32>, Vec<f32>) {
-    let epochs = p("EPOCHS", 30.0) as usize;
-    let rate = p("RATE", 1.0);
-    let l2 = p("L2", 1e-4);
-    let mut w = vec![0.0f32; n_feat * n_class];
-    let mut bias = vec![0.0f32; n_class];
-    let mut order: Vec<usize> = (0..xs.len()).collect();
-    let mut seed: u64 = 42;
-    let mut logits = vec![0.0f32; n_class];
-    for epoch in 0..epochs {
-        for i in (1..order.len()).rev() {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            order.swap(i, (seed >> 33) as usize % (i + 1));
-        }
-        let eta = rate / (1.0 + epoch as f32 * 0.1);
-        for &d in &order {
-            logits.copy_from_slice(&bias);
-            for &(f, x) in &xs[d] {
-                let row = &w[f as usize * n_class..(f as usize + 1) * n_class];
-                for c in 0..n_class { logits[c] += x * row[c]; }
-            }
-            let m = logits.iter().cloned().fold(f32::MIN, f32::max);
-            let mut z = 0.0;
-            for l in logits.iter_mut() { *l = (*l - m).exp(); z += *l; }
-            for l in logits.iter_mut() { *l /= z; }
-            logits[ys[d]] -= 1.0;
-            for &(f, x) in &xs[d] {
-                let row = &mut w[f as usize * n_class..(f as usize + 1) * n_class];
-                for c in 0..n_class { row[c] -= eta * (logits[c] * x + l2 * row[c]); }
-            }
-            for c in 0..n_class { bias[c] -= eta * logits[c]; }
-        }
-    }
-    (w, bias)
 }
 
 /// The ranking index of one knowledge base. Pure: built from the data, queried without
@@ -229,13 +209,12 @@ impl Index {
                     owner.push(i);
                 }
             }
-            let stems = Space::build(&stem_docs, kb.intents.len());
-            let chars = Space::build(&char_docs, kb.intents.len());
-            let offset = stems.vocab.len() as u32;
-            let xs: Vec<Vec<(u32, f32)>> = stem_docs.iter().zip(&char_docs).map(|((_, a), (_, b))| concat(weigh(a, &stems.vocab, &stems.idf), weigh(b, &chars.vocab, &chars.idf), offset)).collect();
-            let n_feat = offset as usize + chars.vocab.len();
-            let (lr, lr_bias) = if p("LW", 0.0) > 0.0 { train(&xs, &owner, n_feat, kb.intents.len()) } else { (Vec::new(), Vec::new()) };
-            LangIndex { analyzer, stems, chars, owner, lr, lr_bias }
+            LangIndex {
+                analyzer,
+                stems: Space::build(&stem_docs, kb.intents.len()),
+                chars: Space::build(&char_docs, kb.intents.len()),
+                owner,
+            }
         };
         let da = lang_index(Language::Da);
         let en = lang_index(Language::En);
@@ -250,30 +229,22 @@ impl Index {
         };
         let (stems, chars) = features(&index.analyzer, text);
         let n_docs = index.owner.len();
-        let (stem_docs, stem_centroids, stem_z) = index.stems.similarities(&stems, n_docs, self.n_intents);
-        let (char_docs, char_centroids, char_z) = index.chars.similarities(&chars, n_docs, self.n_intents);
+        let s = index.stems.similarity(&stems, n_docs, self.n_intents);
+        let c = index.chars.similarity(&chars, n_docs, self.n_intents);
+        let cw = CHAR_WEIGHT();
+        let mix = |a: f32, b: f32| cw * b + (1.0 - cw) * a;
 
-        let nc = self.n_intents;
-        let mut prob = vec![0.0f32; nc];
-        if !index.lr.is_empty() {
-            let x = concat(weigh(&stems, &index.stems.vocab, &index.stems.idf), weigh(&chars, &index.chars.vocab, &index.chars.idf), index.stems.vocab.len() as u32);
-            prob.copy_from_slice(&index.lr_bias);
-            for (f, v) in x { for c in 0..nc { prob[c] += v * index.lr[f as usize * nc + c]; } }
-            let m = prob.iter().cloned().fold(f32::MIN, f32::max);
-            let mut z = 0.0;
-            for l in prob.iter_mut() { *l = (*l - m).exp(); z += *l; }
-            for l in prob.iter_mut() { *l /= z; }
-        }
         let mut best = vec![0.0f32; self.n_intents];
         for (doc, &intent) in index.owner.iter().enumerate() {
-            let s = CHAR_WEIGHT() * char_docs[doc] + (1.0 - CHAR_WEIGHT()) * stem_docs[doc];
-            best[intent] = best[intent].max(s);
+            best[intent] = best[intent].max(mix(s.examples[doc], c.examples[doc]));
         }
+        let bw = p("ZW", 0.75);
         (0..self.n_intents)
             .map(|i| {
-                let centroid = CHAR_WEIGHT() * char_centroids[i] + (1.0 - CHAR_WEIGHT()) * stem_centroids[i];
-                let z = CHAR_WEIGHT() * char_z[i] + (1.0 - CHAR_WEIGHT()) * stem_z[i];
-                (MAX_WEIGHT() * best[i] + (1.0 - MAX_WEIGHT()) * centroid) + p("ZW", 0.0) * z + p("LW", 0.0) * prob[i]
+                let centroid = mix(s.centroids[i], c.centroids[i]);
+                let cosine = MAX_WEIGHT() * best[i] + (1.0 - MAX_WEIGHT()) * centroid;
+                let bm25 = mix(s.bm25[i], c.bm25[i]);
+                ((1.0 - bw) * cosine + bw * bm25).clamp(0.0, 1.0)
             })
             .collect()
     }

@@ -1,0 +1,161 @@
+//! Everything the bot says that is not a knowledge-base answer, per language. Defaults
+//! are built in; `[prompts.da]` / `[prompts.en]` in the config override any of them.
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Prompts {
+    pub greeting: String,
+    pub anything_else: String,
+    pub what_else: String,
+    pub reprompt: String,
+    pub offer_person: String,
+    pub not_heard: String,
+    pub no_match: String,
+    /// `{a}` and `{b}` become the two candidate titles.
+    pub clarify: String,
+    pub filler: String,
+    pub transferring: String,
+    pub no_agents: String,
+    pub technical_problem: String,
+    pub farewell: String,
+}
+
+impl Prompts {
+    pub fn danish() -> Prompts {
+        Prompts {
+            greeting: "Goddag, du har ringet til Eksempel Kommune. Jeg er en digital assistent. \
+                       Du kan altid trykke nul for at tale med en medarbejder. Hvad kan jeg hjælpe med?"
+                .into(),
+            anything_else: "Er der andet, jeg kan hjælpe med?".into(),
+            what_else: "Hvad kan jeg hjælpe med?".into(),
+            reprompt: "Er du der stadig? Fortæl mig, hvad du vil vide.".into(),
+            offer_person: "Jeg kan stille dig videre til en medarbejder. Sig medarbejder, eller tryk nul.".into(),
+            not_heard: "Undskyld, det hørte jeg ikke. Vil du sige det igen?".into(),
+            no_match: "Det forstod jeg desværre ikke. Prøv at sige det med andre ord, eller tryk nul for en medarbejder."
+                .into(),
+            clarify: "Handler det om {a}, eller om {b}?".into(),
+            filler: "Et øjeblik.".into(),
+            transferring: "Jeg stiller dig videre til en medarbejder. Et øjeblik.".into(),
+            no_agents: "Der er desværre ingen medarbejder ledig lige nu. Ring venligst igen senere.".into(),
+            technical_problem: "Beklager, jeg har tekniske problemer lige nu.".into(),
+            farewell: "Tak for opkaldet. Farvel.".into(),
+        }
+    }
+
+    pub fn english() -> Prompts {
+        Prompts {
+            greeting: "Hello, you have reached Eksempel Municipality. I am a digital assistant. \
+                       You can always press zero to talk to a person. How can I help?"
+                .into(),
+            anything_else: "Is there anything else I can help with?".into(),
+            what_else: "What can I help you with?".into(),
+            reprompt: "Are you still there? Tell me what you would like to know.".into(),
+            offer_person: "I can put you through to a person. Say person, or press zero.".into(),
+            not_heard: "Sorry, I did not catch that. Could you say it again?".into(),
+            no_match: "Sorry, I did not understand. Please try other words, or press zero for a person.".into(),
+            clarify: "Is it about {a}, or about {b}?".into(),
+            filler: "One moment.".into(),
+            transferring: "I am putting you through to a person. One moment.".into(),
+            no_agents: "Sorry, nobody is available right now. Please call again later.".into(),
+            technical_problem: "Sorry, I am having technical problems right now.".into(),
+            farewell: "Thank you for calling. Goodbye.".into(),
+        }
+    }
+
+    pub fn clarify_with(&self, a: &str, b: &str) -> String {
+        self.clarify.replace("{a}", a).replace("{b}", b)
+    }
+
+    /// Every fixed text, for warming the prompt cache.
+    pub fn all(&self) -> Vec<&str> {
+        vec![
+            &self.greeting,
+            &self.anything_else,
+            &self.what_else,
+            &self.reprompt,
+            &self.offer_person,
+            &self.not_heard,
+            &self.no_match,
+            &self.filler,
+            &self.transferring,
+            &self.no_agents,
+            &self.technical_problem,
+            &self.farewell,
+        ]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromptSet {
+    pub da: Prompts,
+    pub en: Prompts,
+}
+
+/// Keys given in the file replace that language's built-in text; the rest stay.
+impl<'de> Deserialize<'de> for PromptSet {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let given = toml::Table::deserialize(d)?;
+        let merge = |lang: &str, base: Prompts| -> Result<Prompts, D::Error> {
+            let mut table = toml::Table::try_from(base).map_err(D::Error::custom)?;
+            if let Some(over) = given.get(lang) {
+                let over = over.as_table().ok_or_else(|| D::Error::custom(format!("prompts.{lang} must be a table")))?;
+                for (k, v) in over {
+                    if !table.contains_key(k) {
+                        return Err(D::Error::custom(format!("unknown prompt prompts.{lang}.{k}")));
+                    }
+                    table.insert(k.clone(), v.clone());
+                }
+            }
+            Prompts::deserialize(table).map_err(|e| D::Error::custom(format!("prompts.{lang}: {e}")))
+        };
+        if let Some(other) = given.keys().find(|k| *k != "da" && *k != "en") {
+            return Err(D::Error::custom(format!("unknown prompt language prompts.{other} (da and en exist)")));
+        }
+        Ok(PromptSet { da: merge("da", Prompts::danish())?, en: merge("en", Prompts::english())? })
+    }
+}
+
+impl Default for PromptSet {
+    fn default() -> Self {
+        PromptSet { da: Prompts::danish(), en: Prompts::english() }
+    }
+}
+
+impl PromptSet {
+    pub fn for_language(&self, language: &str) -> &Prompts {
+        if language == "en" {
+            &self.en
+        } else {
+            &self.da
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct File {
+        prompts: PromptSet,
+    }
+
+    #[test]
+    fn a_partial_override_keeps_the_other_texts_of_its_language() {
+        let f: File = toml::from_str("[prompts.en]\nfarewell = \"Bye now.\"\n").unwrap();
+        assert_eq!(f.prompts.en.farewell, "Bye now.");
+        assert_eq!(f.prompts.en.filler, Prompts::english().filler);
+        assert_eq!(f.prompts.da, Prompts::danish());
+    }
+
+    #[test]
+    fn unknown_prompt_keys_are_named() {
+        let e = toml::from_str::<File>("[prompts.da]\nfarvel = \"x\"\n").err().unwrap().to_string();
+        assert!(e.contains("prompts.da.farvel"), "{e}");
+        let e = toml::from_str::<File>("[prompts.sv]\nfarewell = \"x\"\n").err().unwrap().to_string();
+        assert!(e.contains("prompts.sv"), "{e}");
+    }
+}
