@@ -102,13 +102,14 @@ package_file() { # package origin sha256 -> prints path, or returns 1
   echo "$root/$origin"
 }
 
-# clean -> telephone: light line noise, 300-3400 Hz, 8 kHz, G.711 A-law and back to s16.
+# clean -> telephone: light line noise; the channel of ITU-T G.712 (flat 300-3400 Hz,
+# -6 dB at 250 and 3600 Hz, >= 28 dB down from 3700 Hz), 8 kHz, G.711 A-law, back to s16.
 telephone() { # id clean.wav out.tel.wav
   local n
   n=$(soxi -s "$2")
   make_noise "$1" "$n" "$work/noise.raw"
   "${SOX[@]}" -m -v 1 "$2" -v 1 -t raw -r 16000 -e signed-integer -b 16 -c 1 "$work/noise.raw" \
-    -r 8000 -e a-law -b 8 "$work/alaw.wav" sinc 300-3400 rate -v 8000
+    -r 8000 -e a-law -b 8 "$work/alaw.wav" sinc -t 100 250-3600 -t 400 rate -v 8000
   "${SOX[@]}" "$work/alaw.wav" -e signed-integer -b 16 "$3"
 }
 
@@ -152,7 +153,7 @@ done
 
 {
   echo "# tools that made these files (same versions => identical bytes)"
-  espeak-ng --version | head -1
+  espeak-ng --version | head -1 | sed 's/ *Data at:.*//'
   sox --version | sed 's/^sox: *//'
 } >"$out/GENERATED_WITH.txt"
 

@@ -25,6 +25,12 @@ pub struct Config {
     pub http: HttpConfig,
     pub call: CallConfig,
     pub stt: SttConfig,
+    pub intent: IntentConfig,
+    pub tts: TtsConfig,
+    pub conversation: ConversationConfig,
+    /// Overrides of the bot's fixed texts, `[prompts.da]` / `[prompts.en]` (checked by
+    /// the call layer, which owns the texts).
+    pub prompts: toml::Table,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -85,8 +91,6 @@ impl Default for HttpConfig {
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct CallConfig {
-    /// A WAV file to greet callers with; empty means the embedded greeting.
-    pub greeting: Option<PathBuf>,
     /// Ring this long before answering (a PBX may want to see ringing; 0 answers at once).
     pub answer_delay_ms: u64,
 }
@@ -144,6 +148,84 @@ impl SttConfig {
         } else {
             &self.prompt_da
         }
+    }
+}
+
+/// An espeak-ng voice: name, speed (words per minute) and pitch (0–99).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Voice {
+    pub name: String,
+    pub rate: u32,
+    pub pitch: u32,
+}
+
+impl Default for Voice {
+    fn default() -> Self {
+        Voice { name: "da".into(), rate: 165, pitch: 50 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TtsConfig {
+    pub da: Voice,
+    pub en: Voice,
+}
+
+impl Default for TtsConfig {
+    fn default() -> Self {
+        TtsConfig { da: Voice::default(), en: Voice { name: "en-gb".into(), rate: 150, pitch: 50 } }
+    }
+}
+
+impl TtsConfig {
+    pub fn voice(&self, language: &str) -> &Voice {
+        if language == "en" {
+            &self.en
+        } else {
+            &self.da
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConversationConfig {
+    /// Silence after a prompt before the caller is reprompted.
+    pub no_input_secs: f32,
+    /// "One moment" if the answer is not ready this long after the caller stopped.
+    pub filler_ms: u64,
+    pub max_no_match: u32,
+    pub max_turns: u32,
+    pub barge_in_greeting: bool,
+}
+
+impl Default for ConversationConfig {
+    fn default() -> Self {
+        ConversationConfig { no_input_secs: 7.0, filler_ms: 1500, max_no_match: 2, max_turns: 20, barge_in_greeting: true }
+    }
+}
+
+/// `[intent]`: where answers come from (see `intent::client::from_config`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntentConfig {
+    /// A remote intent service, e.g. "http://127.0.0.1:50051"; none runs ours in-process.
+    pub endpoint: Option<String>,
+    /// Per turn, retry included; past it the caller is apologised to and transferred.
+    pub deadline_ms: u64,
+    /// Knowledge base file for the in-process service, reloaded when it changes; none
+    /// uses the embedded one.
+    pub kb: Option<PathBuf>,
+    /// Consecutive failures after which the remote service is not called for a while.
+    pub breaker_failures: u32,
+    pub breaker_cooldown_ms: u64,
+}
+
+impl Default for IntentConfig {
+    fn default() -> Self {
+        IntentConfig { endpoint: None, deadline_ms: 800, kb: None, breaker_failures: 5, breaker_cooldown_ms: 10_000 }
     }
 }
 

@@ -48,11 +48,36 @@ enum Command {
         model: String,
         #[arg(long, default_value = "da")]
         lang: String,
+        /// Words that steer recognition; default: the configured domain words.
+        #[arg(long)]
+        prompt: Option<String>,
+        /// Decode with whisper's full 30 s encoder context instead of one cut to the audio.
+        #[arg(long)]
+        full_context: bool,
     },
     /// Fetch and convert the speech models (runs models/fetch.sh).
     Models {
         #[command(subcommand)]
         action: ModelsAction,
+    },
+    /// The intent service: run it over gRPC, or ask it one question.
+    Intents {
+        #[command(subcommand)]
+        command: voicebot_gateway::intent::cli::IntentsCommand,
+    },
+    /// Measure a part of the gateway.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Intent resolution: p50/p99 in-process and over gRPC loopback, requests per core.
+    Intent {
+        #[arg(long)]
+        kb: Option<PathBuf>,
     },
 }
 
@@ -75,6 +100,11 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging();
     match cli.command {
+        Command::Intents { command } => Ok(voicebot_gateway::intent::cli::run(command).await?),
+        Command::Bench { what: BenchCommand::Intent { kb } } => {
+            println!("{}", voicebot_gateway::intent::bench::run(kb.as_deref()).await?);
+            Ok(())
+        }
         Command::Serve { config } => {
             let config = Config::load(config.as_deref())?;
             let cancel = CancellationToken::new();
@@ -83,8 +113,8 @@ async fn main() -> anyhow::Result<()> {
             cancel.cancel();
             Ok(())
         }
-        Command::Transcribe { file, model, lang } => {
-            let t = voicebot_gateway::stt::transcribe_file(&file, &model, &lang).await?;
+        Command::Transcribe { file, model, lang, prompt, full_context } => {
+            let t = voicebot_gateway::stt::transcribe_file(&file, &model, &lang, prompt.as_deref(), !full_context).await?;
             println!("{}", t.text);
             eprintln!("{:.2} s to transcribe {:.2} s of audio", t.decode_secs, t.audio_secs);
             Ok(())

@@ -1,13 +1,22 @@
 //! `voicebot serve`: wires the SIP stack, the call layer and the HTTP side together.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::audio::{resample, wav};
+use crate::call::conversation::Settings;
 use crate::call::driver::{self, CallContext};
+use crate::call::prompts::PromptSet;
+use crate::intent::client::{InProcess, IntentResolver};
+use crate::intent::kb::Kb;
+use crate::intent::matcher::Matcher;
+use crate::intent::resolution::Language;
+use crate::tts::cache::PromptCache;
+use crate::tts::espeak::Espeak;
+use serde::Deserialize;
 use crate::config::Config;
 use crate::ops::http::{self, OpsState};
 use crate::ops::metrics::Metrics;
@@ -15,8 +24,6 @@ use crate::rtp::session::RtpCounters;
 use crate::sip::{stack, uas};
 use crate::stt::recognizer::{Recognizer, SttError, SttOptions};
 
-/// The greeting used when `[call] greeting` is not set.
-const EMBEDDED_GREETING: &[u8] = include_bytes!("../audio-fixtures/greeting-da.wav");
 
 pub struct Running {
     pub active_calls: Gauge,
@@ -26,13 +33,6 @@ pub struct Running {
 
 pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<Running> {
     let config = Arc::new(config);
-    let greeting = match &config.call.greeting {
-        Some(path) => wav::read_at(path, 8000)?,
-        None => {
-            let (pcm, rate) = wav::read_mono_bytes(EMBEDDED_GREETING)?;
-            resample::f32_to_i16(&resample::resample(&pcm, rate, 8000))
-        }
-    };
     let stt = load_recognizer(&config)?;
     let started = stack::start(config.sip.listen, true, cancel.clone()).await?;
     let sip = started.stack.local;
@@ -59,7 +59,23 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
     };
     let (calls_tx, calls_rx) = mpsc::channel(64);
     tokio::spawn(uas::serve(Arc::new(started.stack), started.incoming, admission, calls_tx));
-    let ctx = Arc::new(CallContext { config: config.clone(), rtp, greeting: Arc::new(greeting), stt });
+    let prompts = PromptSet::deserialize(config.prompts.clone()).map_err(|e| anyhow::anyhow!("config [prompts]: {e}"))?;
+    let kb = Kb::load_or_embedded(None)?;
+    let tts = PromptCache::new(Espeak::shared()?);
+    // Warm in the background: calls are answered at once, and a prompt not yet cached
+    // is synthesized on the spot (espeak is fast; the cache takes it off the hot path).
+    tokio::spawn(warm_prompts(tts.clone(), config.clone(), prompts.clone(), kb.clone()));
+    let matcher = Arc::new(RwLock::new(Arc::new(Matcher::new(kb))));
+    let intents: Arc<dyn IntentResolver> = Arc::new(InProcess::new(matcher));
+    let c = &config.conversation;
+    let settings = Settings {
+        no_input: Duration::from_secs_f32(c.no_input_secs),
+        filler_after: Duration::from_millis(c.filler_ms),
+        max_no_match: c.max_no_match,
+        max_turns: c.max_turns,
+        barge_in_greeting: c.barge_in_greeting,
+    };
+    let ctx = Arc::new(CallContext { config: config.clone(), rtp, stt, tts, intents, prompts, settings });
     tokio::spawn(driver::accept_calls(calls_rx, ctx));
     tracing::info!(%sip, %http, "voicebot listening (SIP UDP+TCP, HTTP)");
     Ok(Running { active_calls, sip, http })
@@ -76,4 +92,29 @@ pub fn load_recognizer(config: &Config) -> Result<Recognizer, SttError> {
     let recognizer = Recognizer::load(&path, opts)?;
     tracing::info!(model = %path.display(), "speech model loaded");
     Ok(recognizer)
+}
+
+/// Synthesizes every fixed prompt and knowledge-base answer before the first call, so
+/// no answer waits for synthesis.
+async fn warm_prompts(tts: PromptCache, config: Arc<Config>, prompts: PromptSet, kb: Kb) {
+    if let Err(e) = warm(&tts, &config, &prompts, &kb).await {
+        tracing::error!(error = %e, "prompt cache not warmed");
+    }
+}
+
+async fn warm(tts: &PromptCache, config: &Config, prompts: &PromptSet, kb: &Kb) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    for lang in ["da", "en"] {
+        let voice = config.tts.voice(lang);
+        for text in prompts.for_language(lang).all() {
+            tts.warm(text, voice).await?;
+        }
+        let language: Language = lang.parse().map_err(anyhow::Error::msg)?;
+        for answer in kb.intents.iter().filter_map(|i| i.answer.as_ref()) {
+            tts.warm(answer.get(language), voice).await?;
+        }
+    }
+    let (entries, bytes) = tts.size();
+    tracing::info!(entries, mib = bytes as f64 / 1048576.0, secs = started.elapsed().as_secs_f32(), "prompt cache warmed");
+    Ok(())
 }

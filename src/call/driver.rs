@@ -1,8 +1,9 @@
-//! Drives one call: answers it with SDP, runs its media, and follows the dialog.
+//! Drives one call: answers it with SDP, runs its media, and connects the conversation
+//! to the world: caller audio → endpointer → whisper → intent service, and the
+//! conversation's answers → prompt cache / espeak → paced RTP.
 //!
-//! For now the call greets the caller, keeps what the caller says in memory, ends on
-//! DTMF `#`, and hangs up when media stops. The conversation replaces the greeting
-//! logic; the signalling and media wiring stay here.
+//! All decisions are the conversation's; this file only performs its actions and
+//! turns what happens (packets, transcripts, RPC results, timers) into its events.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,25 +12,38 @@ use std::time::Duration;
 use rsipstack::dialog::dialog::DialogState;
 use rsipstack::sip::{Header, StatusCode};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::conversation::{Action, Conversation, Event, Settings};
+use super::prompts::PromptSet;
 use crate::config::Config;
-use crate::rtp::session::{self, MediaEvent, MediaParams, RtpCounters};
+use crate::intent::client::IntentResolver;
+use crate::intent::resolution::{Language, Request, Resolution};
+use crate::rtp::session::{self, MediaEvent, MediaHandle, MediaParams, RtpCounters};
 use crate::sip::sdp::{self, Negotiated};
 use crate::sip::uas::IncomingCall;
 use crate::stt::endpoint::{Endpoint, EndpointConfig};
 use crate::stt::listener::Listener;
-use crate::stt::recognizer::Recognizer;
-
-/// Most caller audio kept in memory per call (10 minutes at 8 kHz).
-const MAX_HEARD_SAMPLES: usize = 8000 * 600;
+use crate::stt::recognizer::{Recognizer, Transcript};
+use crate::tts::cache::{PromptCache, Speech};
+use crate::config::Voice;
 
 pub struct CallContext {
     pub config: Arc<Config>,
     pub rtp: Arc<RtpCounters>,
-    pub greeting: Arc<Vec<i16>>,
     pub stt: Recognizer,
+    pub tts: PromptCache,
+    pub intents: Arc<dyn IntentResolver>,
+    pub prompts: PromptSet,
+    pub settings: Settings,
+}
+
+impl CallContext {
+    pub fn voice(&self, language: &str) -> &Voice {
+        self.config.tts.voice(language)
+    }
 }
 
 pub async fn accept_calls(mut calls: mpsc::Receiver<IncomingCall>, ctx: Arc<CallContext>) {
@@ -42,6 +56,15 @@ pub async fn accept_calls(mut calls: mpsc::Receiver<IncomingCall>, ctx: Arc<Call
 
 fn sdp_headers() -> Option<Vec<Header>> {
     Some(vec![Header::ContentType("application/sdp".into())])
+}
+
+/// What background work reports back to the call's loop.
+enum Done {
+    Transcribed(Result<Transcript, String>),
+    Resolved(Result<Resolution, String>, Duration),
+    /// A synthesized sentence, for the playback generation it belongs to.
+    Spoken { generation: u64, pcm: Vec<i16> },
+    SynthesisOver { generation: u64 },
 }
 
 async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
@@ -80,10 +103,8 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
             }
         },
     };
-
     let cancel = CancellationToken::new();
-    let params = media_params(&negotiated, cfg);
-    let (media, mut events) = match session::start(socket, params, ctx.rtp.clone(), cancel.clone()) {
+    let (media, events) = match session::start(socket, media_params(&negotiated, cfg), ctx.rtp.clone(), cancel.clone()) {
         Ok(m) => m,
         Err(e) => {
             tracing::error!(error = %e, "media failed to start");
@@ -92,104 +113,274 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
         }
     };
     let _stop_media = cancel.drop_guard();
-    media.play(ctx.greeting.as_ref().clone());
-
     let called = call.request.uri.user().unwrap_or_default().to_string();
     let language = cfg.stt.language_for(&called).to_string();
-    let mut listener = Listener::new(EndpointConfig {
-        trailing_silence_ms: cfg.stt.trailing_silence_ms,
-        max_utterance_ms: cfg.stt.max_utterance_ms,
-        ..Default::default()
-    });
-    let mut heard: Vec<i16> = Vec::new();
-    loop {
-        tokio::select! {
-            state = call.states.recv() => match state {
-                None => break,
-                Some(DialogState::Terminated(_, reason)) => {
-                    tracing::info!(?reason, heard_secs = heard.len() as f32 / 8000.0, "call ended");
-                    break;
+    let mut call_loop = CallLoop {
+        conversation: Conversation::new(ctx.settings.clone(), ctx.prompts.for_language(&language).clone()),
+        listener: Listener::new(EndpointConfig {
+            trailing_silence_ms: cfg.stt.trailing_silence_ms,
+            max_utterance_ms: cfg.stt.max_utterance_ms,
+            ..Default::default()
+        }),
+        media,
+        ctx: ctx.clone(),
+        language,
+        called,
+        call_id: call.call_id.clone(),
+        generation: 0,
+        synthesizing: 0,
+        turn_started: None,
+        done_tx: mpsc::unbounded_channel().0,
+    };
+    call_loop.run(&mut call, negotiated, local, session_id, events).await;
+}
+
+struct CallLoop {
+    conversation: Conversation,
+    listener: Listener,
+    media: MediaHandle,
+    ctx: Arc<CallContext>,
+    language: String,
+    called: String,
+    call_id: String,
+    /// Bumped when playback is stopped, so sentences still being synthesized are dropped.
+    generation: u64,
+    synthesizing: usize,
+    /// When the caller's last utterance ended: the start of the turn's latency.
+    turn_started: Option<Instant>,
+    done_tx: mpsc::UnboundedSender<Done>,
+}
+
+impl CallLoop {
+    async fn run(
+        &mut self,
+        call: &mut IncomingCall,
+        negotiated: Negotiated,
+        local: SocketAddr,
+        session_id: u64,
+        mut media_events: mpsc::UnboundedReceiver<MediaEvent>,
+    ) {
+        let (done_tx, mut done) = mpsc::unbounded_channel();
+        self.done_tx = done_tx;
+        self.step(Event::Answered).await;
+        let cfg = self.ctx.config.clone();
+        while !self.conversation.is_over() {
+            let deadline = self.conversation.deadline().map(Instant::from_std);
+            let timer = async move {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
                 }
-                Some(DialogState::Updated(_, req, handle)) => {
-                    // re-INVITE (hold, unhold, media move) or UPDATE.
-                    let reply = if req.body.is_empty() {
-                        Ok(sdp::answer(&negotiated, local, session_id))
-                    } else {
-                        sdp::parse(&req.body).and_then(|r| sdp::negotiate(&r, &cfg.sip.codecs)).map(|n| {
-                            media.update(n.remote, n.direction.we_send());
-                            tracing::info!(direction = ?n.direction, "media updated by re-INVITE");
-                            sdp::answer(&n, local, session_id)
-                        })
-                    };
-                    match reply {
-                        Ok(body) => handle.respond(StatusCode::OK, sdp_headers(), Some(body.into_bytes())).await.ok(),
-                        Err(e) => {
-                            tracing::info!(error = %e, "re-INVITE refused");
-                            handle.reply(StatusCode::NotAcceptableHere).await.ok()
-                        }
-                    };
-                }
-                Some(DialogState::Options(_, _, handle)) | Some(DialogState::Info(_, _, handle))
-                | Some(DialogState::Message(_, _, handle)) | Some(DialogState::Notify(_, _, handle)) => {
-                    handle.reply(StatusCode::OK).await.ok();
-                }
-                Some(DialogState::Refer(_, _, handle)) | Some(DialogState::Publish(_, _, handle)) => {
-                    handle.reply(StatusCode::NotImplemented).await.ok();
-                }
-                Some(_) => {}
-            },
-            ev = events.recv() => match ev {
-                Some(MediaEvent::Audio(pcm)) => {
-                    for ev in listener.push(&pcm) {
-                        if let Endpoint::Utterance { audio, start_ms, end_ms, .. } = ev {
-                            transcribe(&ctx, audio, &language, start_ms, end_ms);
+            };
+            tokio::select! {
+                _ = timer => self.step(Event::Timer).await,
+                state = call.states.recv() => match state {
+                    None | Some(DialogState::Terminated(..)) => {
+                        let reason = match &state { Some(DialogState::Terminated(_, r)) => format!("{r:?}"), _ => "Gone".into() };
+                        tracing::info!(%reason, turns = self.conversation.turn(), "call ended");
+                        self.step(Event::HungUp).await;
+                        return;
+                    }
+                    Some(DialogState::Updated(_, req, handle)) => {
+                        let reply = if req.body.is_empty() {
+                            Ok(sdp::answer(&negotiated, local, session_id))
+                        } else {
+                            sdp::parse(&req.body).and_then(|r| sdp::negotiate(&r, &cfg.sip.codecs)).map(|n| {
+                                self.media.update(n.remote, n.direction.we_send());
+                                tracing::info!(direction = ?n.direction, "media updated by re-INVITE");
+                                sdp::answer(&n, local, session_id)
+                            })
+                        };
+                        match reply {
+                            Ok(body) => handle.respond(StatusCode::OK, sdp_headers(), Some(body.into_bytes())).await.ok(),
+                            Err(e) => {
+                                tracing::info!(error = %e, "re-INVITE refused");
+                                handle.reply(StatusCode::NotAcceptableHere).await.ok()
+                            }
+                        };
+                    }
+                    Some(DialogState::Options(_, _, h)) | Some(DialogState::Info(_, _, h))
+                    | Some(DialogState::Message(_, _, h)) | Some(DialogState::Notify(_, _, h)) => {
+                        h.reply(StatusCode::OK).await.ok();
+                    }
+                    Some(DialogState::Refer(_, _, h)) | Some(DialogState::Publish(_, _, h)) => {
+                        h.reply(StatusCode::NotImplemented).await.ok();
+                    }
+                    Some(_) => {}
+                },
+                ev = media_events.recv() => match ev {
+                    Some(MediaEvent::Audio(pcm)) => {
+                        for ep in self.listener.push(&pcm) {
+                            self.on_endpoint(ep).await;
                         }
                     }
-                    if heard.len() + pcm.len() <= MAX_HEARD_SAMPLES {
-                        heard.extend(pcm);
+                    Some(MediaEvent::Dtmf(digit)) => {
+                        tracing::info!(%digit, "dtmf");
+                        self.step(Event::Dtmf(digit)).await;
                     }
-                }
-                Some(MediaEvent::Dtmf(digit)) => {
-                    tracing::info!(%digit, "dtmf");
-                    if digit == '#' {
-                        media.stop_playback();
+                    Some(MediaEvent::PlaybackDone) => {
+                        if self.synthesizing == 0 {
+                            self.step(Event::PlaybackFinished).await;
+                        }
+                    }
+                    Some(MediaEvent::Timeout) => {
+                        tracing::warn!(secs = cfg.rtp.timeout_secs, "no RTP from caller: hanging up");
                         call.dialog.bye().await.ok();
-                        break;
+                        self.step(Event::HungUp).await;
+                        return;
+                    }
+                    None => return,
+                },
+                Some(d) = done.recv() => self.on_done(d).await,
+            }
+        }
+        call.dialog.bye().await.ok();
+    }
+
+    async fn on_endpoint(&mut self, ep: Endpoint) {
+        match ep {
+            Endpoint::SpeechStart { .. } | Endpoint::Noise { .. } => {}
+            Endpoint::SpeechConfirmed { .. } => {
+                if self.conversation.interruptible() && self.media.is_playing() {
+                    tracing::info!("barge-in");
+                }
+                self.step(Event::SpeechConfirmed).await;
+            }
+            Endpoint::Utterance { audio, start_ms, end_ms, .. } => {
+                self.turn_started = Some(Instant::now());
+                self.step(Event::UtteranceEnded).await;
+                let stt = self.ctx.stt.clone();
+                let language = self.language.clone();
+                let prompt = self.ctx.config.stt.prompt_for(&language).to_string();
+                let done = self.done_tx.clone();
+                tokio::spawn(
+                    async move {
+                        let r = stt.transcribe_8k(&audio, &language, &prompt).await.map_err(|e| e.to_string());
+                        if let Ok(t) = &r {
+                            tracing::info!(text = %crate::privacy::redact(&t.text), confidence = t.confidence,
+                                decode_secs = t.decode_secs, queued_secs = t.queued_secs, start_ms, end_ms, "transcript");
+                        }
+                        done.send(Done::Transcribed(r)).ok();
+                    }
+                    .in_current_span(),
+                );
+            }
+        }
+    }
+
+    async fn on_done(&mut self, done: Done) {
+        match done {
+            Done::Transcribed(Ok(t)) => self.step(Event::Transcript { text: t.text, confidence: t.confidence }).await,
+            Done::Transcribed(Err(e)) => {
+                tracing::warn!(error = %e, "utterance not transcribed");
+                self.step(Event::TranscriptFailed).await;
+            }
+            Done::Resolved(Ok(r), took) => {
+                tracing::info!(intent = %r.intent_id, action = ?r.action, confidence = r.confidence,
+                    intent_secs = took.as_secs_f32(), "resolved");
+                self.step(Event::Resolved(r)).await;
+            }
+            Done::Resolved(Err(e), _) => {
+                tracing::warn!(error = %e, "intent service failed");
+                self.step(Event::ResolveFailed).await;
+            }
+            Done::Spoken { generation, pcm } => {
+                if generation == self.generation {
+                    self.media.play(pcm);
+                }
+            }
+            Done::SynthesisOver { generation } => {
+                if generation == self.generation {
+                    self.synthesizing = self.synthesizing.saturating_sub(1);
+                    if self.synthesizing == 0 && !self.media.is_playing() {
+                        self.step(Event::PlaybackFinished).await;
                     }
                 }
-                Some(MediaEvent::Timeout) => {
-                    tracing::warn!(secs = cfg.rtp.timeout_secs, "no RTP from caller: hanging up");
-                    call.dialog.bye().await.ok();
-                    break;
+            }
+        }
+    }
+
+    /// Feeds the conversation and performs what it asks, until it asks nothing more.
+    async fn step(&mut self, event: Event) {
+        let mut pending = vec![event];
+        while let Some(ev) = pending.pop() {
+            let actions = self.conversation.handle(std::time::Instant::now(), ev);
+            for action in actions {
+                if let Some(follow_up) = self.perform(action).await {
+                    pending.push(follow_up);
                 }
-                Some(MediaEvent::PlaybackDone) => {}
-                None => break,
-            },
+            }
+        }
+    }
+
+    async fn perform(&mut self, action: Action) -> Option<Event> {
+        match action {
+            Action::Play { text, .. } => {
+                if let Some(started) = self.turn_started.take() {
+                    tracing::info!(reply_secs = started.elapsed().as_secs_f32(), "first reply audio queued");
+                }
+                self.play(&text);
+                None
+            }
+            Action::StopPlayback => {
+                self.generation += 1;
+                self.synthesizing = 0;
+                self.media.stop_playback();
+                None
+            }
+            Action::Resolve { text, turn, previous_intent } => {
+                let request = Request {
+                    call_id: self.call_id.clone(),
+                    turn,
+                    text,
+                    language: self.language.parse().unwrap_or(Language::Da),
+                    asr_confidence: None,
+                    previous_intent_id: previous_intent,
+                    called_number: self.called.clone(),
+                    caller_number_known: false,
+                    minute_of_day: minute_of_day(),
+                };
+                let intents = self.ctx.intents.clone();
+                let done = self.done_tx.clone();
+                tokio::spawn(async move {
+                    let started = Instant::now();
+                    let r = intents.resolve(request).await.map_err(|e| e.to_string());
+                    done.send(Done::Resolved(r, started.elapsed())).ok();
+                });
+                None
+            }
+            Action::Transfer(request) => {
+                tracing::warn!(?request, "transfer requested but no queue is configured");
+                Some(Event::TransferFailed)
+            }
+            Action::Hangup => None,
+        }
+    }
+
+    fn play(&mut self, text: &str) {
+        let voice = self.ctx.voice(&self.language).clone();
+        match self.ctx.tts.speak(text, &voice) {
+            Ok(Speech::Cached(pcm)) => self.media.play(pcm.as_ref().clone()),
+            Ok(Speech::Streaming(mut rx)) => {
+                self.synthesizing += 1;
+                let generation = self.generation;
+                let done = self.done_tx.clone();
+                tokio::spawn(async move {
+                    while let Some(pcm) = rx.recv().await {
+                        done.send(Done::Spoken { generation, pcm }).ok();
+                    }
+                    done.send(Done::SynthesisOver { generation }).ok();
+                });
+            }
+            Err(e) => tracing::error!(error = %e, "cannot speak"),
         }
     }
 }
 
-/// Transcribes an utterance off the call's task and logs it under the call's span.
-fn transcribe(ctx: &CallContext, audio: Vec<i16>, language: &str, start_ms: u64, end_ms: u64) {
-    let stt = ctx.stt.clone();
-    let language = language.to_string();
-    let prompt = ctx.config.stt.prompt_for(&language).to_string();
-    tokio::spawn(
-        async move {
-            match stt.transcribe_8k(&audio, &language, &prompt).await {
-                Ok(t) => tracing::info!(
-                    text = %t.text,
-                    confidence = t.confidence,
-                    decode_secs = t.decode_secs,
-                    start_ms,
-                    end_ms,
-                    "transcript"
-                ),
-                Err(e) => tracing::warn!(error = %e, "utterance not transcribed"),
-            }
-        }
-        .in_current_span(),
-    );
+/// Minutes since local midnight (UTC here; opening hours use the configured zone).
+fn minute_of_day() -> u32 {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    ((secs % 86_400) / 60) as u32
 }
 
 fn media_params(n: &Negotiated, cfg: &Config) -> MediaParams {
@@ -207,7 +398,7 @@ fn media_params(n: &Negotiated, cfg: &Config) -> MediaParams {
 
 /// Rings for `delay`; false if the caller gave up (CANCEL) meanwhile.
 async fn ring(call: &mut IncomingCall, delay: Duration) -> bool {
-    let deadline = tokio::time::Instant::now() + delay;
+    let deadline = Instant::now() + delay;
     loop {
         match tokio::time::timeout_at(deadline, call.states.recv()).await {
             Err(_) => return true,

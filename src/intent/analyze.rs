@@ -16,6 +16,7 @@ use std::collections::HashSet;
 use super::lexicon::Lexicon;
 use super::normalize::Stemmers;
 use super::resolution::Language;
+use super::spelling::Speller;
 
 /// Danish function words, in canonical spelling (å = aa, ø = oe, æ = ae). Question words
 /// and negations stay: "hvornår" and "ikke" change what a caller asks.
@@ -27,6 +28,7 @@ const STOP_DA: &[&str] = &[
     "end", "dette", "mit", "ogsaa", "under", "have", "dig", "hende", "mine", "alt", "meget", "sit", "sine",
     "vor", "mod", "disse", "din", "nogle", "jer", "saa", "lige", "bare", "altsaa", "lidt", "hej", "goddag",
     "jeres", "vores", "faa", "kan", "gerne", "mon", "nok", "vel", "hvis", "blive", "bliver", "blevet",
+    "hvordan", "hvad", "hvem", "goer", "goere", "faar", "faaet", "haft", "sige", "vaere", "vaeret",
 ];
 
 /// English function words, in canonical spelling (apostrophes removed).
@@ -37,6 +39,7 @@ const STOP_EN: &[&str] = &[
     "they", "them", "he", "she", "his", "her", "im", "ive", "id", "ill", "with", "from", "about", "just",
     "so", "some", "any", "get", "got", "hi", "hello", "well", "like", "really", "please", "youre", "theyre",
     "thats", "theres", "whats", "by", "as", "into", "up", "out", "if", "then", "want", "need",
+    "now", "still", "also", "too", "very", "one", "these", "those", "what", "which", "who", "were",
 ];
 
 /// Compound parts shorter than this are too likely to match by accident.
@@ -48,6 +51,7 @@ pub struct Analyzer {
     lexicon: Lexicon,
     /// Stems of every word in the knowledge base's texts of this language.
     known: HashSet<String>,
+    speller: Speller,
 }
 
 impl Analyzer {
@@ -56,13 +60,26 @@ impl Analyzer {
     pub fn new<'a>(lang: Language, texts: impl IntoIterator<Item = &'a str>) -> Analyzer {
         let stemmers = Stemmers::default();
         let lexicon = Lexicon::embedded(lang, &stemmers);
-        let known = texts
-            .into_iter()
-            .flat_map(super::normalize::words)
-            .map(|w| stemmers.stem(lang, &w))
+        let kb_words: Vec<String> = texts.into_iter().flat_map(super::normalize::words).collect();
+        let known = kb_words
+            .iter()
+            .map(|w| stemmers.stem(lang, w))
             .filter(|s| s.chars().count() >= MIN_PART)
             .collect();
-        Analyzer { lang, stemmers, lexicon, known }
+        let stop = match lang {
+            Language::Da => STOP_DA,
+            Language::En => STOP_EN,
+        };
+        let vocabulary = kb_words
+            .into_iter()
+            .chain(lexicon.words().iter().cloned())
+            .chain(stop.iter().map(|w| w.to_string()));
+        Analyzer { lang, stemmers, speller: Speller::new(vocabulary), lexicon, known }
+    }
+
+    /// The knowledge base's spelling of a turn's canonical words (see `spelling`).
+    pub fn correct(&self, words: &[String]) -> Vec<String> {
+        self.speller.correct(words)
     }
 
     /// The terms of a text's canonical words.

@@ -28,3 +28,18 @@ fn dev() {
     }
     println!("da {}/{} en {}/{}", right[0], total[0], right[1], total[1]);
 }
+
+#[test]
+#[ignore]
+fn probe() {
+    let kb = Kb::embedded().unwrap();
+    let index = Index::build(&kb);
+    for q in std::env::var("Q").unwrap().split('|') {
+        let (lang, text) = q.split_once(':').unwrap();
+        let lang: Language = lang.parse().unwrap();
+        let s = index.scores(lang, text);
+        let mut order: Vec<usize> = (0..s.len()).collect();
+        order.sort_by(|&a, &b| s[b].total_cmp(&s[a]));
+        println!("{text}: {}", order.iter().take(4).map(|&i| format!("{} {:.3}", kb.intents[i].id, s[i])).collect::<Vec<_>>().join(", "));
+    }
+}

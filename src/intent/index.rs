@@ -12,7 +12,7 @@
 //! of any of its examples (and its title) blended with the similarity to its centroid
 //! (all its examples summed), so both one close phrasing and broad agreement count.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::analyze::Analyzer;
 use super::kb::Kb;
@@ -26,7 +26,7 @@ fn p(name: &str, d: f32) -> f32 { std::env::var(name).ok().and_then(|v| v.parse(
 #[allow(non_snake_case)] fn NGRAMS() -> std::ops::RangeInclusive<usize> { (p("NMIN", 3.0) as usize)..=(p("NMAX", 5.0) as usize) }
 
 /// Features of one text in one space, with their raw term frequencies.
-type Features = HashMap<String, f32>;
+type Features = BTreeMap<String, f32>;
 
 /// BM25 term-frequency saturation and length normalisation.
 fn k1() -> f32 { p("K1", 2.0) }
@@ -82,13 +82,13 @@ impl Space {
             }
         }
         let n = n_intents.max(1) as f32;
-        let idf_of = |df: usize| ((1.0 + n) / (1.0 + df as f32)).ln() + 1.0;
+        let idf_of = |df: usize| (((1.0 + n) / (1.0 + df as f32)).ln() + 1.0).powf(p("IDFP", 1.0));
         let idf: Vec<f32> = intents_with.iter().map(|with| idf_of(with.len())).collect();
         let unknown_idf = idf_of(0);
 
         let mut examples = vec![Vec::new(); vocab.len()];
-        let mut sums: Vec<HashMap<u32, f32>> = vec![HashMap::new(); n_intents];
-        let mut raw_tf: Vec<HashMap<u32, f32>> = vec![HashMap::new(); n_intents];
+        let mut sums: Vec<BTreeMap<u32, f32>> = vec![BTreeMap::new(); n_intents];
+        let mut raw_tf: Vec<BTreeMap<u32, f32>> = vec![BTreeMap::new(); n_intents];
         for (doc, (intent, feats)) in docs.iter().enumerate() {
             let (vector, _) = weigh(feats, &vocab, &idf, unknown_idf);
             for &(f, w) in &vector {
@@ -201,7 +201,8 @@ impl Index {
             let mut char_docs = Vec::new();
             let mut owner = Vec::new();
             for (i, intent) in kb.intents.iter().enumerate() {
-                let texts = std::iter::once(intent.title.get(lang)).chain(intent.examples(lang).iter().map(String::as_str));
+                let answer = intent.answer.as_ref().filter(|_| p("ANS", 0.0) > 0.0).map(|a| a.get(lang));
+                let texts = std::iter::once(intent.title.get(lang)).chain(intent.examples(lang).iter().map(String::as_str)).chain(answer);
                 for text in texts {
                     let (stems, chars) = features(&analyzer, text);
                     stem_docs.push((i, stems));
@@ -252,7 +253,9 @@ impl Index {
 
 /// Stem and character n-gram features of one text.
 fn features(analyzer: &Analyzer, text: &str) -> (Features, Features) {
-    let words = words(text);
+    let raw = words(text);
+    let words = analyzer.correct(&raw);
+    let chars_of = if p("CORRCHAR", 1.0) > 0.0 { &words } else { &raw };
     let stems = analyzer.terms(&words);
     let mut stem_feats = Features::new();
     for s in &stems {
@@ -262,7 +265,7 @@ fn features(analyzer: &Analyzer, text: &str) -> (Features, Features) {
         *stem_feats.entry(format!("{} {}", pair[0], pair[1])).or_default() += BIGRAM_WEIGHT();
     }
     let mut char_feats = Features::new();
-    for w in &words {
+    for w in chars_of {
         let marked: Vec<char> = format!("_{w}_").chars().collect();
         for n in NGRAMS() {
             for gram in marked.windows(n) {

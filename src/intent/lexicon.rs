@@ -28,6 +28,8 @@ pub struct Lexicon {
     variants: HashMap<Vec<String>, String>,
     /// The longest variant, in words.
     longest: usize,
+    /// Every word of every variant, canonical.
+    words: Vec<String>,
 }
 
 impl Lexicon {
@@ -40,16 +42,19 @@ impl Lexicon {
         };
         let mut variants = HashMap::new();
         let mut longest = 1;
+        let mut all_words = Vec::new();
         for group in groups {
             let Some(name) = group.first() else { continue };
             let term = format!("={}", words(name).join("_"));
             for variant in &group {
-                let stems: Vec<String> = words(variant).iter().map(|w| stemmers.stem(lang, w)).collect();
+                let canonical = words(variant);
+                let stems: Vec<String> = canonical.iter().map(|w| stemmers.stem(lang, w)).collect();
+                all_words.extend(canonical);
                 longest = longest.max(stems.len());
                 variants.insert(stems, term.clone());
             }
         }
-        Lexicon { variants, longest }
+        Lexicon { variants, longest, words: all_words }
     }
 
     /// The group term of the longest variant starting at `stems[0]`, and its length.
@@ -57,6 +62,11 @@ impl Lexicon {
         (1..=self.longest.min(stems.len()))
             .rev()
             .find_map(|n| self.variants.get(&stems[..n]).map(|term| (term.as_str(), n)))
+    }
+
+    /// Every word the lexicon uses, canonical.
+    pub fn words(&self) -> &[String] {
+        &self.words
     }
 
     /// Whether a single stem is a known variant (used to recognise compound parts).

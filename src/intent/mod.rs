@@ -3,11 +3,26 @@
 //! The gateway asks over gRPC (`proto/intent.proto`) so a municipality can plug in its
 //! own backend; ours is a knowledge-base matcher that runs in-process by default or as
 //! `voicebot intents serve`.
+/// Types and stubs generated from `proto/intent.proto`.
+pub mod proto {
+    tonic::include_proto!("voicebot.intent.v1");
+}
+
 pub mod analyze;
+pub mod bench;
+pub mod breaker;
+pub mod cli;
+pub mod client;
 pub mod index;
 pub mod kb;
 pub mod lexicon;
+pub mod matcher;
 pub mod normalize;
+pub mod reload;
 pub mod resolution;
+pub mod server;
+pub mod signals;
+pub mod spelling;
+pub mod wire;
 #[cfg(test)]
 mod dev_eval;

@@ -23,11 +23,12 @@ pub struct EndpointConfig {
     /// Shorter utterances are reported as noise (coughs, clicks), not as speech.
     pub min_utterance_ms: u32,
     pub preroll_ms: u32,
+    pub confirm_ms: u32,
 }
 
 impl Default for EndpointConfig {
     fn default() -> Self {
-        EndpointConfig { trailing_silence_ms: 400, max_utterance_ms: 15_000, min_utterance_ms: 300, preroll_ms: 300 }
+        EndpointConfig { trailing_silence_ms: 400, max_utterance_ms: 15_000, min_utterance_ms: 300, preroll_ms: 300, confirm_ms: 300 }
     }
 }
 
@@ -43,6 +44,8 @@ pub enum Endpoint {
     SpeechStart { at_ms: u64 },
     /// A finished utterance (8 kHz), from before the onset to the end of speech.
     Utterance { audio: Vec<i16>, start_ms: u64, end_ms: u64, reason: EndReason },
+    /// The speech has lasted `confirm_ms`: long enough not to be a cough (barge-in).
+    SpeechConfirmed { at_ms: u64 },
     /// Voice too short to be a word.
     Noise { start_ms: u64, end_ms: u64 },
 }
@@ -56,6 +59,7 @@ pub struct Endpointer {
 }
 
 struct Speech {
+    confirmed: bool,
     start_frame: u64,
     last_voiced_frame: u64,
     audio: Vec<i16>,
@@ -102,6 +106,9 @@ impl Endpointer {
                 EndReason::Silence
             } else if length_ms >= self.cfg.max_utterance_ms as u64 {
                 EndReason::MaxLength
+            } else if !speech.confirmed && voiced && length_ms >= self.cfg.confirm_ms as u64 {
+                speech.confirmed = true;
+                return Some(Endpoint::SpeechConfirmed { at_ms: Self::ms(index + 1) });
             } else {
                 return None;
             };
@@ -127,7 +134,7 @@ impl Endpointer {
         let preroll = (self.cfg.preroll_ms / FRAME_MS) as usize;
         let from = first_voiced.saturating_sub(preroll);
         let audio: Vec<i16> = self.recent.iter().skip(from).flat_map(|(f, _)| f.iter().copied()).collect();
-        self.speech = Some(Speech { start_frame, last_voiced_frame: index, audio });
+        self.speech = Some(Speech { confirmed: false, start_frame, last_voiced_frame: index, audio });
         Some(Endpoint::SpeechStart { at_ms: Self::ms(start_frame) })
     }
 }
@@ -156,6 +163,7 @@ mod tests {
                 Endpoint::SpeechStart { at_ms } => format!("start@{at_ms}"),
                 Endpoint::Utterance { start_ms, end_ms, reason, .. } => format!("utt {start_ms}-{end_ms} {reason:?}"),
                 Endpoint::Noise { start_ms, end_ms } => format!("noise {start_ms}-{end_ms}"),
+                Endpoint::SpeechConfirmed { at_ms } => format!("confirmed@{at_ms}"),
             })
             .collect()
     }
@@ -164,7 +172,7 @@ mod tests {
     fn speech_then_silence_is_one_utterance() {
         let mut ep = Endpointer::new(EndpointConfig::default());
         let ev = run(&mut ep, &format!("{}{}{}", ".".repeat(20), "#".repeat(50), ".".repeat(30)));
-        assert_eq!(summary(&ev), vec!["start@400", "utt 400-1400 Silence"]);
+        assert_eq!(summary(&ev), vec!["start@400", "confirmed@700", "utt 400-1400 Silence"]);
     }
 
     #[test]
@@ -172,7 +180,7 @@ mod tests {
         let mut ep = Endpointer::new(EndpointConfig::default());
         let pattern = format!("{}{}{}{}", "#".repeat(30), ".".repeat(15), "#".repeat(30), ".".repeat(25));
         let ev = run(&mut ep, &pattern);
-        assert_eq!(summary(&ev), vec!["start@0", "utt 0-1500 Silence"]);
+        assert_eq!(summary(&ev), vec!["start@0", "confirmed@300", "utt 0-1500 Silence"]);
     }
 
     #[test]
@@ -197,7 +205,7 @@ mod tests {
         let mut ep = Endpointer::new(EndpointConfig::default());
         // A lone voiced frame never starts speech.
         assert!(run(&mut ep, "....#....#.....#....").is_empty());
-        // 200 ms of voice starts speech but is too short to be an utterance.
+        // 200 ms of voice starts speech but is too short to be an utterance, or a barge-in.
         let mut ep = Endpointer::new(EndpointConfig::default());
         let ev = run(&mut ep, &format!("{}{}{}", ".".repeat(20), "#".repeat(10), ".".repeat(30)));
         assert_eq!(summary(&ev), vec!["start@400", "noise 400-600"]);
@@ -208,7 +216,7 @@ mod tests {
         let cfg = EndpointConfig { max_utterance_ms: 2000, ..Default::default() };
         let mut ep = Endpointer::new(cfg);
         let ev = run(&mut ep, &"#".repeat(150));
-        assert_eq!(summary(&ev)[..2], ["start@0".to_string(), "utt 0-2000 MaxLength".to_string()]);
+        assert_eq!(summary(&ev)[..3], ["start@0", "confirmed@300", "utt 0-2000 MaxLength"]);
     }
 
     #[test]

@@ -28,12 +28,15 @@ pub async fn transcribe_file(
     path: &std::path::Path,
     model: &str,
     language: &str,
+    prompt: Option<&str>,
+    adaptive_audio_ctx: bool,
 ) -> Result<recognizer::Transcript, TranscribeError> {
     let (pcm, rate) = crate::audio::wav::read_mono(path)?;
     let audio = crate::audio::resample::resample(&pcm, rate, 16000);
-    let opts = recognizer::SttOptions { workers: 1, queue: 1, ..Default::default() };
+    let opts = recognizer::SttOptions { workers: 1, queue: 1, adaptive_audio_ctx, ..Default::default() };
     let stt = recognizer::Recognizer::load(&model_path(model), opts)?;
-    let prompt = crate::config::SttConfig::default().prompt_for(language).to_string();
+    let defaults = crate::config::SttConfig::default();
+    let prompt = prompt.unwrap_or(defaults.prompt_for(language)).to_string();
     Ok(stt.transcribe_16k(audio, language, &prompt).await?)
 }
 

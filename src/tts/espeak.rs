@@ -27,6 +27,9 @@ pub struct Espeak {
     jobs: std_mpsc::Sender<Job>,
 }
 
+/// 250 ms at 8 kHz.
+const SENTENCE_PAUSE_SAMPLES: usize = 2000;
+
 thread_local! {
     /// Where the synthesis callback puts samples; only the espeak thread touches it.
     static SINK: RefCell<Vec<i16>> = const { RefCell::new(Vec::new()) };
@@ -81,10 +84,13 @@ impl Espeak {
 }
 
 fn synthesize(job: Job, rate: u32) {
-    let Ok(name) = CString::new(job.voice.name.clone()) else { return };
+    if !select_voice(&job.voice.name) {
+        // Never speak one language with another's voice: that is gibberish to a caller.
+        tracing::error!(voice = %job.voice.name, "espeak has no such voice");
+        return;
+    }
     // SAFETY: plain setters on the thread that owns espeak.
     unsafe {
-        es::espeak_SetVoiceByName(name.as_ptr());
         es::espeak_SetParameter(es::espeak_PARAMETER_espeakRATE, job.voice.rate as c_int, 0);
         es::espeak_SetParameter(es::espeak_PARAMETER_espeakPITCH, job.voice.pitch as c_int, 0);
     }
@@ -105,10 +111,28 @@ fn synthesize(job: Job, rate: u32) {
             );
         }
         let pcm = SINK.with(|s| std::mem::take(&mut *s.borrow_mut()));
-        let at_8k = f32_to_i16(&resample(&i16_to_f32(&pcm), rate, 8000));
+        let mut at_8k = f32_to_i16(&resample(&i16_to_f32(&pcm), rate, 8000));
+        // A breath between sentences: easier to follow on a phone, and it lets a
+        // caller get a word in.
+        at_8k.extend(std::iter::repeat_n(0i16, SENTENCE_PAUSE_SAMPLES));
         if job.out.send(at_8k).is_err() {
             return; // the caller hung up or barged in
         }
+    }
+}
+
+/// Selects a voice by language code ("da", "en-gb") or, failing that, by voice name
+/// ("Danish", "gmw/en"). A failed selection keeps the previous voice, so it is checked.
+fn select_voice(name: &str) -> bool {
+    let Ok(c_name) = CString::new(name) else { return false };
+    // SAFETY: both calls copy what they need from the NUL-terminated string.
+    unsafe {
+        let mut spec: es::espeak_VOICE = std::mem::zeroed();
+        spec.languages = c_name.as_ptr();
+        if es::espeak_SetVoiceByProperties(&mut spec) == es::espeak_ERROR_EE_OK {
+            return true;
+        }
+        es::espeak_SetVoiceByName(c_name.as_ptr()) == es::espeak_ERROR_EE_OK
     }
 }
 

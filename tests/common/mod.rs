@@ -294,3 +294,60 @@ pub fn baresip_call(dir: &Path, mic: &Path, target: &str, limit_secs: u32) -> Ve
         .unwrap_or_else(|| panic!("baresip recorded nothing:\n{}", String::from_utf8_lossy(&out.stdout)));
     read_wav_8k(&dump)
 }
+
+/// A WAV of `secs` of line silence.
+pub fn silence_wav(dir: &Path, secs: f32) -> PathBuf {
+    let path = dir.join(format!("silence-{secs}.wav"));
+    voicebot_gateway::audio::wav::write_i16(&path, &vec![0; (8000.0 * secs) as usize], 8000).unwrap();
+    path
+}
+
+/// A fixture question with `lead` seconds of silence before it and `tail` after.
+pub fn padded_fixture(dir: &Path, id: &str, lead: f32, tail: f32) -> PathBuf {
+    let speech = read_wav_8k(&repo().join(format!("audio-fixtures/questions/{id}.tel.wav")));
+    let mut pcm = vec![0i16; (8000.0 * lead) as usize];
+    pcm.extend(speech);
+    pcm.extend(vec![0i16; (8000.0 * tail) as usize]);
+    let path = dir.join(format!("{id}-padded.wav"));
+    voicebot_gateway::audio::wav::write_i16(&path, &pcm, 8000).unwrap();
+    path
+}
+
+/// What the bot's default Danish greeting sounds like, synthesized as the gateway does.
+pub fn reference_speech(text: &str, lang: &str) -> Vec<i16> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let tts = voicebot_gateway::tts::espeak::Espeak::shared().unwrap();
+        let cache = voicebot_gateway::tts::cache::PromptCache::new(tts);
+        let config = voicebot_gateway::config::Config::default();
+        cache.warm(text, config.tts.voice(lang)).await.unwrap().as_ref().clone()
+    })
+}
+
+/// Transcribes 8 kHz audio with the real base model and no domain prompt (so the
+/// prompt's words cannot leak into what we check).
+pub fn transcribe(pcm: &[i16], lang: &str) -> String {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let model = voicebot_gateway::stt::model_path("base");
+        let opts = voicebot_gateway::stt::recognizer::SttOptions { workers: 1, queue: 1, max_tokens: 120, ..Default::default() };
+        let stt = voicebot_gateway::stt::recognizer::Recognizer::load(&model, opts).expect("models/fetch.sh base");
+        stt.transcribe_8k(trim_silence(pcm), lang, "").await.unwrap().text.to_lowercase()
+    })
+}
+
+/// Seconds → sample index at 8 kHz, clamped to the recording.
+pub fn slice(pcm: &[i16], from_secs: f64, to_secs: f64) -> &[i16] {
+    let a = ((from_secs * 8000.0) as usize).min(pcm.len());
+    let b = ((to_secs * 8000.0) as usize).clamp(a, pcm.len());
+    &pcm[a..b]
+}
+
+/// The span from the first to the last loud 20 ms frame (long silences make whisper
+/// hallucinate).
+pub fn trim_silence(pcm: &[i16]) -> &[i16] {
+    let env = envelope(pcm);
+    let first = env.iter().position(|e| *e > 0.01).unwrap_or(0);
+    let last = env.iter().rposition(|e| *e > 0.01).map_or(0, |l| l + 1);
+    &pcm[(first * 160).min(pcm.len())..(last * 160).min(pcm.len()).max((first * 160).min(pcm.len()))]
+}

@@ -1,0 +1,370 @@
+//! Decides what the bot does with one turn: answer, ask back, transfer or end.
+//!
+//! A pure function of (knowledge base, request): [`Matcher::resolve`] does no IO and
+//! reads no clock, so the in-process resolver, the gRPC server, the CLI and the tests
+//! all get the same answer for the same turn.
+//!
+//! The order of decisions:
+//! 1. A CPR number or anger → TRANSFER (reason "sensitive" / "frustration"), with the
+//!    topic of the best match when there is a clear one, so the right queue picks up.
+//! 2. The index ranks intents; the top score and its margin over the runner-up give a
+//!    calibrated confidence (about P(top is right), measured on held-out paraphrases).
+//! 3. Very low confidence, or an out-of-scope example matching best → the knowledge
+//!    base's out-of-scope answer (ANSWER, kind out_of_scope).
+//! 4. Medium confidence → CLARIFY with the two or three best answerable candidates.
+//! 5. Otherwise by the intent's kind: answer → ANSWER (or TRANSFER after the answer if
+//!    it needs a person), person → TRANSFER, goodbye → END, and yes / no / repeat →
+//!    ANSWER with their kind, which the conversation interprets (e.g. "yes" to an SMS
+//!    offer) since only it knows what was asked.
+
+use super::index::Index;
+use super::kb::{Intent, Kb};
+use super::normalize::words;
+use super::resolution::{Action, Candidate, Kind, Language, Request, Resolution};
+use super::signals;
+use crate::privacy;
+
+/// Confidence at or above which the bot answers without asking back.
+pub const ANSWER_CONFIDENCE: f32 = 0.5;
+/// Confidence below which the turn is taken as out of scope.
+pub const OUT_OF_SCOPE_CONFIDENCE: f32 = 0.1;
+/// A recognizer this unsure of its own transcript makes the bot ask back rather than
+/// answer, unless the match is very clear.
+const LOW_ASR_CONFIDENCE: f32 = 0.4;
+const CLEAR_MATCH: f32 = 0.85;
+const LOWEST_RIGHT_SCORE: f32 = 0.06;
+/// A runner-up within this share of the top score is a tie.
+const TIE_MARGIN: f32 = 0.05;
+/// Candidates within this share of the best score are offered when asking back.
+const CANDIDATE_RATIO: f32 = 0.7;
+const MAX_CANDIDATES: usize = 3;
+/// A small nudge towards the topic of the previous turn, so a short follow-up ("and for
+/// children?") stays on topic when the text alone is ambiguous.
+const PREVIOUS_TOPIC_BONUS: f32 = 0.05;
+
+/// A knowledge base ready to answer: the data plus its ranking index.
+pub struct Matcher {
+    kb: Kb,
+    index: Index,
+}
+
+impl Matcher {
+    pub fn new(kb: Kb) -> Matcher {
+        let index = Index::build(&kb);
+        Matcher { kb, index }
+    }
+
+    pub fn kb(&self) -> &Kb {
+        &self.kb
+    }
+
+    pub fn resolve(&self, req: &Request) -> Resolution {
+        let lang = req.language;
+        let text = privacy::redact(&req.text);
+        let words = words(&text);
+        if words.is_empty() {
+            return self.empty_turn(lang);
+        }
+        // The placeholders say nothing about the topic; "[TELEFON]" must not match the
+        // intent about our phone number.
+        let topical = [privacy::CPR, privacy::PHONE, privacy::EMAIL].iter().fold(text.clone(), |t, p| t.replace(p, " "));
+        let ranked = self.rank(req, &topical);
+        let (best, top) = ranked[0];
+        let runner_up = ranked.get(1).map_or(0.0, |r| r.1);
+        let confidence = calibrate(top, runner_up);
+        let clear = (confidence >= ANSWER_CONFIDENCE).then_some(best);
+
+        if signals::sensitive(&req.text) {
+            return self.transfer(lang, clear, confidence, "sensitive");
+        }
+        if signals::frustrated(&words) {
+            return self.transfer(lang, clear, confidence, "frustration");
+        }
+
+        let intent = &self.kb.intents[best];
+        if confidence < OUT_OF_SCOPE_CONFIDENCE || intent.kind == Kind::OutOfScope {
+            return self.out_of_scope(lang, confidence);
+        }
+        let unsure_transcript =
+            req.asr_confidence.is_some_and(|c| c < LOW_ASR_CONFIDENCE) && confidence < CLEAR_MATCH;
+        if confidence < ANSWER_CONFIDENCE || (unsure_transcript && intent.kind == Kind::Answer) {
+            let reason = if confidence < ANSWER_CONFIDENCE { "low_confidence" } else { "unsure_transcript" };
+            return self.clarify(lang, &ranked, confidence, reason);
+        }
+        self.act_on(lang, intent, confidence)
+    }
+
+    /// Intents by descending score, with the previous turn's topic nudged up.
+    fn rank(&self, req: &Request, text: &str) -> Vec<(usize, f32)> {
+        let mut scores = self.index.scores(req.language, text);
+        let previous_topic = req.previous_intent_id.as_deref().and_then(|id| self.kb.get(id)).map(|i| &i.topic);
+        if let Some(topic) = previous_topic.filter(|t| t.as_str() != "general") {
+            for (s, intent) in scores.iter_mut().zip(&self.kb.intents) {
+                if &intent.topic == topic {
+                    *s += PREVIOUS_TOPIC_BONUS;
+                }
+            }
+        }
+        let mut ranked: Vec<(usize, f32)> = scores.into_iter().enumerate().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        ranked
+    }
+
+    fn act_on(&self, lang: Language, intent: &Intent, confidence: f32) -> Resolution {
+        let (action, reason) = match intent.kind {
+            Kind::Person => (Action::Transfer, "asked_for_person"),
+            Kind::Goodbye => (Action::End, "goodbye"),
+            Kind::Answer if intent.needs_person => (Action::Transfer, "needs_person"),
+            Kind::Answer | Kind::Yes | Kind::No | Kind::Repeat | Kind::OutOfScope => (Action::Answer, "matched"),
+        };
+        resolution(lang, intent, action, confidence, reason)
+    }
+
+    fn transfer(&self, lang: Language, clear: Option<usize>, confidence: f32, reason: &str) -> Resolution {
+        let person = self.kb.first_of(Kind::Person).expect("a validated knowledge base has a person intent");
+        let matched = clear.map(|i| &self.kb.intents[i]).filter(|i| i.kind == Kind::Answer);
+        let intent = matched.unwrap_or(person);
+        Resolution {
+            answer_text: answer(person, lang),
+            link_url: None,
+            sms_text: None,
+            ..resolution(lang, intent, Action::Transfer, if matched.is_some() { confidence } else { 1.0 }, reason)
+        }
+    }
+
+    fn out_of_scope(&self, lang: Language, confidence: f32) -> Resolution {
+        let intent =
+            self.kb.first_of(Kind::OutOfScope).expect("a validated knowledge base has an out-of-scope intent");
+        // Confidence that the turn is out of scope, not in the best match.
+        resolution(lang, intent, Action::Answer, 1.0 - confidence, "out_of_scope")
+    }
+
+    fn clarify(&self, lang: Language, ranked: &[(usize, f32)], confidence: f32, reason: &str) -> Resolution {
+        let answerable: Vec<(usize, f32)> = ranked
+            .iter()
+            .copied()
+            .filter(|&(i, _)| matches!(self.kb.intents[i].kind, Kind::Answer | Kind::Person))
+            .take(MAX_CANDIDATES)
+            .collect();
+        let Some(&(first, first_score)) = answerable.first() else {
+            return self.out_of_scope(lang, confidence);
+        };
+        let offered: Vec<(usize, f32)> = answerable
+            .iter()
+            .enumerate()
+            .filter(|&(n, &(_, s))| n < 2 || s >= CANDIDATE_RATIO * first_score)
+            .map(|(_, &c)| c)
+            .collect();
+        // Each candidate's share of the offered scores: how likely it is the one, given
+        // that the caller meant one of them.
+        let total: f32 = offered.iter().map(|c| c.1).sum::<f32>().max(f32::EPSILON);
+        let candidates: Vec<Candidate> = offered
+            .iter()
+            .map(|&(i, s)| Candidate {
+                intent_id: self.kb.intents[i].id.clone(),
+                title: self.kb.intents[i].title.get(lang).to_string(),
+                confidence: s / total,
+            })
+            .collect();
+        let intent = &self.kb.intents[first];
+        Resolution {
+            action: Action::Clarify,
+            answer_text: clarifying_question(lang, &candidates),
+            link_url: None,
+            sms_text: None,
+            candidates,
+            ..resolution(lang, intent, Action::Clarify, confidence, reason)
+        }
+    }
+
+    fn empty_turn(&self, lang: Language) -> Resolution {
+        let repeat = self.kb.first_of(Kind::Repeat);
+        let text = match lang {
+            Language::Da => "Undskyld, det hørte jeg ikke. Vil du sige det igen?",
+            Language::En => "Sorry, I didn't hear that. Could you say it again?",
+        };
+        Resolution {
+            action: Action::Clarify,
+            intent_id: repeat.map(|i| i.id.clone()).unwrap_or_default(),
+            kind: Kind::Repeat,
+            topic: "general".into(),
+            answer_text: text.into(),
+            link_url: None,
+            sms_text: None,
+            confidence: 0.0,
+            candidates: Vec::new(),
+            reason: "empty".into(),
+        }
+    }
+}
+
+/// Maps the top score and the runner-up's to a confidence, roughly P(top is right): a
+/// logistic in the top score and its relative margin, fitted on held-out paraphrases
+/// (`tests/data/paraphrases.toml`). Near-ties are capped below the answer threshold:
+/// "pas" alone fits four passport intents equally well, and guessing is worse than
+/// asking.
+pub fn calibrate(top: f32, runner_up: f32) -> f32 {
+    let margin = if top > 0.0 { ((top - runner_up) / top).clamp(0.0, 1.0) } else { 0.0 };
+    // Below LOWEST_RIGHT_SCORE nothing in the held-out set was right, whatever the
+    // margin: a margin between two near-zero scores is noise.
+    let p = 1.0 / (1.0 + (-(-2.75 + 8.6 * top + 9.6 * margin)).exp()) * (top / LOWEST_RIGHT_SCORE).min(1.0);
+    if margin < TIE_MARGIN {
+        p.min(ANSWER_CONFIDENCE - 0.05)
+    } else {
+        p
+    }
+}
+
+fn answer(intent: &Intent, lang: Language) -> String {
+    intent.answer.as_ref().map(|a| a.get(lang).to_string()).unwrap_or_default()
+}
+
+fn resolution(lang: Language, intent: &Intent, action: Action, confidence: f32, reason: &str) -> Resolution {
+    Resolution {
+        action,
+        intent_id: intent.id.clone(),
+        kind: intent.kind,
+        topic: intent.topic.clone(),
+        answer_text: answer(intent, lang),
+        link_url: intent.link.clone(),
+        sms_text: intent.sms_text.as_ref().map(|t| t.get(lang).to_string()),
+        confidence,
+        candidates: Vec::new(),
+        reason: reason.into(),
+    }
+}
+
+/// "Do you mean A or B?" naming the candidates' titles.
+fn clarifying_question(lang: Language, candidates: &[Candidate]) -> String {
+    let titles: Vec<&str> = candidates.iter().map(|c| c.title.as_str()).collect();
+    let (ask, or) = match lang {
+        Language::Da => ("Undskyld, jeg er ikke helt sikker. Mener du", " eller"),
+        Language::En => ("Sorry, I'm not quite sure. Do you mean", if titles.len() > 2 { ", or" } else { " or" }),
+    };
+    match titles.as_slice() {
+        [] => String::new(),
+        [one] => format!("{ask} {one}?"),
+        [init @ .., last] => format!("{ask} {}{or} {last}?", init.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::LazyLock;
+
+    use super::*;
+
+    static MATCHER: LazyLock<Matcher> = LazyLock::new(|| Matcher::new(Kb::embedded().unwrap()));
+
+    fn ask(text: &str, lang: Language) -> Resolution {
+        MATCHER.resolve(&Request::new(text, lang))
+    }
+
+    #[test]
+    fn a_clear_question_is_answered_with_link_and_sms() {
+        let r = ask("hvornår bliver mit skrald hentet", Language::Da);
+        assert_eq!((r.action, r.intent_id.as_str(), r.kind), (Action::Answer, "affald.toemning", Kind::Answer));
+        assert_eq!(r.topic, "affald");
+        assert!(r.answer_text.contains("tømningskalender"), "{}", r.answer_text);
+        assert!(r.link_url.unwrap().starts_with("https://"));
+        assert!(r.sms_text.is_some());
+        assert!(r.confidence >= ANSWER_CONFIDENCE, "{}", r.confidence);
+        let r = ask("When is my rubbish collected?", Language::En);
+        assert_eq!(r.intent_id, "affald.toemning");
+        assert!(r.answer_text.starts_with("You can see"), "{}", r.answer_text);
+    }
+
+    #[test]
+    fn asking_for_a_person_and_needs_person_transfer() {
+        let r = ask("jeg vil gerne tale med et menneske", Language::Da);
+        assert_eq!((r.action, r.kind, r.reason.as_str()), (Action::Transfer, Kind::Person, "asked_for_person"));
+        let r = ask("jeg vil klage over en afgørelse", Language::Da);
+        assert_eq!((r.action, r.intent_id.as_str(), r.reason.as_str()), (Action::Transfer, "general.klage_afgoerelse", "needs_person"));
+    }
+
+    #[test]
+    fn anger_and_cpr_numbers_transfer_keeping_a_clear_topic() {
+        let r = ask("for helvede, min boligstøtte er ikke kommet, hvordan søger jeg boligstøtte", Language::Da);
+        assert_eq!((r.action, r.reason.as_str()), (Action::Transfer, "frustration"));
+        let r = ask("ja det er 120345-1234", Language::Da);
+        assert_eq!((r.action, r.reason.as_str(), r.intent_id.as_str()), (Action::Transfer, "sensitive", "system.person"));
+        assert!(r.answer_text.contains("medarbejder"));
+        let r = ask("how do I apply for housing benefit, my number is 1 2 0 3 4 5 1 2 3 4", Language::En);
+        assert_eq!((r.action, r.topic.as_str()), (Action::Transfer, "boligstoette"));
+    }
+
+    #[test]
+    fn conversational_intents_carry_their_kind() {
+        assert_eq!(ask("ja tak", Language::Da).kind, Kind::Yes);
+        assert_eq!(ask("nej tak", Language::Da).kind, Kind::No);
+        assert_eq!(ask("kan du gentage det", Language::Da).kind, Kind::Repeat);
+        let r = ask("farvel", Language::Da);
+        assert_eq!((r.action, r.kind), (Action::End, Kind::Goodbye));
+        assert_eq!(ask("yes please", Language::En).action, Action::Answer);
+    }
+
+    #[test]
+    fn nonsense_is_out_of_scope_and_silence_asks_again() {
+        let r = ask("xylofon kvantefysik zebra", Language::Da);
+        assert_eq!((r.action, r.kind, r.reason.as_str()), (Action::Answer, Kind::OutOfScope, "out_of_scope"));
+        assert!(r.answer_text.contains("desværre"));
+        let r = ask("øh ...", Language::Da);
+        assert_eq!((r.action, r.reason.as_str()), (Action::Clarify, "empty"));
+    }
+
+    #[test]
+    fn vague_turns_get_a_question_naming_candidates() {
+        let r = ask("pas", Language::Da);
+        assert_eq!(r.action, Action::Clarify, "{r:?}");
+        assert!((2..=3).contains(&r.candidates.len()), "{:?}", r.candidates);
+        assert!(r.candidates.iter().all(|c| c.intent_id.starts_with("pas_koerekort.")), "{:?}", r.candidates);
+        assert_eq!(r.intent_id, r.candidates[0].intent_id);
+        assert!(r.answer_text.contains(&r.candidates[1].title), "{}", r.answer_text);
+    }
+
+    #[test]
+    fn a_recognizer_unsure_of_itself_makes_the_bot_ask_back() {
+        let mut req = Request::new("hvad koster et pas", Language::Da);
+        let sure = MATCHER.resolve(&req);
+        req.asr_confidence = Some(0.2);
+        let unsure = MATCHER.resolve(&req);
+        if sure.confidence < CLEAR_MATCH {
+            assert_eq!(unsure.action, Action::Clarify);
+        } else {
+            assert_eq!(unsure.action, sure.action);
+        }
+    }
+
+    #[test]
+    fn the_previous_topic_breaks_ties() {
+        let text = "hvad koster det";
+        let alone = MATCHER.resolve(&Request::new(text, Language::Da));
+        let mut req = Request::new(text, Language::Da);
+        req.previous_intent_id = Some("dagtilbud.vuggestue".into());
+        let followed = MATCHER.resolve(&req);
+        assert_eq!(alone.intent_id, "pas_koerekort.pris_pas");
+        assert_eq!(followed.intent_id, "dagtilbud.priser");
+    }
+
+    #[test]
+    fn questions_name_candidates_naturally() {
+        let c = |t: &str| Candidate { intent_id: String::new(), title: t.into(), confidence: 0.3 };
+        assert_eq!(
+            clarifying_question(Language::Da, &[c("Pris på pas"), c("Bestil nyt pas")]),
+            "Undskyld, jeg er ikke helt sikker. Mener du Pris på pas eller Bestil nyt pas?"
+        );
+        assert_eq!(
+            clarifying_question(Language::En, &[c("A"), c("B"), c("C")]),
+            "Sorry, I'm not quite sure. Do you mean A, B, or C?"
+        );
+    }
+
+    #[test]
+    fn confidence_grows_with_score_and_margin() {
+        assert!(calibrate(0.4, 0.1) > calibrate(0.2, 0.1));
+        assert!(calibrate(0.3, 0.05) > calibrate(0.3, 0.29));
+        assert!((0.0..=1.0).contains(&calibrate(5.0, 0.0)));
+        assert!(calibrate(0.0, 0.0) < OUT_OF_SCOPE_CONFIDENCE);
+        assert!(calibrate(0.9, 0.88) < ANSWER_CONFIDENCE, "a tie is never answered");
+    }
+}

@@ -1,0 +1,64 @@
+//! The intent service as a gRPC server (`voicebot intents serve`): our matcher behind
+//! `proto/intent.proto`, plus the standard gRPC health service.
+//!
+//! [`serve`] takes any implementation of the generated `IntentService` trait, so tests
+//! can stand up deliberately slow or failing services on the same plumbing.
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::Server;
+use tonic::{Request, Response, Status};
+
+use super::proto::intent_service_server::{IntentService, IntentServiceServer};
+use super::proto::{ResolveRequest, ResolveResponse};
+use super::reload::{self, SharedMatcher};
+use super::wire;
+use crate::privacy;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("intent server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Our matcher as an `IntentService`, following knowledge-base reloads.
+pub struct MatcherService {
+    matcher: SharedMatcher,
+}
+
+impl MatcherService {
+    pub fn new(matcher: SharedMatcher) -> MatcherService {
+        MatcherService { matcher }
+    }
+}
+
+#[tonic::async_trait]
+impl IntentService for MatcherService {
+    async fn resolve(&self, request: Request<ResolveRequest>) -> Result<Response<ResolveResponse>, Status> {
+        let mut request = wire::request_from_proto(request.into_inner()).map_err(Status::invalid_argument)?;
+        // Clients redact; a foreign client might not, and nothing below should see it.
+        request.text = privacy::redact(&request.text);
+        let resolution = reload::current(&self.matcher).resolve(&request);
+        tracing::debug!(call_id = %request.call_id, turn = request.turn, intent = %resolution.intent_id,
+            action = ?resolution.action, confidence = resolution.confidence, "resolved");
+        Ok(Response::new(wire::resolution_to_proto(&resolution)))
+    }
+}
+
+/// Serves `service` and the health service on `listener` until `shutdown` completes.
+pub async fn serve<S: IntentService>(
+    listener: TcpListener,
+    service: S,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<IntentServiceServer<S>>().await;
+    Server::builder()
+        .add_service(health_service)
+        .add_service(IntentServiceServer::new(service))
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
+        .await?;
+    Ok(())
+}
