@@ -47,8 +47,11 @@ fn pressing_zero_goes_to_the_transfer_path_and_the_call_ends_politely() {
     assert!(ended > 5.0 && ended < 30.0, "{report}");
     let heard = read_wav_8k(&rec);
     let after_zero = transcribe(slice(&heard, 3.2, ended), "en");
+    // "I am putting you through to a person. One moment." then "Sorry, nobody is
+    // available right now. Please call again later. Thank you for calling. Goodbye."
     let p = Prompts::english();
-    assert!(after_zero.contains("person"), "expected {:?}, heard {after_zero:?}", p.transferring);
+    assert!(after_zero.contains("one moment") || after_zero.contains("person"), "expected {:?}, heard {after_zero:?}", p.transferring);
+    assert!(after_zero.contains("call again") || after_zero.contains("available"), "heard {after_zero:?}");
     assert!(after_zero.contains("goodbye") || after_zero.contains("calling"), "heard {after_zero:?}");
 }
 
@@ -72,7 +75,7 @@ fn speaking_during_the_greeting_stops_it_and_the_question_is_answered() {
     let lead: f64 = 2.0;
     let question = padded_fixture(gw.dir.path(), "en-opening-hours", lead as f32, 0.0);
     let rec = gw.dir.path().join("bargein.wav");
-    call(&gw, &question, &rec, &["--hangup-after", "25"]);
+    call(&gw, &question, &rec, &["--hangup-after", "35"]);
     let heard = read_wav_8k(&rec);
     let greeting = reference_speech(&Prompts::english().greeting, "en");
     assert!(greeting.len() as f64 / 8000.0 > lead + 4.0, "the greeting must still be going when the caller speaks");
@@ -83,6 +86,6 @@ fn speaking_during_the_greeting_stops_it_and_the_question_is_answered() {
     let quiet = envelope(slice(&heard, lead + 0.9, lead + 2.5));
     let loud = quiet.iter().filter(|e| **e > 0.01).count();
     assert!(loud <= 2, "bot still talking after barge-in: {loud} loud frames");
-    let reply = transcribe(slice(&heard, lead + 3.0, lead + 14.0), "en");
+    let reply = transcribe(slice(&heard, lead + 3.0, 35.0), "en");
     assert!(reply.contains("open") || reply.contains("monday") || reply.contains("citizen"), "reply: {reply:?}");
 }

@@ -28,7 +28,6 @@ const STOP_DA: &[&str] = &[
     "end", "dette", "mit", "ogsaa", "under", "have", "dig", "hende", "mine", "alt", "meget", "sit", "sine",
     "vor", "mod", "disse", "din", "nogle", "jer", "saa", "lige", "bare", "altsaa", "lidt", "hej", "goddag",
     "jeres", "vores", "faa", "kan", "gerne", "mon", "nok", "vel", "hvis", "blive", "bliver", "blevet",
-    "hvordan", "hvad", "hvem", "goer", "goere", "faar", "faaet", "haft", "sige", "vaere", "vaeret",
 ];
 
 /// English function words, in canonical spelling (apostrophes removed).

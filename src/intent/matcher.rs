@@ -87,7 +87,10 @@ impl Matcher {
         }
         let unsure_transcript =
             req.asr_confidence.is_some_and(|c| c < LOW_ASR_CONFIDENCE) && confidence < CLEAR_MATCH;
-        if confidence < ANSWER_CONFIDENCE || (unsure_transcript && intent.kind == Kind::Answer) {
+        // Yes, no, repeat and goodbye are not asked back about ("did you mean yes?"): the
+        // conversation reads them in the context of what it just said.
+        let conversational = matches!(intent.kind, Kind::Yes | Kind::No | Kind::Repeat | Kind::Goodbye);
+        if !conversational && (confidence < ANSWER_CONFIDENCE || (unsure_transcript && intent.kind == Kind::Answer)) {
             let reason = if confidence < ANSWER_CONFIDENCE { "low_confidence" } else { "unsure_transcript" };
             return self.clarify(lang, &ranked, confidence, reason);
         }

@@ -24,5 +24,3 @@ pub mod server;
 pub mod signals;
 pub mod spelling;
 pub mod wire;
-#[cfg(test)]
-mod dev_eval;

@@ -59,6 +59,19 @@ pub fn words(text: &str) -> Vec<String> {
     out.split_whitespace().filter(|w| !FILLERS.contains(w)).map(str::to_string).collect()
 }
 
+/// Danish words that Snowball over-stems into another common word of the domain
+/// ("farligt" → "far", the father; "lejlighed" → "lej", as in "leje"; "passer" → "pas",
+/// the passport), in canonical spelling, with the stem they get instead.
+const DANISH_EXCEPTIONS: &[(&str, &str)] = &[
+    ("farlig", "farlig"),
+    ("farligt", "farlig"),
+    ("farlige", "farlig"),
+    ("lejlighed", "lejlighed"),
+    ("lejligheden", "lejlighed"),
+    ("lejligheder", "lejlighed"),
+    ("passer", "passe"),
+];
+
 /// Snowball stemmers for the supported languages.
 pub struct Stemmers {
     da: Stemmer,
@@ -74,7 +87,12 @@ impl Default for Stemmers {
 impl Stemmers {
     pub fn stem(&self, lang: Language, word: &str) -> String {
         let stemmer = match lang {
-            Language::Da => &self.da,
+            Language::Da => {
+                if let Some(&(_, stem)) = DANISH_EXCEPTIONS.iter().find(|(w, _)| *w == word) {
+                    return stem.to_string();
+                }
+                &self.da
+            }
             Language::En => &self.en,
         };
         stemmer.stem(word).into_owned()
@@ -105,5 +123,7 @@ mod tests {
         let s = Stemmers::default();
         assert_eq!(s.stem(Language::Da, "boligerne"), s.stem(Language::Da, "bolig"));
         assert_eq!(s.stem(Language::En, "collections"), s.stem(Language::En, "collection"));
+        assert_ne!(s.stem(Language::Da, "farligt"), s.stem(Language::Da, "far"));
+        assert_ne!(s.stem(Language::Da, "passer"), s.stem(Language::Da, "pas"));
     }
 }

@@ -325,15 +325,44 @@ pub fn reference_speech(text: &str, lang: &str) -> Vec<i16> {
 }
 
 /// Transcribes 8 kHz audio with the real base model and no domain prompt (so the
-/// prompt's words cannot leak into what we check).
+/// prompt's words cannot leak into what we check). Each stretch of speech between
+/// pauses is transcribed on its own: whisper tends to stop at a long pause.
 pub fn transcribe(pcm: &[i16], lang: &str) -> String {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let model = voicebot_gateway::stt::model_path("base");
         let opts = voicebot_gateway::stt::recognizer::SttOptions { workers: 1, queue: 1, max_tokens: 120, ..Default::default() };
         let stt = voicebot_gateway::stt::recognizer::Recognizer::load(&model, opts).expect("models/fetch.sh base");
-        stt.transcribe_8k(trim_silence(pcm), lang, "").await.unwrap().text.to_lowercase()
+        let mut text = Vec::new();
+        for island in speech_islands(pcm) {
+            text.push(stt.transcribe_8k(island, lang, "").await.unwrap().text.to_lowercase());
+        }
+        text.join(" ")
     })
+}
+
+/// Stretches of speech separated by at least 600 ms of silence.
+pub fn speech_islands(pcm: &[i16]) -> Vec<&[i16]> {
+    let env = envelope(pcm);
+    let mut islands = Vec::new();
+    let mut start: Option<usize> = None;
+    let mut quiet = 0;
+    for (i, e) in env.iter().enumerate() {
+        if *e > 0.01 {
+            start.get_or_insert(i);
+            quiet = 0;
+        } else if let Some(s) = start {
+            quiet += 1;
+            if quiet >= 30 {
+                islands.push(&pcm[s * 160..((i + 1 - quiet) * 160).min(pcm.len())]);
+                start = None;
+            }
+        }
+    }
+    if let Some(s) = start {
+        islands.push(&pcm[s * 160..]);
+    }
+    islands.into_iter().filter(|i| i.len() >= 2400).collect()
 }
 
 /// Seconds → sample index at 8 kHz, clamped to the recording.
@@ -341,13 +370,4 @@ pub fn slice(pcm: &[i16], from_secs: f64, to_secs: f64) -> &[i16] {
     let a = ((from_secs * 8000.0) as usize).min(pcm.len());
     let b = ((to_secs * 8000.0) as usize).clamp(a, pcm.len());
     &pcm[a..b]
-}
-
-/// The span from the first to the last loud 20 ms frame (long silences make whisper
-/// hallucinate).
-pub fn trim_silence(pcm: &[i16]) -> &[i16] {
-    let env = envelope(pcm);
-    let first = env.iter().position(|e| *e > 0.01).unwrap_or(0);
-    let last = env.iter().rposition(|e| *e > 0.01).map_or(0, |l| l + 1);
-    &pcm[(first * 160).min(pcm.len())..(last * 160).min(pcm.len()).max((first * 160).min(pcm.len()))]
 }
