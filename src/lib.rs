@@ -3,6 +3,7 @@
 //! The call's path (see `../shared/DESIGN.md`): `sip` answers, `rtp` carries audio,
 //! `audio` converts it, `call` runs the conversation; `caller` is our test UAC.
 pub mod audio;
+pub mod bench;
 pub mod call;
 pub mod caller;
 pub mod config;

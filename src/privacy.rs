@@ -124,9 +124,18 @@ mod tests {
 
     #[test]
     fn emails_written_and_spoken() {
-        assert_eq!(redact("skriv til anna.b@example.org tak"), "skriv til [EMAIL] tak");
-        assert_eq!(redact("det er Anna snabel-a example punktum dk"), "det er [EMAIL]");
-        assert_eq!(redact("det er anna snabel a mail punktum example punktum dk ok"), "det er [EMAIL] ok");
+        assert_eq!(
+            redact("skriv til anna.b@example.org tak"),
+            "skriv til [EMAIL] tak"
+        );
+        assert_eq!(
+            redact("det er Anna snabel-a example punktum dk"),
+            "det er [EMAIL]"
+        );
+        assert_eq!(
+            redact("det er anna snabel a mail punktum example punktum dk ok"),
+            "det er [EMAIL] ok"
+        );
         assert_eq!(redact("it's john at example dot com"), "it's [EMAIL]");
     }
 

@@ -64,7 +64,10 @@ fn accuracy(matcher: &Matcher, cases: &[Case], label: &str) -> BTreeMap<String, 
     right
         .into_iter()
         .map(|(lang, (ok, n))| {
-            println!("{label} {lang}: {ok}/{n} = {:.1}%", 100.0 * ok as f64 / n as f64);
+            println!(
+                "{label} {lang}: {ok}/{n} = {:.1}%",
+                100.0 * ok as f64 / n as f64
+            );
             (lang, ok as f64 / n as f64)
         })
         .collect()
@@ -76,7 +79,12 @@ fn clean_paraphrases_are_matched() {
     let acc = accuracy(&matcher, &cases(), "clean");
     assert_eq!(acc.len(), 2, "both languages are tested");
     for (lang, a) in acc {
-        assert!(a >= CLEAN_TARGET, "{lang}: {:.1}% < {:.0}%", 100.0 * a, 100.0 * CLEAN_TARGET);
+        assert!(
+            a >= CLEAN_TARGET,
+            "{lang}: {:.1}% < {:.0}%",
+            100.0 * a,
+            100.0 * CLEAN_TARGET
+        );
     }
 }
 
@@ -86,14 +94,22 @@ fn paraphrases_with_recognition_errors_are_matched() {
     let mut rng = StdRng::seed_from_u64(4);
     let noisy: Vec<Case> = cases()
         .into_iter()
-        .map(|c| Case { text: recognition_errors(&c.text, &c.lang, &mut rng), ..c })
+        .map(|c| Case {
+            text: recognition_errors(&c.text, &c.lang, &mut rng),
+            ..c
+        })
         .collect();
     for c in noisy.iter().take(8) {
         println!("noisy sample: {}", c.text);
     }
     let acc = accuracy(&matcher, &noisy, "noisy");
     for (lang, a) in acc {
-        assert!(a >= NOISY_TARGET, "{lang}: {:.1}% < {:.0}%", 100.0 * a, 100.0 * NOISY_TARGET);
+        assert!(
+            a >= NOISY_TARGET,
+            "{lang}: {:.1}% < {:.0}%",
+            100.0 * a,
+            100.0 * NOISY_TARGET
+        );
     }
 }
 
@@ -108,15 +124,25 @@ fn no_paraphrase_is_a_knowledge_base_example() {
             }
         }
     }
-    let copies: Vec<String> =
-        cases().into_iter().filter(|c| examples.contains(&words(&c.text).join(" "))).map(|c| c.text).collect();
-    assert!(copies.is_empty(), "paraphrases equal to examples: {copies:?}");
+    let copies: Vec<String> = cases()
+        .into_iter()
+        .filter(|c| examples.contains(&words(&c.text).join(" ")))
+        .map(|c| c.text)
+        .collect();
+    assert!(
+        copies.is_empty(),
+        "paraphrases equal to examples: {copies:?}"
+    );
 }
 
 #[test]
 fn every_paraphrase_names_a_known_intent() {
     let kb = kb();
-    let unknown: Vec<String> = cases().into_iter().filter(|c| kb.get(&c.intent).is_none()).map(|c| c.intent).collect();
+    let unknown: Vec<String> = cases()
+        .into_iter()
+        .filter(|c| kb.get(&c.intent).is_none())
+        .map(|c| c.intent)
+        .collect();
     assert!(unknown.is_empty(), "{unknown:?}");
 }
 
@@ -186,9 +212,16 @@ fn sound_alike(word: &str, lang: &str, rng: &mut StdRng) -> String {
     if lang == "da" && word.chars().count() >= 10 && rng.random_bool(0.3) {
         let chars: Vec<char> = word.chars().collect();
         let at = chars.len() / 2;
-        return format!("{} {}", chars[..at].iter().collect::<String>(), chars[at..].iter().collect::<String>());
+        return format!(
+            "{} {}",
+            chars[..at].iter().collect::<String>(),
+            chars[at..].iter().collect::<String>()
+        );
     }
-    let applicable: Vec<&(&str, &str)> = rules.iter().filter(|(from, _)| word.contains(from)).collect();
+    let applicable: Vec<&(&str, &str)> = rules
+        .iter()
+        .filter(|(from, _)| word.contains(from))
+        .collect();
     if applicable.is_empty() {
         return word.to_string();
     }

@@ -21,24 +21,26 @@ use super::spelling::Speller;
 /// Danish function words, in canonical spelling (å = aa, ø = oe, æ = ae). Question words
 /// and negations stay: "hvornår" and "ikke" change what a caller asks.
 const STOP_DA: &[&str] = &[
-    "og", "i", "jeg", "det", "at", "en", "den", "til", "er", "som", "paa", "de", "med", "han", "af", "for",
-    "der", "var", "mig", "sig", "men", "et", "har", "om", "vi", "min", "havde", "ham", "hun", "nu", "over",
-    "da", "fra", "du", "ud", "sin", "dem", "os", "op", "man", "hans", "eller", "skal", "selv", "her", "vil",
-    "blev", "kunne", "ind", "vaere", "dog", "noget", "ville", "deres", "efter", "ned", "skulle", "denne",
-    "end", "dette", "mit", "ogsaa", "under", "have", "dig", "hende", "mine", "alt", "meget", "sit", "sine",
-    "vor", "mod", "disse", "din", "nogle", "jer", "saa", "lige", "bare", "altsaa", "lidt", "hej", "goddag",
-    "jeres", "vores", "faa", "kan", "gerne", "mon", "nok", "vel", "hvis", "blive", "bliver", "blevet",
+    "og", "i", "jeg", "det", "at", "en", "den", "til", "er", "som", "paa", "de", "med", "han",
+    "af", "for", "der", "var", "mig", "sig", "men", "et", "har", "om", "vi", "min", "havde", "ham",
+    "hun", "nu", "over", "da", "fra", "du", "ud", "sin", "dem", "os", "op", "man", "hans", "eller",
+    "skal", "selv", "her", "vil", "blev", "kunne", "ind", "vaere", "dog", "noget", "ville",
+    "deres", "efter", "ned", "skulle", "denne", "end", "dette", "mit", "ogsaa", "under", "have",
+    "dig", "hende", "mine", "alt", "meget", "sit", "sine", "vor", "mod", "disse", "din", "nogle",
+    "jer", "saa", "lige", "bare", "altsaa", "lidt", "hej", "goddag", "jeres", "vores", "faa",
+    "kan", "gerne", "mon", "nok", "vel", "hvis", "blive", "bliver", "blevet",
 ];
 
 /// English function words, in canonical spelling (apostrophes removed).
 const STOP_EN: &[&str] = &[
-    "the", "a", "an", "and", "or", "of", "to", "in", "on", "at", "for", "is", "are", "was", "were", "be",
-    "been", "am", "i", "me", "my", "you", "your", "we", "our", "us", "it", "its", "this", "that", "do",
-    "does", "did", "have", "has", "had", "can", "could", "would", "will", "should", "there", "their",
-    "they", "them", "he", "she", "his", "her", "im", "ive", "id", "ill", "with", "from", "about", "just",
-    "so", "some", "any", "get", "got", "hi", "hello", "well", "like", "really", "please", "youre", "theyre",
-    "thats", "theres", "whats", "by", "as", "into", "up", "out", "if", "then", "want", "need",
-    "now", "still", "also", "too", "very", "one", "these", "those", "what", "which", "who", "were",
+    "the", "a", "an", "and", "or", "of", "to", "in", "on", "at", "for", "is", "are", "was", "were",
+    "be", "been", "am", "i", "me", "my", "you", "your", "we", "our", "us", "it", "its", "this",
+    "that", "do", "does", "did", "have", "has", "had", "can", "could", "would", "will", "should",
+    "there", "their", "they", "them", "he", "she", "his", "her", "im", "ive", "id", "ill", "with",
+    "from", "about", "just", "so", "some", "any", "get", "got", "hi", "hello", "well", "like",
+    "really", "please", "youre", "theyre", "thats", "theres", "whats", "by", "as", "into", "up",
+    "out", "if", "then", "want", "need", "now", "still", "also", "too", "very", "one", "these",
+    "those", "what", "which", "who", "were",
 ];
 
 /// Compound parts shorter than this are too likely to match by accident.
@@ -59,7 +61,10 @@ impl Analyzer {
     pub fn new<'a>(lang: Language, texts: impl IntoIterator<Item = &'a str>) -> Analyzer {
         let stemmers = Stemmers::default();
         let lexicon = Lexicon::embedded(lang, &stemmers);
-        let kb_words: Vec<String> = texts.into_iter().flat_map(super::normalize::words).collect();
+        let kb_words: Vec<String> = texts
+            .into_iter()
+            .flat_map(super::normalize::words)
+            .collect();
         let known = kb_words
             .iter()
             .map(|w| stemmers.stem(lang, w))
@@ -73,7 +78,13 @@ impl Analyzer {
             .into_iter()
             .chain(lexicon.words().iter().cloned())
             .chain(stop.iter().map(|w| w.to_string()));
-        Analyzer { lang, stemmers, speller: Speller::new(vocabulary), lexicon, known }
+        Analyzer {
+            lang,
+            stemmers,
+            speller: Speller::new(vocabulary),
+            lexicon,
+            known,
+        }
     }
 
     /// The knowledge base's spelling of a turn's canonical words (see `spelling`).
@@ -83,7 +94,10 @@ impl Analyzer {
 
     /// The terms of a text's canonical words.
     pub fn terms(&self, words: &[String]) -> Vec<String> {
-        let stems: Vec<String> = words.iter().map(|w| self.stemmers.stem(self.lang, w)).collect();
+        let stems: Vec<String> = words
+            .iter()
+            .map(|w| self.stemmers.stem(self.lang, w))
+            .collect();
         let stop = match self.lang {
             Language::Da => STOP_DA,
             Language::En => STOP_EN,
@@ -120,7 +134,8 @@ impl Analyzer {
 
     fn is_known(&self, word: &str) -> bool {
         let stem = self.stemmers.stem(self.lang, word);
-        stem.chars().count() >= MIN_PART && (self.known.contains(&stem) || self.lexicon.knows(&stem))
+        stem.chars().count() >= MIN_PART
+            && (self.known.contains(&stem) || self.lexicon.knows(&stem))
     }
 
     /// Splits a Danish compound in two known parts, allowing the linking "s" or "e"
@@ -131,13 +146,17 @@ impl Analyzer {
             return None;
         }
         let mut best: Option<(usize, &str, &str)> = None;
-        for k in MIN_PART..=chars.len() - MIN_PART {
-            let at = chars[k].0;
+        for &(at, _) in &chars[MIN_PART..=chars.len() - MIN_PART] {
             let (head, rest) = word.split_at(at);
-            let linked = rest.strip_prefix(['s', 'e']).filter(|r| r.chars().count() >= MIN_PART);
+            let linked = rest
+                .strip_prefix(['s', 'e'])
+                .filter(|r| r.chars().count() >= MIN_PART);
             for tail in std::iter::once(rest).chain(linked) {
                 let balance = head.chars().count().min(tail.chars().count());
-                if best.is_none_or(|(b, _, _)| balance > b) && self.is_known(head) && self.is_known(tail) {
+                if best.is_none_or(|(b, _, _)| balance > b)
+                    && self.is_known(head)
+                    && self.is_known(tail)
+                {
                     best = Some((balance, head, tail));
                 }
             }
@@ -162,14 +181,27 @@ mod tests {
         said.sort();
         assert_eq!(said, vec!["=mistet", "=sundhedskort"]);
         let a = Analyzer::new(Language::En, ["I lost my health card"]);
-        assert_eq!(terms(&a, "I can't find my yellow card"), vec!["=lost", "=health_card"]);
+        assert_eq!(
+            terms(&a, "I can't find my yellow card"),
+            vec!["=lost", "=health_card"]
+        );
     }
 
     #[test]
     fn danish_compounds_are_split_into_known_parts() {
-        let a = Analyzer::new(Language::Da, ["hvornår bliver affaldet hentet", "min spand er væk"]);
+        let a = Analyzer::new(
+            Language::Da,
+            ["hvornår bliver affaldet hentet", "min spand er væk"],
+        );
         let t = terms(&a, "affaldsspandene");
-        assert!(t.contains(&"=affald".to_string()) && t.contains(&"=spand".to_string()), "{t:?}");
-        assert_eq!(terms(&a, "hvornår"), vec!["hvornaar"], "short and unknown words stay whole");
+        assert!(
+            t.contains(&"=affald".to_string()) && t.contains(&"=spand".to_string()),
+            "{t:?}"
+        );
+        assert_eq!(
+            terms(&a, "hvornår"),
+            vec!["hvornaar"],
+            "short and unknown words stay whole"
+        );
     }
 }

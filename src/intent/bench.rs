@@ -67,12 +67,22 @@ pub struct BenchReport {
 
 impl fmt::Display for BenchReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "intent resolution: {} intents, {} phrasings", self.intents, self.phrasings)?;
+        writeln!(
+            f,
+            "intent resolution: {} intents, {} phrasings",
+            self.intents, self.phrasings
+        )?;
         for (name, l, t) in [
             ("in-process", &self.in_process, &self.in_process_throughput),
-            ("gRPC loopback", &self.grpc_loopback, &self.grpc_loopback_throughput),
+            (
+                "gRPC loopback",
+                &self.grpc_loopback,
+                &self.grpc_loopback_throughput,
+            ),
         ] {
-            let per_core = t.requests_per_core_second.map_or("n/a".to_string(), |r| format!("{r:.0}"));
+            let per_core = t
+                .requests_per_core_second
+                .map_or("n/a".to_string(), |r| format!("{r:.0}"));
             writeln!(
                 f,
                 "  {name:<14} p50 {:>6} µs  p99 {:>6} µs  max {:>6} µs  ({} sequential) | {:.0} req/s with {} callers, {per_core} req per CPU-second",
@@ -91,7 +101,11 @@ pub async fn run(kb: Option<&Path>) -> Result<BenchReport, BenchError> {
         Language::ALL
             .into_iter()
             .flat_map(|lang| {
-                kb.intents.iter().flat_map(move |i| i.examples(lang).iter().map(move |e| Request::new(e.clone(), lang)))
+                kb.intents.iter().flat_map(move |i| {
+                    i.examples(lang)
+                        .iter()
+                        .map(move |e| Request::new(e.clone(), lang))
+                })
             })
             .collect(),
     );
@@ -101,13 +115,17 @@ pub async fn run(kb: Option<&Path>) -> Result<BenchReport, BenchError> {
     let in_process = latency(&local, &phrasings, IN_PROCESS_REQUESTS).await?;
     let in_process_throughput = throughput(&local, &phrasings, CONCURRENT_REQUESTS).await?;
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(BenchError::Listen)?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(BenchError::Listen)?;
     let addr = listener.local_addr().map_err(BenchError::Listen)?;
     let stop = CancellationToken::new();
     let stopped = stop.clone();
-    let server = tokio::spawn(server::serve(listener, MatcherService::new(matcher), async move {
-        stopped.cancelled().await
-    }));
+    let server = tokio::spawn(server::serve(
+        listener,
+        MatcherService::new(matcher),
+        async move { stopped.cancelled().await },
+    ));
     let remote: Arc<dyn IntentResolver> = Arc::new(Grpc::new(GrpcConfig {
         endpoint: format!("http://{addr}"),
         deadline: Duration::from_secs(2),
@@ -134,7 +152,11 @@ pub async fn run(kb: Option<&Path>) -> Result<BenchReport, BenchError> {
     })
 }
 
-async fn latency(resolver: &Arc<dyn IntentResolver>, phrasings: &[Request], n: usize) -> Result<Latency, BenchError> {
+async fn latency(
+    resolver: &Arc<dyn IntentResolver>,
+    phrasings: &[Request],
+    n: usize,
+) -> Result<Latency, BenchError> {
     for req in phrasings.iter().cycle().take(n / 10) {
         resolver.resolve(req.clone()).await?;
     }
@@ -146,7 +168,12 @@ async fn latency(resolver: &Arc<dyn IntentResolver>, phrasings: &[Request], n: u
     }
     took.sort();
     let at = |q: f64| took[((took.len() - 1) as f64 * q).round() as usize].as_micros() as u64;
-    Ok(Latency { requests: n, p50_us: at(0.5), p99_us: at(0.99), max_us: at(1.0) })
+    Ok(Latency {
+        requests: n,
+        p50_us: at(0.5),
+        p99_us: at(0.99),
+        max_us: at(1.0),
+    })
 }
 
 async fn throughput(
@@ -174,7 +201,9 @@ async fn throughput(
     }
     let wall = started.elapsed().as_secs_f64();
     let done = per_caller * CONCURRENT_CALLERS;
-    let cpu = cpu_time().zip(cpu_before).map(|(after, before)| after - before);
+    let cpu = cpu_time()
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
     Ok(Throughput {
         requests: done,
         concurrency: CONCURRENT_CALLERS,

@@ -20,17 +20,26 @@ pub struct BreakerConfig {
 
 impl Default for BreakerConfig {
     fn default() -> Self {
-        BreakerConfig { failure_threshold: 5, cooldown: Duration::from_secs(10) }
+        BreakerConfig {
+            failure_threshold: 5,
+            cooldown: Duration::from_secs(10),
+        }
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
-    Closed { failures: u32 },
-    Open { until: Instant },
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: Instant,
+    },
     /// One probe is in flight since `since`; if its outcome never arrives (the call was
     /// dropped), another probe is allowed after a further cooldown.
-    HalfOpen { since: Instant },
+    HalfOpen {
+        since: Instant,
+    },
 }
 
 #[derive(Debug)]
@@ -41,7 +50,10 @@ pub struct Breaker {
 
 impl Breaker {
     pub fn new(config: BreakerConfig) -> Breaker {
-        Breaker { config, state: State::Closed { failures: 0 } }
+        Breaker {
+            config,
+            state: State::Closed { failures: 0 },
+        }
     }
 
     pub fn state(&self) -> State {
@@ -72,9 +84,13 @@ impl Breaker {
     pub fn on_failure(&mut self, now: Instant) {
         self.state = match self.state {
             State::Closed { failures } if failures + 1 < self.config.failure_threshold => {
-                State::Closed { failures: failures + 1 }
+                State::Closed {
+                    failures: failures + 1,
+                }
             }
-            _ => State::Open { until: now + self.config.cooldown },
+            _ => State::Open {
+                until: now + self.config.cooldown,
+            },
         };
     }
 }
@@ -86,7 +102,13 @@ mod tests {
     const COOL: Duration = Duration::from_secs(10);
 
     fn breaker() -> (Breaker, Instant) {
-        (Breaker::new(BreakerConfig { failure_threshold: 3, cooldown: COOL }), Instant::now())
+        (
+            Breaker::new(BreakerConfig {
+                failure_threshold: 3,
+                cooldown: COOL,
+            }),
+            Instant::now(),
+        )
     }
 
     #[test]
@@ -97,10 +119,17 @@ mod tests {
         b.on_success();
         b.on_failure(t0);
         b.on_failure(t0);
-        assert_eq!(b.try_acquire(t0), Ok(()), "a success in between resets the count");
+        assert_eq!(
+            b.try_acquire(t0),
+            Ok(()),
+            "a success in between resets the count"
+        );
         b.on_failure(t0);
         assert_eq!(b.state(), State::Open { until: t0 + COOL });
-        assert_eq!(b.try_acquire(t0 + Duration::from_secs(4)), Err(Duration::from_secs(6)));
+        assert_eq!(
+            b.try_acquire(t0 + Duration::from_secs(4)),
+            Err(Duration::from_secs(6))
+        );
     }
 
     #[test]
@@ -110,7 +139,10 @@ mod tests {
         let t1 = t0 + COOL;
         assert_eq!(b.try_acquire(t1), Ok(()));
         assert_eq!(b.state(), State::HalfOpen { since: t1 });
-        assert!(b.try_acquire(t1 + Duration::from_millis(1)).is_err(), "only one probe at a time");
+        assert!(
+            b.try_acquire(t1 + Duration::from_millis(1)).is_err(),
+            "only one probe at a time"
+        );
         b.on_success();
         assert_eq!(b.state(), State::Closed { failures: 0 });
         assert_eq!(b.try_acquire(t1), Ok(()));

@@ -45,7 +45,10 @@ pub enum CliError {
     #[error(transparent)]
     Kb(#[from] KbError),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Serve(#[from] ServeError),
     #[error(transparent)]
@@ -60,10 +63,18 @@ pub async fn run(command: IntentsCommand) -> Result<(), CliError> {
             let matcher = reload::shared(Matcher::new(Kb::load_or_embedded(kb.as_deref())?));
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
-                .map_err(|source| CliError::Listen { addr: listen, source })?;
+                .map_err(|source| CliError::Listen {
+                    addr: listen,
+                    source,
+                })?;
             let cancel = CancellationToken::new();
             if let Some(path) = kb {
-                tokio::spawn(reload::watch(path, matcher.clone(), reload::POLL, cancel.clone()));
+                tokio::spawn(reload::watch(
+                    path,
+                    matcher.clone(),
+                    reload::POLL,
+                    cancel.clone(),
+                ));
             }
             tracing::info!(addr = %listener.local_addr().unwrap_or(listen), "intent service listening");
             let stop = cancel.clone();
@@ -77,7 +88,12 @@ pub async fn run(command: IntentsCommand) -> Result<(), CliError> {
             cancel.cancel();
             Ok(served?)
         }
-        IntentsCommand::Ask { text, lang, kb, endpoint } => {
+        IntentsCommand::Ask {
+            text,
+            lang,
+            kb,
+            endpoint,
+        } => {
             let language: Language = lang.parse().map_err(CliError::Language)?;
             let resolver: Box<dyn IntentResolver> = match endpoint {
                 Some(endpoint) => Box::new(Grpc::new(GrpcConfig {
@@ -85,10 +101,15 @@ pub async fn run(command: IntentsCommand) -> Result<(), CliError> {
                     deadline: Duration::from_secs(5),
                     breaker: BreakerConfig::default(),
                 })?),
-                None => Box::new(InProcess::new(reload::shared(Matcher::new(Kb::load_or_embedded(kb.as_deref())?)))),
+                None => Box::new(InProcess::new(reload::shared(Matcher::new(
+                    Kb::load_or_embedded(kb.as_deref())?,
+                )))),
             };
             let resolution = resolver.resolve(Request::new(text, language)).await?;
-            println!("{}", serde_json::to_string_pretty(&resolution).expect("a resolution serialises"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&resolution).expect("a resolution serialises")
+            );
             Ok(())
         }
     }

@@ -92,7 +92,10 @@ pub struct Grpc {
 impl Grpc {
     /// Connects lazily: a service that is down now is not an error until a turn needs it.
     pub fn new(config: GrpcConfig) -> Result<Grpc, IntentError> {
-        let bad = |message: String| IntentError::Endpoint { endpoint: config.endpoint.clone(), message };
+        let bad = |message: String| IntentError::Endpoint {
+            endpoint: config.endpoint.clone(),
+            message,
+        };
         let endpoint = Endpoint::from_shared(config.endpoint.clone())
             .map_err(|e| bad(e.to_string()))?
             .connect_timeout(config.deadline)
@@ -136,7 +139,10 @@ impl Grpc {
                 tonic::Code::Cancelled if tokio::time::Instant::now() + TIMER_SLACK >= until => {
                     IntentError::DeadlineExceeded(self.deadline)
                 }
-                code => IntentError::Service { code, message: status.message().to_string() },
+                code => IntentError::Service {
+                    code,
+                    message: status.message().to_string(),
+                },
             }),
         }
     }
@@ -146,13 +152,17 @@ impl Grpc {
 impl IntentResolver for Grpc {
     async fn resolve(&self, mut request: Request) -> Result<Resolution, IntentError> {
         request.text = privacy::redact(&request.text);
-        self.breaker().try_acquire(Instant::now()).map_err(IntentError::CircuitOpen)?;
+        self.breaker()
+            .try_acquire(Instant::now())
+            .map_err(IntentError::CircuitOpen)?;
         let outcome = self.call(&request).await;
         match &outcome {
             // The service is alive and answering; only our request was at fault.
-            Ok(_) | Err(IntentError::Service { code: tonic::Code::InvalidArgument, .. }) => {
-                self.breaker().on_success()
-            }
+            Ok(_)
+            | Err(IntentError::Service {
+                code: tonic::Code::InvalidArgument,
+                ..
+            }) => self.breaker().on_success(),
             Err(_) => self.breaker().on_failure(Instant::now()),
         }
         outcome
@@ -161,7 +171,10 @@ impl IntentResolver for Grpc {
 
 /// The resolver `[intent]` asks for: gRPC to `endpoint` when set, else in-process over
 /// `kb` (or the embedded knowledge base), reloading `kb` on change until `cancel`.
-pub fn from_config(config: &IntentConfig, cancel: CancellationToken) -> Result<Arc<dyn IntentResolver>, IntentError> {
+pub fn from_config(
+    config: &IntentConfig,
+    cancel: CancellationToken,
+) -> Result<Arc<dyn IntentResolver>, IntentError> {
     if let Some(endpoint) = &config.endpoint {
         return Ok(Arc::new(Grpc::new(GrpcConfig {
             endpoint: endpoint.clone(),
@@ -174,7 +187,12 @@ pub fn from_config(config: &IntentConfig, cancel: CancellationToken) -> Result<A
     }
     let matcher = reload::shared(Matcher::new(Kb::load_or_embedded(config.kb.as_deref())?));
     if let Some(path) = &config.kb {
-        tokio::spawn(reload::watch(PathBuf::from(path), matcher.clone(), reload::POLL, cancel));
+        tokio::spawn(reload::watch(
+            PathBuf::from(path),
+            matcher.clone(),
+            reload::POLL,
+            cancel,
+        ));
     }
     Ok(Arc::new(InProcess::new(matcher)))
 }
@@ -187,15 +205,34 @@ mod tests {
     #[tokio::test]
     async fn in_process_redacts_and_resolves() {
         let resolver = from_config(&IntentConfig::default(), CancellationToken::new()).unwrap();
-        let r = resolver.resolve(Request::new("hvornår bliver mit skrald hentet", Language::Da)).await.unwrap();
-        assert_eq!((r.action, r.intent_id.as_str()), (Action::Answer, "affald.toemning"));
-        let r = resolver.resolve(Request::new("mit nummer er 120345-1234", Language::Da)).await.unwrap();
-        assert_eq!((r.action, r.reason.as_str()), (Action::Transfer, "sensitive"));
+        let r = resolver
+            .resolve(Request::new(
+                "hvornår bliver mit skrald hentet",
+                Language::Da,
+            ))
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.action, r.intent_id.as_str()),
+            (Action::Answer, "affald.toemning")
+        );
+        let r = resolver
+            .resolve(Request::new("mit nummer er 120345-1234", Language::Da))
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.action, r.reason.as_str()),
+            (Action::Transfer, "sensitive")
+        );
     }
 
     #[test]
     fn a_bad_endpoint_is_named() {
-        let config = GrpcConfig { endpoint: "not a uri".into(), deadline: Duration::from_millis(800), breaker: BreakerConfig::default() };
+        let config = GrpcConfig {
+            endpoint: "not a uri".into(),
+            deadline: Duration::from_millis(800),
+            breaker: BreakerConfig::default(),
+        };
         let e = Grpc::new(config).err().unwrap().to_string();
         assert!(e.contains("not a uri"), "{e}");
     }

@@ -130,7 +130,14 @@ impl Space {
                 bm25[f as usize].push((intent as u32, sat));
             }
         }
-        Space { vocab, idf, unknown_idf, examples, centroids, bm25 }
+        Space {
+            vocab,
+            idf,
+            unknown_idf,
+            examples,
+            centroids,
+            bm25,
+        }
     }
 
     fn similarity(&self, query: &Features, n_docs: usize, n_intents: usize) -> Similarity {
@@ -164,7 +171,12 @@ impl Space {
 /// Unit-length TF-IDF vector of a text's features known to the space, and the summed
 /// IDF of its unknown ones. Unknown features cannot tell intents apart, but they do say
 /// how much of the text no intent explains, so they count in the vector's length.
-fn weigh(feats: &Features, vocab: &HashMap<String, u32>, idf: &[f32], unknown_idf: f32) -> (Vec<(u32, f32)>, f32) {
+fn weigh(
+    feats: &Features,
+    vocab: &HashMap<String, u32>,
+    idf: &[f32],
+    unknown_idf: f32,
+) -> (Vec<(u32, f32)>, f32) {
     let mut v = Vec::with_capacity(feats.len());
     let mut norm = 0.0f32;
     let mut unknown = 0.0f32;
@@ -209,7 +221,8 @@ impl Index {
     pub fn build(kb: &Kb) -> Index {
         let lang_index = |lang: Language| {
             let texts = kb.intents.iter().flat_map(|i| {
-                std::iter::once(i.title.get(lang)).chain(i.examples(lang).iter().map(String::as_str))
+                std::iter::once(i.title.get(lang))
+                    .chain(i.examples(lang).iter().map(String::as_str))
             });
             let analyzer = Analyzer::new(lang, texts);
             let mut stem_docs = Vec::new();
@@ -219,7 +232,9 @@ impl Index {
                 // The spoken answer counts as one more example: it names what the
                 // intent is about in words callers use too.
                 let answer = intent.answer.as_ref().map(|a| a.get(lang));
-                let texts = std::iter::once(intent.title.get(lang)).chain(intent.examples(lang).iter().map(String::as_str)).chain(answer);
+                let texts = std::iter::once(intent.title.get(lang))
+                    .chain(intent.examples(lang).iter().map(String::as_str))
+                    .chain(answer);
                 for text in texts {
                     let (stems, chars) = features(&analyzer, text);
                     stem_docs.push((i, stems));
@@ -236,7 +251,11 @@ impl Index {
         };
         let da = lang_index(Language::Da);
         let en = lang_index(Language::En);
-        Index { da, en, n_intents: kb.intents.len() }
+        Index {
+            da,
+            en,
+            n_intents: kb.intents.len(),
+        }
     }
 
     /// Every intent's similarity to `text` (0.0 to 1.0), indexed like `kb.intents`.
@@ -276,7 +295,9 @@ fn features(analyzer: &Analyzer, text: &str) -> (Features, Features) {
         *stem_feats.entry(s.clone()).or_default() += 1.0;
     }
     for pair in stems.windows(2) {
-        *stem_feats.entry(format!("{} {}", pair[0], pair[1])).or_default() += BIGRAM_WEIGHT;
+        *stem_feats
+            .entry(format!("{} {}", pair[0], pair[1]))
+            .or_default() += BIGRAM_WEIGHT;
     }
     let mut char_feats = Features::new();
     for w in &words {
@@ -297,7 +318,9 @@ mod tests {
 
     fn rank(index: &Index, kb: &Kb, lang: Language, text: &str) -> String {
         let scores = index.scores(lang, text);
-        let best = (0..scores.len()).max_by(|&a, &b| scores[a].total_cmp(&scores[b])).unwrap();
+        let best = (0..scores.len())
+            .max_by(|&a, &b| scores[a].total_cmp(&scores[b]))
+            .unwrap();
         kb.intents[best].id.clone()
     }
 
@@ -317,7 +340,23 @@ mod tests {
     fn asr_spellings_and_split_compounds_still_match() {
         let kb = Kb::embedded().unwrap();
         let index = Index::build(&kb);
-        assert_eq!(rank(&index, &kb, Language::Da, "hvornaar bliver mit skrald hentet"), "affald.toemning");
-        assert_eq!(rank(&index, &kb, Language::Da, "jeg har mistet mit sundheds kort"), "sundhedskort.mistet");
+        assert_eq!(
+            rank(
+                &index,
+                &kb,
+                Language::Da,
+                "hvornaar bliver mit skrald hentet"
+            ),
+            "affald.toemning"
+        );
+        assert_eq!(
+            rank(
+                &index,
+                &kb,
+                Language::Da,
+                "jeg har mistet mit sundheds kort"
+            ),
+            "sundhedskort.mistet"
+        );
     }
 }

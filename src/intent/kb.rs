@@ -45,7 +45,10 @@ pub const MIN_EXAMPLES: usize = 5;
 #[derive(Debug, thiserror::Error)]
 pub enum KbError {
     #[error("cannot read knowledge base {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("knowledge base {path}: {source}")]
     InFile { path: PathBuf, source: Box<KbError> },
     #[error("not valid TOML: {0}")]
@@ -53,7 +56,11 @@ pub enum KbError {
     #[error("intent {entry}: {problem}")]
     Entry { entry: String, problem: String },
     #[error("intent \"{id}\" is defined twice (entries #{first} and #{second})")]
-    Duplicate { id: String, first: usize, second: usize },
+    Duplicate {
+        id: String,
+        first: usize,
+        second: usize,
+    },
     #[error("there is no intent of kind \"{0}\", which the bot needs")]
     MissingKind(&'static str),
 }
@@ -122,9 +129,14 @@ impl Kb {
 
     /// Reads and validates a file; errors name the file and the entry.
     pub fn load(path: &Path) -> Result<Kb, KbError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| KbError::Read { path: path.into(), source })?;
-        Kb::parse(&text).map_err(|e| KbError::InFile { path: path.into(), source: Box::new(e) })
+        let text = std::fs::read_to_string(path).map_err(|source| KbError::Read {
+            path: path.into(),
+            source,
+        })?;
+        Kb::parse(&text).map_err(|e| KbError::InFile {
+            path: path.into(),
+            source: Box::new(e),
+        })
     }
 
     /// `load(path)` for a path, [`Kb::embedded`] for none.
@@ -139,7 +151,11 @@ impl Kb {
         for (i, r) in raw.intent.into_iter().enumerate() {
             let intent = r.validate(i + 1)?;
             if let Some(first) = seen.insert(intent.id.clone(), i + 1) {
-                return Err(KbError::Duplicate { id: intent.id, first, second: i + 1 });
+                return Err(KbError::Duplicate {
+                    id: intent.id,
+                    first,
+                    second: i + 1,
+                });
             }
             intents.push(intent);
         }
@@ -148,7 +164,10 @@ impl Kb {
                 return Err(KbError::MissingKind(needed.as_str()));
             }
         }
-        Ok(Kb { municipality: raw.municipality, intents })
+        Ok(Kb {
+            municipality: raw.municipality,
+            intents,
+        })
     }
 
     pub fn get(&self, id: &str) -> Option<&Intent> {
@@ -204,22 +223,34 @@ struct RawIntent {
 
 impl RawIntent {
     fn validate(self, position: usize) -> Result<Intent, KbError> {
-        let id = self.id.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        let id = self
+            .id
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty());
         let entry = match &id {
             Some(id) => format!("\"{id}\""),
             None => format!("#{position} (no id)"),
         };
-        let bad = |problem: String| KbError::Entry { entry: entry.clone(), problem };
+        let bad = |problem: String| KbError::Entry {
+            entry: entry.clone(),
+            problem,
+        };
         let id = id.ok_or_else(|| bad("has no id".into()))?;
 
         let topic = self.topic.ok_or_else(|| bad("has no topic".into()))?;
         if !TOPICS.contains(&topic.as_str()) {
-            return Err(bad(format!("unknown topic \"{topic}\" (known: {})", TOPICS.join(", "))));
+            return Err(bad(format!(
+                "unknown topic \"{topic}\" (known: {})",
+                TOPICS.join(", ")
+            )));
         }
         let kind_name = self.kind.ok_or_else(|| bad("has no kind".into()))?;
         let kind: Kind = kind_name.parse().map_err(|()| {
             let known: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
-            bad(format!("unknown kind \"{kind_name}\" (known: {})", known.join(", ")))
+            bad(format!(
+                "unknown kind \"{kind_name}\" (known: {})",
+                known.join(", ")
+            ))
         })?;
 
         let text = |field: &str, raw: Option<RawText>| -> Result<Option<Text>, KbError> {
@@ -229,7 +260,10 @@ impl RawIntent {
                     .filter(|s| !s.is_empty())
                     .ok_or_else(|| bad(format!("{field} has no {lang} text")))
             };
-            Ok(Some(Text { da: get("da", raw.da)?, en: get("en", raw.en)? }))
+            Ok(Some(Text {
+                da: get("da", raw.da)?,
+                en: get("en", raw.en)?,
+            }))
         };
         let title = text("title", self.title)?.ok_or_else(|| bad("has no title".into()))?;
         let answer = text("answer", self.answer)?;
@@ -256,13 +290,20 @@ impl RawIntent {
                 return Err(bad(format!("link \"{link}\" is not usable: {why}")));
             }
         } else if kind == Kind::Answer {
-            return Err(bad("has no link (every answer needs a page with the full answer)".into()));
+            return Err(bad(
+                "has no link (every answer needs a page with the full answer)".into(),
+            ));
         }
 
-        for (lang, examples) in [(Language::Da, &self.examples.da), (Language::En, &self.examples.en)] {
+        for (lang, examples) in [
+            (Language::Da, &self.examples.da),
+            (Language::En, &self.examples.en),
+        ] {
             let n = examples.iter().filter(|e| !e.trim().is_empty()).count();
             if n < MIN_EXAMPLES {
-                return Err(bad(format!("has {n} {lang} examples; at least {MIN_EXAMPLES} are needed")));
+                return Err(bad(format!(
+                    "has {n} {lang} examples; at least {MIN_EXAMPLES} are needed"
+                )));
             }
         }
 
@@ -283,7 +324,9 @@ impl RawIntent {
 
 /// Links are sent to citizens by SMS: only absolute https URLs with a host.
 fn check_https_url(link: &str) -> Result<(), &'static str> {
-    let rest = link.strip_prefix("https://").ok_or("it must start with https://")?;
+    let rest = link
+        .strip_prefix("https://")
+        .ok_or("it must start with https://")?;
     if link.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("it contains spaces");
     }
@@ -305,9 +348,16 @@ pub(crate) mod tests {
 
     fn examples(word: &str) -> String {
         let list = |lang: &str| {
-            (1..=5).map(|n| format!("\"{word} {lang} {n}\"")).collect::<Vec<_>>().join(", ")
+            (1..=5)
+                .map(|n| format!("\"{word} {lang} {n}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
-        format!("examples.da = [{}]\nexamples.en = [{}]\n", list("da"), list("en"))
+        format!(
+            "examples.da = [{}]\nexamples.en = [{}]\n",
+            list("da"),
+            list("en")
+        )
     }
 
     /// One answer intent plus the special intents the bot needs.
@@ -316,7 +366,10 @@ pub(crate) mod tests {
             "[municipality]\nname = \"Test\"\nbase_url = \"https://kommune.example.org\"\n",
         );
         s.push_str(answer_entry);
-        for (id, kind) in [("system.person", "person"), ("system.out_of_scope", "out_of_scope")] {
+        for (id, kind) in [
+            ("system.person", "person"),
+            ("system.out_of_scope", "out_of_scope"),
+        ] {
             s.push_str(&format!(
                 "[[intent]]\nid = \"{id}\"\ntopic = \"general\"\nkind = \"{kind}\"\n\
                  title = {{ da = \"t\", en = \"t\" }}\nanswer = {{ da = \"a\", en = \"a\" }}\n{}",
@@ -341,9 +394,18 @@ pub(crate) mod tests {
         let kb = Kb::parse(&tiny_kb(&answer_entry("affald.a", GOOD))).unwrap();
         assert_eq!(kb.intents.len(), 3);
         let a = kb.get("affald.a").unwrap();
-        assert_eq!(a.answer.as_ref().unwrap().get(Language::En), "Every Friday.");
-        assert!(kb.get("system.person").unwrap().needs_person, "person implies needs_person");
-        assert_eq!(kb.first_of(Kind::OutOfScope).unwrap().id, "system.out_of_scope");
+        assert_eq!(
+            a.answer.as_ref().unwrap().get(Language::En),
+            "Every Friday."
+        );
+        assert!(
+            kb.get("system.person").unwrap().needs_person,
+            "person implies needs_person"
+        );
+        assert_eq!(
+            kb.first_of(Kind::OutOfScope).unwrap().id,
+            "system.out_of_scope"
+        );
     }
 
     #[test]
@@ -358,23 +420,44 @@ pub(crate) mod tests {
 
     #[test]
     fn errors_name_the_entry() {
-        let e = error_of(&format!("{}{}", answer_entry("affald.a", GOOD), answer_entry("affald.a", GOOD)));
+        let e = error_of(&format!(
+            "{}{}",
+            answer_entry("affald.a", GOOD),
+            answer_entry("affald.a", GOOD)
+        ));
         assert!(e.contains("\"affald.a\"") && e.contains("twice"), "{e}");
-        let e = error_of(&answer_entry("affald.b", "link = \"https://kommune.example.org/x\""));
+        let e = error_of(&answer_entry(
+            "affald.b",
+            "link = \"https://kommune.example.org/x\"",
+        ));
         assert!(e.contains("\"affald.b\"") && e.contains("no answer"), "{e}");
-        let bad_link = "link = \"http://kommune.example.org/x\"\nanswer = { da = \"a\", en = \"a\" }";
+        let bad_link =
+            "link = \"http://kommune.example.org/x\"\nanswer = { da = \"a\", en = \"a\" }";
         let e = error_of(&answer_entry("affald.c", bad_link));
         assert!(e.contains("\"affald.c\"") && e.contains("https://"), "{e}");
         let no_link = "answer = { da = \"a\", en = \"a\" }";
         let e = error_of(&answer_entry("affald.d", no_link));
         assert!(e.contains("\"affald.d\"") && e.contains("no link"), "{e}");
-        let long = format!("link = \"https://kommune.example.org/x\"\nanswer = {{ da = \"{}\", en = \"a\" }}", "ord ".repeat(26));
+        let long = format!(
+            "link = \"https://kommune.example.org/x\"\nanswer = {{ da = \"{}\", en = \"a\" }}",
+            "ord ".repeat(26)
+        );
         let e = error_of(&answer_entry("affald.e", &long));
         assert!(e.contains("\"affald.e\"") && e.contains("26 words"), "{e}");
-        let e = error_of(&answer_entry("affald.f", GOOD).replace("topic = \"affald\"", "topic = \"afald\""));
-        assert!(e.contains("\"affald.f\"") && e.contains("unknown topic \"afald\""), "{e}");
-        let e = error_of(&answer_entry("affald.g", GOOD).replace("kind = \"answer\"", "kind = \"faq\""));
-        assert!(e.contains("\"affald.g\"") && e.contains("unknown kind \"faq\""), "{e}");
+        let e = error_of(
+            &answer_entry("affald.f", GOOD).replace("topic = \"affald\"", "topic = \"afald\""),
+        );
+        assert!(
+            e.contains("\"affald.f\"") && e.contains("unknown topic \"afald\""),
+            "{e}"
+        );
+        let e = error_of(
+            &answer_entry("affald.g", GOOD).replace("kind = \"answer\"", "kind = \"faq\""),
+        );
+        assert!(
+            e.contains("\"affald.g\"") && e.contains("unknown kind \"faq\""),
+            "{e}"
+        );
         let e = error_of(&answer_entry("affald.h", GOOD).replace("id = \"affald.h\"\n", ""));
         assert!(e.contains("#1 (no id)"), "{e}");
     }
@@ -383,7 +466,14 @@ pub(crate) mod tests {
     fn urls_are_checked() {
         assert!(check_https_url("https://kommune.example.org/a/b?c=d").is_ok());
         assert!(check_https_url("https://kommune.example.org").is_ok());
-        for bad in ["http://a.org", "https://", "https:///x", "https://a b.org", "kommune.example.org", "https://localhost/x"] {
+        for bad in [
+            "http://a.org",
+            "https://",
+            "https:///x",
+            "https://a b.org",
+            "kommune.example.org",
+            "https://localhost/x",
+        ] {
             assert!(check_https_url(bad).is_err(), "{bad}");
         }
     }

@@ -54,14 +54,20 @@ impl Lexicon {
                 variants.insert(stems, term.clone());
             }
         }
-        Lexicon { variants, longest, words: all_words }
+        Lexicon {
+            variants,
+            longest,
+            words: all_words,
+        }
     }
 
     /// The group term of the longest variant starting at `stems[0]`, and its length.
     pub fn longest_match(&self, stems: &[String]) -> Option<(&str, usize)> {
-        (1..=self.longest.min(stems.len()))
-            .rev()
-            .find_map(|n| self.variants.get(&stems[..n]).map(|term| (term.as_str(), n)))
+        (1..=self.longest.min(stems.len())).rev().find_map(|n| {
+            self.variants
+                .get(&stems[..n])
+                .map(|term| (term.as_str(), n))
+        })
     }
 
     /// Every word the lexicon uses, canonical.
@@ -71,7 +77,8 @@ impl Lexicon {
 
     /// Whether a single stem is a known variant (used to recognise compound parts).
     pub fn knows(&self, stem: &str) -> bool {
-        self.variants.contains_key(std::slice::from_ref(&stem.to_string()))
+        self.variants
+            .contains_key(std::slice::from_ref(&stem.to_string()))
     }
 }
 
@@ -88,10 +95,16 @@ mod tests {
             let mut owner: HashMap<Vec<String>, String> = HashMap::new();
             for group in &groups {
                 for variant in group {
-                    let stems: Vec<String> = words(variant).iter().map(|w| stemmers.stem(lang, w)).collect();
+                    let stems: Vec<String> = words(variant)
+                        .iter()
+                        .map(|w| stemmers.stem(lang, w))
+                        .collect();
                     if let Some(other) = owner.insert(stems.clone(), group[0].clone()) {
                         if other != group[0] {
-                            clashes.push(format!("{lang}: \"{variant}\" {stems:?} is in groups {other} and {}", group[0]));
+                            clashes.push(format!(
+                                "{lang}: \"{variant}\" {stems:?} is in groups {other} and {}",
+                                group[0]
+                            ));
                         }
                     }
                 }
@@ -104,9 +117,15 @@ mod tests {
     fn longest_variant_wins() {
         let stemmers = Stemmers::default();
         let lex = Lexicon::embedded(Language::En, &stemmers);
-        let stems: Vec<String> = words("lost my job today").iter().map(|w| stemmers.stem(Language::En, w)).collect();
+        let stems: Vec<String> = words("lost my job today")
+            .iter()
+            .map(|w| stemmers.stem(Language::En, w))
+            .collect();
         assert_eq!(lex.longest_match(&stems), Some(("=unemployed", 3)));
-        let stems: Vec<String> = words("lost it").iter().map(|w| stemmers.stem(Language::En, w)).collect();
+        let stems: Vec<String> = words("lost it")
+            .iter()
+            .map(|w| stemmers.stem(Language::En, w))
+            .collect();
         assert_eq!(lex.longest_match(&stems), Some(("=lost", 1)));
         assert!(lex.knows(&stemmers.stem(Language::En, "passport")));
     }

@@ -14,7 +14,9 @@ use rust_stemmers::{Algorithm, Stemmer};
 use super::resolution::Language;
 
 /// Hesitations and fillers that carry no meaning in either language.
-const FILLERS: [&str; 11] = ["oeh", "oehm", "aeh", "aehm", "uh", "um", "uhm", "eh", "ehm", "hmm", "mm"];
+const FILLERS: [&str; 11] = [
+    "oeh", "oehm", "aeh", "aehm", "uh", "um", "uhm", "eh", "ehm", "hmm", "mm",
+];
 
 /// Lowercase canonical words of `text`, without fillers.
 pub fn words(text: &str) -> Vec<String> {
@@ -56,7 +58,10 @@ pub fn words(text: &str) -> Vec<String> {
         out.push_str(mapped);
         prev = mapped.chars().last().or(prev);
     }
-    out.split_whitespace().filter(|w| !FILLERS.contains(w)).map(str::to_string).collect()
+    out.split_whitespace()
+        .filter(|w| !FILLERS.contains(w))
+        .map(str::to_string)
+        .collect()
 }
 
 /// Danish words that Snowball over-stems into another common word of the domain
@@ -80,7 +85,10 @@ pub struct Stemmers {
 
 impl Default for Stemmers {
     fn default() -> Self {
-        Stemmers { da: Stemmer::create(Algorithm::Danish), en: Stemmer::create(Algorithm::English) }
+        Stemmers {
+            da: Stemmer::create(Algorithm::Danish),
+            en: Stemmer::create(Algorithm::English),
+        }
     }
 }
 
@@ -105,15 +113,27 @@ mod tests {
 
     #[test]
     fn danish_letters_and_their_asr_spellings_meet() {
-        assert_eq!(words("Hvornår bliver mit affald tømt?"), words("hvornaar bliver mit affald toemt"));
-        assert_eq!(words("Kørekort, fornyelse!"), vec!["koerekort", "fornyelse"]);
+        assert_eq!(
+            words("Hvornår bliver mit affald tømt?"),
+            words("hvornaar bliver mit affald toemt")
+        );
+        assert_eq!(
+            words("Kørekort, fornyelse!"),
+            vec!["koerekort", "fornyelse"]
+        );
         assert_eq!(words("Æbler Ä Ö"), vec!["aebler", "ae", "oe"]);
     }
 
     #[test]
     fn punctuation_fillers_digits_and_apostrophes() {
-        assert_eq!(words("øh, jeg... vil gerne-have"), vec!["jeg", "vil", "gerne", "have"]);
-        assert_eq!(words("I don't know, uh, it's 3pm"), vec!["i", "dont", "know", "its", "3", "pm"]);
+        assert_eq!(
+            words("øh, jeg... vil gerne-have"),
+            vec!["jeg", "vil", "gerne", "have"]
+        );
+        assert_eq!(
+            words("I don't know, uh, it's 3pm"),
+            vec!["i", "dont", "know", "its", "3", "pm"]
+        );
         assert_eq!(words("B12 og 3dage"), vec!["b", "12", "og", "3", "dage"]);
         assert_eq!(words("café [CPR]"), vec!["cafe", "cpr"]);
     }
@@ -121,8 +141,14 @@ mod tests {
     #[test]
     fn stems_follow_the_language() {
         let s = Stemmers::default();
-        assert_eq!(s.stem(Language::Da, "boligerne"), s.stem(Language::Da, "bolig"));
-        assert_eq!(s.stem(Language::En, "collections"), s.stem(Language::En, "collection"));
+        assert_eq!(
+            s.stem(Language::Da, "boligerne"),
+            s.stem(Language::Da, "bolig")
+        );
+        assert_eq!(
+            s.stem(Language::En, "collections"),
+            s.stem(Language::En, "collection")
+        );
         assert_ne!(s.stem(Language::Da, "farligt"), s.stem(Language::Da, "far"));
         assert_ne!(s.stem(Language::Da, "passer"), s.stem(Language::Da, "pas"));
     }

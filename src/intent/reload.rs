@@ -73,8 +73,12 @@ pub fn watch(
                     tracing::info!(path = %path.display(), intents = matcher.kb().intents.len(), "knowledge base reloaded");
                     replace(&shared, matcher);
                 }
-                Ok(Err(e)) => tracing::error!(error = %e, "knowledge base not reloaded; keeping the previous one"),
-                Err(e) => tracing::error!(error = %e, "knowledge base reload task failed; keeping the previous one"),
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "knowledge base not reloaded; keeping the previous one")
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "knowledge base reload task failed; keeping the previous one")
+                }
             }
         }
     }
@@ -96,7 +100,15 @@ mod tests {
     }
 
     fn answer_of(shared: &SharedMatcher) -> String {
-        current(shared).kb().get("affald.a").unwrap().answer.as_ref().unwrap().da.clone()
+        current(shared)
+            .kb()
+            .get("affald.a")
+            .unwrap()
+            .answer
+            .as_ref()
+            .unwrap()
+            .da
+            .clone()
     }
 
     async fn wait_for(shared: &SharedMatcher, want: &str) -> bool {
@@ -117,21 +129,40 @@ mod tests {
         std::fs::write(&path, tiny_kb(&entry("first"))).unwrap();
         let shared = shared(Matcher::new(Kb::load(&path).unwrap()));
         let cancel = CancellationToken::new();
-        let task = tokio::spawn(watch(path.clone(), shared.clone(), Duration::from_millis(20), cancel.clone()));
+        let task = tokio::spawn(watch(
+            path.clone(),
+            shared.clone(),
+            Duration::from_millis(20),
+            cancel.clone(),
+        ));
 
         // Differs in size too, so the change is seen even within one mtime tick.
         std::fs::write(&path, tiny_kb(&entry("second one"))).unwrap();
         assert!(wait_for(&shared, "second one").await, "reloaded");
 
-        std::fs::write(&path, tiny_kb(&entry("third")).replace("https://", "http://")).unwrap();
+        std::fs::write(
+            &path,
+            tiny_kb(&entry("third")).replace("https://", "http://"),
+        )
+        .unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(answer_of(&shared), "second one", "a broken file keeps the old knowledge base");
+        assert_eq!(
+            answer_of(&shared),
+            "second one",
+            "a broken file keeps the old knowledge base"
+        );
 
         std::fs::write(&path, tiny_kb(&entry("fourth, fixed"))).unwrap();
-        assert!(wait_for(&shared, "fourth, fixed").await, "a fixed file loads again");
+        assert!(
+            wait_for(&shared, "fourth, fixed").await,
+            "a fixed file loads again"
+        );
 
         cancel.cancel();
-        tokio::time::timeout(Duration::from_secs(2), task).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(2), task)
+            .await
+            .unwrap()
+            .unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

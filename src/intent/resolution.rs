@@ -35,11 +35,17 @@ impl FromStr for Language {
 
     /// Accepts "da"/"en" and region variants ("da-DK", "en_GB"); empty means Danish.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let primary = s.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase();
+        let primary = s
+            .split(['-', '_'])
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
         match primary.as_str() {
             "" | "da" => Ok(Language::Da),
             "en" => Ok(Language::En),
-            _ => Err(format!("unsupported language {s:?} (da and en are supported)")),
+            _ => Err(format!(
+                "unsupported language {s:?} (da and en are supported)"
+            )),
         }
     }
 }
@@ -64,8 +70,15 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] =
-        [Kind::Answer, Kind::Person, Kind::Yes, Kind::No, Kind::Repeat, Kind::Goodbye, Kind::OutOfScope];
+    pub const ALL: [Kind; 7] = [
+        Kind::Answer,
+        Kind::Person,
+        Kind::Yes,
+        Kind::No,
+        Kind::Repeat,
+        Kind::Goodbye,
+        Kind::OutOfScope,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -124,7 +137,12 @@ pub struct Request {
 
 impl Request {
     pub fn new(text: impl Into<String>, language: Language) -> Request {
-        Request { text: text.into(), language, turn: 1, ..Request::default() }
+        Request {
+            text: text.into(),
+            language,
+            turn: 1,
+            ..Request::default()
+        }
     }
 }
 
@@ -151,8 +169,7 @@ pub struct Resolution {
     pub confidence: f32,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub candidates: Vec<Candidate>,
-    /// Why: "matched", "ambiguous", "low_confidence", "out_of_scope", "needs_person",
-    /// "asked_for_person", "frustration", "sensitive", "goodbye".
+    /// Why, for logs and statistics (codes listed in the proto's `reason`).
     pub reason: String,
 }
 

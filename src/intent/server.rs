@@ -36,8 +36,12 @@ impl MatcherService {
 
 #[tonic::async_trait]
 impl IntentService for MatcherService {
-    async fn resolve(&self, request: Request<ResolveRequest>) -> Result<Response<ResolveResponse>, Status> {
-        let mut request = wire::request_from_proto(request.into_inner()).map_err(Status::invalid_argument)?;
+    async fn resolve(
+        &self,
+        request: Request<ResolveRequest>,
+    ) -> Result<Response<ResolveResponse>, Status> {
+        let mut request =
+            wire::request_from_proto(request.into_inner()).map_err(Status::invalid_argument)?;
         // Clients redact; a foreign client might not, and nothing below should see it.
         request.text = privacy::redact(&request.text);
         let resolution = reload::current(&self.matcher).resolve(&request);
@@ -58,7 +62,10 @@ pub async fn serve<S: IntentService>(
     Server::builder()
         .add_service(health_service)
         .add_service(IntentServiceServer::new(service))
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
         .await?;
     Ok(())
 }

@@ -11,16 +11,66 @@ use crate::privacy;
 /// swear in English too.
 const FRUSTRATION: &[&str] = &[
     // Danish
-    "for helvede", "helvedes", "fandme", "fanme", "for fanden", "fanden", "satans", "kraftedeme",
-    "hold kaeft", "pis", "lort", "idiot", "idioter", "idiotisk", "latterligt", "latterlig",
-    "elendig", "elendigt", "taabelig", "taabeligt", "vred", "rasende", "gal i skralden",
-    "traet af", "dybt frustreret", "frustreret", "frustrerende", "uacceptabelt", "skandale",
-    "skandaloest", "tredje gang jeg ringer", "ringet flere gange",
+    "for helvede",
+    "helvedes",
+    "fandme",
+    "fanme",
+    "for fanden",
+    "fanden",
+    "satans",
+    "kraftedeme",
+    "hold kaeft",
+    "pis",
+    "lort",
+    "idiot",
+    "idioter",
+    "idiotisk",
+    "latterligt",
+    "latterlig",
+    "elendig",
+    "elendigt",
+    "taabelig",
+    "taabeligt",
+    "vred",
+    "rasende",
+    "gal i skralden",
+    "traet af",
+    "dybt frustreret",
+    "frustreret",
+    "frustrerende",
+    "uacceptabelt",
+    "skandale",
+    "skandaloest",
+    "tredje gang jeg ringer",
+    "ringet flere gange",
     // English
-    "damn", "dammit", "goddamn", "bloody", "shit", "crap", "fuck", "fucking", "stupid",
-    "useless", "ridiculous", "idiots", "angry", "furious", "fed up", "sick of", "sick and tired",
-    "pissed off", "waste of time", "nonsense", "pathetic", "hopeless", "unacceptable",
-    "frustrated", "frustrating", "third time i have called", "third time ive called",
+    "damn",
+    "dammit",
+    "goddamn",
+    "bloody",
+    "shit",
+    "crap",
+    "fuck",
+    "fucking",
+    "stupid",
+    "useless",
+    "ridiculous",
+    "idiots",
+    "angry",
+    "furious",
+    "fed up",
+    "sick of",
+    "sick and tired",
+    "pissed off",
+    "waste of time",
+    "nonsense",
+    "pathetic",
+    "hopeless",
+    "unacceptable",
+    "frustrated",
+    "frustrating",
+    "third time i have called",
+    "third time ive called",
 ];
 
 /// Prefixes that make any word an expression of anger ("lortesystem", "pissedårligt",
@@ -29,12 +79,17 @@ const FRUSTRATION_PREFIXES: &[&str] = &["lorte", "pisse", "moeg", "fuck", "shit"
 
 /// Whether the canonical words of a turn express anger or frustration.
 pub fn frustrated(words: &[String]) -> bool {
-    if words.iter().any(|w| FRUSTRATION_PREFIXES.iter().any(|p| w.starts_with(p))) {
+    if words
+        .iter()
+        .any(|w| FRUSTRATION_PREFIXES.iter().any(|p| w.starts_with(p)))
+    {
         return true;
     }
     FRUSTRATION.iter().any(|phrase| {
         let phrase: Vec<&str> = phrase.split(' ').collect();
-        words.windows(phrase.len()).any(|win| win.iter().zip(&phrase).all(|(w, p)| w == p))
+        words
+            .windows(phrase.len())
+            .any(|win| win.iter().zip(&phrase).all(|(w, p)| w == p))
     })
 }
 

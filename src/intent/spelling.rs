@@ -30,7 +30,10 @@ impl Speller {
         let mut by_len: HashMap<usize, Vec<(String, Vec<char>)>> = HashMap::new();
         for w in known.keys() {
             let chars: Vec<char> = w.chars().collect();
-            by_len.entry(chars.len()).or_default().push((w.clone(), chars));
+            by_len
+                .entry(chars.len())
+                .or_default()
+                .push((w.clone(), chars));
         }
         for list in by_len.values_mut() {
             list.sort();
@@ -70,7 +73,9 @@ impl Speller {
         let mut best: Option<(usize, u32, &str)> = None;
         for len in chars.len().saturating_sub(max).max(MIN_LEN)..=chars.len() + max {
             for (candidate, cand_chars) in self.by_len.get(&len).into_iter().flatten() {
-                let Some(d) = distance(&chars, cand_chars, max) else { continue };
+                let Some(d) = distance(&chars, cand_chars, max) else {
+                    continue;
+                };
                 let freq = self.known[candidate];
                 let better = match best {
                     None => true,
@@ -119,33 +124,52 @@ mod tests {
     use super::*;
 
     fn speller() -> Speller {
-        let words = "hvilken dag bliver affaldet hentet sundhedskort koerekort kort hvornaar kommer kommer";
+        let words =
+            "hvilken dag bliver affaldet hentet sundhedskort koerekort kort hvornaar kommer kommer";
         Speller::new(words.split(' ').map(String::from))
     }
 
     fn correct(s: &Speller, text: &str) -> String {
-        s.correct(&text.split(' ').map(String::from).collect::<Vec<_>>()).join(" ")
+        s.correct(&text.split(' ').map(String::from).collect::<Vec<_>>())
+            .join(" ")
     }
 
     #[test]
     fn misspellings_become_known_words() {
         let s = speller();
-        assert_eq!(correct(&s, "hvilkaen dag bliver afaldet hentte"), "hvilken dag bliver affaldet hentet");
+        assert_eq!(
+            correct(&s, "hvilkaen dag bliver afaldet hentte"),
+            "hvilken dag bliver affaldet hentet"
+        );
         assert_eq!(correct(&s, "koerekot"), "koerekort");
-        assert_eq!(correct(&s, "sundhedkosrt"), "sundhedskort", "two edits in a long word");
+        assert_eq!(
+            correct(&s, "sundhedkosrt"),
+            "sundhedskort",
+            "two edits in a long word"
+        );
     }
 
     #[test]
     fn split_compounds_are_joined_and_short_words_left_alone() {
         let s = speller();
         assert_eq!(correct(&s, "mit sundheds kort"), "mit sundhedskort");
-        assert_eq!(correct(&s, "kort dag"), "kort dag", "two known words stay two");
+        assert_eq!(
+            correct(&s, "kort dag"),
+            "kort dag",
+            "two known words stay two"
+        );
         assert_eq!(correct(&s, "dgo xyzzyq 12345"), "dgo xyzzyq 12345");
     }
 
     #[test]
     fn distance_counts_edits() {
-        let d = |a: &str, b: &str| distance(&a.chars().collect::<Vec<_>>(), &b.chars().collect::<Vec<_>>(), 2);
+        let d = |a: &str, b: &str| {
+            distance(
+                &a.chars().collect::<Vec<_>>(),
+                &b.chars().collect::<Vec<_>>(),
+                2,
+            )
+        };
         assert_eq!(d("kort", "kort"), Some(0));
         assert_eq!(d("kort", "kot"), Some(1));
         assert_eq!(d("kort", "krot"), Some(1));

@@ -29,10 +29,16 @@ pub fn request_to_proto(r: &Request) -> proto::ResolveRequest {
 pub fn request_from_proto(p: proto::ResolveRequest) -> Result<Request, String> {
     let language = p.language.parse()?;
     if !(0.0..=1.0).contains(&p.asr_confidence) {
-        return Err(format!("asr_confidence {} is not between 0 and 1", p.asr_confidence));
+        return Err(format!(
+            "asr_confidence {} is not between 0 and 1",
+            p.asr_confidence
+        ));
     }
     if p.minute_of_day >= 24 * 60 {
-        return Err(format!("minute_of_day {} is not below 1440", p.minute_of_day));
+        return Err(format!(
+            "minute_of_day {} is not below 1440",
+            p.minute_of_day
+        ));
     }
     Ok(Request {
         call_id: p.call_id,
@@ -94,7 +100,10 @@ pub fn resolution_from_proto(p: proto::ResolveResponse) -> Result<Resolution, In
         Ok(proto::Action::Transfer) => Action::Transfer,
         Ok(proto::Action::End) => Action::End,
         Ok(proto::Action::Unspecified) | Err(_) => {
-            return Err(InvalidResponse(format!("action {} is not one the gateway can carry out", p.action)))
+            return Err(InvalidResponse(format!(
+                "action {} is not one the gateway can carry out",
+                p.action
+            )))
         }
     };
     let kind = match proto::Kind::try_from(p.kind) {
@@ -110,16 +119,25 @@ pub fn resolution_from_proto(p: proto::ResolveResponse) -> Result<Resolution, In
         return Err(InvalidResponse("ANSWER without answer_text".into()));
     }
     if action == Action::Clarify && p.answer_text.trim().is_empty() {
-        return Err(InvalidResponse("CLARIFY without a question in answer_text".into()));
+        return Err(InvalidResponse(
+            "CLARIFY without a question in answer_text".into(),
+        ));
     }
     if !p.confidence.is_finite() {
-        return Err(InvalidResponse(format!("confidence {} is not a number", p.confidence)));
+        return Err(InvalidResponse(format!(
+            "confidence {} is not a number",
+            p.confidence
+        )));
     }
     Ok(Resolution {
         action,
         intent_id: p.intent_id,
         kind,
-        topic: if p.topic.is_empty() { "general".into() } else { p.topic },
+        topic: if p.topic.is_empty() {
+            "general".into()
+        } else {
+            p.topic
+        },
         answer_text: p.answer_text,
         link_url: Some(p.link_url).filter(|s| !s.is_empty()),
         sms_text: Some(p.sms_text).filter(|s| !s.is_empty()),
@@ -127,7 +145,11 @@ pub fn resolution_from_proto(p: proto::ResolveResponse) -> Result<Resolution, In
         candidates: p
             .candidates
             .into_iter()
-            .map(|c| Candidate { intent_id: c.intent_id, title: c.title, confidence: c.confidence.clamp(0.0, 1.0) })
+            .map(|c| Candidate {
+                intent_id: c.intent_id,
+                title: c.title,
+                confidence: c.confidence.clamp(0.0, 1.0),
+            })
             .collect(),
         reason: p.reason,
     })
@@ -153,9 +175,15 @@ mod tests {
 
     #[test]
     fn bad_requests_are_named() {
-        let p = proto::ResolveRequest { language: "sv".into(), ..Default::default() };
+        let p = proto::ResolveRequest {
+            language: "sv".into(),
+            ..Default::default()
+        };
         assert!(request_from_proto(p).unwrap_err().contains("sv"));
-        let p = proto::ResolveRequest { minute_of_day: 2000, ..Default::default() };
+        let p = proto::ResolveRequest {
+            minute_of_day: 2000,
+            ..Default::default()
+        };
         assert!(request_from_proto(p).unwrap_err().contains("minute_of_day"));
     }
 
@@ -170,13 +198,26 @@ mod tests {
             link_url: Some("https://x.example.org".into()),
             sms_text: None,
             confidence: 0.4,
-            candidates: vec![Candidate { intent_id: "a".into(), title: "A".into(), confidence: 0.4 }],
+            candidates: vec![Candidate {
+                intent_id: "a".into(),
+                title: "A".into(),
+                confidence: 0.4,
+            }],
             reason: "low_confidence".into(),
         };
         assert_eq!(resolution_from_proto(resolution_to_proto(&r)).unwrap(), r);
-        let unspecified = proto::ResolveResponse { answer_text: "x".into(), ..Default::default() };
+        let unspecified = proto::ResolveResponse {
+            answer_text: "x".into(),
+            ..Default::default()
+        };
         assert!(resolution_from_proto(unspecified).is_err());
-        let silent = proto::ResolveResponse { action: proto::Action::Answer as i32, ..Default::default() };
-        assert!(resolution_from_proto(silent).unwrap_err().0.contains("answer_text"));
+        let silent = proto::ResolveResponse {
+            action: proto::Action::Answer as i32,
+            ..Default::default()
+        };
+        assert!(resolution_from_proto(silent)
+            .unwrap_err()
+            .0
+            .contains("answer_text"));
     }
 }

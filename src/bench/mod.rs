@@ -1,0 +1,3 @@
+//! `voicebot bench`: measured figures for the closing notes (RTP load, speech
+//! recognition, turn latency). Benchmarks print; tests assert.
+pub mod fixtures;

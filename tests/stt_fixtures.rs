@@ -1,0 +1,33 @@
+//! The real base model on the telephone fixtures, with the gateway's own settings.
+
+use voicebot_gateway::bench::fixtures::{self, word_error_rate};
+use voicebot_gateway::config::SttConfig;
+use voicebot_gateway::stt::recognizer::{Recognizer, SttOptions};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn english_telephone_fixtures_contain_their_key_words_and_danish_is_measured() {
+    let model = voicebot_gateway::stt::model_path("base");
+    let stt = Recognizer::load(&model, SttOptions::default()).expect("models/fetch.sh base");
+    let cfg = SttConfig::default();
+    let mut missing = Vec::new();
+    let mut wer = std::collections::BTreeMap::<String, Vec<f32>>::new();
+    for f in fixtures::load().unwrap() {
+        let pcm = voicebot_gateway::audio::wav::read_at(&f.telephone_wav(), 8000).unwrap();
+        let t = stt.transcribe_8k(&pcm, &f.lang, cfg.prompt_for(&f.lang)).await.unwrap();
+        let text = t.text.to_lowercase();
+        let w = word_error_rate(&f.text, &text);
+        wer.entry(f.lang.clone()).or_default().push(w);
+        println!("{:<28} wer {:>4.0}%  {:.2}s  {}", f.id, w * 100.0, t.decode_secs, t.text);
+        if f.lang == "en" {
+            for k in &f.keywords {
+                if !text.contains(k.as_str()) {
+                    missing.push(format!("{}: {k:?} not in {text:?}", f.id));
+                }
+            }
+        }
+    }
+    for (lang, ws) in &wer {
+        println!("{lang}: mean word error rate {:.1}% over {} fixtures", 100.0 * ws.iter().sum::<f32>() / ws.len() as f32, ws.len());
+    }
+    assert!(missing.is_empty(), "English key words missed:\n{}", missing.join("\n"));
+}
