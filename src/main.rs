@@ -79,6 +79,27 @@ enum BenchCommand {
         #[arg(long)]
         kb: Option<PathBuf>,
     },
+    /// RTP for N concurrent calls on loopback: CPU and memory per call, pacing jitter.
+    Rtp {
+        #[arg(long, default_value = "100,1000")]
+        calls: String,
+        #[arg(long, default_value = "10")]
+        secs: u64,
+    },
+    /// Speech recognition per fixture: latency, real-time factor, word error rate.
+    Stt {
+        #[arg(long, default_value = "base")]
+        model: String,
+    },
+    /// Turn latency on the wire: caller's speech end → first reply audio.
+    Turn {
+        #[arg(long, default_value = "1,5,10,20")]
+        callers: String,
+    },
+}
+
+fn numbers(list: &str) -> anyhow::Result<Vec<usize>> {
+    list.split(',').map(|n| n.trim().parse().with_context(|| format!("{n:?} is not a number"))).collect()
 }
 
 #[derive(Subcommand)]
@@ -103,6 +124,31 @@ async fn main() -> anyhow::Result<()> {
         Command::Intents { command } => Ok(voicebot_gateway::intent::cli::run(command).await?),
         Command::Bench { what: BenchCommand::Intent { kb } } => {
             println!("{}", voicebot_gateway::intent::bench::run(kb.as_deref()).await?);
+            Ok(())
+        }
+        Command::Bench { what: BenchCommand::Rtp { calls, secs } } => {
+            println!("| calls | CPU % per call | memory KiB per call | pacing p50 | pacing p99 | sent | received | lost |");
+            println!("|---|---|---|---|---|---|---|---|");
+            for n in numbers(&calls)? {
+                let r = voicebot_gateway::bench::rtp::run(n, secs).await?;
+                println!(
+                    "| {} | {:.2} | {:.0} | {:?} | {:?} | {} | {} | {} |",
+                    r.calls, r.cpu_percent_per_call, r.memory_kib_per_call, r.pacing_p50, r.pacing_p99,
+                    r.packets_sent, r.packets_received, r.lost
+                );
+            }
+            Ok(())
+        }
+        Command::Bench { what: BenchCommand::Stt { model } } => {
+            let mut out = String::new();
+            voicebot_gateway::bench::stt::run(&model, &mut out).await?;
+            println!("{out}");
+            Ok(())
+        }
+        Command::Bench { what: BenchCommand::Turn { callers } } => {
+            let mut out = String::new();
+            voicebot_gateway::bench::turn::run(&numbers(&callers)?, &mut out).await?;
+            println!("{out}");
             Ok(())
         }
         Command::Serve { config } => {

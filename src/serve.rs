@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::call::conversation::Settings;
-use crate::call::driver::{self, CallContext};
+use crate::call::driver::{self, CallContext, TurnMetrics};
 use crate::call::prompts::PromptSet;
 use crate::intent::client::{InProcess, IntentResolver};
 use crate::intent::kb::Kb;
@@ -50,7 +50,6 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
     metrics.counter("voicebot_stt_overloads", "Utterances refused because the recognizer queue was full", &stt.metrics.overloads);
     metrics.counter("voicebot_stt_utterances", "Utterances sent to the recognizer", &stt.metrics.utterances);
     metrics.counter("voicebot_rtp_packets_late", "RTP packets dropped as late or duplicate", &rtp.late);
-    let http = http::serve(config.http.listen, Arc::new(OpsState { metrics }), cancel.clone()).await?;
     let admission = uas::Admission {
         active: active_calls.clone(),
         max_calls: config.sip.max_calls,
@@ -75,7 +74,15 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         max_turns: c.max_turns,
         barge_in_greeting: c.barge_in_greeting,
     };
-    let ctx = Arc::new(CallContext { config: config.clone(), rtp, stt, tts, intents, prompts, settings });
+    let turn_metrics = TurnMetrics::default();
+    metrics.histogram("voicebot_turn_reply_seconds", "Caller's speech end detected to first reply audio", &turn_metrics.reply);
+    metrics.histogram("voicebot_turn_recognition_seconds", "Whisper decoding time per utterance", &turn_metrics.recognition);
+    metrics.histogram("voicebot_turn_recognizer_queue_seconds", "Time an utterance waited for a recognizer worker", &turn_metrics.recognizer_queue);
+    metrics.histogram("voicebot_turn_intent_seconds", "Intent resolution time", &turn_metrics.intent);
+    metrics.counter("voicebot_barge_ins", "Times a caller interrupted the bot", &turn_metrics.barge_ins);
+    metrics.counter("voicebot_turns", "Caller utterances taken as turns", &turn_metrics.turns);
+    let http = http::serve(config.http.listen, Arc::new(OpsState { metrics }), cancel.clone()).await?;
+    let ctx = Arc::new(CallContext { metrics: turn_metrics, config: config.clone(), rtp, stt, tts, intents, prompts, settings });
     tokio::spawn(driver::accept_calls(calls_rx, ctx));
     tracing::info!(%sip, %http, "voicebot listening (SIP UDP+TCP, HTTP)");
     Ok(Running { active_calls, sip, http })

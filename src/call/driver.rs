@@ -9,6 +9,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::Histogram;
 use rsipstack::dialog::dialog::DialogState;
 use rsipstack::sip::{Header, StatusCode};
 use tokio::sync::mpsc;
@@ -19,6 +21,7 @@ use tracing::Instrument;
 use super::conversation::{Action, Conversation, Event, Settings};
 use super::prompts::PromptSet;
 use crate::config::Config;
+use crate::ops::metrics::latency_histogram;
 use crate::intent::client::IntentResolver;
 use crate::intent::resolution::{Language, Request, Resolution};
 use crate::rtp::session::{self, MediaEvent, MediaHandle, MediaParams, RtpCounters};
@@ -30,7 +33,33 @@ use crate::stt::recognizer::{Recognizer, Transcript};
 use crate::tts::cache::{PromptCache, Speech};
 use crate::config::Voice;
 
+/// Where a turn's time goes, as histograms (`voicebot_turn_*_seconds`).
+#[derive(Clone)]
+pub struct TurnMetrics {
+    /// Caller's speech end detected → first reply audio queued.
+    pub reply: Histogram,
+    pub recognition: Histogram,
+    pub recognizer_queue: Histogram,
+    pub intent: Histogram,
+    pub barge_ins: Counter,
+    pub turns: Counter,
+}
+
+impl Default for TurnMetrics {
+    fn default() -> Self {
+        TurnMetrics {
+            reply: latency_histogram(),
+            recognition: latency_histogram(),
+            recognizer_queue: latency_histogram(),
+            intent: latency_histogram(),
+            barge_ins: Counter::default(),
+            turns: Counter::default(),
+        }
+    }
+}
+
 pub struct CallContext {
+    pub metrics: TurnMetrics,
     pub config: Arc<Config>,
     pub rtp: Arc<RtpCounters>,
     pub stt: Recognizer,
@@ -243,11 +272,13 @@ impl CallLoop {
             Endpoint::SpeechConfirmed { .. } => {
                 if self.conversation.interruptible() && self.media.is_playing() {
                     tracing::info!("barge-in");
+                    self.ctx.metrics.barge_ins.inc();
                 }
                 self.step(Event::SpeechConfirmed).await;
             }
             Endpoint::Utterance { audio, start_ms, end_ms, .. } => {
                 self.turn_started = Some(Instant::now());
+                self.ctx.metrics.turns.inc();
                 self.step(Event::UtteranceEnded).await;
                 let stt = self.ctx.stt.clone();
                 let language = self.language.clone();
@@ -270,12 +301,17 @@ impl CallLoop {
 
     async fn on_done(&mut self, done: Done) {
         match done {
-            Done::Transcribed(Ok(t)) => self.step(Event::Transcript { text: t.text, confidence: t.confidence }).await,
+            Done::Transcribed(Ok(t)) => {
+                self.ctx.metrics.recognition.observe(t.decode_secs as f64);
+                self.ctx.metrics.recognizer_queue.observe(t.queued_secs as f64);
+                self.step(Event::Transcript { text: t.text, confidence: t.confidence }).await
+            }
             Done::Transcribed(Err(e)) => {
                 tracing::warn!(error = %e, "utterance not transcribed");
                 self.step(Event::TranscriptFailed).await;
             }
             Done::Resolved(Ok(r), took) => {
+                self.ctx.metrics.intent.observe(took.as_secs_f64());
                 tracing::info!(intent = %r.intent_id, action = ?r.action, confidence = r.confidence,
                     intent_secs = took.as_secs_f32(), "resolved");
                 self.step(Event::Resolved(r)).await;
@@ -317,7 +353,9 @@ impl CallLoop {
         match action {
             Action::Play { text, .. } => {
                 if let Some(started) = self.turn_started.take() {
-                    tracing::info!(reply_secs = started.elapsed().as_secs_f32(), "first reply audio queued");
+                    let secs = started.elapsed().as_secs_f64();
+                    self.ctx.metrics.reply.observe(secs);
+                    tracing::info!(reply_secs = secs, "first reply audio queued");
                 }
                 self.play(&text);
                 None

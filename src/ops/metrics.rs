@@ -5,6 +5,7 @@
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 #[derive(Default)]
@@ -21,10 +22,19 @@ impl Metrics {
         self.registry.register(name, help, c.clone());
     }
 
+    pub fn histogram(&mut self, name: &str, help: &str, h: &Histogram) {
+        self.registry.register(name, help, h.clone());
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
         encode(&mut out, &self.registry).ok();
         out
     }
+}
+
+/// Buckets for latencies from 20 ms to about 40 s.
+pub fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.02, 1.5, 20))
 }

@@ -1,0 +1,109 @@
+//! `voicebot bench turn`: real calls from our caller to an in-process gateway, each
+//! asking an English fixture question after the greeting; the caller measures, on the
+//! wire, the time from the end of its speech to the first reply audio. Then the same
+//! with several callers at once. The gateway's histograms say where the time went.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::fixtures;
+use crate::caller::{self, CallOptions};
+use crate::config::Config;
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Mean of a histogram from its `_sum` and `_count` lines.
+fn mean(metrics: &str, name: &str) -> f64 {
+    let value = |suffix: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}{suffix} ")))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    value("_sum") / value("_count")
+}
+
+pub async fn run(levels: &[usize], out: &mut String) -> anyhow::Result<()> {
+    use std::fmt::Write;
+    let mut config = Config::default();
+    config.sip.listen = format!("127.0.0.1:{}", free_port()?).parse()?;
+    config.http.listen = format!("127.0.0.1:{}", free_port()?).parse()?;
+    config.stt.language = "en".into();
+    let cancel = CancellationToken::new();
+    let running = crate::serve::start(config, cancel.clone()).await?;
+    // Let the prompt cache warm, as it would long before the first real call.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let dir = std::env::temp_dir().join(format!("voicebot-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let questions: Vec<_> = fixtures::load()
+        .map_err(anyhow::Error::msg)?
+        .into_iter()
+        .filter(|f| f.lang == "en" && f.source == "espeak-ng" && !f.id.contains("cpr") && f.topic != "general")
+        .collect();
+    writeln!(out, "| callers | turns | p50 s | p95 s | max s | no reply |\n|---|---|---|---|---|---|")?;
+    for &n in levels {
+        let mut jobs = Vec::new();
+        for i in 0..n {
+            let f = &questions[i % questions.len()];
+            // Ask after the greeting (about 9.5 s) so the turn is a plain one.
+            let speech = crate::audio::wav::read_at(&f.telephone_wav(), 8000)?;
+            let mut pcm = vec![0i16; 8000 * 11];
+            pcm.extend(speech);
+            let wav = dir.join(format!("{}-{n}-{i}.wav", f.id));
+            crate::audio::wav::write_i16(&wav, &pcm, 8000)?;
+            let opts = CallOptions {
+                target: format!("sip:bot@{}", running.sip),
+                play: wav,
+                record: None,
+                dtmf: vec![],
+                hangup_after: Some(pcm.len() as f64 / 8000.0 + 6.0),
+                codecs: vec![crate::audio::g711::Law::Alaw],
+            };
+            jobs.push(tokio::spawn(caller::place(opts)));
+        }
+        let mut latencies = Vec::new();
+        let mut missing = 0;
+        for j in jobs {
+            match j.await? {
+                Ok(r) => match r.reply_latency_secs {
+                    Some(l) => latencies.push(l),
+                    None => missing += 1,
+                },
+                Err(_) => missing += 1,
+            }
+        }
+        latencies.sort_by(|a, b| a.total_cmp(b));
+        writeln!(out, "| {n} | {} | {:.3} | {:.3} | {:.3} | {missing} |", latencies.len(),
+            percentile(&latencies, 0.5), percentile(&latencies, 0.95), latencies.last().copied().unwrap_or(f64::NAN))?;
+    }
+    let (_, metrics) = http_get(running.http).await?;
+    writeln!(out, "\nwhere the time went (means over all turns, measured in the gateway):")?;
+    writeln!(out, "- endpointing: trailing silence {} ms + jitter buffer {} ms (configured)", Config::default().stt.trailing_silence_ms, Config::default().rtp.jitter_ms)?;
+    writeln!(out, "- recognizer queue: {:.3} s", mean(&metrics, "voicebot_turn_recognizer_queue_seconds"))?;
+    writeln!(out, "- recognition: {:.3} s", mean(&metrics, "voicebot_turn_recognition_seconds"))?;
+    writeln!(out, "- intent: {:.4} s", mean(&metrics, "voicebot_turn_intent_seconds"))?;
+    writeln!(out, "- speech end detected → reply queued: {:.3} s", mean(&metrics, "voicebot_turn_reply_seconds"))?;
+    cancel.cancel();
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}
+
+async fn http_get(addr: std::net::SocketAddr) -> std::io::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).await?;
+    Ok((200, resp))
+}
