@@ -68,10 +68,7 @@ pub async fn run(calls: usize, secs: u64) -> std::io::Result<RtpReport> {
         let (aa, ba) = (a.local_addr()?, b.local_addr()?);
         let (ga, mut gev) = session::start(a, params(ba), gateway.clone(), cancel.clone())?;
         let (cb, mut cev) = session::start(b, params(aa), callers.clone(), cancel.clone())?;
-        for _ in 0..secs + 2 {
-            ga.play(tone.clone());
-            cb.play(tone.clone());
-        }
+        handles.push((ga, cb));
         // Drain events as a call would (decoded audio is handed on every tick).
         let c = cancel.clone();
         tokio::spawn(async move {
@@ -83,10 +80,16 @@ pub async fn run(calls: usize, secs: u64) -> std::io::Result<RtpReport> {
                 }
             }
         });
-        handles.push((ga, cb));
+    }
+    // Memory of the sessions themselves, before any audio is queued on them.
+    let rss_running = rss_kib();
+    for (ga, cb) in &handles {
+        for _ in 0..secs + 2 {
+            ga.play(tone.clone());
+            cb.play(tone.clone());
+        }
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_running = rss_kib();
     let (cpu0, t0) = (cpu_secs(), Instant::now());
     tokio::time::sleep(Duration::from_secs(secs)).await;
     let cpu = cpu_secs() - cpu0;

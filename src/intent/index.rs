@@ -42,7 +42,7 @@ const B: f32 = 0.75;
 /// in only one intent is often there by chance, and plain IDF lets it outshout the
 /// words that say what the caller wants.
 const IDF_POWER: f32 = 0.5;
-const NGRAMS: std::ops::RangeInclusive<usize> = 3..=4;
+const NGRAMS: std::ops::RangeInclusive<usize> = 3..=5;
 
 /// Features of one text in one space, with their raw term frequencies.
 type Features = BTreeMap<String, f32>;
