@@ -1,6 +1,6 @@
 //! `voicebot serve`: wires the SIP stack, the call layer and the HTTP side together.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::metrics::gauge::Gauge;
@@ -10,9 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::call::conversation::Settings;
 use crate::call::driver::{self, CallContext, TurnMetrics};
 use crate::call::prompts::PromptSet;
-use crate::intent::client::{InProcess, IntentResolver};
 use crate::intent::kb::Kb;
-use crate::intent::matcher::Matcher;
 use crate::intent::resolution::Language;
 use crate::tts::cache::PromptCache;
 use crate::tts::espeak::Espeak;
@@ -59,13 +57,12 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
     let (calls_tx, calls_rx) = mpsc::channel(64);
     tokio::spawn(uas::serve(Arc::new(started.stack), started.incoming, admission, calls_tx));
     let prompts = PromptSet::deserialize(config.prompts.clone()).map_err(|e| anyhow::anyhow!("config [prompts]: {e}"))?;
-    let kb = Kb::load_or_embedded(None)?;
+    let kb = Kb::load_or_embedded(config.intent.kb.as_deref())?;
     let tts = PromptCache::new(Espeak::shared()?);
     // Warm in the background: calls are answered at once, and a prompt not yet cached
     // is synthesized on the spot (espeak is fast; the cache takes it off the hot path).
     tokio::spawn(warm_prompts(tts.clone(), config.clone(), prompts.clone(), kb.clone()));
-    let matcher = Arc::new(RwLock::new(Arc::new(Matcher::new(kb))));
-    let intents: Arc<dyn IntentResolver> = Arc::new(InProcess::new(matcher));
+    let intents = crate::intent::client::from_config(&config.intent, cancel.clone())?;
     let c = &config.conversation;
     let settings = Settings {
         no_input: Duration::from_secs_f32(c.no_input_secs),

@@ -89,3 +89,20 @@ fn speaking_during_the_greeting_stops_it_and_the_question_is_answered() {
     let reply = transcribe(slice(&heard, lead + 3.0, 35.0), "en");
     assert!(reply.contains("open") || reply.contains("monday") || reply.contains("citizen"), "reply: {reply:?}");
 }
+
+#[test]
+fn an_intent_service_that_is_down_means_an_apology_and_a_transfer_not_a_hangup() {
+    // Nothing listens on this port: every resolution fails.
+    let dead = free_port();
+    let gw = Gateway::start(&format!("{ENGLISH_LINE}[intent]\nendpoint = \"http://127.0.0.1:{dead}\"\ndeadline_ms = 300\n"));
+    let question = padded_fixture(gw.dir.path(), "en-passport", 11.0, 20.0);
+    let rec = gw.dir.path().join("down.wav");
+    let report = call(&gw, &question, &rec, &["--hangup-after", "45"]);
+    let log = gw.wait_for_log("intent service failed", std::time::Duration::from_secs(5));
+    assert!(log.contains("transfer requested"), "{log}");
+    assert!(report["remote_hangup_secs"].as_f64().is_some(), "the bot ends the call politely: {report}");
+    let heard = read_wav_8k(&rec);
+    let said = transcribe(slice(&heard, 15.0, 45.0), "en");
+    // "Sorry, I am having technical problems right now. I am putting you through..."
+    assert!(said.contains("technical") || said.contains("problem"), "heard {said:?}");
+}

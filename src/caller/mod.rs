@@ -68,8 +68,7 @@ pub fn speech_end(pcm: &[i16], rate: u32) -> Option<f64> {
     let frame = (rate as usize / 50).max(1);
     pcm.chunks(frame)
         .enumerate()
-        .filter(|(_, c)| wav::level(c) > SPEECH_LEVEL)
-        .last()
+        .rfind(|(_, c)| wav::level(c) > SPEECH_LEVEL)
         .map(|(i, c)| (i * frame + c.len()) as f64 / rate as f64)
 }
 

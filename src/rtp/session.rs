@@ -380,11 +380,8 @@ impl MediaTask {
         let mut payload = Vec::with_capacity(samples);
         self.p.law.encode_into(&frame, &mut payload);
         let marker = self.talkspurt && had_audio;
-        if had_audio {
-            self.talkspurt = false;
-        } else {
-            self.talkspurt = true;
-        }
+        // The next audio after a gap starts a new talk spurt (marker bit).
+        self.talkspurt = !had_audio;
         let packet = self.build(self.p.payload_type, marker, &payload);
         self.transmit(packet).await;
         self.timestamp = self.timestamp.wrapping_add(step);

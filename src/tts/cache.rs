@@ -6,10 +6,13 @@ use std::sync::{Arc, Mutex};
 
 use super::{Synthesizer, TtsError, Voice};
 
+/// (voice key, text) → 8 kHz audio.
+type Entries = HashMap<(String, String), Arc<Vec<i16>>>;
+
 #[derive(Clone)]
 pub struct PromptCache {
     tts: Arc<dyn Synthesizer>,
-    entries: Arc<Mutex<HashMap<(String, String), Arc<Vec<i16>>>>>,
+    entries: Arc<Mutex<Entries>>,
 }
 
 impl PromptCache {
