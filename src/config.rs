@@ -12,7 +12,10 @@ use crate::audio::g711::Law;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path}: {message}")]
     Invalid { path: PathBuf, message: String },
 }
@@ -72,7 +75,12 @@ pub struct RtpConfig {
 
 impl Default for RtpConfig {
     fn default() -> Self {
-        RtpConfig { ports: (20000, 20999), public_ip: None, timeout_secs: 30, jitter_ms: 60 }
+        RtpConfig {
+            ports: (20000, 20999),
+            public_ip: None,
+            timeout_secs: 30,
+            jitter_ms: 60,
+        }
     }
 }
 
@@ -84,7 +92,9 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: "127.0.0.1:8080".parse().expect("valid default") }
+        HttpConfig {
+            listen: "127.0.0.1:8080".parse().expect("valid default"),
+        }
     }
 }
 
@@ -139,7 +149,9 @@ impl Default for SttConfig {
 
 impl SttConfig {
     pub fn language_for(&self, called: &str) -> &str {
-        self.languages.get(called).map_or(self.language.as_str(), String::as_str)
+        self.languages
+            .get(called)
+            .map_or(self.language.as_str(), String::as_str)
     }
 
     pub fn prompt_for(&self, language: &str) -> &str {
@@ -162,7 +174,11 @@ pub struct Voice {
 
 impl Default for Voice {
     fn default() -> Self {
-        Voice { name: "da".into(), rate: 165, pitch: 50 }
+        Voice {
+            name: "da".into(),
+            rate: 165,
+            pitch: 50,
+        }
     }
 }
 
@@ -175,7 +191,14 @@ pub struct TtsConfig {
 
 impl Default for TtsConfig {
     fn default() -> Self {
-        TtsConfig { da: Voice::default(), en: Voice { name: "en-gb".into(), rate: 150, pitch: 50 } }
+        TtsConfig {
+            da: Voice::default(),
+            en: Voice {
+                name: "en-gb".into(),
+                rate: 150,
+                pitch: 50,
+            },
+        }
     }
 }
 
@@ -203,7 +226,13 @@ pub struct ConversationConfig {
 
 impl Default for ConversationConfig {
     fn default() -> Self {
-        ConversationConfig { no_input_secs: 7.0, filler_ms: 1500, max_no_match: 2, max_turns: 20, barge_in_greeting: true }
+        ConversationConfig {
+            no_input_secs: 7.0,
+            filler_ms: 1500,
+            max_no_match: 2,
+            max_turns: 20,
+            barge_in_greeting: true,
+        }
     }
 }
 
@@ -225,7 +254,13 @@ pub struct IntentConfig {
 
 impl Default for IntentConfig {
     fn default() -> Self {
-        IntentConfig { endpoint: None, deadline_ms: 800, kb: None, breaker_failures: 5, breaker_cooldown_ms: 10_000 }
+        IntentConfig {
+            endpoint: None,
+            deadline_ms: 800,
+            kb: None,
+            breaker_failures: 5,
+            breaker_cooldown_ms: 10_000,
+        }
     }
 }
 
@@ -248,9 +283,13 @@ fn laws<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Law>, D::Error> {
 
 fn port_range<'de, D: Deserializer<'de>>(d: D) -> Result<(u16, u16), D::Error> {
     let s = String::deserialize(d)?;
-    let err = || serde::de::Error::custom(format!("{s:?} is not a port range like \"20000-20999\""));
+    let err =
+        || serde::de::Error::custom(format!("{s:?} is not a port range like \"20000-20999\""));
     let (a, b) = s.split_once('-').ok_or_else(err)?;
-    let (a, b): (u16, u16) = (a.trim().parse().map_err(|_| err())?, b.trim().parse().map_err(|_| err())?);
+    let (a, b): (u16, u16) = (
+        a.trim().parse().map_err(|_| err())?,
+        b.trim().parse().map_err(|_| err())?,
+    );
     if a == 0 || b < a {
         return Err(err());
     }
@@ -262,9 +301,14 @@ impl Config {
         let Some(path) = path else {
             return Ok(Config::default());
         };
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        Config::parse(&text).map_err(|message| ConfigError::Invalid { path: path.into(), message })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|message| ConfigError::Invalid {
+            path: path.into(),
+            message,
+        })
     }
 
     pub fn parse(text: &str) -> Result<Config, String> {

@@ -9,7 +9,11 @@ use voicebot_gateway::caller::{self, CallOptions};
 use voicebot_gateway::config::Config;
 
 #[derive(Parser)]
-#[command(name = "voicebot", version, about = "Telephone voicebot gateway for a Danish municipality")]
+#[command(
+    name = "voicebot",
+    version,
+    about = "Telephone voicebot gateway for a Danish municipality"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -99,7 +103,13 @@ enum BenchCommand {
 }
 
 fn numbers(list: &str) -> anyhow::Result<Vec<usize>> {
-    list.split(',').map(|n| n.trim().parse().with_context(|| format!("{n:?} is not a number"))).collect()
+    list.split(',')
+        .map(|n| {
+            n.trim()
+                .parse()
+                .with_context(|| format!("{n:?} is not a number"))
+        })
+        .collect()
 }
 
 #[derive(Subcommand)]
@@ -112,8 +122,12 @@ enum ModelsAction {
 }
 
 fn init_logging() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rsipstack=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rsipstack=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 #[tokio::main]
@@ -122,30 +136,47 @@ async fn main() -> anyhow::Result<()> {
     init_logging();
     match cli.command {
         Command::Intents { command } => Ok(voicebot_gateway::intent::cli::run(command).await?),
-        Command::Bench { what: BenchCommand::Intent { kb } } => {
-            println!("{}", voicebot_gateway::intent::bench::run(kb.as_deref()).await?);
+        Command::Bench {
+            what: BenchCommand::Intent { kb },
+        } => {
+            println!(
+                "{}",
+                voicebot_gateway::intent::bench::run(kb.as_deref()).await?
+            );
             Ok(())
         }
-        Command::Bench { what: BenchCommand::Rtp { calls, secs } } => {
+        Command::Bench {
+            what: BenchCommand::Rtp { calls, secs },
+        } => {
             println!("| calls | CPU % per call | memory KiB per call | pacing p50 | pacing p99 | sent | received | lost |");
             println!("|---|---|---|---|---|---|---|---|");
             for n in numbers(&calls)? {
                 let r = voicebot_gateway::bench::rtp::run(n, secs).await?;
                 println!(
                     "| {} | {:.2} | {:.0} | {:?} | {:?} | {} | {} | {} |",
-                    r.calls, r.cpu_percent_per_call, r.memory_kib_per_call, r.pacing_p50, r.pacing_p99,
-                    r.packets_sent, r.packets_received, r.lost
+                    r.calls,
+                    r.cpu_percent_per_call,
+                    r.memory_kib_per_call,
+                    r.pacing_p50,
+                    r.pacing_p99,
+                    r.packets_sent,
+                    r.packets_received,
+                    r.lost
                 );
             }
             Ok(())
         }
-        Command::Bench { what: BenchCommand::Stt { model } } => {
+        Command::Bench {
+            what: BenchCommand::Stt { model },
+        } => {
             let mut out = String::new();
             voicebot_gateway::bench::stt::run(&model, &mut out).await?;
             println!("{out}");
             Ok(())
         }
-        Command::Bench { what: BenchCommand::Turn { callers } } => {
+        Command::Bench {
+            what: BenchCommand::Turn { callers },
+        } => {
             let mut out = String::new();
             voicebot_gateway::bench::turn::run(&numbers(&callers)?, &mut out).await?;
             println!("{out}");
@@ -155,32 +186,74 @@ async fn main() -> anyhow::Result<()> {
             let config = Config::load(config.as_deref())?;
             let cancel = CancellationToken::new();
             voicebot_gateway::serve::start(config, cancel.clone()).await?;
-            tokio::signal::ctrl_c().await.context("waiting for ctrl-c")?;
+            tokio::signal::ctrl_c()
+                .await
+                .context("waiting for ctrl-c")?;
             cancel.cancel();
             Ok(())
         }
-        Command::Transcribe { file, model, lang, prompt, full_context } => {
-            let t = voicebot_gateway::stt::transcribe_file(&file, &model, &lang, prompt.as_deref(), !full_context).await?;
+        Command::Transcribe {
+            file,
+            model,
+            lang,
+            prompt,
+            full_context,
+        } => {
+            let t = voicebot_gateway::stt::transcribe_file(
+                &file,
+                &model,
+                &lang,
+                prompt.as_deref(),
+                !full_context,
+            )
+            .await?;
             println!("{}", t.text);
-            eprintln!("{:.2} s to transcribe {:.2} s of audio", t.decode_secs, t.audio_secs);
+            eprintln!(
+                "{:.2} s to transcribe {:.2} s of audio",
+                t.decode_secs, t.audio_secs
+            );
             Ok(())
         }
-        Command::Models { action: ModelsAction::Fetch { which } } => {
+        Command::Models {
+            action: ModelsAction::Fetch { which },
+        } => {
             let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/fetch.sh");
-            let status = std::process::Command::new("bash").arg(&script).args(&which).status()
+            let status = std::process::Command::new("bash")
+                .arg(&script)
+                .args(&which)
+                .status()
                 .with_context(|| format!("running {}", script.display()))?;
             anyhow::ensure!(status.success(), "{} failed", script.display());
             Ok(())
         }
-        Command::Call { uri, play, record, dtmf, hangup_after, codec } => {
+        Command::Call {
+            uri,
+            play,
+            record,
+            dtmf,
+            hangup_after,
+            codec,
+        } => {
             let codecs = match codec.as_deref() {
-                None => vec![voicebot_gateway::audio::g711::Law::Alaw, voicebot_gateway::audio::g711::Law::Ulaw],
-                Some(c) => Config::parse(&format!("[sip]\ncodecs = [{c:?}]"))
-                    .map_err(|e| anyhow::anyhow!("--codec: {e}"))?
-                    .sip
-                    .codecs,
+                None => vec![
+                    voicebot_gateway::audio::g711::Law::Alaw,
+                    voicebot_gateway::audio::g711::Law::Ulaw,
+                ],
+                Some(c) => {
+                    Config::parse(&format!("[sip]\ncodecs = [{c:?}]"))
+                        .map_err(|e| anyhow::anyhow!("--codec: {e}"))?
+                        .sip
+                        .codecs
+                }
             };
-            let opts = CallOptions { target: uri, play, record, dtmf: caller::parse_dtmf(&dtmf)?, hangup_after, codecs };
+            let opts = CallOptions {
+                target: uri,
+                play,
+                record,
+                dtmf: caller::parse_dtmf(&dtmf)?,
+                hangup_after,
+                codecs,
+            };
             let report = caller::place(opts).await?;
             println!("{}", serde_json::to_string(&report)?);
             Ok(())

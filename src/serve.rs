@@ -10,18 +10,17 @@ use tokio_util::sync::CancellationToken;
 use crate::call::conversation::Settings;
 use crate::call::driver::{self, CallContext, TurnMetrics};
 use crate::call::prompts::PromptSet;
+use crate::config::Config;
 use crate::intent::kb::Kb;
 use crate::intent::resolution::Language;
-use crate::tts::cache::PromptCache;
-use crate::tts::espeak::Espeak;
-use serde::Deserialize;
-use crate::config::Config;
 use crate::ops::http::{self, OpsState};
 use crate::ops::metrics::Metrics;
 use crate::rtp::session::RtpCounters;
 use crate::sip::{stack, uas};
 use crate::stt::recognizer::{Recognizer, SttError, SttOptions};
-
+use crate::tts::cache::PromptCache;
+use crate::tts::espeak::Espeak;
+use serde::Deserialize;
 
 pub struct Running {
     pub active_calls: Gauge,
@@ -38,16 +37,56 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
     let rtp = Arc::new(RtpCounters::default());
     let mut metrics = Metrics::default();
     metrics.gauge("voicebot_calls_active", "Calls in progress", &active_calls);
-    metrics.counter("voicebot_sip_rejected", "Malformed SIP requests answered with an error", &started.stack.guard.rejected);
-    metrics.counter("voicebot_sip_dropped", "Malformed SIP messages dropped unanswered", &started.stack.guard.dropped);
-    metrics.counter("voicebot_rtp_packets_received", "RTP packets received from callers", &rtp.received);
-    metrics.counter("voicebot_rtp_packets_sent", "RTP packets sent to callers", &rtp.sent);
-    metrics.counter("voicebot_rtp_packets_garbage", "Datagrams on RTP ports that were not our RTP", &rtp.garbage);
-    metrics.counter("voicebot_rtp_packets_lost", "RTP packets never received (concealed)", &rtp.lost);
-    metrics.gauge("voicebot_stt_queue_depth", "Utterances waiting for a recognizer worker", &stt.metrics.queue_depth);
-    metrics.counter("voicebot_stt_overloads", "Utterances refused because the recognizer queue was full", &stt.metrics.overloads);
-    metrics.counter("voicebot_stt_utterances", "Utterances sent to the recognizer", &stt.metrics.utterances);
-    metrics.counter("voicebot_rtp_packets_late", "RTP packets dropped as late or duplicate", &rtp.late);
+    metrics.counter(
+        "voicebot_sip_rejected",
+        "Malformed SIP requests answered with an error",
+        &started.stack.guard.rejected,
+    );
+    metrics.counter(
+        "voicebot_sip_dropped",
+        "Malformed SIP messages dropped unanswered",
+        &started.stack.guard.dropped,
+    );
+    metrics.counter(
+        "voicebot_rtp_packets_received",
+        "RTP packets received from callers",
+        &rtp.received,
+    );
+    metrics.counter(
+        "voicebot_rtp_packets_sent",
+        "RTP packets sent to callers",
+        &rtp.sent,
+    );
+    metrics.counter(
+        "voicebot_rtp_packets_garbage",
+        "Datagrams on RTP ports that were not our RTP",
+        &rtp.garbage,
+    );
+    metrics.counter(
+        "voicebot_rtp_packets_lost",
+        "RTP packets never received (concealed)",
+        &rtp.lost,
+    );
+    metrics.gauge(
+        "voicebot_stt_queue_depth",
+        "Utterances waiting for a recognizer worker",
+        &stt.metrics.queue_depth,
+    );
+    metrics.counter(
+        "voicebot_stt_overloads",
+        "Utterances refused because the recognizer queue was full",
+        &stt.metrics.overloads,
+    );
+    metrics.counter(
+        "voicebot_stt_utterances",
+        "Utterances sent to the recognizer",
+        &stt.metrics.utterances,
+    );
+    metrics.counter(
+        "voicebot_rtp_packets_late",
+        "RTP packets dropped as late or duplicate",
+        &rtp.late,
+    );
     let admission = uas::Admission {
         active: active_calls.clone(),
         max_calls: config.sip.max_calls,
@@ -55,13 +94,24 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         codecs: config.sip.codecs.clone(),
     };
     let (calls_tx, calls_rx) = mpsc::channel(64);
-    tokio::spawn(uas::serve(Arc::new(started.stack), started.incoming, admission, calls_tx));
-    let prompts = PromptSet::deserialize(config.prompts.clone()).map_err(|e| anyhow::anyhow!("config [prompts]: {e}"))?;
+    tokio::spawn(uas::serve(
+        Arc::new(started.stack),
+        started.incoming,
+        admission,
+        calls_tx,
+    ));
+    let prompts = PromptSet::deserialize(config.prompts.clone())
+        .map_err(|e| anyhow::anyhow!("config [prompts]: {e}"))?;
     let kb = Kb::load_or_embedded(config.intent.kb.as_deref())?;
     let tts = PromptCache::new(Espeak::shared()?);
     // Warm in the background: calls are answered at once, and a prompt not yet cached
     // is synthesized on the spot (espeak is fast; the cache takes it off the hot path).
-    tokio::spawn(warm_prompts(tts.clone(), config.clone(), prompts.clone(), kb.clone()));
+    tokio::spawn(warm_prompts(
+        tts.clone(),
+        config.clone(),
+        prompts.clone(),
+        kb.clone(),
+    ));
     let intents = crate::intent::client::from_config(&config.intent, cancel.clone())?;
     let c = &config.conversation;
     let settings = Settings {
@@ -72,17 +122,59 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         barge_in_greeting: c.barge_in_greeting,
     };
     let turn_metrics = TurnMetrics::default();
-    metrics.histogram("voicebot_turn_reply_seconds", "Caller's speech end detected to first reply audio", &turn_metrics.reply);
-    metrics.histogram("voicebot_turn_recognition_seconds", "Whisper decoding time per utterance", &turn_metrics.recognition);
-    metrics.histogram("voicebot_turn_recognizer_queue_seconds", "Time an utterance waited for a recognizer worker", &turn_metrics.recognizer_queue);
-    metrics.histogram("voicebot_turn_intent_seconds", "Intent resolution time", &turn_metrics.intent);
-    metrics.counter("voicebot_barge_ins", "Times a caller interrupted the bot", &turn_metrics.barge_ins);
-    metrics.counter("voicebot_turns", "Caller utterances taken as turns", &turn_metrics.turns);
-    let http = http::serve(config.http.listen, Arc::new(OpsState { metrics }), cancel.clone()).await?;
-    let ctx = Arc::new(CallContext { metrics: turn_metrics, config: config.clone(), rtp, stt, tts, intents, prompts, settings });
+    metrics.histogram(
+        "voicebot_turn_reply_seconds",
+        "Caller's speech end detected to first reply audio",
+        &turn_metrics.reply,
+    );
+    metrics.histogram(
+        "voicebot_turn_recognition_seconds",
+        "Whisper decoding time per utterance",
+        &turn_metrics.recognition,
+    );
+    metrics.histogram(
+        "voicebot_turn_recognizer_queue_seconds",
+        "Time an utterance waited for a recognizer worker",
+        &turn_metrics.recognizer_queue,
+    );
+    metrics.histogram(
+        "voicebot_turn_intent_seconds",
+        "Intent resolution time",
+        &turn_metrics.intent,
+    );
+    metrics.counter(
+        "voicebot_barge_ins",
+        "Times a caller interrupted the bot",
+        &turn_metrics.barge_ins,
+    );
+    metrics.counter(
+        "voicebot_turns",
+        "Caller utterances taken as turns",
+        &turn_metrics.turns,
+    );
+    let http = http::serve(
+        config.http.listen,
+        Arc::new(OpsState { metrics }),
+        cancel.clone(),
+    )
+    .await?;
+    let ctx = Arc::new(CallContext {
+        metrics: turn_metrics,
+        config: config.clone(),
+        rtp,
+        stt,
+        tts,
+        intents,
+        prompts,
+        settings,
+    });
     tokio::spawn(driver::accept_calls(calls_rx, ctx));
     tracing::info!(%sip, %http, "voicebot listening (SIP UDP+TCP, HTTP)");
-    Ok(Running { active_calls, sip, http })
+    Ok(Running {
+        active_calls,
+        sip,
+        http,
+    })
 }
 
 pub fn load_recognizer(config: &Config) -> Result<Recognizer, SttError> {
@@ -106,7 +198,12 @@ async fn warm_prompts(tts: PromptCache, config: Arc<Config>, prompts: PromptSet,
     }
 }
 
-async fn warm(tts: &PromptCache, config: &Config, prompts: &PromptSet, kb: &Kb) -> anyhow::Result<()> {
+async fn warm(
+    tts: &PromptCache,
+    config: &Config,
+    prompts: &PromptSet,
+    kb: &Kb,
+) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     for lang in ["da", "en"] {
         let voice = config.tts.voice(lang);
@@ -119,6 +216,11 @@ async fn warm(tts: &PromptCache, config: &Config, prompts: &PromptSet, kb: &Kb) 
         }
     }
     let (entries, bytes) = tts.size();
-    tracing::info!(entries, mib = bytes as f64 / 1048576.0, secs = started.elapsed().as_secs_f32(), "prompt cache warmed");
+    tracing::info!(
+        entries,
+        mib = bytes as f64 / 1048576.0,
+        secs = started.elapsed().as_secs_f32(),
+        "prompt cache warmed"
+    );
     Ok(())
 }

@@ -8,8 +8,19 @@ use voicebot_gateway::call::prompts::Prompts;
 
 const ENGLISH_LINE: &str = "[stt]\nlanguage = \"en\"\n";
 
-fn call(gw: &Gateway, play: &std::path::Path, rec: &std::path::Path, extra: &[&str]) -> serde_json::Value {
-    let mut args = vec![gw.uri(), "--play".into(), play.display().to_string(), "--record".into(), rec.display().to_string()];
+fn call(
+    gw: &Gateway,
+    play: &std::path::Path,
+    rec: &std::path::Path,
+    extra: &[&str],
+) -> serde_json::Value {
+    let mut args = vec![
+        gw.uri(),
+        "--play".into(),
+        play.display().to_string(),
+        "--record".into(),
+        rec.display().to_string(),
+    ];
     args.extend(extra.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     voicebot_call(&args)
@@ -22,18 +33,34 @@ fn an_english_question_gets_the_knowledge_base_answer() {
     let question = padded_fixture(gw.dir.path(), "en-passport", 12.0, 0.0);
     let rec = gw.dir.path().join("reply.wav");
     let report = call(&gw, &question, &rec, &["--hangup-after", "40"]);
-    let latency = report["reply_latency_secs"].as_f64().expect("the bot replied");
+    let latency = report["reply_latency_secs"]
+        .as_f64()
+        .expect("the bot replied");
     let heard = read_wav_8k(&rec);
     let speech_end = 12.0 + 4.0; // question (about 3.5 s) ends before 16 s
     let reply = transcribe(slice(&heard, speech_end, speech_end + 20.0), "en");
     // The knowledge base's answer: "Book an appointment at Citizen Service and bring your
     // old passport. We take your photo and fingerprints. The passport is ready in about
     // two weeks." Espeak through G.711 is hard for whisper base, so most, not all, words.
-    let words = ["appointment", "service", "passport", "photo", "fingerprint", "weeks"];
-    let found: Vec<&str> = words.iter().copied().filter(|w| reply.contains(w)).collect();
+    let words = [
+        "appointment",
+        "service",
+        "passport",
+        "photo",
+        "fingerprint",
+        "weeks",
+    ];
+    let found: Vec<&str> = words
+        .iter()
+        .copied()
+        .filter(|w| reply.contains(w))
+        .collect();
     assert!(found.len() >= 3, "reply {reply:?} has only {found:?}");
     assert!(latency < 5.0, "{report}");
-    let log = gw.wait_for_log("resolved intent=pas_koerekort.nyt_pas", std::time::Duration::from_secs(5));
+    let log = gw.wait_for_log(
+        "resolved intent=pas_koerekort.nyt_pas",
+        std::time::Duration::from_secs(5),
+    );
     assert!(log.contains("action=Answer"), "{log}");
 }
 
@@ -42,22 +69,41 @@ fn pressing_zero_goes_to_the_transfer_path_and_the_call_ends_politely() {
     let gw = Gateway::start(ENGLISH_LINE);
     let silence = silence_wav(gw.dir.path(), 30.0);
     let rec = gw.dir.path().join("zero.wav");
-    let report = call(&gw, &silence, &rec, &["--dtmf", "0@3", "--hangup-after", "40"]);
-    let ended = report["remote_hangup_secs"].as_f64().expect("the bot ends the call after the transfer path");
+    let report = call(
+        &gw,
+        &silence,
+        &rec,
+        &["--dtmf", "0@3", "--hangup-after", "40"],
+    );
+    let ended = report["remote_hangup_secs"]
+        .as_f64()
+        .expect("the bot ends the call after the transfer path");
     assert!(ended > 5.0 && ended < 30.0, "{report}");
     let heard = read_wav_8k(&rec);
     let after_zero = transcribe(slice(&heard, 3.2, ended), "en");
     // "I am putting you through to a person. One moment." then "Sorry, nobody is
     // available right now. Please call again later. Thank you for calling. Goodbye."
     let p = Prompts::english();
-    assert!(after_zero.contains("one moment") || after_zero.contains("person"), "expected {:?}, heard {after_zero:?}", p.transferring);
-    assert!(after_zero.contains("call again") || after_zero.contains("available"), "heard {after_zero:?}");
-    assert!(after_zero.contains("goodbye") || after_zero.contains("calling"), "heard {after_zero:?}");
+    assert!(
+        after_zero.contains("one moment") || after_zero.contains("person"),
+        "expected {:?}, heard {after_zero:?}",
+        p.transferring
+    );
+    assert!(
+        after_zero.contains("call again") || after_zero.contains("available"),
+        "heard {after_zero:?}"
+    );
+    assert!(
+        after_zero.contains("goodbye") || after_zero.contains("calling"),
+        "heard {after_zero:?}"
+    );
 }
 
 #[test]
 fn silence_is_met_with_a_reprompt() {
-    let gw = Gateway::start(&format!("{ENGLISH_LINE}[conversation]\nno_input_secs = 2.0\n"));
+    let gw = Gateway::start(&format!(
+        "{ENGLISH_LINE}[conversation]\nno_input_secs = 2.0\n"
+    ));
     let silence = silence_wav(gw.dir.path(), 25.0);
     let rec = gw.dir.path().join("silence.wav");
     call(&gw, &silence, &rec, &["--hangup-after", "22"]);
@@ -66,7 +112,10 @@ fn silence_is_met_with_a_reprompt() {
     let after_greeting = greeting.len() as f64 / 8000.0 + 1.0;
     let said = transcribe(slice(&heard, after_greeting, after_greeting + 8.0), "en");
     // "Are you still there? Tell me what you would like to know."
-    assert!(said.contains("still") && said.contains("like to know"), "expected the reprompt, heard {said:?}");
+    assert!(
+        said.contains("still") && said.contains("like to know"),
+        "expected the reprompt, heard {said:?}"
+    );
 }
 
 #[test]
@@ -78,31 +127,51 @@ fn speaking_during_the_greeting_stops_it_and_the_question_is_answered() {
     call(&gw, &question, &rec, &["--hangup-after", "35"]);
     let heard = read_wav_8k(&rec);
     let greeting = reference_speech(&Prompts::english().greeting, "en");
-    assert!(greeting.len() as f64 / 8000.0 > lead + 4.0, "the greeting must still be going when the caller speaks");
+    assert!(
+        greeting.len() as f64 / 8000.0 > lead + 4.0,
+        "the greeting must still be going when the caller speaks"
+    );
     // The greeting is playing before the caller speaks...
     let before = envelope(slice(&heard, 0.5, lead));
-    assert!(before.iter().filter(|e| **e > 0.01).count() > 20, "greeting not heard before barge-in");
+    assert!(
+        before.iter().filter(|e| **e > 0.01).count() > 20,
+        "greeting not heard before barge-in"
+    );
     // ...and is silent soon after the caller starts (onset + 300 ms confirmation + stop).
     let quiet = envelope(slice(&heard, lead + 0.9, lead + 2.5));
     let loud = quiet.iter().filter(|e| **e > 0.01).count();
-    assert!(loud <= 2, "bot still talking after barge-in: {loud} loud frames");
+    assert!(
+        loud <= 2,
+        "bot still talking after barge-in: {loud} loud frames"
+    );
     let reply = transcribe(slice(&heard, lead + 3.0, 35.0), "en");
-    assert!(reply.contains("open") || reply.contains("monday") || reply.contains("citizen"), "reply: {reply:?}");
+    assert!(
+        reply.contains("open") || reply.contains("monday") || reply.contains("citizen"),
+        "reply: {reply:?}"
+    );
 }
 
 #[test]
 fn an_intent_service_that_is_down_means_an_apology_and_a_transfer_not_a_hangup() {
     // Nothing listens on this port: every resolution fails.
     let dead = free_port();
-    let gw = Gateway::start(&format!("{ENGLISH_LINE}[intent]\nendpoint = \"http://127.0.0.1:{dead}\"\ndeadline_ms = 300\n"));
+    let gw = Gateway::start(&format!(
+        "{ENGLISH_LINE}[intent]\nendpoint = \"http://127.0.0.1:{dead}\"\ndeadline_ms = 300\n"
+    ));
     let question = padded_fixture(gw.dir.path(), "en-passport", 11.0, 20.0);
     let rec = gw.dir.path().join("down.wav");
     let report = call(&gw, &question, &rec, &["--hangup-after", "45"]);
     let log = gw.wait_for_log("intent service failed", std::time::Duration::from_secs(5));
     assert!(log.contains("transfer requested"), "{log}");
-    assert!(report["remote_hangup_secs"].as_f64().is_some(), "the bot ends the call politely: {report}");
+    assert!(
+        report["remote_hangup_secs"].as_f64().is_some(),
+        "the bot ends the call politely: {report}"
+    );
     let heard = read_wav_8k(&rec);
     let said = transcribe(slice(&heard, 15.0, 45.0), "en");
     // "Sorry, I am having technical problems right now. I am putting you through..."
-    assert!(said.contains("technical") || said.contains("problem"), "heard {said:?}");
+    assert!(
+        said.contains("technical") || said.contains("problem"),
+        "heard {said:?}"
+    );
 }

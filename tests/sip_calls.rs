@@ -11,10 +11,24 @@ fn sipp_ok(gw: &Gateway, args: &[&str]) {
     let port = free_port().to_string();
     let mport = free_port().to_string();
     let sip = gw.sip.to_string();
-    let mut all = vec!["-i", "127.0.0.1", "-p", &port, "-mp", &mport, "-s", "bot", &sip];
+    let mut all = vec![
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-mp",
+        &mport,
+        "-s",
+        "bot",
+        &sip,
+    ];
     all.extend_from_slice(args);
     let out = sipp(dir.path(), &all, 90);
-    assert!(out.status.success(), "sipp failed:\n{}", sipp_report(dir.path(), &out));
+    assert!(
+        out.status.success(),
+        "sipp failed:\n{}",
+        sipp_report(dir.path(), &out)
+    );
 }
 
 #[test]
@@ -22,7 +36,10 @@ fn sipp_uac_pcap_plays_audio_and_dtmf_then_hangs_up() {
     let gw = Gateway::start("");
     sipp_ok(&gw, &["-sn", "uac_pcap", "-m", "1"]);
     let log = gw.wait_for_log("call ended", Duration::from_secs(10));
-    assert!(log.contains("dtmf digit=1"), "the pcap's DTMF 1 was not heard:\n{log}");
+    assert!(
+        log.contains("dtmf digit=1"),
+        "the pcap's DTMF 1 was not heard:\n{log}"
+    );
     assert!(log.contains("reason=UacBye"), "{log}");
     gw.wait_metric("voicebot_calls_active", 0.0, Duration::from_secs(5));
     assert!(gw.metric("voicebot_rtp_packets_received_total").unwrap() > 100.0);
@@ -31,7 +48,12 @@ fn sipp_uac_pcap_plays_audio_and_dtmf_then_hangs_up() {
 #[test]
 fn sipp_load_twenty_calls_ten_at_a_time() {
     let gw = Gateway::start("");
-    sipp_ok(&gw, &["-sn", "uac_pcap", "-r", "5", "-rp", "1000", "-l", "10", "-m", "20"]);
+    sipp_ok(
+        &gw,
+        &[
+            "-sn", "uac_pcap", "-r", "5", "-rp", "1000", "-l", "10", "-m", "20",
+        ],
+    );
     gw.wait_metric("voicebot_calls_active", 0.0, Duration::from_secs(10));
     assert_eq!(gw.log().matches("answered").count(), 20);
 }
@@ -81,12 +103,21 @@ fn at_the_call_limit_gets_503_with_retry_after() {
     voicebot_gateway::audio::wav::write_i16(&silence, &vec![0; 8000], 8000).unwrap();
     let uri = gw.uri();
     let first = std::thread::spawn(move || {
-        voicebot_call(&[&uri, "--play", silence.to_str().unwrap(), "--hangup-after", "6"])
+        voicebot_call(&[
+            &uri,
+            "--play",
+            silence.to_str().unwrap(),
+            "--hangup-after",
+            "6",
+        ])
     });
     gw.wait_metric("voicebot_calls_active", 1.0, Duration::from_secs(10));
     sipp_ok(&gw, &["-sf", &scenario("refuse_503.xml"), "-m", "1"]);
     let report = first.join().unwrap();
-    assert_eq!(report["answered"], true, "the call in progress is unharmed: {report}");
+    assert_eq!(
+        report["answered"], true,
+        "the call in progress is unharmed: {report}"
+    );
     gw.wait_metric("voicebot_calls_active", 0.0, Duration::from_secs(5));
 }
 
@@ -103,13 +134,27 @@ fn our_caller_hears_the_greeting() {
     let gw = Gateway::start("");
     let silence = silence_wav(gw.dir.path(), 2.0);
     let rec = gw.dir.path().join("heard.wav");
-    let report = voicebot_call(&[&gw.uri(), "--play", silence.to_str().unwrap(), "--record", rec.to_str().unwrap(), "--hangup-after", "14"]);
+    let report = voicebot_call(&[
+        &gw.uri(),
+        "--play",
+        silence.to_str().unwrap(),
+        "--record",
+        rec.to_str().unwrap(),
+        "--hangup-after",
+        "14",
+    ]);
     assert_eq!(report["answered"], true);
     assert_eq!(report["sip_status"], 200);
     let heard = read_wav_8k(&rec);
-    let greeting = reference_speech(&voicebot_gateway::call::prompts::Prompts::danish().greeting, "da");
+    let greeting = reference_speech(
+        &voicebot_gateway::call::prompts::Prompts::danish().greeting,
+        "da",
+    );
     let score = envelope_match(&heard, &greeting);
-    assert!(score > 0.9, "recording does not contain the greeting (match {score})");
+    assert!(
+        score > 0.9,
+        "recording does not contain the greeting (match {score})"
+    );
 }
 
 #[test]

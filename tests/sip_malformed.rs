@@ -21,7 +21,8 @@ fn request(gw: &Gateway, method: &str, call_id: &str, extra: &str, body: &str) -
 
 fn udp_exchange(gw: &Gateway, msg: &[u8]) -> Option<String> {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(1500))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
     sock.send_to(msg, gw.sip).unwrap();
     let mut buf = vec![0u8; 65536];
     // Skip provisional responses.
@@ -42,14 +43,40 @@ fn status_line(resp: &str) -> &str {
 fn cases(gw: &Gateway) -> Vec<(&'static str, String, &'static str)> {
     let good = request(gw, "OPTIONS", "m1", "", "");
     vec![
-        ("missing Call-ID", good.replace("Call-ID: m1\r\n", ""), "SIP/2.0 400 Missing Call-ID Header"),
-        ("missing CSeq", good.replace("CSeq: 1 OPTIONS\r\n", ""), "SIP/2.0 400 Missing CSeq Header"),
-        ("wrong version", good.replacen("SIP/2.0\r\n", "SIP/7.0\r\n", 1), "SIP/2.0 505 Version Not Supported"),
-        ("CSeq method mismatch", good.replace("CSeq: 1 OPTIONS", "CSeq: 1 INVITE"), "SIP/2.0 400 CSeq Method Does Not Match Request"),
-        ("unsupported Require", good.replace("Max-Forwards: 70\r\n", "Max-Forwards: 70\r\nRequire: foo\r\n"), "SIP/2.0 420 Bad Extension"),
+        (
+            "missing Call-ID",
+            good.replace("Call-ID: m1\r\n", ""),
+            "SIP/2.0 400 Missing Call-ID Header",
+        ),
+        (
+            "missing CSeq",
+            good.replace("CSeq: 1 OPTIONS\r\n", ""),
+            "SIP/2.0 400 Missing CSeq Header",
+        ),
+        (
+            "wrong version",
+            good.replacen("SIP/2.0\r\n", "SIP/7.0\r\n", 1),
+            "SIP/2.0 505 Version Not Supported",
+        ),
+        (
+            "CSeq method mismatch",
+            good.replace("CSeq: 1 OPTIONS", "CSeq: 1 INVITE"),
+            "SIP/2.0 400 CSeq Method Does Not Match Request",
+        ),
+        (
+            "unsupported Require",
+            good.replace(
+                "Max-Forwards: 70\r\n",
+                "Max-Forwards: 70\r\nRequire: foo\r\n",
+            ),
+            "SIP/2.0 420 Bad Extension",
+        ),
         (
             "huge header",
-            good.replace("Max-Forwards: 70\r\n", &format!("Max-Forwards: 70\r\nX-Huge: {}\r\n", "x".repeat(20000))),
+            good.replace(
+                "Max-Forwards: 70\r\n",
+                &format!("Max-Forwards: 70\r\nX-Huge: {}\r\n", "x".repeat(20000)),
+            ),
             "SIP/2.0 513 Message Too Large",
         ),
     ]
@@ -64,10 +91,16 @@ fn malformed_udp_requests_get_the_right_error_and_calls_still_work() {
     }
     let good = request(&gw, "OPTIONS", "m2", "", "");
     let bad_length = good.replace("Content-Length: 0", "Content-Length: 500");
-    assert_eq!(status_line(&udp_exchange(&gw, bad_length.as_bytes()).unwrap()), "SIP/2.0 400 Content-Length Exceeds Body");
+    assert_eq!(
+        status_line(&udp_exchange(&gw, bad_length.as_bytes()).unwrap()),
+        "SIP/2.0 400 Content-Length Exceeds Body"
+    );
     // Truncated mid-header: still answerable, Call-ID was cut off.
     let truncated = &good[..good.find("Call-ID").unwrap()];
-    assert_eq!(status_line(&udp_exchange(&gw, truncated.as_bytes()).unwrap()), "SIP/2.0 400 Missing Call-ID Header");
+    assert_eq!(
+        status_line(&udp_exchange(&gw, truncated.as_bytes()).unwrap()),
+        "SIP/2.0 400 Missing Call-ID Header"
+    );
     // No Via: nothing can be answered; dropped with a log line.
     let no_via = good.replace("Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-m2\r\n", "");
     assert_eq!(udp_exchange(&gw, no_via.as_bytes()), None);
@@ -82,7 +115,10 @@ fn malformed_udp_requests_get_the_right_error_and_calls_still_work() {
     // Still serving: OPTIONS keepalive is answered with what we allow.
     let ok = udp_exchange(&gw, request(&gw, "OPTIONS", "m3", "", "").as_bytes()).unwrap();
     assert_eq!(status_line(&ok), "SIP/2.0 200 OK");
-    assert!(ok.contains("Allow: INVITE, ACK, BYE, CANCEL, OPTIONS"), "{ok}");
+    assert!(
+        ok.contains("Allow: INVITE, ACK, BYE, CANCEL, OPTIONS"),
+        "{ok}"
+    );
     assert_calls_work(&gw);
     // Six cases, bad length, truncated: answered. No Via, garbage, binary header: dropped.
     assert_eq!(gw.metric("voicebot_sip_rejected_total"), Some(8.0));
@@ -91,7 +127,8 @@ fn malformed_udp_requests_get_the_right_error_and_calls_still_work() {
 
 fn tcp_exchange(gw: &Gateway, msg: &[u8]) -> (Option<String>, bool) {
     let mut s = TcpStream::connect(gw.sip).unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(1500))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
     s.write_all(msg).unwrap();
     let mut buf = vec![0u8; 65536];
     let mut got = Vec::new();
@@ -121,19 +158,32 @@ fn malformed_tcp_requests_get_the_right_error_and_calls_still_work() {
     let gw = Gateway::start("");
     for (what, msg, want) in cases(&gw) {
         let (resp, _) = tcp_exchange(&gw, msg.replace("SIP/2.0/UDP", "SIP/2.0/TCP").as_bytes());
-        assert_eq!(status_line(&resp.unwrap_or_else(|| panic!("{what}: no answer"))), want, "{what}");
+        assert_eq!(
+            status_line(&resp.unwrap_or_else(|| panic!("{what}: no answer"))),
+            want,
+            "{what}"
+        );
     }
     let good = request(&gw, "OPTIONS", "t2", "", "").replace("SIP/2.0/UDP", "SIP/2.0/TCP");
     // On a stream a bad Content-Length makes framing impossible: answer, then close.
     for (bad, want) in [
-        ("Content-Length: 18446744073709551615", "SIP/2.0 513 Message Too Large"),
-        ("Content-Length: banana", "SIP/2.0 400 Malformed Content-Length"),
+        (
+            "Content-Length: 18446744073709551615",
+            "SIP/2.0 513 Message Too Large",
+        ),
+        (
+            "Content-Length: banana",
+            "SIP/2.0 400 Malformed Content-Length",
+        ),
     ] {
         let (resp, _) = tcp_exchange(&gw, good.replace("Content-Length: 0", bad).as_bytes());
         assert_eq!(status_line(&resp.unwrap()), want, "{bad}");
     }
     let (resp, _) = tcp_exchange(&gw, good.replace("Content-Length: 0\r\n", "").as_bytes());
-    assert_eq!(status_line(&resp.unwrap()), "SIP/2.0 400 Missing Content-Length");
+    assert_eq!(
+        status_line(&resp.unwrap()),
+        "SIP/2.0 400 Missing Content-Length"
+    );
     // A good OPTIONS over TCP is answered by the stack behind the guard.
     let (resp, _) = tcp_exchange(&gw, good.as_bytes());
     assert_eq!(status_line(&resp.unwrap()), "SIP/2.0 200 OK");
@@ -144,9 +194,16 @@ fn malformed_tcp_requests_get_the_right_error_and_calls_still_work() {
 fn unanswered_200_is_retransmitted_until_ack() {
     let gw = Gateway::start("");
     let sdp = "v=0\r\no=t 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 8\r\n";
-    let invite = request(&gw, "INVITE", "rtx", "Content-Type: application/sdp\r\n", sdp);
+    let invite = request(
+        &gw,
+        "INVITE",
+        "rtx",
+        "Content-Type: application/sdp\r\n",
+        sdp,
+    );
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     sock.send_to(invite.as_bytes(), gw.sip).unwrap();
     let mut oks = 0;
     let mut buf = vec![0u8; 65536];
@@ -165,6 +222,12 @@ fn unanswered_200_is_retransmitted_until_ack() {
 fn assert_calls_work(gw: &Gateway) {
     let silence = gw.dir.path().join("silence.wav");
     voicebot_gateway::audio::wav::write_i16(&silence, &vec![0; 8000], 8000).unwrap();
-    let report = voicebot_call(&[&gw.uri(), "--play", silence.to_str().unwrap(), "--hangup-after", "1"]);
+    let report = voicebot_call(&[
+        &gw.uri(),
+        "--play",
+        silence.to_str().unwrap(),
+        "--hangup-after",
+        "1",
+    ]);
     assert_eq!(report["answered"], true, "{report}");
 }

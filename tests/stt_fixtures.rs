@@ -13,11 +13,20 @@ async fn english_telephone_fixtures_contain_their_key_words_and_danish_is_measur
     let mut wer = std::collections::BTreeMap::<String, Vec<f32>>::new();
     for f in fixtures::load().unwrap() {
         let pcm = voicebot_gateway::audio::wav::read_at(&f.telephone_wav(), 8000).unwrap();
-        let t = stt.transcribe_8k(&pcm, &f.lang, cfg.prompt_for(&f.lang)).await.unwrap();
+        let t = stt
+            .transcribe_8k(&pcm, &f.lang, cfg.prompt_for(&f.lang))
+            .await
+            .unwrap();
         let text = t.text.to_lowercase();
         let w = word_error_rate(&f.text, &text);
         wer.entry(f.lang.clone()).or_default().push(w);
-        println!("{:<28} wer {:>4.0}%  {:.2}s  {}", f.id, w * 100.0, t.decode_secs, t.text);
+        println!(
+            "{:<28} wer {:>4.0}%  {:.2}s  {}",
+            f.id,
+            w * 100.0,
+            t.decode_secs,
+            t.text
+        );
         if f.lang == "en" {
             for k in &f.keywords {
                 if !text.contains(k.as_str()) {
@@ -27,7 +36,15 @@ async fn english_telephone_fixtures_contain_their_key_words_and_danish_is_measur
         }
     }
     for (lang, ws) in &wer {
-        println!("{lang}: mean word error rate {:.1}% over {} fixtures", 100.0 * ws.iter().sum::<f32>() / ws.len() as f32, ws.len());
+        println!(
+            "{lang}: mean word error rate {:.1}% over {} fixtures",
+            100.0 * ws.iter().sum::<f32>() / ws.len() as f32,
+            ws.len()
+        );
     }
-    assert!(missing.is_empty(), "English key words missed:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "English key words missed:\n{}",
+        missing.join("\n")
+    );
 }

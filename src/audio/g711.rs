@@ -63,8 +63,10 @@ impl Law {
     }
 }
 
-static ULAW_TABLE: LazyLock<[i16; 256]> = LazyLock::new(|| std::array::from_fn(|c| ulaw_decode(c as u8)));
-static ALAW_TABLE: LazyLock<[i16; 256]> = LazyLock::new(|| std::array::from_fn(|c| alaw_decode(c as u8)));
+static ULAW_TABLE: LazyLock<[i16; 256]> =
+    LazyLock::new(|| std::array::from_fn(|c| ulaw_decode(c as u8)));
+static ALAW_TABLE: LazyLock<[i16; 256]> =
+    LazyLock::new(|| std::array::from_fn(|c| alaw_decode(c as u8)));
 
 const ULAW_BIAS: i32 = 0x84;
 const ULAW_CLIP: i32 = 32635;
@@ -153,10 +155,18 @@ mod tests {
     #[test]
     fn every_code_round_trips() {
         for code in 0..=255u8 {
-            assert_eq!(Law::Alaw.encode(Law::Alaw.decode(code)), code, "alaw {code:#x}");
+            assert_eq!(
+                Law::Alaw.encode(Law::Alaw.decode(code)),
+                code,
+                "alaw {code:#x}"
+            );
             if code != 0x7F {
                 // 0x7F is µ-law "negative zero": it decodes to 0, which encodes as 0xFF.
-                assert_eq!(Law::Ulaw.encode(Law::Ulaw.decode(code)), code, "ulaw {code:#x}");
+                assert_eq!(
+                    Law::Ulaw.encode(Law::Ulaw.decode(code)),
+                    code,
+                    "ulaw {code:#x}"
+                );
             }
         }
     }
@@ -171,7 +181,10 @@ mod tests {
                 prev = d;
                 // Logarithmic quantisation: error within ~1/16 of magnitude (plus the small-signal step).
                 let err = (d as i32 - s).abs();
-                assert!(err <= (s.abs() / 16).max(16) + 8, "{law:?} error {err} at {s}");
+                assert!(
+                    err <= (s.abs() / 16).max(16) + 8,
+                    "{law:?} error {err} at {s}"
+                );
             }
         }
     }

@@ -35,9 +35,15 @@ pub fn resample(input: &[f32], from_hz: u32, to_hz: u32) -> Vec<f32> {
 }
 
 fn kernel(x: f64, window_pos: f64) -> f64 {
-    let sinc = if x.abs() < 1e-9 { 1.0 } else { (std::f64::consts::PI * x).sin() / (std::f64::consts::PI * x) };
+    let sinc = if x.abs() < 1e-9 {
+        1.0
+    } else {
+        (std::f64::consts::PI * x).sin() / (std::f64::consts::PI * x)
+    };
     // Blackman window over [-1, 1].
-    let w = 0.42 + 0.5 * (std::f64::consts::PI * window_pos).cos() + 0.08 * (2.0 * std::f64::consts::PI * window_pos).cos();
+    let w = 0.42
+        + 0.5 * (std::f64::consts::PI * window_pos).cos()
+        + 0.08 * (2.0 * std::f64::consts::PI * window_pos).cos();
     sinc * w
 }
 
@@ -46,7 +52,9 @@ pub fn i16_to_f32(pcm: &[i16]) -> Vec<f32> {
 }
 
 pub fn f32_to_i16(pcm: &[f32]) -> Vec<i16> {
-    pcm.iter().map(|&s| s.clamp(-1.0, 1.0).to_sample::<i16>()).collect()
+    pcm.iter()
+        .map(|&s| s.clamp(-1.0, 1.0).to_sample::<i16>())
+        .collect()
 }
 
 #[cfg(test)]
@@ -71,7 +79,10 @@ mod tests {
         let r = rms(&y[1000..15000]);
         assert!((r - rms(&x)).abs() < 0.02, "rms {r}");
         // The 1 kHz period at 16 kHz is 16 samples: check zero crossings count.
-        let crossings = y[1000..15000].windows(2).filter(|w| w[0] < 0.0 && w[1] >= 0.0).count();
+        let crossings = y[1000..15000]
+            .windows(2)
+            .filter(|w| w[0] < 0.0 && w[1] >= 0.0)
+            .count();
         assert!((870..=880).contains(&crossings), "{crossings}");
     }
 
@@ -81,6 +92,10 @@ mod tests {
         let x = tone(6000.0, 22050, 1.0);
         let y = resample(&x, 22050, 8000);
         assert_eq!(y.len(), 8000);
-        assert!(rms(&y[500..7500]) < 0.05, "aliased energy {}", rms(&y[500..7500]));
+        assert!(
+            rms(&y[500..7500]) < 0.05,
+            "aliased energy {}",
+            rms(&y[500..7500])
+        );
     }
 }

@@ -58,7 +58,9 @@ pub fn word_error_rate(reference: &str, hypothesis: &str) -> f32 {
     for (i, rw) in r.iter().enumerate() {
         let mut cur = vec![i + 1; h.len() + 1];
         for (j, hw) in h.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(rw != hw)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(rw != hw))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -71,8 +73,14 @@ mod tests {
 
     #[test]
     fn wer_counts_substitutions_insertions_and_deletions() {
-        assert_eq!(word_error_rate("the bin is emptied", "The bin is emptied!"), 0.0);
-        assert_eq!(word_error_rate("the bin is emptied", "the bin was emptied"), 0.25);
+        assert_eq!(
+            word_error_rate("the bin is emptied", "The bin is emptied!"),
+            0.0
+        );
+        assert_eq!(
+            word_error_rate("the bin is emptied", "the bin was emptied"),
+            0.25
+        );
         assert_eq!(word_error_rate("a b c d", "a c d"), 0.25);
         assert_eq!(word_error_rate("a b", "a b c d"), 1.0);
     }

@@ -25,8 +25,18 @@ pub struct RtpReport {
 /// Process CPU time (user + system) from /proc/self/stat, in seconds.
 fn cpu_secs() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // After the command name: utime is field 14, stime 15 (1-based) → 11, 12 here.
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -60,7 +70,9 @@ pub async fn run(calls: usize, secs: u64) -> std::io::Result<RtpReport> {
     let gateway = Arc::new(RtpCounters::default());
     let callers = Arc::new(RtpCounters::default());
     // A second of speech-like audio, queued over and over so every packet is real audio.
-    let tone: Vec<i16> = (0..8000).map(|i| ((i as f32 * 0.07).sin() * 6000.0) as i16).collect();
+    let tone: Vec<i16> = (0..8000)
+        .map(|i| ((i as f32 * 0.07).sin() * 6000.0) as i16)
+        .collect();
     let mut handles = Vec::new();
     for _ in 0..calls {
         let a = UdpSocket::bind("127.0.0.1:0").await?;

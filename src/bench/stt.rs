@@ -14,27 +14,59 @@ pub async fn run(model: &str, out: &mut String) -> anyhow::Result<()> {
     let cfg = SttConfig::default();
     let path = crate::stt::model_path(model);
     for adaptive in [true, false] {
-        let opts = SttOptions { adaptive_audio_ctx: adaptive, ..Default::default() };
+        let opts = SttOptions {
+            adaptive_audio_ctx: adaptive,
+            ..Default::default()
+        };
         let workers = opts.workers;
         let stt = Recognizer::load(&path, opts)?;
-        let label = if adaptive { "audio_ctx adaptive" } else { "audio_ctx 1500" };
+        let label = if adaptive {
+            "audio_ctx adaptive"
+        } else {
+            "audio_ctx 1500"
+        };
         writeln!(out, "\n## {model}, {label}, {workers} workers × 1 thread\n")?;
-        writeln!(out, "| fixture | audio s | decode s | RTF | WER | transcript |\n|---|---|---|---|---|---|")?;
+        writeln!(
+            out,
+            "| fixture | audio s | decode s | RTF | WER | transcript |\n|---|---|---|---|---|---|"
+        )?;
         let mut by_lang: std::collections::BTreeMap<String, (f32, f32, usize)> = Default::default();
-        for f in all.iter().filter(|f| !(model.ends_with(".en") && f.lang != "en")) {
+        for f in all
+            .iter()
+            .filter(|f| !(model.ends_with(".en") && f.lang != "en"))
+        {
             let pcm = crate::audio::wav::read_at(&f.telephone_wav(), 8000)?;
-            let t = stt.transcribe_8k(&pcm, &f.lang, cfg.prompt_for(&f.lang)).await?;
+            let t = stt
+                .transcribe_8k(&pcm, &f.lang, cfg.prompt_for(&f.lang))
+                .await?;
             let wer = word_error_rate(&f.text, &t.text);
             let e = by_lang.entry(f.lang.clone()).or_default();
             e.0 += wer;
             e.1 += t.decode_secs;
             e.2 += 1;
-            writeln!(out, "| {} | {:.2} | {:.2} | {:.2} | {:.0}% | {} |", f.id, t.audio_secs, t.decode_secs, t.decode_secs / t.audio_secs, wer * 100.0, t.text)?;
+            writeln!(
+                out,
+                "| {} | {:.2} | {:.2} | {:.2} | {:.0}% | {} |",
+                f.id,
+                t.audio_secs,
+                t.decode_secs,
+                t.decode_secs / t.audio_secs,
+                wer * 100.0,
+                t.text
+            )?;
         }
         for (lang, (wer, secs, n)) in by_lang {
-            writeln!(out, "\n{lang}: mean WER {:.1}%, mean decode {:.2} s over {n} fixtures", 100.0 * wer / n as f32, secs / n as f32)?;
+            writeln!(
+                out,
+                "\n{lang}: mean WER {:.1}%, mean decode {:.2} s over {n} fixtures",
+                100.0 * wer / n as f32,
+                secs / n as f32
+            )?;
         }
-        let sample = all.iter().find(|f| f.id == "en-passport").unwrap_or(&all[0]);
+        let sample = all
+            .iter()
+            .find(|f| f.id == "en-passport")
+            .unwrap_or(&all[0]);
         let pcm = crate::audio::wav::read_at(&sample.telephone_wav(), 8000)?;
         for concurrent in [1usize, 2, 4] {
             let started = Instant::now();

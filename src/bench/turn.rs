@@ -19,7 +19,9 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 }
 
 fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// Mean of a histogram from its `_sum` and `_count` lines.
@@ -49,9 +51,17 @@ pub async fn run(levels: &[usize], out: &mut String) -> anyhow::Result<()> {
     let questions: Vec<_> = fixtures::load()
         .map_err(anyhow::Error::msg)?
         .into_iter()
-        .filter(|f| f.lang == "en" && f.source == "espeak-ng" && !f.id.contains("cpr") && f.topic != "general")
+        .filter(|f| {
+            f.lang == "en"
+                && f.source == "espeak-ng"
+                && !f.id.contains("cpr")
+                && f.topic != "general"
+        })
         .collect();
-    writeln!(out, "| callers | turns | p50 s | p95 s | max s | no reply |\n|---|---|---|---|---|---|")?;
+    writeln!(
+        out,
+        "| callers | turns | p50 s | p95 s | max s | no reply |\n|---|---|---|---|---|---|"
+    )?;
     for &n in levels {
         let mut jobs = Vec::new();
         for i in 0..n {
@@ -84,16 +94,46 @@ pub async fn run(levels: &[usize], out: &mut String) -> anyhow::Result<()> {
             }
         }
         latencies.sort_by(|a, b| a.total_cmp(b));
-        writeln!(out, "| {n} | {} | {:.3} | {:.3} | {:.3} | {missing} |", latencies.len(),
-            percentile(&latencies, 0.5), percentile(&latencies, 0.95), latencies.last().copied().unwrap_or(f64::NAN))?;
+        writeln!(
+            out,
+            "| {n} | {} | {:.3} | {:.3} | {:.3} | {missing} |",
+            latencies.len(),
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.95),
+            latencies.last().copied().unwrap_or(f64::NAN)
+        )?;
     }
     let (_, metrics) = http_get(running.http).await?;
-    writeln!(out, "\nwhere the time went (means over all turns, measured in the gateway):")?;
-    writeln!(out, "- endpointing: trailing silence {} ms + jitter buffer {} ms (configured)", Config::default().stt.trailing_silence_ms, Config::default().rtp.jitter_ms)?;
-    writeln!(out, "- recognizer queue: {:.3} s", mean(&metrics, "voicebot_turn_recognizer_queue_seconds"))?;
-    writeln!(out, "- recognition: {:.3} s", mean(&metrics, "voicebot_turn_recognition_seconds"))?;
-    writeln!(out, "- intent: {:.4} s", mean(&metrics, "voicebot_turn_intent_seconds"))?;
-    writeln!(out, "- speech end detected → reply queued: {:.3} s", mean(&metrics, "voicebot_turn_reply_seconds"))?;
+    writeln!(
+        out,
+        "\nwhere the time went (means over all turns, measured in the gateway):"
+    )?;
+    writeln!(
+        out,
+        "- endpointing: trailing silence {} ms + jitter buffer {} ms (configured)",
+        Config::default().stt.trailing_silence_ms,
+        Config::default().rtp.jitter_ms
+    )?;
+    writeln!(
+        out,
+        "- recognizer queue: {:.3} s",
+        mean(&metrics, "voicebot_turn_recognizer_queue_seconds")
+    )?;
+    writeln!(
+        out,
+        "- recognition: {:.3} s",
+        mean(&metrics, "voicebot_turn_recognition_seconds")
+    )?;
+    writeln!(
+        out,
+        "- intent: {:.4} s",
+        mean(&metrics, "voicebot_turn_intent_seconds")
+    )?;
+    writeln!(
+        out,
+        "- speech end detected → reply queued: {:.3} s",
+        mean(&metrics, "voicebot_turn_reply_seconds")
+    )?;
     cancel.cancel();
     std::fs::remove_dir_all(&dir).ok();
     Ok(())
@@ -102,7 +142,10 @@ pub async fn run(levels: &[usize], out: &mut String) -> anyhow::Result<()> {
 async fn http_get(addr: std::net::SocketAddr) -> std::io::Result<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await?;
-    s.write_all(format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+    s.write_all(
+        format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await?;
     let mut resp = String::new();
     s.read_to_string(&mut resp).await?;
     Ok((200, resp))

@@ -48,7 +48,10 @@ pub enum Event {
     SpeechConfirmed,
     /// The caller finished an utterance; it is being transcribed.
     UtteranceEnded,
-    Transcript { text: String, confidence: f32 },
+    Transcript {
+        text: String,
+        confidence: f32,
+    },
     TranscriptFailed,
     Resolved(Resolution),
     ResolveFailed,
@@ -81,9 +84,16 @@ pub struct TransferRequest {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    Play { text: String, barge_in: bool },
+    Play {
+        text: String,
+        barge_in: bool,
+    },
     StopPlayback,
-    Resolve { text: String, turn: u32, previous_intent: Option<String> },
+    Resolve {
+        text: String,
+        turn: u32,
+        previous_intent: Option<String>,
+    },
     Transfer(TransferRequest),
     Hangup,
 }
@@ -159,7 +169,10 @@ impl Conversation {
     pub fn deadline(&self) -> Option<Instant> {
         match self.state {
             State::Listening { since } => Some(since + self.settings.no_input),
-            State::Thinking { since, filler_played: false } => Some(since + self.settings.filler_after),
+            State::Thinking {
+                since,
+                filler_played: false,
+            } => Some(since + self.settings.filler_after),
             _ => None,
         }
     }
@@ -173,12 +186,22 @@ impl Conversation {
     }
 
     pub fn outcome(&self) -> Outcome {
-        self.outcome.unwrap_or(if self.answered_any { Outcome::Resolved } else { Outcome::Unresolved })
+        self.outcome.unwrap_or(if self.answered_any {
+            Outcome::Resolved
+        } else {
+            Outcome::Unresolved
+        })
     }
 
     /// Whether caller speech now should stop our audio.
     pub fn interruptible(&self) -> bool {
-        matches!(self.state, State::Speaking { interruptible: true, then: After::Listen })
+        matches!(
+            self.state,
+            State::Speaking {
+                interruptible: true,
+                then: After::Listen
+            }
+        )
     }
 
     pub fn handle(&mut self, now: Instant, event: Event) -> Vec<Action> {
@@ -186,10 +209,18 @@ impl Conversation {
             return Vec::new();
         }
         match event {
-            Event::Answered => self.say(&self.prompts.greeting.clone(), self.settings.barge_in_greeting, After::Listen),
+            Event::Answered => self.say(
+                &self.prompts.greeting.clone(),
+                self.settings.barge_in_greeting,
+                After::Listen,
+            ),
             Event::HungUp => {
                 if self.outcome.is_none() && !matches!(self.state, State::Transferring) {
-                    self.outcome = Some(if self.answered_any { Outcome::Resolved } else { Outcome::Abandoned });
+                    self.outcome = Some(if self.answered_any {
+                        Outcome::Resolved
+                    } else {
+                        Outcome::Abandoned
+                    });
                 }
                 self.state = State::Ended;
                 vec![Action::StopPlayback]
@@ -219,8 +250,14 @@ impl Conversation {
     }
 
     fn say(&mut self, text: &str, barge_in: bool, then: After) -> Vec<Action> {
-        self.state = State::Speaking { then, interruptible: barge_in };
-        vec![Action::Play { text: text.to_string(), barge_in }]
+        self.state = State::Speaking {
+            then,
+            interruptible: barge_in,
+        };
+        vec![Action::Play {
+            text: text.to_string(),
+            barge_in,
+        }]
     }
 
     fn listen(&mut self, now: Instant) {
@@ -235,11 +272,18 @@ impl Conversation {
         if matches!(self.state, State::Transferring | State::NotAnswered) {
             return Vec::new();
         }
-        if let State::Speaking { then: After::Transfer(_), .. } = self.state {
+        if let State::Speaking {
+            then: After::Transfer(_),
+            ..
+        } = self.state
+        {
             return Vec::new(); // already on the way
         }
-        let request =
-            TransferRequest { topic: self.last_topic.clone(), intent_id: self.last_intent.clone(), reason };
+        let request = TransferRequest {
+            topic: self.last_topic.clone(),
+            intent_id: self.last_intent.clone(),
+            reason,
+        };
         let text = match lead {
             Some(lead) => format!("{lead} {}", self.prompts.transferring),
             None => self.prompts.transferring.clone(),
@@ -251,7 +295,10 @@ impl Conversation {
 
     fn on_speech(&mut self, now: Instant) -> Vec<Action> {
         match self.state {
-            State::Speaking { interruptible: true, then: After::Listen } => {
+            State::Speaking {
+                interruptible: true,
+                then: After::Listen,
+            } => {
                 self.listen(now);
                 vec![Action::StopPlayback]
             }
@@ -271,7 +318,10 @@ impl Conversation {
         }
         self.turn += 1;
         self.silences = 0;
-        self.state = State::Thinking { since: now, filler_played: false };
+        self.state = State::Thinking {
+            since: now,
+            filler_played: false,
+        };
         Vec::new()
     }
 
@@ -286,7 +336,11 @@ impl Conversation {
         if self.turn > self.settings.max_turns {
             return self.transfer_now(TransferReason::TooManyTurns);
         }
-        vec![Action::Resolve { text, turn: self.turn, previous_intent: self.last_intent.clone() }]
+        vec![Action::Resolve {
+            text,
+            turn: self.turn,
+            previous_intent: self.last_intent.clone(),
+        }]
     }
 
     /// A turn we could not use: not heard, or not understood.
@@ -298,7 +352,11 @@ impl Conversation {
         if self.no_match >= self.settings.max_no_match {
             return self.transfer_now(TransferReason::NoMatch);
         }
-        let text = if not_heard { self.prompts.not_heard.clone() } else { self.prompts.no_match.clone() };
+        let text = if not_heard {
+            self.prompts.not_heard.clone()
+        } else {
+            self.prompts.no_match.clone()
+        };
         self.asked = Asked::Nothing;
         self.say(&text, true, After::Listen)
     }
@@ -313,11 +371,19 @@ impl Conversation {
         }
         match (r.action, r.kind) {
             (IntentAction::Transfer, _) | (_, Kind::Person) => {
-                let reason = if r.kind == Kind::Person { TransferReason::Requested } else { TransferReason::NeedsPerson };
+                let reason = if r.kind == Kind::Person {
+                    TransferReason::Requested
+                } else {
+                    TransferReason::NeedsPerson
+                };
                 self.transfer_now(reason)
             }
             (IntentAction::End, _) | (_, Kind::Goodbye) => {
-                self.outcome.get_or_insert(if self.answered_any { Outcome::Resolved } else { Outcome::Unresolved });
+                self.outcome.get_or_insert(if self.answered_any {
+                    Outcome::Resolved
+                } else {
+                    Outcome::Unresolved
+                });
                 self.say(&self.prompts.farewell.clone(), false, After::Hangup)
             }
             (IntentAction::Clarify, _) if r.candidates.len() >= 2 => {
@@ -325,12 +391,17 @@ impl Conversation {
                 if self.no_match > self.settings.max_no_match {
                     return self.transfer_now(TransferReason::NoMatch);
                 }
-                let text = self.prompts.clarify_with(&r.candidates[0].title, &r.candidates[1].title);
+                let text = self
+                    .prompts
+                    .clarify_with(&r.candidates[0].title, &r.candidates[1].title);
                 self.asked = Asked::Nothing;
                 self.say(&text, true, After::Listen)
             }
             (_, Kind::Repeat) => {
-                let text = self.last_answer.clone().unwrap_or_else(|| self.prompts.what_else.clone());
+                let text = self
+                    .last_answer
+                    .clone()
+                    .unwrap_or_else(|| self.prompts.what_else.clone());
                 self.say(&text, true, After::Listen)
             }
             (_, Kind::Yes) => match self.asked {
@@ -350,10 +421,19 @@ impl Conversation {
                 self.answered_any = true;
                 self.last_answer = Some(r.answer_text.clone());
                 self.asked = Asked::AnythingElse;
-                self.state = State::Speaking { then: After::Listen, interruptible: true };
+                self.state = State::Speaking {
+                    then: After::Listen,
+                    interruptible: true,
+                };
                 vec![
-                    Action::Play { text: r.answer_text, barge_in: true },
-                    Action::Play { text: self.prompts.anything_else.clone(), barge_in: true },
+                    Action::Play {
+                        text: r.answer_text,
+                        barge_in: true,
+                    },
+                    Action::Play {
+                        text: self.prompts.anything_else.clone(),
+                        barge_in: true,
+                    },
                 ]
             }
         }
@@ -396,9 +476,18 @@ impl Conversation {
                     _ => self.transfer_now(TransferReason::NoInput),
                 }
             }
-            State::Thinking { since, filler_played: false } if now >= since + self.settings.filler_after => {
-                self.state = State::Thinking { since, filler_played: true };
-                vec![Action::Play { text: self.prompts.filler.clone(), barge_in: false }]
+            State::Thinking {
+                since,
+                filler_played: false,
+            } if now >= since + self.settings.filler_after => {
+                self.state = State::Thinking {
+                    since,
+                    filler_played: true,
+                };
+                vec![Action::Play {
+                    text: self.prompts.filler.clone(),
+                    barge_in: false,
+                }]
             }
             _ => Vec::new(),
         }
@@ -436,12 +525,19 @@ mod tests {
     }
 
     fn special(kind: Kind) -> Event {
-        let action = if kind == Kind::Goodbye { IntentAction::End } else { IntentAction::Answer };
+        let action = if kind == Kind::Goodbye {
+            IntentAction::End
+        } else {
+            IntentAction::Answer
+        };
         Event::Resolved(resolution(action, kind, "system.x", ""))
     }
 
     fn play(text: &str) -> Action {
-        Action::Play { text: text.into(), barge_in: true }
+        Action::Play {
+            text: text.into(),
+            barge_in: true,
+        }
     }
 
     impl Call {
@@ -450,7 +546,11 @@ mod tests {
         }
 
         fn with(settings: Settings) -> Call {
-            Call { c: Conversation::new(settings, Prompts::english()), now: Instant::now(), p: Prompts::english() }
+            Call {
+                c: Conversation::new(settings, Prompts::english()),
+                now: Instant::now(),
+                p: Prompts::english(),
+            }
         }
 
         fn at(&mut self, ms: u64, ev: Event) -> Vec<Action> {
@@ -481,12 +581,24 @@ mod tests {
         fn say(&mut self, text: &str) -> Vec<Action> {
             self.at(1000, Event::SpeechConfirmed);
             self.at(1500, Event::UtteranceEnded);
-            self.at(500, Event::Transcript { text: text.into(), confidence: 0.8 })
+            self.at(
+                500,
+                Event::Transcript {
+                    text: text.into(),
+                    confidence: 0.8,
+                },
+            )
         }
 
         /// What a transfer starts with; the reason shows in the `Transfer` after playback.
         fn transfer(&self, _reason: TransferReason) -> Vec<Action> {
-            vec![Action::StopPlayback, Action::Play { text: self.p.transferring.clone(), barge_in: false }]
+            vec![
+                Action::StopPlayback,
+                Action::Play {
+                    text: self.p.transferring.clone(),
+                    barge_in: false,
+                },
+            ]
         }
     }
 
@@ -494,10 +606,22 @@ mod tests {
     fn greeting_says_it_is_a_digital_assistant_and_that_zero_reaches_a_person() {
         let mut call = Call::new();
         let acts = call.ev(Event::Answered);
-        let [Action::Play { text, barge_in: true }] = acts.as_slice() else { panic!("{acts:?}") };
-        assert!(text.contains("digital assistant") && text.contains("press zero"), "{text}");
+        let [Action::Play {
+            text,
+            barge_in: true,
+        }] = acts.as_slice()
+        else {
+            panic!("{acts:?}")
+        };
+        assert!(
+            text.contains("digital assistant") && text.contains("press zero"),
+            "{text}"
+        );
         let da = Prompts::danish().greeting;
-        assert!(da.contains("digital assistent") && da.contains("trykke nul"), "{da}");
+        assert!(
+            da.contains("digital assistent") && da.contains("trykke nul"),
+            "{da}"
+        );
         assert_eq!(call.c.deadline(), None, "no timer while speaking");
     }
 
@@ -506,17 +630,34 @@ mod tests {
         let mut call = Call::listening();
         assert_eq!(
             call.say("when is my bin emptied"),
-            vec![Action::Resolve { text: "when is my bin emptied".into(), turn: 1, previous_intent: None }]
+            vec![Action::Resolve {
+                text: "when is my bin emptied".into(),
+                turn: 1,
+                previous_intent: None
+            }]
         );
-        let acts = call.ev(answer("affald.toemning", "Your bin is emptied every other week."));
-        assert_eq!(acts, vec![play("Your bin is emptied every other week."), play(&call.p.anything_else)]);
+        let acts = call.ev(answer(
+            "affald.toemning",
+            "Your bin is emptied every other week.",
+        ));
+        assert_eq!(
+            acts,
+            vec![
+                play("Your bin is emptied every other week."),
+                play(&call.p.anything_else)
+            ]
+        );
         assert_eq!(call.ev(Event::PlaybackFinished), vec![]);
         assert!(call.c.deadline().is_some(), "listening again");
         // The next question carries the previous intent.
         let acts = call.say("and bulky waste");
         assert_eq!(
             acts,
-            vec![Action::Resolve { text: "and bulky waste".into(), turn: 2, previous_intent: Some("affald.toemning".into()) }]
+            vec![Action::Resolve {
+                text: "and bulky waste".into(),
+                turn: 2,
+                previous_intent: Some("affald.toemning".into())
+            }]
         );
     }
 
@@ -527,7 +668,13 @@ mod tests {
         call.ev(answer("pas.nyt", "Book a time."));
         call.ev(Event::PlaybackFinished);
         call.say("no thanks");
-        assert_eq!(call.ev(special(Kind::No)), vec![Action::Play { text: call.p.farewell.clone(), barge_in: false }]);
+        assert_eq!(
+            call.ev(special(Kind::No)),
+            vec![Action::Play {
+                text: call.p.farewell.clone(),
+                barge_in: false
+            }]
+        );
         assert_eq!(call.ev(Event::PlaybackFinished), vec![Action::Hangup]);
         assert!(call.c.is_over());
         assert_eq!(call.c.outcome(), Outcome::Resolved);
@@ -537,7 +684,13 @@ mod tests {
     fn goodbye_at_any_point_ends_politely() {
         let mut call = Call::listening();
         call.say("bye");
-        assert_eq!(call.ev(special(Kind::Goodbye)), vec![Action::Play { text: call.p.farewell.clone(), barge_in: false }]);
+        assert_eq!(
+            call.ev(special(Kind::Goodbye)),
+            vec![Action::Play {
+                text: call.p.farewell.clone(),
+                barge_in: false
+            }]
+        );
         assert_eq!(call.ev(Event::PlaybackFinished), vec![Action::Hangup]);
         assert_eq!(call.c.outcome(), Outcome::Unresolved);
     }
@@ -556,10 +709,16 @@ mod tests {
     fn repeat_replays_the_last_answer() {
         let mut call = Call::listening();
         call.say("opening hours");
-        call.ev(answer("borgerservice.aabningstider", "We are open from ten."));
+        call.ev(answer(
+            "borgerservice.aabningstider",
+            "We are open from ten.",
+        ));
         call.ev(Event::PlaybackFinished);
         call.say("say that again");
-        assert_eq!(call.ev(special(Kind::Repeat)), vec![play("We are open from ten.")]);
+        assert_eq!(
+            call.ev(special(Kind::Repeat)),
+            vec![play("We are open from ten.")]
+        );
     }
 
     #[test]
@@ -568,23 +727,39 @@ mod tests {
         call.say("waste");
         let mut r = resolution(IntentAction::Clarify, Kind::Answer, "affald.toemning", "");
         r.candidates = vec![
-            Candidate { intent_id: "affald.toemning".into(), title: "bin collection".into(), confidence: 0.4 },
-            Candidate { intent_id: "affald.storskrald".into(), title: "bulky waste".into(), confidence: 0.35 },
+            Candidate {
+                intent_id: "affald.toemning".into(),
+                title: "bin collection".into(),
+                confidence: 0.4,
+            },
+            Candidate {
+                intent_id: "affald.storskrald".into(),
+                title: "bulky waste".into(),
+                confidence: 0.35,
+            },
         ];
-        assert_eq!(call.ev(Event::Resolved(r)), vec![play("Is it about bin collection, or about bulky waste?")]);
+        assert_eq!(
+            call.ev(Event::Resolved(r)),
+            vec![play("Is it about bin collection, or about bulky waste?")]
+        );
     }
 
     #[test]
     fn two_misunderstandings_in_a_row_transfer_to_a_person() {
         let mut call = Call::listening();
         call.say("blah");
-        assert_eq!(call.ev(special(Kind::OutOfScope)), vec![play(&call.p.no_match)]);
+        assert_eq!(
+            call.ev(special(Kind::OutOfScope)),
+            vec![play(&call.p.no_match)]
+        );
         call.ev(Event::PlaybackFinished);
         call.say("blah blah");
         let acts = call.ev(special(Kind::OutOfScope));
         assert_eq!(acts, call.transfer(TransferReason::NoMatch));
         let acts = call.ev(Event::PlaybackFinished);
-        let [Action::Transfer(t)] = acts.as_slice() else { panic!("{acts:?}") };
+        let [Action::Transfer(t)] = acts.as_slice() else {
+            panic!("{acts:?}")
+        };
         assert_eq!(t.reason, TransferReason::NoMatch);
         assert_eq!(call.c.outcome(), Outcome::Transferred);
     }
@@ -599,18 +774,30 @@ mod tests {
         call.ev(answer("pas.nyt", "Book a time."));
         call.ev(Event::PlaybackFinished);
         call.say("blah");
-        assert_eq!(call.ev(special(Kind::OutOfScope)), vec![play(&call.p.no_match)]);
+        assert_eq!(
+            call.ev(special(Kind::OutOfScope)),
+            vec![play(&call.p.no_match)]
+        );
     }
 
     #[test]
     fn dtmf_zero_transfers_at_once_even_mid_prompt() {
         let mut call = Call::new();
         call.ev(Event::Answered);
-        assert_eq!(call.ev(Event::Dtmf('0')), call.transfer(TransferReason::Dtmf));
+        assert_eq!(
+            call.ev(Event::Dtmf('0')),
+            call.transfer(TransferReason::Dtmf)
+        );
         // Pressing again while being transferred does not start a second transfer.
         assert_eq!(call.ev(Event::Dtmf('0')), vec![]);
         let acts = call.ev(Event::PlaybackFinished);
-        assert!(matches!(acts.as_slice(), [Action::Transfer(TransferRequest { reason: TransferReason::Dtmf, .. })]));
+        assert!(matches!(
+            acts.as_slice(),
+            [Action::Transfer(TransferRequest {
+                reason: TransferReason::Dtmf,
+                ..
+            })]
+        ));
     }
 
     #[test]
@@ -629,7 +816,9 @@ mod tests {
         let acts = call.ev(special(Kind::Person));
         assert_eq!(acts, call.transfer(TransferReason::Requested));
         let acts = call.ev(Event::PlaybackFinished);
-        let [Action::Transfer(t)] = acts.as_slice() else { panic!("{acts:?}") };
+        let [Action::Transfer(t)] = acts.as_slice() else {
+            panic!("{acts:?}")
+        };
         assert_eq!(t.topic.as_deref(), Some("boligstoette"));
         assert_eq!(t.intent_id.as_deref(), Some("boligstoette.soeg"));
     }
@@ -638,8 +827,16 @@ mod tests {
     fn intents_that_need_a_person_transfer() {
         let mut call = Call::listening();
         call.say("what is the status of my case");
-        let r = resolution(IntentAction::Transfer, Kind::Answer, "general.sagsstatus", "");
-        assert_eq!(call.ev(Event::Resolved(r)), call.transfer(TransferReason::NeedsPerson));
+        let r = resolution(
+            IntentAction::Transfer,
+            Kind::Answer,
+            "general.sagsstatus",
+            "",
+        );
+        assert_eq!(
+            call.ev(Event::Resolved(r)),
+            call.transfer(TransferReason::NeedsPerson)
+        );
     }
 
     #[test]
@@ -650,7 +847,10 @@ mod tests {
         call.ev(Event::PlaybackFinished);
         assert_eq!(call.wait_for_timer(), vec![play(&call.p.offer_person)]);
         call.ev(Event::PlaybackFinished);
-        assert_eq!(call.wait_for_timer(), call.transfer(TransferReason::NoInput));
+        assert_eq!(
+            call.wait_for_timer(),
+            call.transfer(TransferReason::NoInput)
+        );
     }
 
     #[test]
@@ -661,7 +861,10 @@ mod tests {
         call.wait_for_timer();
         call.ev(Event::PlaybackFinished);
         call.say("yes please");
-        assert_eq!(call.ev(special(Kind::Yes)), call.transfer(TransferReason::Requested));
+        assert_eq!(
+            call.ev(special(Kind::Yes)),
+            call.transfer(TransferReason::Requested)
+        );
     }
 
     #[test]
@@ -682,12 +885,24 @@ mod tests {
         let mut call = Call::listening();
         call.at(1000, Event::SpeechConfirmed);
         call.at(1000, Event::UtteranceEnded);
-        assert_eq!(call.c.deadline(), Some(call.now + Duration::from_millis(1500)));
-        assert_eq!(call.wait_for_timer(), vec![Action::Play { text: call.p.filler.clone(), barge_in: false }]);
+        assert_eq!(
+            call.c.deadline(),
+            Some(call.now + Duration::from_millis(1500))
+        );
+        assert_eq!(
+            call.wait_for_timer(),
+            vec![Action::Play {
+                text: call.p.filler.clone(),
+                barge_in: false
+            }]
+        );
         assert_eq!(call.c.deadline(), None, "only one filler");
         // The filler ending does not start listening: we still owe an answer.
         assert_eq!(call.ev(Event::PlaybackFinished), vec![]);
-        call.ev(Event::Transcript { text: "passport".into(), confidence: 0.9 });
+        call.ev(Event::Transcript {
+            text: "passport".into(),
+            confidence: 0.9,
+        });
         assert_eq!(call.ev(answer("pas.nyt", "Book a time.")).len(), 2);
     }
 
@@ -696,7 +911,9 @@ mod tests {
         let mut call = Call::listening();
         call.say("passport");
         let acts = call.at(300, answer("pas.nyt", "Book a time."));
-        assert!(!acts.iter().any(|a| matches!(a, Action::Play { text, .. } if *text == call.p.filler)));
+        assert!(!acts
+            .iter()
+            .any(|a| matches!(a, Action::Play { text, .. } if *text == call.p.filler)));
     }
 
     #[test]
@@ -705,21 +922,42 @@ mod tests {
         call.say("passport");
         call.ev(answer("pas.nyt", "A long answer about passports."));
         assert!(call.c.interruptible());
-        assert_eq!(call.at(800, Event::SpeechConfirmed), vec![Action::StopPlayback]);
+        assert_eq!(
+            call.at(800, Event::SpeechConfirmed),
+            vec![Action::StopPlayback]
+        );
         call.at(1200, Event::UtteranceEnded);
-        let acts = call.at(400, Event::Transcript { text: "what about driving licences".into(), confidence: 0.8 });
-        assert!(matches!(acts.as_slice(), [Action::Resolve { turn: 2, .. }]), "{acts:?}");
+        let acts = call.at(
+            400,
+            Event::Transcript {
+                text: "what about driving licences".into(),
+                confidence: 0.8,
+            },
+        );
+        assert!(
+            matches!(acts.as_slice(), [Action::Resolve { turn: 2, .. }]),
+            "{acts:?}"
+        );
     }
 
     #[test]
     fn prompts_that_may_not_be_interrupted_are_not() {
-        let mut call = Call::with(Settings { barge_in_greeting: false, ..Settings::default() });
+        let mut call = Call::with(Settings {
+            barge_in_greeting: false,
+            ..Settings::default()
+        });
         call.ev(Event::Answered);
         assert!(!call.c.interruptible());
         assert_eq!(call.ev(Event::SpeechConfirmed), vec![]);
         // An utterance spoken over it is not a turn.
         assert_eq!(call.ev(Event::UtteranceEnded), vec![]);
-        assert_eq!(call.ev(Event::Transcript { text: "hello".into(), confidence: 0.9 }), vec![]);
+        assert_eq!(
+            call.ev(Event::Transcript {
+                text: "hello".into(),
+                confidence: 0.9
+            }),
+            vec![]
+        );
         assert_eq!(call.c.turn(), 0);
     }
 
@@ -741,7 +979,10 @@ mod tests {
         let mut call = Call::listening();
         call.at(1000, Event::SpeechConfirmed);
         call.at(1000, Event::UtteranceEnded);
-        assert_eq!(call.ev(Event::TranscriptFailed), vec![play(&call.p.not_heard)]);
+        assert_eq!(
+            call.ev(Event::TranscriptFailed),
+            vec![play(&call.p.not_heard)]
+        );
     }
 
     #[test]
@@ -750,9 +991,24 @@ mod tests {
         call.say("passport");
         let acts = call.ev(Event::ResolveFailed);
         let text = format!("{} {}", call.p.technical_problem, call.p.transferring);
-        assert_eq!(acts, vec![Action::StopPlayback, Action::Play { text, barge_in: false }]);
+        assert_eq!(
+            acts,
+            vec![
+                Action::StopPlayback,
+                Action::Play {
+                    text,
+                    barge_in: false
+                }
+            ]
+        );
         let acts = call.ev(Event::PlaybackFinished);
-        assert!(matches!(acts.as_slice(), [Action::Transfer(TransferRequest { reason: TransferReason::ServiceDown, .. })]));
+        assert!(matches!(
+            acts.as_slice(),
+            [Action::Transfer(TransferRequest {
+                reason: TransferReason::ServiceDown,
+                ..
+            })]
+        ));
     }
 
     #[test]
@@ -761,7 +1017,9 @@ mod tests {
         call.ev(Event::Dtmf('0'));
         call.ev(Event::PlaybackFinished);
         let acts = call.ev(Event::TransferFailed);
-        let [Action::Play { text, .. }] = acts.as_slice() else { panic!("{acts:?}") };
+        let [Action::Play { text, .. }] = acts.as_slice() else {
+            panic!("{acts:?}")
+        };
         assert!(text.contains(&call.p.no_agents) && text.contains(&call.p.farewell));
         assert_eq!(call.ev(Event::PlaybackFinished), vec![Action::Hangup]);
     }
@@ -787,7 +1045,10 @@ mod tests {
 
     #[test]
     fn a_call_cannot_loop_forever() {
-        let mut call = Call::with(Settings { max_turns: 3, ..Settings::default() });
+        let mut call = Call::with(Settings {
+            max_turns: 3,
+            ..Settings::default()
+        });
         call.ev(Event::Answered);
         call.ev(Event::PlaybackFinished);
         for _ in 0..3 {
@@ -795,6 +1056,9 @@ mod tests {
             call.ev(answer("pas.nyt", "Book a time."));
             call.ev(Event::PlaybackFinished);
         }
-        assert_eq!(call.say("passport again"), call.transfer(TransferReason::TooManyTurns));
+        assert_eq!(
+            call.say("passport again"),
+            call.transfer(TransferReason::TooManyTurns)
+        );
     }
 }

@@ -21,9 +21,10 @@ use tracing::Instrument;
 use super::conversation::{Action, Conversation, Event, Settings};
 use super::prompts::PromptSet;
 use crate::config::Config;
-use crate::ops::metrics::latency_histogram;
+use crate::config::Voice;
 use crate::intent::client::IntentResolver;
 use crate::intent::resolution::{Language, Request, Resolution};
+use crate::ops::metrics::latency_histogram;
 use crate::rtp::session::{self, MediaEvent, MediaHandle, MediaParams, RtpCounters};
 use crate::sip::sdp::{self, Negotiated};
 use crate::sip::uas::IncomingCall;
@@ -31,7 +32,6 @@ use crate::stt::endpoint::{Endpoint, EndpointConfig};
 use crate::stt::listener::Listener;
 use crate::stt::recognizer::{Recognizer, Transcript};
 use crate::tts::cache::{PromptCache, Speech};
-use crate::config::Voice;
 
 /// Where a turn's time goes, as histograms (`voicebot_turn_*_seconds`).
 #[derive(Clone)]
@@ -92,8 +92,13 @@ enum Done {
     Transcribed(Result<Transcript, String>),
     Resolved(Result<Resolution, String>, Duration),
     /// A synthesized sentence, for the playback generation it belongs to.
-    Spoken { generation: u64, pcm: Vec<i16> },
-    SynthesisOver { generation: u64 },
+    Spoken {
+        generation: u64,
+        pcm: Vec<i16>,
+    },
+    SynthesisOver {
+        generation: u64,
+    },
 }
 
 async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
@@ -102,18 +107,28 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "no RTP port: 503");
-            call.dialog.reject(Some(StatusCode::ServiceUnavailable), Some("No media port".into())).ok();
+            call.dialog
+                .reject(
+                    Some(StatusCode::ServiceUnavailable),
+                    Some("No media port".into()),
+                )
+                .ok();
             return;
         }
     };
-    let local = SocketAddr::new(cfg.public_ip(), socket.local_addr().map(|a| a.port()).unwrap_or(0));
+    let local = SocketAddr::new(
+        cfg.public_ip(),
+        socket.local_addr().map(|a| a.port()).unwrap_or(0),
+    );
     let session_id: u64 = rand::random::<u32>() as u64;
     let body = match &call.negotiated {
         Some(n) => sdp::answer(n, local, session_id),
         None => sdp::offer(local, session_id, &cfg.sip.codecs),
     };
     call.dialog.ringing(None, None).ok();
-    if cfg.call.answer_delay_ms > 0 && !ring(&mut call, Duration::from_millis(cfg.call.answer_delay_ms)).await {
+    if cfg.call.answer_delay_ms > 0
+        && !ring(&mut call, Duration::from_millis(cfg.call.answer_delay_ms)).await
+    {
         return;
     }
     if let Err(e) = call.dialog.accept(sdp_headers(), Some(body.into_bytes())) {
@@ -133,7 +148,12 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
         },
     };
     let cancel = CancellationToken::new();
-    let (media, events) = match session::start(socket, media_params(&negotiated, cfg), ctx.rtp.clone(), cancel.clone()) {
+    let (media, events) = match session::start(
+        socket,
+        media_params(&negotiated, cfg),
+        ctx.rtp.clone(),
+        cancel.clone(),
+    ) {
         Ok(m) => m,
         Err(e) => {
             tracing::error!(error = %e, "media failed to start");
@@ -145,7 +165,10 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
     let called = call.request.uri.user().unwrap_or_default().to_string();
     let language = cfg.stt.language_for(&called).to_string();
     let mut call_loop = CallLoop {
-        conversation: Conversation::new(ctx.settings.clone(), ctx.prompts.for_language(&language).clone()),
+        conversation: Conversation::new(
+            ctx.settings.clone(),
+            ctx.prompts.for_language(&language).clone(),
+        ),
         listener: Listener::new(EndpointConfig {
             trailing_silence_ms: cfg.stt.trailing_silence_ms,
             max_utterance_ms: cfg.stt.max_utterance_ms,
@@ -161,7 +184,9 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
         turn_started: None,
         done_tx: mpsc::unbounded_channel().0,
     };
-    call_loop.run(&mut call, negotiated, local, session_id, events).await;
+    call_loop
+        .run(&mut call, negotiated, local, session_id, events)
+        .await;
 }
 
 struct CallLoop {
@@ -276,7 +301,12 @@ impl CallLoop {
                 }
                 self.step(Event::SpeechConfirmed).await;
             }
-            Endpoint::Utterance { audio, start_ms, end_ms, .. } => {
+            Endpoint::Utterance {
+                audio,
+                start_ms,
+                end_ms,
+                ..
+            } => {
                 self.turn_started = Some(Instant::now());
                 self.ctx.metrics.turns.inc();
                 self.step(Event::UtteranceEnded).await;
@@ -303,8 +333,15 @@ impl CallLoop {
         match done {
             Done::Transcribed(Ok(t)) => {
                 self.ctx.metrics.recognition.observe(t.decode_secs as f64);
-                self.ctx.metrics.recognizer_queue.observe(t.queued_secs as f64);
-                self.step(Event::Transcript { text: t.text, confidence: t.confidence }).await
+                self.ctx
+                    .metrics
+                    .recognizer_queue
+                    .observe(t.queued_secs as f64);
+                self.step(Event::Transcript {
+                    text: t.text,
+                    confidence: t.confidence,
+                })
+                .await
             }
             Done::Transcribed(Err(e)) => {
                 tracing::warn!(error = %e, "utterance not transcribed");
@@ -366,7 +403,11 @@ impl CallLoop {
                 self.media.stop_playback();
                 None
             }
-            Action::Resolve { text, turn, previous_intent } => {
+            Action::Resolve {
+                text,
+                turn,
+                previous_intent,
+            } => {
                 let request = Request {
                     call_id: self.call_id.clone(),
                     turn,
@@ -417,7 +458,9 @@ impl CallLoop {
 
 /// Minutes since local midnight (UTC here; opening hours use the configured zone).
 fn minute_of_day() -> u32 {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     ((secs % 86_400) / 60) as u32
 }
 
@@ -451,7 +494,10 @@ async fn ring(call: &mut IncomingCall, delay: Duration) -> bool {
 }
 
 /// Late offer: our 200 carried the offer, the caller's ACK carries the answer.
-async fn wait_for_ack_answer(call: &mut IncomingCall, codecs: &[crate::audio::g711::Law]) -> Option<Negotiated> {
+async fn wait_for_ack_answer(
+    call: &mut IncomingCall,
+    codecs: &[crate::audio::g711::Law],
+) -> Option<Negotiated> {
     loop {
         match tokio::time::timeout(Duration::from_secs(32), call.states.recv()).await {
             Ok(Some(DialogState::Confirmed(..))) => break,

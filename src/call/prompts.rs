@@ -54,7 +54,9 @@ impl Prompts {
             reprompt: "Are you still there? Tell me what you would like to know.".into(),
             offer_person: "I can put you through to a person. Say person, or press zero.".into(),
             not_heard: "Sorry, I did not catch that. Could you say it again?".into(),
-            no_match: "Sorry, I did not understand. Please try other words, or press zero for a person.".into(),
+            no_match:
+                "Sorry, I did not understand. Please try other words, or press zero for a person."
+                    .into(),
             clarify: "Is it about {a}, or about {b}?".into(),
             filler: "One moment.".into(),
             transferring: "I am putting you through to a person. One moment.".into(),
@@ -101,26 +103,39 @@ impl<'de> Deserialize<'de> for PromptSet {
         let merge = |lang: &str, base: Prompts| -> Result<Prompts, D::Error> {
             let mut table = toml::Table::try_from(base).map_err(D::Error::custom)?;
             if let Some(over) = given.get(lang) {
-                let over = over.as_table().ok_or_else(|| D::Error::custom(format!("prompts.{lang} must be a table")))?;
+                let over = over
+                    .as_table()
+                    .ok_or_else(|| D::Error::custom(format!("prompts.{lang} must be a table")))?;
                 for (k, v) in over {
                     if !table.contains_key(k) {
-                        return Err(D::Error::custom(format!("unknown prompt prompts.{lang}.{k}")));
+                        return Err(D::Error::custom(format!(
+                            "unknown prompt prompts.{lang}.{k}"
+                        )));
                     }
                     table.insert(k.clone(), v.clone());
                 }
             }
-            Prompts::deserialize(table).map_err(|e| D::Error::custom(format!("prompts.{lang}: {e}")))
+            Prompts::deserialize(table)
+                .map_err(|e| D::Error::custom(format!("prompts.{lang}: {e}")))
         };
         if let Some(other) = given.keys().find(|k| *k != "da" && *k != "en") {
-            return Err(D::Error::custom(format!("unknown prompt language prompts.{other} (da and en exist)")));
+            return Err(D::Error::custom(format!(
+                "unknown prompt language prompts.{other} (da and en exist)"
+            )));
         }
-        Ok(PromptSet { da: merge("da", Prompts::danish())?, en: merge("en", Prompts::english())? })
+        Ok(PromptSet {
+            da: merge("da", Prompts::danish())?,
+            en: merge("en", Prompts::english())?,
+        })
     }
 }
 
 impl Default for PromptSet {
     fn default() -> Self {
-        PromptSet { da: Prompts::danish(), en: Prompts::english() }
+        PromptSet {
+            da: Prompts::danish(),
+            en: Prompts::english(),
+        }
     }
 }
 
@@ -153,9 +168,15 @@ mod tests {
 
     #[test]
     fn unknown_prompt_keys_are_named() {
-        let e = toml::from_str::<File>("[prompts.da]\nfarvel = \"x\"\n").err().unwrap().to_string();
+        let e = toml::from_str::<File>("[prompts.da]\nfarvel = \"x\"\n")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("prompts.da.farvel"), "{e}");
-        let e = toml::from_str::<File>("[prompts.sv]\nfarewell = \"x\"\n").err().unwrap().to_string();
+        let e = toml::from_str::<File>("[prompts.sv]\nfarewell = \"x\"\n")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("prompts.sv"), "{e}");
     }
 }

@@ -54,10 +54,18 @@ pub fn parse_dtmf(spec: &str) -> anyhow::Result<Vec<(char, f64)>> {
     spec.split(',')
         .filter(|s| !s.trim().is_empty())
         .map(|item| {
-            let (d, at) = item.trim().split_once('@').ok_or_else(|| anyhow!("DTMF item {item:?} is not DIGIT@SECONDS"))?;
-            let digit = d.chars().next().filter(|c| crate::rtp::dtmf::digit_to_event(*c).is_some() && d.len() == 1);
+            let (d, at) = item
+                .trim()
+                .split_once('@')
+                .ok_or_else(|| anyhow!("DTMF item {item:?} is not DIGIT@SECONDS"))?;
+            let digit = d
+                .chars()
+                .next()
+                .filter(|c| crate::rtp::dtmf::digit_to_event(*c).is_some() && d.len() == 1);
             let digit = digit.ok_or_else(|| anyhow!("{d:?} is not a DTMF digit"))?;
-            let at: f64 = at.parse().with_context(|| format!("{at:?} is not a number of seconds"))?;
+            let at: f64 = at
+                .parse()
+                .with_context(|| format!("{at:?} is not a number of seconds"))?;
             Ok((digit, at))
         })
         .collect()
@@ -73,11 +81,20 @@ pub fn speech_end(pcm: &[i16], rate: u32) -> Option<f64> {
 }
 
 fn target_uri(target: &str) -> anyhow::Result<(rsipstack::sip::Uri, SocketAddr)> {
-    let text = if target.starts_with("sip:") { target.to_string() } else { format!("sip:{target}") };
-    let uri = rsipstack::sip::Uri::try_from(text.as_str()).map_err(|e| anyhow!("bad SIP URI {target:?}: {e}"))?;
+    let text = if target.starts_with("sip:") {
+        target.to_string()
+    } else {
+        format!("sip:{target}")
+    };
+    let uri = rsipstack::sip::Uri::try_from(text.as_str())
+        .map_err(|e| anyhow!("bad SIP URI {target:?}: {e}"))?;
     let host = uri.host_with_port.to_string();
-    let addr: SocketAddr = if host.contains(':') { host.parse() } else { format!("{host}:5060").parse() }
-        .with_context(|| format!("the test caller needs an IP address in {target:?}"))?;
+    let addr: SocketAddr = if host.contains(':') {
+        host.parse()
+    } else {
+        format!("{host}:5060").parse()
+    }
+    .with_context(|| format!("the test caller needs an IP address in {target:?}"))?;
     Ok((uri, addr))
 }
 
@@ -85,13 +102,20 @@ pub async fn place(opts: CallOptions) -> anyhow::Result<CallReport> {
     let (callee, server) = target_uri(&opts.target)?;
     let speech = wav::read_at(&opts.play, 8000)?;
     let speech_end_secs = speech_end(&speech, 8000);
-    let local_ip = if server.ip().is_loopback() { server.ip() } else { "0.0.0.0".parse()? };
+    let local_ip = if server.ip().is_loopback() {
+        server.ip()
+    } else {
+        "0.0.0.0".parse()?
+    };
 
     let cancel = CancellationToken::new();
     let _stop = cancel.clone().drop_guard();
     let started = stack::start(SocketAddr::new(local_ip, 0), false, cancel.clone()).await?;
     let stack = Arc::new(started.stack);
-    tokio::spawn(crate::sip::uas::serve_in_dialog(stack.clone(), started.incoming));
+    tokio::spawn(crate::sip::uas::serve_in_dialog(
+        stack.clone(),
+        started.incoming,
+    ));
 
     let rtp_socket = tokio::net::UdpSocket::bind(SocketAddr::new(local_ip, 0)).await?;
     let rtp_local = rtp_socket.local_addr()?;
@@ -109,7 +133,10 @@ pub async fn place(opts: CallOptions) -> anyhow::Result<CallReport> {
     let t0 = Instant::now();
     let (dialog, response) = stack.dialogs.do_invite(invite, state_tx).await?;
     let answer_secs = t0.elapsed().as_secs_f64();
-    let status = response.as_ref().map(|r| u16::from(r.status_code.clone())).unwrap_or(0);
+    let status = response
+        .as_ref()
+        .map(|r| u16::from(r.status_code.clone()))
+        .unwrap_or(0);
     let mut report = CallReport {
         answered: (200..300).contains(&status),
         sip_status: status,
@@ -142,7 +169,9 @@ pub async fn place(opts: CallOptions) -> anyhow::Result<CallReport> {
     media.play(speech);
     let speech_end_at = speech_end_secs.map(|s| media_start + Duration::from_secs_f64(s + 0.02));
 
-    let hangup_after = opts.hangup_after.unwrap_or(speech_end_secs.unwrap_or(0.0) + 5.0);
+    let hangup_after = opts
+        .hangup_after
+        .unwrap_or(speech_end_secs.unwrap_or(0.0) + 5.0);
     let hangup_at = media_start + Duration::from_secs_f64(hangup_after);
     let mut dtmf = opts.dtmf.clone();
     dtmf.sort_by(|a, b| a.1.total_cmp(&b.1));
@@ -150,7 +179,9 @@ pub async fn place(opts: CallOptions) -> anyhow::Result<CallReport> {
     let mut heard: Vec<i16> = Vec::new();
     let mut remote_bye = false;
     loop {
-        let next_dtmf = dtmf.peek().map(|(_, at)| media_start + Duration::from_secs_f64(*at));
+        let next_dtmf = dtmf
+            .peek()
+            .map(|(_, at)| media_start + Duration::from_secs_f64(*at));
         let wake = next_dtmf.map_or(hangup_at, |d| d.min(hangup_at));
         tokio::select! {
             _ = tokio::time::sleep_until(wake) => {
@@ -202,7 +233,9 @@ async fn next_terminal(states: &mut DialogStateReceiver) -> bool {
         match states.recv().await {
             None => return true,
             Some(DialogState::Terminated(..)) => return true,
-            Some(DialogState::Options(_, _, h)) | Some(DialogState::Info(_, _, h)) | Some(DialogState::Updated(_, _, h)) => {
+            Some(DialogState::Options(_, _, h))
+            | Some(DialogState::Info(_, _, h))
+            | Some(DialogState::Updated(_, _, h)) => {
                 h.reply(rsipstack::sip::StatusCode::OK).await.ok();
             }
             Some(_) => {}
@@ -216,7 +249,10 @@ mod tests {
 
     #[test]
     fn dtmf_spec_parses() {
-        assert_eq!(parse_dtmf("0@4.5, #@9").unwrap(), vec![('0', 4.5), ('#', 9.0)]);
+        assert_eq!(
+            parse_dtmf("0@4.5, #@9").unwrap(),
+            vec![('0', 4.5), ('#', 9.0)]
+        );
         assert!(parse_dtmf("x@1").is_err());
         assert!(parse_dtmf("1").is_err());
         assert!(parse_dtmf("1@soon").is_err());

@@ -17,7 +17,11 @@ pub struct OpsState {
     pub metrics: Metrics,
 }
 
-pub async fn serve(listen: SocketAddr, state: Arc<OpsState>, cancel: CancellationToken) -> std::io::Result<SocketAddr> {
+pub async fn serve(
+    listen: SocketAddr,
+    state: Arc<OpsState>,
+    cancel: CancellationToken,
+) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let local = listener.local_addr()?;
     let app = Router::new()
@@ -27,7 +31,10 @@ pub async fn serve(listen: SocketAddr, state: Arc<OpsState>, cancel: Cancellatio
         .with_state(state);
     tokio::spawn(async move {
         let shutdown = async move { cancel.cancelled().await };
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
             tracing::error!(error = %e, "http server failed");
         }
     });
@@ -37,7 +44,10 @@ pub async fn serve(listen: SocketAddr, state: Arc<OpsState>, cancel: Cancellatio
 async fn metrics(State(state): State<Arc<OpsState>>) -> impl IntoResponse {
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.render(),
     )
 }

@@ -48,7 +48,12 @@ impl EventPayload {
 
     pub fn to_bytes(self) -> [u8; 4] {
         let d = self.duration.to_be_bytes();
-        [self.event, (if self.end { 0x80 } else { 0 }) | (self.volume & 0x3F), d[0], d[1]]
+        [
+            self.event,
+            (if self.end { 0x80 } else { 0 }) | (self.volume & 0x3F),
+            d[0],
+            d[1],
+        ]
     }
 }
 
@@ -88,7 +93,15 @@ mod tests {
     fn parses_the_wire_format() {
         // Event 5, end bit, volume 10, duration 800 (100 ms at 8 kHz).
         let ev = EventPayload::parse(&[5, 0x8A, 0x03, 0x20]).unwrap();
-        assert_eq!(ev, EventPayload { event: 5, end: true, volume: 10, duration: 800 });
+        assert_eq!(
+            ev,
+            EventPayload {
+                event: 5,
+                end: true,
+                volume: 10,
+                duration: 800
+            }
+        );
         assert_eq!(ev.to_bytes(), [5, 0x8A, 0x03, 0x20]);
         assert_eq!(EventPayload::parse(&[1, 2, 3]), None);
     }
@@ -97,7 +110,13 @@ mod tests {
     fn one_digit_per_key_press_despite_updates_and_repeated_ends() {
         let mut det = DtmfDetector::default();
         let press = |ev: u8, end: bool, dur: u16| {
-            EventPayload { event: ev, end, volume: 10, duration: dur }.to_bytes()
+            EventPayload {
+                event: ev,
+                end,
+                volume: 10,
+                duration: dur,
+            }
+            .to_bytes()
         };
         let mut got = String::new();
         for (ts, p) in [

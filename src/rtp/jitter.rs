@@ -153,7 +153,10 @@ impl JitterBuffer {
         }
         if let Some(payload) = self.slots.remove(&next) {
             self.next = Some(next + 1);
-            return Playout::Frame { seq: next as u16, payload };
+            return Playout::Frame {
+                seq: next as u16,
+                payload,
+            };
         }
         if self.slots.is_empty() {
             // Underrun: the sender paused or stopped. Refill before playing again.
@@ -207,7 +210,10 @@ mod tests {
         jb.push(t, 11, 160, payload(11));
         assert_eq!(jb.pop(), Playout::Empty);
         jb.push(t, 12, 320, payload(12));
-        assert_eq!(seqs(&drain(&mut jb)), vec![(10, true), (11, true), (12, true)]);
+        assert_eq!(
+            seqs(&drain(&mut jb)),
+            vec![(10, true), (11, true), (12, true)]
+        );
     }
 
     #[test]
@@ -217,7 +223,10 @@ mod tests {
         for s in [3u16, 1, 2, 0] {
             jb.push(t, s, s as u32 * 160, payload(s));
         }
-        assert_eq!(seqs(&drain(&mut jb)), vec![(0, true), (1, true), (2, true), (3, true)]);
+        assert_eq!(
+            seqs(&drain(&mut jb)),
+            vec![(0, true), (1, true), (2, true), (3, true)]
+        );
     }
 
     #[test]
@@ -294,8 +303,15 @@ mod tests {
             let wobble = Duration::from_millis(if i % 2 == 0 { 0 } else { 15 });
             jumpy.push(ideal + wobble, i as u16, i * 160, vec![]);
         }
-        assert!(steady.jitter() < Duration::from_micros(200), "{:?}", steady.jitter());
+        assert!(
+            steady.jitter() < Duration::from_micros(200),
+            "{:?}",
+            steady.jitter()
+        );
         let j = jumpy.jitter();
-        assert!(j > Duration::from_millis(10) && j < Duration::from_millis(16), "{j:?}");
+        assert!(
+            j > Duration::from_millis(10) && j < Duration::from_millis(16),
+            "{j:?}"
+        );
     }
 }

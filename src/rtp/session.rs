@@ -70,7 +70,9 @@ const BUCKET_US: u64 = 50;
 
 impl Default for PacingHistogram {
     fn default() -> Self {
-        PacingHistogram { buckets: (0..=1000).map(|_| AtomicU64::new(0)).collect() }
+        PacingHistogram {
+            buckets: (0..=1000).map(|_| AtomicU64::new(0)).collect(),
+        }
     }
 }
 
@@ -82,7 +84,11 @@ impl PacingHistogram {
 
     /// The lateness below which a fraction `q` of packets left (bucket upper bound).
     pub fn quantile(&self, q: f64) -> Duration {
-        let counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect();
+        let counts: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
         let total: u64 = counts.iter().sum();
         let target = (total as f64 * q).ceil() as u64;
         let mut seen = 0;
@@ -158,7 +164,10 @@ pub async fn bind_in_range(ip: std::net::IpAddr, range: (u16, u16)) -> std::io::
             return Ok(sock);
         }
     }
-    Err(std::io::Error::new(std::io::ErrorKind::AddrInUse, format!("no free RTP port in {}-{}", range.0, range.1)))
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AddrInUse,
+        format!("no free RTP port in {}-{}", range.0, range.1),
+    ))
 }
 
 pub fn start(
@@ -173,7 +182,14 @@ pub fn start(
     let playing = Arc::new(Mutex::new(false));
     let task = MediaTask::new(socket, params, counters, ev_tx, playing.clone());
     tokio::spawn(task.run(cmd_rx, cancel));
-    Ok((MediaHandle { commands: cmd_tx, local, playing }, ev_rx))
+    Ok((
+        MediaHandle {
+            commands: cmd_tx,
+            local,
+            playing,
+        },
+        ev_rx,
+    ))
 }
 
 struct MediaTask {
@@ -230,7 +246,11 @@ impl MediaTask {
         }
     }
 
-    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>, cancel: CancellationToken) {
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        cancel: CancellationToken,
+    ) {
         let period = Duration::from_millis(self.p.ptime_ms as u64);
         let mut clock = interval_at(Instant::now() + period, period);
         // Burst: a late tick is followed by catch-up ticks, so the send rate never drifts.
@@ -351,7 +371,9 @@ impl MediaTask {
     async fn send_one(&mut self) {
         let samples = self.p.ptime_ms as usize * SAMPLES_PER_MS;
         let step = samples as u32;
-        if let (Some((digit, sent)), Some(pt)) = (self.dtmf_out.front().copied(), self.p.dtmf_payload_type) {
+        if let (Some((digit, sent)), Some(pt)) =
+            (self.dtmf_out.front().copied(), self.p.dtmf_payload_type)
+        {
             let end = sent >= DTMF_PACKETS;
             let ev = EventPayload {
                 event: digit_to_event(digit).unwrap_or(0),
@@ -438,15 +460,18 @@ mod tests {
             let (aa, ba) = (a.local_addr().unwrap(), b.local_addr().unwrap());
             let cancel = CancellationToken::new();
             let counters = Arc::new(RtpCounters::default());
-            let (tx, mut tx_events) = start(a, params(ba, law), counters.clone(), cancel.clone()).unwrap();
-            let (_rx, mut rx_events) = start(b, params(aa, law), counters.clone(), cancel.clone()).unwrap();
+            let (tx, mut tx_events) =
+                start(a, params(ba, law), counters.clone(), cancel.clone()).unwrap();
+            let (_rx, mut rx_events) =
+                start(b, params(aa, law), counters.clone(), cancel.clone()).unwrap();
             // Low, mid and high voice-band tones, loud enough to use every G.711 segment.
             let sent: Vec<i16> = (0..8000)
                 .map(|i| {
                     let t = i as f32 / 8000.0;
                     let tau = std::f32::consts::TAU;
-                    (9000.0 * (tau * 180.0 * t).sin() + 7000.0 * (tau * 1230.0 * t).sin() + 5000.0 * (tau * 2710.0 * t).sin())
-                        as i16
+                    (9000.0 * (tau * 180.0 * t).sin()
+                        + 7000.0 * (tau * 1230.0 * t).sin()
+                        + 5000.0 * (tau * 2710.0 * t).sin()) as i16
                 })
                 .collect();
             tx.play(sent.clone());
@@ -461,7 +486,10 @@ mod tests {
             }
             cancel.cancel();
             // Find the sent signal in what arrived (leading silence is the jitter delay).
-            let start = got.iter().position(|s| s.abs() > 100).expect("audio arrived");
+            let start = got
+                .iter()
+                .position(|s| s.abs() > 100)
+                .expect("audio arrived");
             let start = start.saturating_sub(8);
             let best = (start..start + 16)
                 .map(|off| {

@@ -20,7 +20,11 @@ const SUPPORTED_EXTENSIONS: &[&str] = &[];
 pub enum Verdict {
     Pass,
     /// Answer with this response; the message goes no further.
-    Reply { response: Vec<u8>, status: u16, reason: String },
+    Reply {
+        response: Vec<u8>,
+        status: u16,
+        reason: String,
+    },
     /// Nothing can be answered; log and forget.
     Drop(String),
 }
@@ -62,8 +66,14 @@ fn canonical(name: &str) -> String {
 }
 
 fn header_end(raw: &[u8]) -> Option<(usize, usize)> {
-    let crlf = raw.windows(4).position(|w| w == b"\r\n\r\n").map(|p| (p, p + 4));
-    let lf = raw.windows(2).position(|w| w == b"\n\n").map(|p| (p, p + 2));
+    let crlf = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| (p, p + 4));
+    let lf = raw
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .map(|p| (p, p + 2));
     match (crlf, lf) {
         (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
         (a, b) => a.or(b),
@@ -72,7 +82,8 @@ fn header_end(raw: &[u8]) -> Option<(usize, usize)> {
 
 fn split_head(raw: &[u8]) -> Result<Head<'_>, String> {
     let (head_len, body_start) = header_end(raw).unwrap_or((raw.len(), raw.len()));
-    let head = std::str::from_utf8(&raw[..head_len]).map_err(|_| "Invalid UTF-8 in headers".to_string())?;
+    let head = std::str::from_utf8(&raw[..head_len])
+        .map_err(|_| "Invalid UTF-8 in headers".to_string())?;
     let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
     let start_line = lines.next().unwrap_or_default();
     let mut headers: Vec<(String, String)> = Vec::new();
@@ -91,22 +102,34 @@ fn split_head(raw: &[u8]) -> Result<Head<'_>, String> {
         if line.is_empty() {
             continue;
         }
-        let (name, value) = line.split_once(':').ok_or_else(|| format!("Malformed header line {:.40?}", line))?;
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| format!("Malformed header line {:.40?}", line))?;
         if name.trim().is_empty() || name.trim().contains(char::is_whitespace) {
             return Err("Malformed header name".into());
         }
         headers.push((canonical(name), value.trim().to_string()));
     }
-    Ok(Head { start_line, headers, body: &raw[body_start..] })
+    Ok(Head {
+        start_line,
+        headers,
+        body: &raw[body_start..],
+    })
 }
 
 impl Head<'_> {
     fn get(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     fn all<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> {
-        self.headers.iter().filter(move |(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -120,7 +143,11 @@ fn error_response(head: &Head<'_>, status: u16, reason: &str, extra: &[(&str, St
         r += &format!("From: {v}\r\n");
     }
     if let Some(v) = head.get("to") {
-        let tag = if v.contains(";tag=") { "" } else { ";tag=vbguard" };
+        let tag = if v.contains(";tag=") {
+            ""
+        } else {
+            ";tag=vbguard"
+        };
         r += &format!("To: {v}{tag}\r\n");
     }
     for name in ["call-id", "cseq"] {
@@ -133,11 +160,17 @@ fn error_response(head: &Head<'_>, status: u16, reason: &str, extra: &[(&str, St
         r += &format!("{name}: {value}\r\n");
     }
     r += "Server: voicebot-gateway\r\nContent-Length: 0\r\n\r\n";
-    Verdict::Reply { response: r.into_bytes(), status, reason: reason.to_string() }
+    Verdict::Reply {
+        response: r.into_bytes(),
+        status,
+        reason: reason.to_string(),
+    }
 }
 
 fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
 }
 
 /// Checks one complete message (a datagram, or a framed stream message).
@@ -145,8 +178,13 @@ pub fn check(raw: &[u8]) -> Verdict {
     if raw.len() > MAX_DATAGRAM {
         // Headers may still be readable: answer so the sender can switch to TCP.
         return match split_head(raw) {
-            Ok(head) if head.get("via").is_some() => error_response(&head, 513, "Message Too Large", &[]),
-            _ => Verdict::Drop(format!("oversized message ({} bytes) without readable headers", raw.len())),
+            Ok(head) if head.get("via").is_some() => {
+                error_response(&head, 513, "Message Too Large", &[])
+            }
+            _ => Verdict::Drop(format!(
+                "oversized message ({} bytes) without readable headers",
+                raw.len()
+            )),
         };
     }
     let head = match split_head(raw) {
@@ -163,7 +201,9 @@ pub fn check(raw: &[u8]) -> Verdict {
         if reply_possible {
             error_response(&head, status, reason, &[])
         } else {
-            Verdict::Drop(format!("{status} {reason} (cannot answer: no Via, or an ACK)"))
+            Verdict::Drop(format!(
+                "{status} {reason} (cannot answer: no Via, or an ACK)"
+            ))
         }
     };
     if parts.len() != 3 || !is_token(method) || parts[1].is_empty() {
@@ -190,7 +230,10 @@ pub fn check(raw: &[u8]) -> Verdict {
     }
     let cseq = head.get("cseq").unwrap_or_default();
     let mut cseq_parts = cseq.split_whitespace();
-    let valid_number = cseq_parts.next().and_then(|n| n.parse::<u32>().ok()).is_some();
+    let valid_number = cseq_parts
+        .next()
+        .and_then(|n| n.parse::<u32>().ok())
+        .is_some();
     let cseq_method = cseq_parts.next();
     if !valid_number || cseq_parts.next().is_some() {
         return reject(400, "Malformed CSeq");
@@ -213,11 +256,19 @@ pub fn check(raw: &[u8]) -> Verdict {
             .filter(|t| !t.is_empty() && !SUPPORTED_EXTENSIONS.contains(&t.as_str()))
             .collect();
         if !unsupported.is_empty() {
-            return error_response(&head, 420, "Bad Extension", &[("Unsupported", unsupported.join(", "))]);
+            return error_response(
+                &head,
+                420,
+                "Bad Extension",
+                &[("Unsupported", unsupported.join(", "))],
+            );
         }
     }
     if let Err(e) = rsipstack::sip::SipMessage::try_from(raw) {
-        return reject(400, &format!("Unparseable Request ({})", first_words(&e.to_string())));
+        return reject(
+            400,
+            &format!("Unparseable Request ({})", first_words(&e.to_string())),
+        );
     }
     Verdict::Pass
 }
@@ -242,13 +293,18 @@ fn check_response(head: &Head<'_>) -> Verdict {
 /// Finds the first message in a TCP byte stream (RFC 3261 §18.3: Content-Length is
 /// mandatory on streams).
 pub fn frame(buf: &[u8]) -> Framing {
-    let ws = buf.iter().take_while(|b| matches!(b, b'\r' | b'\n')).count();
+    let ws = buf
+        .iter()
+        .take_while(|b| matches!(b, b'\r' | b'\n'))
+        .count();
     if ws > 0 {
         return Framing::Keepalive(ws);
     }
     let Some((_, body_start)) = header_end(buf) else {
         if buf.len() > MAX_HEADERS {
-            return Framing::Broken(Verdict::Drop(format!("header section over {MAX_HEADERS} bytes")));
+            return Framing::Broken(Verdict::Drop(format!(
+                "header section over {MAX_HEADERS} bytes"
+            )));
         }
         return Framing::Incomplete;
     };
@@ -314,7 +370,11 @@ mod tests {
 
     #[test]
     fn missing_mandatory_headers_get_400_naming_them() {
-        for (header, label) in [("Call-ID: abc\r\n", "Call-ID"), ("CSeq: 1 INVITE\r\n", "CSeq"), ("From: <sip:a@127.0.0.1>;tag=1\r\n", "From")] {
+        for (header, label) in [
+            ("Call-ID: abc\r\n", "Call-ID"),
+            ("CSeq: 1 INVITE\r\n", "CSeq"),
+            ("From: <sip:a@127.0.0.1>;tag=1\r\n", "From"),
+        ] {
             let v = check(GOOD.replace(header, "").as_bytes());
             assert_eq!(status(&v), Some(400));
             assert!(reply_text(&v).starts_with(&format!("SIP/2.0 400 Missing {label} Header\r\n")));
@@ -323,21 +383,36 @@ mod tests {
 
     #[test]
     fn no_via_cannot_be_answered() {
-        let v = check(GOOD.replace("Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-1\r\n", "").as_bytes());
-        assert!(matches!(v, Verdict::Drop(ref m) if m.contains("Missing Via")), "{v:?}");
+        let v = check(
+            GOOD.replace("Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-1\r\n", "")
+                .as_bytes(),
+        );
+        assert!(
+            matches!(v, Verdict::Drop(ref m) if m.contains("Missing Via")),
+            "{v:?}"
+        );
     }
 
     #[test]
     fn wrong_version_gets_505() {
-        let v = check(GOOD.replace("bot@127.0.0.1 SIP/2.0", "bot@127.0.0.1 SIP/7.0").as_bytes());
+        let v = check(
+            GOOD.replace("bot@127.0.0.1 SIP/2.0", "bot@127.0.0.1 SIP/7.0")
+                .as_bytes(),
+        );
         assert_eq!(status(&v), Some(505));
     }
 
     #[test]
     fn content_length_beyond_body_gets_400() {
-        let v = check(GOOD.replace("Content-Length: 0", "Content-Length: 50").as_bytes());
+        let v = check(
+            GOOD.replace("Content-Length: 0", "Content-Length: 50")
+                .as_bytes(),
+        );
         assert_eq!(status(&v), Some(400));
-        let v = check(GOOD.replace("Content-Length: 0", "Content-Length: 18446744073709551616").as_bytes());
+        let v = check(
+            GOOD.replace("Content-Length: 0", "Content-Length: 18446744073709551616")
+                .as_bytes(),
+        );
         assert!(reply_text(&v).contains("Malformed Content-Length"));
     }
 
@@ -349,7 +424,13 @@ mod tests {
 
     #[test]
     fn require_gets_420_with_unsupported() {
-        let v = check(GOOD.replace("Max-Forwards: 70\r\n", "Max-Forwards: 70\r\nRequire: foo, 100rel\r\n").as_bytes());
+        let v = check(
+            GOOD.replace(
+                "Max-Forwards: 70\r\n",
+                "Max-Forwards: 70\r\nRequire: foo, 100rel\r\n",
+            )
+            .as_bytes(),
+        );
         let text = reply_text(&v);
         assert!(text.starts_with("SIP/2.0 420 Bad Extension"));
         assert!(text.contains("Unsupported: foo, 100rel\r\n"));
@@ -365,7 +446,9 @@ mod tests {
 
     #[test]
     fn reply_echoes_dialog_headers_and_adds_a_to_tag() {
-        let text = reply_text(&check(GOOD.replace("CSeq: 1 INVITE", "CSeq: 1 BYE").as_bytes()));
+        let text = reply_text(&check(
+            GOOD.replace("CSeq: 1 INVITE", "CSeq: 1 BYE").as_bytes(),
+        ));
         assert!(text.contains("Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-1\r\n"));
         assert!(text.contains("Call-ID: abc\r\n"));
         assert!(text.contains("To: <sip:bot@127.0.0.1>;tag=vbguard\r\n"));
@@ -373,13 +456,18 @@ mod tests {
 
     #[test]
     fn acks_are_never_answered() {
-        let ack = GOOD.replace("INVITE sip", "ACK sip").replace("CSeq: 1 INVITE", "CSeq: 1 BYE");
+        let ack = GOOD
+            .replace("INVITE sip", "ACK sip")
+            .replace("CSeq: 1 INVITE", "CSeq: 1 BYE");
         assert!(matches!(check(ack.as_bytes()), Verdict::Drop(_)));
     }
 
     #[test]
     fn huge_datagram_gets_513() {
-        let big = GOOD.replace("Max-Forwards: 70\r\n", &format!("Max-Forwards: 70\r\nX-Pad: {}\r\n", "a".repeat(9000)));
+        let big = GOOD.replace(
+            "Max-Forwards: 70\r\n",
+            &format!("Max-Forwards: 70\r\nX-Pad: {}\r\n", "a".repeat(9000)),
+        );
         assert_eq!(status(&check(big.as_bytes())), Some(513));
     }
 
@@ -399,10 +487,22 @@ mod tests {
         let with_body = GOOD.replace("Content-Length: 0", "Content-Length: 5") + "he";
         assert_eq!(frame(with_body.as_bytes()), Framing::Incomplete);
         let huge = GOOD.replace("Content-Length: 0", "Content-Length: 18446744073709551615");
-        assert!(matches!(frame(huge.as_bytes()), Framing::Broken(Verdict::Reply { status: 513, .. })));
-        let overflow = GOOD.replace("Content-Length: 0", "Content-Length: 99999999999999999999999");
-        assert!(matches!(frame(overflow.as_bytes()), Framing::Broken(Verdict::Reply { status: 400, .. })));
+        assert!(matches!(
+            frame(huge.as_bytes()),
+            Framing::Broken(Verdict::Reply { status: 513, .. })
+        ));
+        let overflow = GOOD.replace(
+            "Content-Length: 0",
+            "Content-Length: 99999999999999999999999",
+        );
+        assert!(matches!(
+            frame(overflow.as_bytes()),
+            Framing::Broken(Verdict::Reply { status: 400, .. })
+        ));
         let none = GOOD.replace("Content-Length: 0\r\n", "");
-        assert!(matches!(frame(none.as_bytes()), Framing::Broken(Verdict::Reply { status: 400, .. })));
+        assert!(matches!(
+            frame(none.as_bytes()),
+            Framing::Broken(Verdict::Reply { status: 400, .. })
+        ));
     }
 }

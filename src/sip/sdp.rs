@@ -106,8 +106,12 @@ pub fn parse(body: &[u8]) -> Result<RemoteAudio, SdpError> {
                 return None;
             }
             let (num, enc) = v.split_once(' ')?;
-            (num.trim().parse::<u8>().ok()? == pt)
-                .then(|| enc.split('/').next().unwrap_or_default().to_ascii_uppercase())
+            (num.trim().parse::<u8>().ok()? == pt).then(|| {
+                enc.split('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_ascii_uppercase()
+            })
         })
     };
     let formats = media
@@ -153,7 +157,12 @@ pub fn parse(body: &[u8]) -> Result<RemoteAudio, SdpError> {
             _ => Direction::Inactive,
         };
     }
-    Ok(RemoteAudio { addr: SocketAddr::new(ip, port), formats, ptime_ms, direction })
+    Ok(RemoteAudio {
+        addr: SocketAddr::new(ip, port),
+        formats,
+        ptime_ms,
+        direction,
+    })
 }
 
 /// Picks the first of our preferred laws that the remote offered.
@@ -169,7 +178,12 @@ pub fn negotiate(remote: &RemoteAudio, preference: &[Law]) -> Result<Negotiated,
         })
         .ok_or_else(|| {
             SdpError::NoCommonCodec(
-                remote.formats.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>().join(" "),
+                remote
+                    .formats
+                    .iter()
+                    .map(|(_, n)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
             )
         })?;
     let dtmf_payload_type = remote
@@ -177,7 +191,10 @@ pub fn negotiate(remote: &RemoteAudio, preference: &[Law]) -> Result<Negotiated,
         .iter()
         .find(|(_, n)| n == "TELEPHONE-EVENT")
         .map(|(pt, _)| *pt);
-    let ptime_ms = remote.ptime_ms.filter(|p| (10..=30).contains(p)).unwrap_or(20);
+    let ptime_ms = remote
+        .ptime_ms
+        .filter(|p| (10..=30).contains(p))
+        .unwrap_or(20);
     Ok(Negotiated {
         law,
         payload_type,
@@ -248,15 +265,29 @@ mod tests {
 
     #[test]
     fn g729_only_has_no_common_codec() {
-        let remote = parse(sdp("m=audio 4000 RTP/AVP 18", "a=rtpmap:18 G729/8000\r\n").as_bytes()).unwrap();
-        assert_eq!(negotiate(&remote, PREF), Err(SdpError::NoCommonCodec("G729".into())));
+        let remote =
+            parse(sdp("m=audio 4000 RTP/AVP 18", "a=rtpmap:18 G729/8000\r\n").as_bytes()).unwrap();
+        assert_eq!(
+            negotiate(&remote, PREF),
+            Err(SdpError::NoCommonCodec("G729".into()))
+        );
     }
 
     #[test]
     fn picks_by_our_preference_not_the_offer_order() {
-        let remote = parse(sdp("m=audio 4000 RTP/AVP 0 8 101", "a=rtpmap:101 telephone-event/8000\r\n").as_bytes()).unwrap();
+        let remote = parse(
+            sdp(
+                "m=audio 4000 RTP/AVP 0 8 101",
+                "a=rtpmap:101 telephone-event/8000\r\n",
+            )
+            .as_bytes(),
+        )
+        .unwrap();
         let n = negotiate(&remote, PREF).unwrap();
-        assert_eq!((n.law, n.payload_type, n.dtmf_payload_type), (Law::Alaw, 8, Some(101)));
+        assert_eq!(
+            (n.law, n.payload_type, n.dtmf_payload_type),
+            (Law::Alaw, 8, Some(101))
+        );
         let n = negotiate(&remote, &[Law::Ulaw, Law::Alaw]).unwrap();
         assert_eq!((n.law, n.payload_type), (Law::Ulaw, 0));
         assert_eq!(n.remote, "10.0.0.5:4000".parse().unwrap());
@@ -272,8 +303,14 @@ mod tests {
     #[test]
     fn ptime_accepted_between_10_and_30() {
         for (p, want) in [(10, 10), (30, 30), (60, 20), (5, 20)] {
-            let remote = parse(sdp("m=audio 4000 RTP/AVP 8", &format!("a=ptime:{p}\r\n")).as_bytes()).unwrap();
-            assert_eq!(negotiate(&remote, PREF).unwrap().ptime_ms, want, "ptime {p}");
+            let remote =
+                parse(sdp("m=audio 4000 RTP/AVP 8", &format!("a=ptime:{p}\r\n")).as_bytes())
+                    .unwrap();
+            assert_eq!(
+                negotiate(&remote, PREF).unwrap().ptime_ms,
+                want,
+                "ptime {p}"
+            );
         }
     }
 
@@ -283,8 +320,14 @@ mod tests {
         let n = negotiate(&hold, PREF).unwrap();
         assert_eq!(n.direction, Direction::RecvOnly);
         assert!(!n.direction.we_send());
-        let old_style = sdp("m=audio 4000 RTP/AVP 8", "").replace("c=IN IP4 10.0.0.5", "c=IN IP4 0.0.0.0");
-        assert_eq!(negotiate(&parse(old_style.as_bytes()).unwrap(), PREF).unwrap().direction, Direction::RecvOnly);
+        let old_style =
+            sdp("m=audio 4000 RTP/AVP 8", "").replace("c=IN IP4 10.0.0.5", "c=IN IP4 0.0.0.0");
+        assert_eq!(
+            negotiate(&parse(old_style.as_bytes()).unwrap(), PREF)
+                .unwrap()
+                .direction,
+            Direction::RecvOnly
+        );
         let unhold = parse(sdp("m=audio 4000 RTP/AVP 8", "a=sendrecv\r\n").as_bytes()).unwrap();
         assert!(negotiate(&unhold, PREF).unwrap().direction.we_send());
     }
@@ -294,10 +337,16 @@ mod tests {
         let local: SocketAddr = "192.0.2.1:20000".parse().unwrap();
         let o = parse(offer(local, 7, PREF).as_bytes()).unwrap();
         assert_eq!(o.addr, local);
-        assert_eq!(o.formats.iter().map(|f| f.0).collect::<Vec<_>>(), vec![8, 0, DTMF_PT]);
+        assert_eq!(
+            o.formats.iter().map(|f| f.0).collect::<Vec<_>>(),
+            vec![8, 0, DTMF_PT]
+        );
         let n = negotiate(&o, &[Law::Ulaw]).unwrap();
         let a = parse(answer(&n, local, 9).as_bytes()).unwrap();
-        assert_eq!(a.formats, vec![(0, "PCMU".into()), (DTMF_PT, "TELEPHONE-EVENT".into())]);
+        assert_eq!(
+            a.formats,
+            vec![(0, "PCMU".into()), (DTMF_PT, "TELEPHONE-EVENT".into())]
+        );
     }
 
     #[test]

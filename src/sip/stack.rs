@@ -15,7 +15,11 @@ use super::transport::{serve_tcp, GuardCounters, GuardedUdp};
 #[derive(Debug, thiserror::Error)]
 pub enum StackError {
     #[error("cannot bind SIP {transport} on {addr}: {source}")]
-    Bind { transport: &'static str, addr: SocketAddr, source: std::io::Error },
+    Bind {
+        transport: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("SIP stack: {0}")]
     Stack(#[from] rsipstack::Error),
 }
@@ -34,12 +38,24 @@ pub struct Started {
 }
 
 /// Binds UDP (and, if asked, TCP) on `listen` and runs the endpoint until `cancel`.
-pub async fn start(listen: SocketAddr, tcp: bool, cancel: CancellationToken) -> Result<Started, StackError> {
+pub async fn start(
+    listen: SocketAddr,
+    tcp: bool,
+    cancel: CancellationToken,
+) -> Result<Started, StackError> {
     let guard = Arc::new(GuardCounters::default());
     let transport_layer = TransportLayer::new(cancel.clone());
-    let bind_err = |transport, addr| move |source| StackError::Bind { transport, addr, source };
+    let bind_err = |transport, addr| {
+        move |source| StackError::Bind {
+            transport,
+            addr,
+            source,
+        }
+    };
 
-    let udp = tokio::net::UdpSocket::bind(listen).await.map_err(bind_err("UDP", listen))?;
+    let udp = tokio::net::UdpSocket::bind(listen)
+        .await
+        .map_err(bind_err("UDP", listen))?;
     let local = udp.local_addr().map_err(bind_err("UDP", listen))?;
     let conn = UdpConnection::from_socket(
         Arc::new(GuardedUdp::new(udp, guard.clone())),
@@ -51,14 +67,21 @@ pub async fn start(listen: SocketAddr, tcp: bool, cancel: CancellationToken) -> 
 
     if tcp {
         let public = SocketAddr::new(local.ip(), local.port());
-        let front = tokio::net::TcpListener::bind(public).await.map_err(bind_err("TCP", public))?;
+        let front = tokio::net::TcpListener::bind(public)
+            .await
+            .map_err(bind_err("TCP", public))?;
         // The stack binds its own listener; find it a free private port first.
         let private = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(bind_err("TCP", public))?;
         let inner = TcpListenerConnection::new(private, Some(public)).await?;
         transport_layer.add_transport(inner.into());
-        tokio::spawn(serve_tcp(front, private, guard.clone(), cancel.child_token()));
+        tokio::spawn(serve_tcp(
+            front,
+            private,
+            guard.clone(),
+            cancel.child_token(),
+        ));
     }
 
     let endpoint = EndpointBuilder::new()
@@ -78,5 +101,13 @@ pub async fn start(listen: SocketAddr, tcp: bool, cancel: CancellationToken) -> 
     tokio::spawn(async move {
         endpoint.serve().await;
     });
-    Ok(Started { stack: Stack { dialogs, contact, local, guard }, incoming })
+    Ok(Started {
+        stack: Stack {
+            dialogs,
+            contact,
+            local,
+            guard,
+        },
+        incoming,
+    })
 }

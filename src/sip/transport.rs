@@ -164,7 +164,9 @@ async fn relay(
                         counters.note(&verdict, peer, "tcp");
                         match verdict {
                             Verdict::Pass => inner_wr.write_all(&pending[..len]).await?,
-                            Verdict::Reply { response, .. } => peer_wr.lock().await.write_all(&response).await?,
+                            Verdict::Reply { response, .. } => {
+                                peer_wr.lock().await.write_all(&response).await?
+                            }
                             Verdict::Drop(_) => {}
                         }
                         pending.drain(..len);

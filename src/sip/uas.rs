@@ -59,9 +59,19 @@ impl Admission {
     }
 }
 
-pub async fn serve(stack: Arc<Stack>, mut incoming: TransactionReceiver, admission: Admission, calls: mpsc::Sender<IncomingCall>) {
+pub async fn serve(
+    stack: Arc<Stack>,
+    mut incoming: TransactionReceiver,
+    admission: Admission,
+    calls: mpsc::Sender<IncomingCall>,
+) {
     while let Some(mut tx) = incoming.recv().await {
-        let has_to_tag = tx.original.to_header().ok().and_then(|t| t.tag().ok().flatten()).is_some();
+        let has_to_tag = tx
+            .original
+            .to_header()
+            .ok()
+            .and_then(|t| t.tag().ok().flatten())
+            .is_some();
         match tx.original.method {
             Method::Invite if !has_to_tag => new_invite(&stack, tx, &admission, &calls).await,
             Method::Options if !has_to_tag => {
@@ -77,12 +87,23 @@ pub async fn serve(stack: Arc<Stack>, mut incoming: TransactionReceiver, admissi
     }
 }
 
-async fn new_invite(stack: &Stack, mut tx: Transaction, admission: &Admission, calls: &mpsc::Sender<IncomingCall>) {
-    let call_id = tx.original.call_id_header().map(|c| c.value().to_string()).unwrap_or_default();
+async fn new_invite(
+    stack: &Stack,
+    mut tx: Transaction,
+    admission: &Admission,
+    calls: &mpsc::Sender<IncomingCall>,
+) {
+    let call_id = tx
+        .original
+        .call_id_header()
+        .map(|c| c.value().to_string())
+        .unwrap_or_default();
     let Some(slot) = admission.take_slot() else {
         tracing::warn!(%call_id, limit = admission.max_calls, "call limit reached: 503");
         let retry = Header::Other("Retry-After".into(), admission.retry_after_secs.to_string());
-        tx.reply_with(StatusCode::ServiceUnavailable, vec![retry], None).await.ok();
+        tx.reply_with(StatusCode::ServiceUnavailable, vec![retry], None)
+            .await
+            .ok();
         return;
     };
     let negotiated = if tx.original.body.is_empty() {
@@ -93,13 +114,20 @@ async fn new_invite(stack: &Stack, mut tx: Transaction, admission: &Admission, c
             Err(e) => {
                 tracing::info!(%call_id, error = %e, "refusing call: 488");
                 let warning = Header::Other("Warning".into(), format!("304 voicebot \"{e}\""));
-                tx.reply_with(StatusCode::NotAcceptableHere, vec![warning], None).await.ok();
+                tx.reply_with(StatusCode::NotAcceptableHere, vec![warning], None)
+                    .await
+                    .ok();
                 return;
             }
         }
     };
     let (state_tx, states) = stack.dialogs.new_dialog_state_channel();
-    let dialog = match stack.dialogs.get_or_create_server_invite(&tx, state_tx, None, Some(stack.contact.clone())) {
+    let dialog = match stack.dialogs.get_or_create_server_invite(
+        &tx,
+        state_tx,
+        None,
+        Some(stack.contact.clone()),
+    ) {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!(%call_id, error = %e, "cannot create dialog");
@@ -115,7 +143,14 @@ async fn new_invite(stack: &Stack, mut tx: Transaction, admission: &Admission, c
             tracing::debug!(error = %e, "invite transaction ended with error");
         }
     });
-    let call = IncomingCall { dialog, states, call_id, request, negotiated, slot };
+    let call = IncomingCall {
+        dialog,
+        states,
+        call_id,
+        request,
+        negotiated,
+        slot,
+    };
     if calls.send(call).await.is_err() {
         tracing::error!("call layer is gone");
     }

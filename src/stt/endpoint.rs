@@ -28,7 +28,13 @@ pub struct EndpointConfig {
 
 impl Default for EndpointConfig {
     fn default() -> Self {
-        EndpointConfig { trailing_silence_ms: 400, max_utterance_ms: 15_000, min_utterance_ms: 300, preroll_ms: 300, confirm_ms: 300 }
+        EndpointConfig {
+            trailing_silence_ms: 400,
+            max_utterance_ms: 15_000,
+            min_utterance_ms: 300,
+            preroll_ms: 300,
+            confirm_ms: 300,
+        }
     }
 }
 
@@ -43,7 +49,12 @@ pub enum Endpoint {
     /// The caller started talking; `at_ms` is where the onset window began.
     SpeechStart { at_ms: u64 },
     /// A finished utterance (8 kHz), from before the onset to the end of speech.
-    Utterance { audio: Vec<i16>, start_ms: u64, end_ms: u64, reason: EndReason },
+    Utterance {
+        audio: Vec<i16>,
+        start_ms: u64,
+        end_ms: u64,
+        reason: EndReason,
+    },
     /// The speech has lasted `confirm_ms`: long enough not to be a cough (barge-in).
     SpeechConfirmed { at_ms: u64 },
     /// Voice too short to be a word.
@@ -67,7 +78,12 @@ struct Speech {
 
 impl Endpointer {
     pub fn new(cfg: EndpointConfig) -> Self {
-        Endpointer { cfg, frames_seen: 0, recent: VecDeque::new(), speech: None }
+        Endpointer {
+            cfg,
+            frames_seen: 0,
+            recent: VecDeque::new(),
+            speech: None,
+        }
     }
 
     pub fn in_speech(&self) -> bool {
@@ -108,7 +124,9 @@ impl Endpointer {
                 EndReason::MaxLength
             } else if !speech.confirmed && voiced && length_ms >= self.cfg.confirm_ms as u64 {
                 speech.confirmed = true;
-                return Some(Endpoint::SpeechConfirmed { at_ms: Self::ms(index + 1) });
+                return Some(Endpoint::SpeechConfirmed {
+                    at_ms: Self::ms(index + 1),
+                });
             } else {
                 return None;
             };
@@ -116,10 +134,16 @@ impl Endpointer {
             self.recent.clear();
             let start_ms = Self::ms(speech.start_frame);
             let end_ms = Self::ms(speech.last_voiced_frame + 1);
-            if end_ms - start_ms < self.cfg.min_utterance_ms as u64 && reason == EndReason::Silence {
+            if end_ms - start_ms < self.cfg.min_utterance_ms as u64 && reason == EndReason::Silence
+            {
                 return Some(Endpoint::Noise { start_ms, end_ms });
             }
-            return Some(Endpoint::Utterance { audio: speech.audio, start_ms, end_ms, reason });
+            return Some(Endpoint::Utterance {
+                audio: speech.audio,
+                start_ms,
+                end_ms,
+                reason,
+            });
         }
 
         let window = self.recent.iter().rev().take(ONSET_WINDOW);
@@ -129,13 +153,27 @@ impl Endpointer {
         // Onset: the first voiced frame in the window starts the speech.
         let window_len = self.recent.len().min(ONSET_WINDOW);
         let first_in_window = self.recent.len() - window_len;
-        let first_voiced = (first_in_window..self.recent.len()).find(|&i| self.recent[i].1).unwrap_or(first_in_window);
+        let first_voiced = (first_in_window..self.recent.len())
+            .find(|&i| self.recent[i].1)
+            .unwrap_or(first_in_window);
         let start_frame = index + 1 - (self.recent.len() - first_voiced) as u64;
         let preroll = (self.cfg.preroll_ms / FRAME_MS) as usize;
         let from = first_voiced.saturating_sub(preroll);
-        let audio: Vec<i16> = self.recent.iter().skip(from).flat_map(|(f, _)| f.iter().copied()).collect();
-        self.speech = Some(Speech { confirmed: false, start_frame, last_voiced_frame: index, audio });
-        Some(Endpoint::SpeechStart { at_ms: Self::ms(start_frame) })
+        let audio: Vec<i16> = self
+            .recent
+            .iter()
+            .skip(from)
+            .flat_map(|(f, _)| f.iter().copied())
+            .collect();
+        self.speech = Some(Speech {
+            confirmed: false,
+            start_frame,
+            last_voiced_frame: index,
+            audio,
+        });
+        Some(Endpoint::SpeechStart {
+            at_ms: Self::ms(start_frame),
+        })
     }
 }
 
@@ -161,7 +199,12 @@ mod tests {
             .iter()
             .map(|e| match e {
                 Endpoint::SpeechStart { at_ms } => format!("start@{at_ms}"),
-                Endpoint::Utterance { start_ms, end_ms, reason, .. } => format!("utt {start_ms}-{end_ms} {reason:?}"),
+                Endpoint::Utterance {
+                    start_ms,
+                    end_ms,
+                    reason,
+                    ..
+                } => format!("utt {start_ms}-{end_ms} {reason:?}"),
                 Endpoint::Noise { start_ms, end_ms } => format!("noise {start_ms}-{end_ms}"),
                 Endpoint::SpeechConfirmed { at_ms } => format!("confirmed@{at_ms}"),
             })
@@ -171,22 +214,40 @@ mod tests {
     #[test]
     fn speech_then_silence_is_one_utterance() {
         let mut ep = Endpointer::new(EndpointConfig::default());
-        let ev = run(&mut ep, &format!("{}{}{}", ".".repeat(20), "#".repeat(50), ".".repeat(30)));
-        assert_eq!(summary(&ev), vec!["start@400", "confirmed@700", "utt 400-1400 Silence"]);
+        let ev = run(
+            &mut ep,
+            &format!("{}{}{}", ".".repeat(20), "#".repeat(50), ".".repeat(30)),
+        );
+        assert_eq!(
+            summary(&ev),
+            vec!["start@400", "confirmed@700", "utt 400-1400 Silence"]
+        );
     }
 
     #[test]
     fn a_short_pause_does_not_end_the_utterance() {
         let mut ep = Endpointer::new(EndpointConfig::default());
-        let pattern = format!("{}{}{}{}", "#".repeat(30), ".".repeat(15), "#".repeat(30), ".".repeat(25));
+        let pattern = format!(
+            "{}{}{}{}",
+            "#".repeat(30),
+            ".".repeat(15),
+            "#".repeat(30),
+            ".".repeat(25)
+        );
         let ev = run(&mut ep, &pattern);
-        assert_eq!(summary(&ev), vec!["start@0", "confirmed@300", "utt 0-1500 Silence"]);
+        assert_eq!(
+            summary(&ev),
+            vec!["start@0", "confirmed@300", "utt 0-1500 Silence"]
+        );
     }
 
     #[test]
     fn the_end_comes_after_the_configured_trailing_silence() {
         for trailing in [200u32, 400, 800] {
-            let cfg = EndpointConfig { trailing_silence_ms: trailing, ..Default::default() };
+            let cfg = EndpointConfig {
+                trailing_silence_ms: trailing,
+                ..Default::default()
+            };
             let mut ep = Endpointer::new(cfg);
             let mut frames_after_speech = None;
             for i in 0..200 {
@@ -196,7 +257,11 @@ mod tests {
                     break;
                 }
             }
-            assert_eq!(frames_after_speech, Some(trailing as usize / 20), "trailing {trailing}");
+            assert_eq!(
+                frames_after_speech,
+                Some(trailing as usize / 20),
+                "trailing {trailing}"
+            );
         }
     }
 
@@ -207,23 +272,37 @@ mod tests {
         assert!(run(&mut ep, "....#....#.....#....").is_empty());
         // 200 ms of voice starts speech but is too short to be an utterance, or a barge-in.
         let mut ep = Endpointer::new(EndpointConfig::default());
-        let ev = run(&mut ep, &format!("{}{}{}", ".".repeat(20), "#".repeat(10), ".".repeat(30)));
+        let ev = run(
+            &mut ep,
+            &format!("{}{}{}", ".".repeat(20), "#".repeat(10), ".".repeat(30)),
+        );
         assert_eq!(summary(&ev), vec!["start@400", "noise 400-600"]);
     }
 
     #[test]
     fn long_speech_is_cut_at_the_maximum() {
-        let cfg = EndpointConfig { max_utterance_ms: 2000, ..Default::default() };
+        let cfg = EndpointConfig {
+            max_utterance_ms: 2000,
+            ..Default::default()
+        };
         let mut ep = Endpointer::new(cfg);
         let ev = run(&mut ep, &"#".repeat(150));
-        assert_eq!(summary(&ev)[..3], ["start@0", "confirmed@300", "utt 0-2000 MaxLength"]);
+        assert_eq!(
+            summary(&ev)[..3],
+            ["start@0", "confirmed@300", "utt 0-2000 MaxLength"]
+        );
     }
 
     #[test]
     fn the_utterance_keeps_audio_from_before_the_onset() {
         let mut ep = Endpointer::new(EndpointConfig::default());
-        let ev = run(&mut ep, &format!("{}{}{}", ".".repeat(40), "#".repeat(25), ".".repeat(25)));
-        let Some(Endpoint::Utterance { audio, .. }) = ev.last() else { panic!("{ev:?}") };
+        let ev = run(
+            &mut ep,
+            &format!("{}{}{}", ".".repeat(40), "#".repeat(25), ".".repeat(25)),
+        );
+        let Some(Endpoint::Utterance { audio, .. }) = ev.last() else {
+            panic!("{ev:?}")
+        };
         // 300 ms pre-roll + 500 ms speech + 400 ms trailing silence.
         assert_eq!(audio.len(), (15 + 25 + 20) * FRAME);
     }
@@ -232,7 +311,8 @@ mod tests {
     fn finds_the_spoken_region_in_a_fixture_with_noise_around_it() {
         // Greeting fixture, with 1 s of low hiss before and 1 s after.
         let speech = crate::audio::wav::read_at(
-            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("audio-fixtures/greeting-da.wav"),
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("audio-fixtures/greeting-da.wav"),
             8000,
         )
         .unwrap();
@@ -249,12 +329,21 @@ mod tests {
         audio.extend(&speech);
         audio.extend(hiss(8000));
         let mut vad = VoiceDetector::new();
-        let mut ep = Endpointer::new(EndpointConfig { max_utterance_ms: 30_000, trailing_silence_ms: 700, ..Default::default() });
-        let events: Vec<Endpoint> = audio.chunks_exact(FRAME).filter_map(|f| ep.push(f, vad.is_voice(f))).collect();
+        let mut ep = Endpointer::new(EndpointConfig {
+            max_utterance_ms: 30_000,
+            trailing_silence_ms: 700,
+            ..Default::default()
+        });
+        let events: Vec<Endpoint> = audio
+            .chunks_exact(FRAME)
+            .filter_map(|f| ep.push(f, vad.is_voice(f)))
+            .collect();
         let utterances: Vec<(u64, u64)> = events
             .iter()
             .filter_map(|e| match e {
-                Endpoint::Utterance { start_ms, end_ms, .. } => Some((*start_ms, *end_ms)),
+                Endpoint::Utterance {
+                    start_ms, end_ms, ..
+                } => Some((*start_ms, *end_ms)),
                 _ => None,
             })
             .collect();

@@ -12,7 +12,11 @@ pub struct Listener {
 
 impl Listener {
     pub fn new(cfg: EndpointConfig) -> Self {
-        Listener { vad: VoiceDetector::new(), endpointer: Endpointer::new(cfg), partial: Vec::new() }
+        Listener {
+            vad: VoiceDetector::new(),
+            endpointer: Endpointer::new(cfg),
+            partial: Vec::new(),
+        }
     }
 
     /// Feeds 8 kHz audio of any length; returns what the endpointer saw.

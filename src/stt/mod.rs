@@ -33,7 +33,12 @@ pub async fn transcribe_file(
 ) -> Result<recognizer::Transcript, TranscribeError> {
     let (pcm, rate) = crate::audio::wav::read_mono(path)?;
     let audio = crate::audio::resample::resample(&pcm, rate, 16000);
-    let opts = recognizer::SttOptions { workers: 1, queue: 1, adaptive_audio_ctx, ..Default::default() };
+    let opts = recognizer::SttOptions {
+        workers: 1,
+        queue: 1,
+        adaptive_audio_ctx,
+        ..Default::default()
+    };
     let stt = recognizer::Recognizer::load(&model_path(model), opts)?;
     let defaults = crate::config::SttConfig::default();
     let prompt = prompt.unwrap_or(defaults.prompt_for(language)).to_string();

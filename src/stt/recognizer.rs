@@ -46,7 +46,12 @@ pub struct SttOptions {
 impl Default for SttOptions {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        SttOptions { workers: cores, queue: cores * 2, adaptive_audio_ctx: true, max_tokens: 64 }
+        SttOptions {
+            workers: cores,
+            queue: cores * 2,
+            adaptive_audio_ctx: true,
+            max_tokens: 64,
+        }
     }
 }
 
@@ -91,19 +96,25 @@ const MIN_SAMPLES_16K: usize = 16_000 + 3_200;
 impl Recognizer {
     pub fn load(model: &Path, opts: SttOptions) -> Result<Recognizer, SttError> {
         if !model.is_file() {
-            return Err(SttError::ModelMissing { path: model.to_path_buf() });
+            return Err(SttError::ModelMissing {
+                path: model.to_path_buf(),
+            });
         }
         whisper_rs::install_logging_hooks();
         let ctx = WhisperContext::new_with_params(model, WhisperContextParameters::default())
-            .map_err(|e| SttError::ModelInvalid { path: model.to_path_buf(), reason: e.to_string() })?;
+            .map_err(|e| SttError::ModelInvalid {
+                path: model.to_path_buf(),
+                reason: e.to_string(),
+            })?;
         let ctx = Arc::new(ctx);
         let (tx, rx) = sync_channel::<Job>(opts.queue);
         let rx = Arc::new(Mutex::new(rx));
         let metrics = SttMetrics::default();
         for i in 0..opts.workers.max(1) {
-            let mut state = ctx
-                .create_state()
-                .map_err(|e| SttError::ModelInvalid { path: model.to_path_buf(), reason: e.to_string() })?;
+            let mut state = ctx.create_state().map_err(|e| SttError::ModelInvalid {
+                path: model.to_path_buf(),
+                reason: e.to_string(),
+            })?;
             let rx = rx.clone();
             let opts = opts.clone();
             let depth = metrics.queue_depth.clone();
@@ -122,18 +133,38 @@ impl Recognizer {
                 })
                 .map_err(|e| SttError::Failed(e.to_string()))?;
         }
-        Ok(Recognizer { jobs: tx, queue: opts.queue, metrics })
+        Ok(Recognizer {
+            jobs: tx,
+            queue: opts.queue,
+            metrics,
+        })
     }
 
     /// Transcribes 8 kHz telephone audio.
-    pub async fn transcribe_8k(&self, pcm: &[i16], language: &str, prompt: &str) -> Result<Transcript, SttError> {
+    pub async fn transcribe_8k(
+        &self,
+        pcm: &[i16],
+        language: &str,
+        prompt: &str,
+    ) -> Result<Transcript, SttError> {
         let audio = resample(&i16_to_f32(pcm), 8000, 16000);
         self.transcribe_16k(audio, language, prompt).await
     }
 
-    pub async fn transcribe_16k(&self, audio_16k: Vec<f32>, language: &str, prompt: &str) -> Result<Transcript, SttError> {
+    pub async fn transcribe_16k(
+        &self,
+        audio_16k: Vec<f32>,
+        language: &str,
+        prompt: &str,
+    ) -> Result<Transcript, SttError> {
         let (reply, rx) = oneshot::channel();
-        let job = Job { audio_16k, language: language.to_string(), prompt: prompt.to_string(), enqueued: Instant::now(), reply };
+        let job = Job {
+            audio_16k,
+            language: language.to_string(),
+            prompt: prompt.to_string(),
+            enqueued: Instant::now(),
+            reply,
+        };
         match self.jobs.try_send(job) {
             Ok(()) => {
                 self.metrics.queue_depth.inc();
@@ -189,14 +220,23 @@ fn decode(
     if !job.prompt.is_empty() {
         params.set_initial_prompt(&job.prompt);
     }
-    state.full(params, &audio).map_err(|e| SttError::Failed(e.to_string()))?;
+    state
+        .full(params, &audio)
+        .map_err(|e| SttError::Failed(e.to_string()))?;
     let mut text = String::new();
     let (mut prob_sum, mut tokens) = (0.0f32, 0usize);
     for segment in state.as_iter() {
-        text.push_str(&segment.to_str_lossy().map_err(|e| SttError::Failed(e.to_string()))?);
+        text.push_str(
+            &segment
+                .to_str_lossy()
+                .map_err(|e| SttError::Failed(e.to_string()))?,
+        );
         for t in 0..segment.n_tokens() {
             if let Some(tok) = segment.get_token(t) {
-                let is_text = tok.to_str_lossy().map(|s| !s.starts_with("[_") && !s.starts_with("<|")).unwrap_or(false);
+                let is_text = tok
+                    .to_str_lossy()
+                    .map(|s| !s.starts_with("[_") && !s.starts_with("<|"))
+                    .unwrap_or(false);
                 if is_text {
                     prob_sum += tok.token_probability();
                     tokens += 1;
@@ -207,7 +247,11 @@ fn decode(
     Ok(Transcript {
         text: text.trim().to_string(),
         language: job.language.clone(),
-        confidence: if tokens > 0 { prob_sum / tokens as f32 } else { 0.0 },
+        confidence: if tokens > 0 {
+            prob_sum / tokens as f32
+        } else {
+            0.0
+        },
         audio_secs,
         decode_secs: started.elapsed().as_secs_f32(),
         queued_secs: queued.as_secs_f32(),
@@ -228,7 +272,12 @@ mod tests {
 
     #[test]
     fn a_missing_model_names_the_fix() {
-        let err = Recognizer::load(Path::new("/nonexistent/ggml-base.bin"), SttOptions::default()).err().unwrap();
+        let err = Recognizer::load(
+            Path::new("/nonexistent/ggml-base.bin"),
+            SttOptions::default(),
+        )
+        .err()
+        .unwrap();
         assert!(err.to_string().contains("voicebot models fetch"), "{err}");
     }
 

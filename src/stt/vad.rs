@@ -22,7 +22,9 @@ unsafe impl Send for VoiceDetector {}
 
 impl VoiceDetector {
     pub fn new() -> Self {
-        VoiceDetector { vad: Vad::new_with_rate_and_mode(SampleRate::Rate8kHz, VadMode::Aggressive) }
+        VoiceDetector {
+            vad: Vad::new_with_rate_and_mode(SampleRate::Rate8kHz, VadMode::Aggressive),
+        }
     }
 
     /// Whether a 20 ms frame holds voice; a frame of the wrong size counts as silence.

@@ -17,12 +17,17 @@ pub struct PromptCache {
 
 impl PromptCache {
     pub fn new(tts: Arc<dyn Synthesizer>) -> Self {
-        PromptCache { tts, entries: Arc::default() }
+        PromptCache {
+            tts,
+            entries: Arc::default(),
+        }
     }
 
     pub fn get(&self, text: &str, voice: &Voice) -> Option<Arc<Vec<i16>>> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.get(&(super::voice_key(voice), text.to_string())).cloned()
+        entries
+            .get(&(super::voice_key(voice), text.to_string()))
+            .cloned()
     }
 
     /// Synthesizes (whole) and stores a prompt.

@@ -35,7 +35,11 @@ thread_local! {
     static SINK: RefCell<Vec<i16>> = const { RefCell::new(Vec::new()) };
 }
 
-unsafe extern "C" fn on_samples(wav: *mut c_short, n: c_int, _events: *mut es::espeak_EVENT) -> c_int {
+unsafe extern "C" fn on_samples(
+    wav: *mut c_short,
+    n: c_int,
+    _events: *mut es::espeak_EVENT,
+) -> c_int {
     if !wav.is_null() && n > 0 {
         // SAFETY: espeak hands us `n` valid samples for the duration of the call.
         let samples = unsafe { std::slice::from_raw_parts(wav, n as usize) };
@@ -49,7 +53,10 @@ static SHARED: OnceLock<Result<Arc<Espeak>, String>> = OnceLock::new();
 impl Espeak {
     /// The process's one espeak instance (its state is global: a second one would abort).
     pub fn shared() -> Result<Arc<Espeak>, TtsError> {
-        SHARED.get_or_init(|| Espeak::start().map(Arc::new).map_err(|e| e.to_string())).clone().map_err(TtsError::Init)
+        SHARED
+            .get_or_init(|| Espeak::start().map(Arc::new).map_err(|e| e.to_string()))
+            .clone()
+            .map_err(TtsError::Init)
     }
 
     fn start() -> Result<Espeak, TtsError> {
@@ -68,7 +75,11 @@ impl Espeak {
                     )
                 };
                 if rate <= 0 {
-                    ready_tx.send(Err(TtsError::Init("espeak_Initialize failed (is espeak-ng-data installed?)".into()))).ok();
+                    ready_tx
+                        .send(Err(TtsError::Init(
+                            "espeak_Initialize failed (is espeak-ng-data installed?)".into(),
+                        )))
+                        .ok();
                     return;
                 }
                 unsafe { es::espeak_SetSynthCallback(Some(on_samples)) };
@@ -78,7 +89,9 @@ impl Espeak {
                 }
             })
             .map_err(|e| TtsError::Init(e.to_string()))?;
-        ready_rx.recv().map_err(|_| TtsError::Init("espeak thread died".into()))??;
+        ready_rx
+            .recv()
+            .map_err(|_| TtsError::Init("espeak thread died".into()))??;
         Ok(Espeak { jobs })
     }
 }
@@ -92,10 +105,16 @@ fn synthesize(job: Job, rate: u32) {
     // SAFETY: plain setters on the thread that owns espeak.
     unsafe {
         es::espeak_SetParameter(es::espeak_PARAMETER_espeakRATE, job.voice.rate as c_int, 0);
-        es::espeak_SetParameter(es::espeak_PARAMETER_espeakPITCH, job.voice.pitch as c_int, 0);
+        es::espeak_SetParameter(
+            es::espeak_PARAMETER_espeakPITCH,
+            job.voice.pitch as c_int,
+            0,
+        );
     }
     for sentence in super::sentences(&job.text) {
-        let Ok(text) = CString::new(sentence) else { continue };
+        let Ok(text) = CString::new(sentence) else {
+            continue;
+        };
         SINK.with(|s| s.borrow_mut().clear());
         // SAFETY: `text` is NUL-terminated UTF-8 and outlives the synchronous call.
         unsafe {
@@ -124,7 +143,9 @@ fn synthesize(job: Job, rate: u32) {
 /// Selects a voice by language code ("da", "en-gb") or, failing that, by voice name
 /// ("Danish", "gmw/en"). A failed selection keeps the previous voice, so it is checked.
 fn select_voice(name: &str) -> bool {
-    let Ok(c_name) = CString::new(name) else { return false };
+    let Ok(c_name) = CString::new(name) else {
+        return false;
+    };
     // SAFETY: both calls copy what they need from the NUL-terminated string.
     unsafe {
         let mut spec: es::espeak_VOICE = std::mem::zeroed();
@@ -137,10 +158,18 @@ fn select_voice(name: &str) -> bool {
 }
 
 impl Synthesizer for Espeak {
-    fn stream(&self, text: &str, voice: &Voice) -> Result<mpsc::UnboundedReceiver<Vec<i16>>, TtsError> {
+    fn stream(
+        &self,
+        text: &str,
+        voice: &Voice,
+    ) -> Result<mpsc::UnboundedReceiver<Vec<i16>>, TtsError> {
         let (out, rx) = mpsc::unbounded_channel();
         self.jobs
-            .send(Job { text: text.to_string(), voice: voice.clone(), out })
+            .send(Job {
+                text: text.to_string(),
+                voice: voice.clone(),
+                out,
+            })
             .map_err(|_| TtsError::Init("espeak thread is gone".into()))?;
         Ok(rx)
     }

@@ -18,7 +18,11 @@ fn voice_key(v: &Voice) -> String {
 
 /// Anything that turns text into 8 kHz speech, sentence by sentence.
 pub trait Synthesizer: Send + Sync {
-    fn stream(&self, text: &str, voice: &Voice) -> Result<mpsc::UnboundedReceiver<Vec<i16>>, TtsError>;
+    fn stream(
+        &self,
+        text: &str,
+        voice: &Voice,
+    ) -> Result<mpsc::UnboundedReceiver<Vec<i16>>, TtsError>;
 }
 
 /// Splits text after sentence punctuation so the first sentence can play while the rest
@@ -48,14 +52,19 @@ mod tests {
 
     #[test]
     fn splits_into_sentences() {
-        assert_eq!(sentences("Hej. Hvordan går det? Godt"), vec!["Hej.", "Hvordan går det?", "Godt"]);
+        assert_eq!(
+            sentences("Hej. Hvordan går det? Godt"),
+            vec!["Hej.", "Hvordan går det?", "Godt"]
+        );
         assert!(sentences("  ").is_empty());
     }
 
     #[tokio::test]
     async fn espeak_speaks_danish_at_8k() {
         let tts = espeak::Espeak::shared().unwrap();
-        let mut rx = tts.stream("Goddag. Du har ringet til kommunen.", &Voice::default()).unwrap();
+        let mut rx = tts
+            .stream("Goddag. Du har ringet til kommunen.", &Voice::default())
+            .unwrap();
         let mut chunks = Vec::new();
         while let Some(c) = rx.recv().await {
             chunks.push(c);
@@ -72,7 +81,11 @@ mod tests {
     #[tokio::test]
     async fn each_language_gets_its_own_voice_whatever_came_before() {
         let tts = espeak::Espeak::shared().unwrap();
-        let en = Voice { name: "en-gb".into(), rate: 150, pitch: 50 };
+        let en = Voice {
+            name: "en-gb".into(),
+            rate: 150,
+            pitch: 50,
+        };
         let collect = |mut rx: mpsc::UnboundedReceiver<Vec<i16>>| async move {
             let mut all = Vec::new();
             while let Some(c) = rx.recv().await {
@@ -85,7 +98,11 @@ mod tests {
         let danish_voice = collect(tts.stream(text, &Voice::default()).unwrap()).await;
         let english_again = collect(tts.stream(text, &en).unwrap()).await;
         let similarity = |a: &[i16], b: &[i16]| {
-            let env = |x: &[i16]| x.chunks(160).map(crate::audio::wav::level).collect::<Vec<f32>>();
+            let env = |x: &[i16]| {
+                x.chunks(160)
+                    .map(crate::audio::wav::level)
+                    .collect::<Vec<f32>>()
+            };
             let (a, b) = (env(a), env(b));
             let n = a.len().min(b.len());
             let dot: f32 = a[..n].iter().zip(&b[..n]).map(|(x, y)| x * y).sum();
@@ -93,18 +110,32 @@ mod tests {
             dot / (norm(&a[..n]) * norm(&b[..n])) * n as f32 / a.len().max(b.len()) as f32
         };
         // Measured: the same voice ≈ 0.96 (filter state), the other voice ≈ 0.66.
-        let (same, other) = (similarity(&english, &english_again), similarity(&english, &danish_voice));
-        assert!(same > 0.85, "English after Danish is not the English voice ({same})");
+        let (same, other) = (
+            similarity(&english, &english_again),
+            similarity(&english, &danish_voice),
+        );
+        assert!(
+            same > 0.85,
+            "English after Danish is not the English voice ({same})"
+        );
         assert!(other < 0.8, "the voices should differ ({other})");
-        let nonsense = Voice { name: "xx-nonexistent".into(), ..Voice::default() };
-        assert!(collect(tts.stream("Hello.", &nonsense).unwrap()).await.is_empty());
+        let nonsense = Voice {
+            name: "xx-nonexistent".into(),
+            ..Voice::default()
+        };
+        assert!(collect(tts.stream("Hello.", &nonsense).unwrap())
+            .await
+            .is_empty());
     }
 
     #[tokio::test]
     async fn cache_returns_the_same_audio_without_synthesis() {
         let tts: std::sync::Arc<dyn Synthesizer> = espeak::Espeak::shared().unwrap();
         let cache = cache::PromptCache::new(tts);
-        let v = Voice { name: "en".into(), ..Voice::default() };
+        let v = Voice {
+            name: "en".into(),
+            ..Voice::default()
+        };
         assert!(cache.get("Hello there.", &v).is_none());
         let first = cache.warm("Hello there.", &v).await.unwrap();
         let again = cache.get("Hello there.", &v).unwrap();

@@ -83,7 +83,10 @@ impl Gateway {
             if log.contains(needle) {
                 return log;
             }
-            assert!(start.elapsed() < limit, "gateway log never showed {needle:?}:\n{log}");
+            assert!(
+                start.elapsed() < limit,
+                "gateway log never showed {needle:?}:\n{log}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -95,8 +98,11 @@ impl Gateway {
     /// The value of a metric line exactly named (with labels, if any).
     pub fn metric(&self, name: &str) -> Option<f64> {
         let (_, body) = self.http_get("/metrics");
-        body.lines()
-            .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')).map(|v| v.trim().parse().unwrap()))
+        body.lines().find_map(|l| {
+            l.strip_prefix(name)
+                .and_then(|v| v.strip_prefix(' '))
+                .map(|v| v.trim().parse().unwrap())
+        })
     }
 
     /// Waits until a metric reaches the given value.
@@ -107,7 +113,10 @@ impl Gateway {
             if got == Some(want) {
                 return;
             }
-            assert!(start.elapsed() < limit, "{name} stayed at {got:?}, wanted {want}");
+            assert!(
+                start.elapsed() < limit,
+                "{name} stayed at {got:?}, wanted {want}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -150,7 +159,10 @@ fn merge_toml(base: &str, extra: &str) -> String {
             }
         }
     }
-    tables.into_iter().map(|(h, body)| format!("{h}\n{body}")).collect()
+    tables
+        .into_iter()
+        .map(|(h, body)| format!("{h}\n{body}"))
+        .collect()
 }
 
 pub fn strip_ansi(s: &str) -> String {
@@ -173,12 +185,25 @@ pub fn strip_ansi(s: &str) -> String {
 pub fn http_get(addr: SocketAddr, path: &str, auth: Option<&str>) -> (u16, String) {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect http");
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let auth = auth.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n").unwrap();
+    let auth = auth
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut resp = String::new();
     s.read_to_string(&mut resp).ok();
-    let status = resp.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let status = resp
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -209,7 +234,12 @@ pub fn sipp_report(dir: &Path, out: &Output) -> String {
     format!(
         "exit {:?}\nstdout:\n{}\nstderr:\n{}\nerrors:\n{}",
         out.status.code(),
-        String::from_utf8_lossy(&out.stdout).lines().rev().take(30).collect::<Vec<_>>().join("\n"),
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .rev()
+            .take(30)
+            .collect::<Vec<_>>()
+            .join("\n"),
         String::from_utf8_lossy(&out.stderr),
         errors
     )
@@ -230,14 +260,21 @@ pub fn voicebot_call(args: &[&str]) -> serde_json::Value {
         .output()
         .expect("run voicebot call");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "voicebot call failed: {}\n{}", stdout, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "voicebot call failed: {}\n{}",
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("bad JSON {stdout:?}: {e}"))
 }
 
 /// 20 ms RMS envelope of 8 kHz audio.
 pub fn envelope(pcm: &[i16]) -> Vec<f32> {
     pcm.chunks(160)
-        .map(|c| (c.iter().map(|&s| (s as f32 / 32768.0).powi(2)).sum::<f32>() / c.len() as f32).sqrt())
+        .map(|c| {
+            (c.iter().map(|&s| (s as f32 / 32768.0).powi(2)).sum::<f32>() / c.len() as f32).sqrt()
+        })
         .collect()
 }
 
@@ -256,7 +293,13 @@ pub fn envelope_match(hay: &[i16], needle: &[i16]) -> f32 {
     };
     let nn = norm(&n);
     (0..=h.len() - n.len())
-        .map(|lag| norm(&h[lag..lag + n.len()]).iter().zip(&nn).map(|(a, b)| a * b).sum::<f32>())
+        .map(|lag| {
+            norm(&h[lag..lag + n.len()])
+                .iter()
+                .zip(&nn)
+                .map(|(a, b)| a * b)
+                .sum::<f32>()
+        })
         .fold(0.0, f32::max)
 }
 
@@ -282,7 +325,12 @@ pub fn baresip_call(dir: &Path, mic: &Path, target: &str, limit_secs: u32) -> Ve
         .arg(limit_secs.to_string())
         .args(["baresip", "-f"])
         .arg(dir)
-        .args(["-t", &(limit_secs.saturating_sub(2)).to_string(), "-e", &format!("/dial {target}")])
+        .args([
+            "-t",
+            &(limit_secs.saturating_sub(2)).to_string(),
+            "-e",
+            &format!("/dial {target}"),
+        ])
         .stdin(Stdio::null())
         .output()
         .expect("run baresip (apt package baresip)");
@@ -290,15 +338,26 @@ pub fn baresip_call(dir: &Path, mic: &Path, target: &str, limit_secs: u32) -> Ve
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().ends_with("-dec.wav"))
-        .unwrap_or_else(|| panic!("baresip recorded nothing:\n{}", String::from_utf8_lossy(&out.stdout)));
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .ends_with("-dec.wav")
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "baresip recorded nothing:\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        });
     read_wav_8k(&dump)
 }
 
 /// A WAV of `secs` of line silence.
 pub fn silence_wav(dir: &Path, secs: f32) -> PathBuf {
     let path = dir.join(format!("silence-{secs}.wav"));
-    voicebot_gateway::audio::wav::write_i16(&path, &vec![0; (8000.0 * secs) as usize], 8000).unwrap();
+    voicebot_gateway::audio::wav::write_i16(&path, &vec![0; (8000.0 * secs) as usize], 8000)
+        .unwrap();
     path
 }
 
@@ -320,7 +379,12 @@ pub fn reference_speech(text: &str, lang: &str) -> Vec<i16> {
         let tts = voicebot_gateway::tts::espeak::Espeak::shared().unwrap();
         let cache = voicebot_gateway::tts::cache::PromptCache::new(tts);
         let config = voicebot_gateway::config::Config::default();
-        cache.warm(text, config.tts.voice(lang)).await.unwrap().as_ref().clone()
+        cache
+            .warm(text, config.tts.voice(lang))
+            .await
+            .unwrap()
+            .as_ref()
+            .clone()
     })
 }
 
@@ -331,11 +395,23 @@ pub fn transcribe(pcm: &[i16], lang: &str) -> String {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let model = voicebot_gateway::stt::model_path("base");
-        let opts = voicebot_gateway::stt::recognizer::SttOptions { workers: 1, queue: 1, max_tokens: 120, ..Default::default() };
-        let stt = voicebot_gateway::stt::recognizer::Recognizer::load(&model, opts).expect("models/fetch.sh base");
+        let opts = voicebot_gateway::stt::recognizer::SttOptions {
+            workers: 1,
+            queue: 1,
+            max_tokens: 120,
+            ..Default::default()
+        };
+        let stt = voicebot_gateway::stt::recognizer::Recognizer::load(&model, opts)
+            .expect("models/fetch.sh base");
         let mut text = Vec::new();
         for island in speech_islands(pcm) {
-            text.push(stt.transcribe_8k(island, lang, "").await.unwrap().text.to_lowercase());
+            text.push(
+                stt.transcribe_8k(island, lang, "")
+                    .await
+                    .unwrap()
+                    .text
+                    .to_lowercase(),
+            );
         }
         text.join(" ")
     })
