@@ -213,7 +213,7 @@ fn decode(
     params.set_suppress_blank(true);
     params.set_temperature(0.0);
     params.set_temperature_inc(0.0);
-    params.set_max_tokens(opts.max_tokens);
+    params.set_max_tokens(max_tokens_for(audio_secs, opts.max_tokens));
     if opts.adaptive_audio_ctx {
         params.set_audio_ctx(audio_ctx_for(audio.len() as f32 / 16000.0));
     }
@@ -245,7 +245,7 @@ fn decode(
         }
     }
     Ok(Transcript {
-        text: text.trim().to_string(),
+        text: collapse_repeats(text.trim()),
         language: job.language.clone(),
         confidence: if tokens > 0 {
             prob_sum / tokens as f32
@@ -258,9 +258,83 @@ fn decode(
     })
 }
 
+/// Tokens a turn of this length can need (people say ~3 words a second): without
+/// temperature fallback, a short "yes please" otherwise loops until the cap.
+fn max_tokens_for(audio_secs: f32, cap: i32) -> i32 {
+    ((audio_secs * 8.0).ceil() as i32 + 8).min(cap)
+}
+
+/// Drops phrases (or runs of up to three phrases) repeated back to back ("yes please,
+/// yes please, yes please"), whisper's way of filling padded silence.
+pub fn collapse_repeats(text: &str) -> String {
+    let mut phrases: Vec<&str> = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let end = rest
+            .find(['.', ',', '!', '?'])
+            .map_or(rest.len(), |i| i + 1);
+        let (phrase, tail) = rest.split_at(end);
+        if !phrase.trim().is_empty() {
+            phrases.push(phrase);
+        }
+        rest = tail;
+    }
+    let norm = |p: &&str| {
+        p.trim()
+            .trim_end_matches(['.', ',', '!', '?'])
+            .to_lowercase()
+    };
+    let mut out: Vec<&str> = Vec::new();
+    let mut i = 0;
+    'next: while i < phrases.len() {
+        for k in (1..=3).rev() {
+            let repeats = out.len() >= k
+                && i + k <= phrases.len()
+                && out[out.len() - k..]
+                    .iter()
+                    .map(norm)
+                    .eq(phrases[i..i + k].iter().map(norm));
+            if repeats {
+                i += k;
+                continue 'next;
+            }
+        }
+        out.push(phrases[i]);
+        i += 1;
+    }
+    out.concat().trim().to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeated_phrases_collapse_but_real_text_stays() {
+        assert_eq!(
+            collapse_repeats("Yes, please. Yes, please. Yes, please."),
+            "Yes, please."
+        );
+        assert_eq!(
+            collapse_repeats("no bank, no bank, no bank, no bank"),
+            "no bank,"
+        );
+        assert_eq!(
+            collapse_repeats("My passport ran out. How do I renew it?"),
+            "My passport ran out. How do I renew it?"
+        );
+        assert_eq!(
+            collapse_repeats("Nej, nej, det var det hele."),
+            "Nej, det var det hele."
+        );
+        assert_eq!(collapse_repeats(""), "");
+    }
+
+    #[test]
+    fn short_turns_get_few_tokens() {
+        assert_eq!(max_tokens_for(1.2, 64), 18);
+        assert_eq!(max_tokens_for(30.0, 64), 64);
+    }
 
     #[test]
     fn audio_ctx_follows_the_utterance() {
