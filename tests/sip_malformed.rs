@@ -220,8 +220,7 @@ fn unanswered_200_is_retransmitted_until_ack() {
 }
 
 fn assert_calls_work(gw: &Gateway) {
-    let silence = gw.dir.path().join("silence.wav");
-    voicebot_gateway::audio::wav::write_i16(&silence, &vec![0; 8000], 8000).unwrap();
+    let silence = silence_wav(gw.dir.path(), 1.0);
     let report = voicebot_call(&[
         &gw.uri(),
         "--play",

@@ -447,3 +447,16 @@ pub fn slice(pcm: &[i16], from_secs: f64, to_secs: f64) -> &[i16] {
     let b = ((to_secs * 8000.0) as usize).clamp(a, pcm.len());
     &pcm[a..b]
 }
+
+/// Asserts a recording contains the bot's default Danish greeting.
+pub fn assert_heard_greeting(heard: &[i16], who: &str) {
+    let greeting = reference_speech(
+        &voicebot_gateway::call::prompts::Prompts::danish().greeting,
+        "da",
+    );
+    let score = envelope_match(heard, &greeting);
+    assert!(
+        score > 0.9,
+        "{who}'s recording does not contain the greeting (match {score})"
+    );
+}
