@@ -133,15 +133,7 @@ fn our_caller_hears_the_greeting() {
     let gw = Gateway::start("");
     let silence = silence_wav(gw.dir.path(), 2.0);
     let rec = gw.dir.path().join("heard.wav");
-    let report = voicebot_call(&[
-        &gw.uri(),
-        "--play",
-        silence.to_str().unwrap(),
-        "--record",
-        rec.to_str().unwrap(),
-        "--hangup-after",
-        "14",
-    ]);
+    let report = call_recording(&gw, &silence, &rec, &["--hangup-after", "14"]);
     assert_eq!(report["answered"], true);
     assert_eq!(report["sip_status"], 200);
     let heard = read_wav_8k(&rec);
@@ -154,17 +146,12 @@ fn both_codecs_are_answered() {
     let silence = silence_wav(gw.dir.path(), 1.0);
     for codec in ["PCMU", "PCMA"] {
         let rec = gw.dir.path().join(format!("{codec}.wav"));
-        let report = voicebot_call(&[
-            &gw.uri(),
-            "--play",
-            silence.to_str().unwrap(),
-            "--record",
-            rec.to_str().unwrap(),
-            "--codec",
-            codec,
-            "--hangup-after",
-            "3",
-        ]);
+        let report = call_recording(
+            &gw,
+            &silence,
+            &rec,
+            &["--codec", codec, "--hangup-after", "3"],
+        );
         assert_eq!(report["answered"], true, "{codec}");
         let heard = read_wav_8k(&rec);
         let loud = envelope(&heard).iter().filter(|e| **e > 0.01).count();

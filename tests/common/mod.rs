@@ -460,3 +460,22 @@ pub fn assert_heard_greeting(heard: &[i16], who: &str) {
         "{who}'s recording does not contain the greeting (match {score})"
     );
 }
+
+/// `voicebot call` playing `play`, recording into `rec`, with extra arguments.
+pub fn call_recording(
+    gw: &Gateway,
+    play: &std::path::Path,
+    rec: &std::path::Path,
+    extra: &[&str],
+) -> serde_json::Value {
+    let mut args = vec![
+        gw.uri(),
+        "--play".into(),
+        play.display().to_string(),
+        "--record".into(),
+        rec.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    voicebot_call(&args)
+}
