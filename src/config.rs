@@ -31,6 +31,7 @@ pub struct Config {
     pub intent: IntentConfig,
     pub tts: TtsConfig,
     pub conversation: ConversationConfig,
+    pub transfer: TransferConfig,
     /// Overrides of the bot's fixed texts, `[prompts.da]` / `[prompts.en]` (checked by
     /// the call layer, which owns the texts).
     pub prompts: toml::Table,
@@ -262,6 +263,82 @@ impl Default for IntentConfig {
             breaker_cooldown_ms: 10_000,
         }
     }
+}
+
+/// `[transfer]`: the switchboard queues a call can be put through to (checked and
+/// turned into a router by `transfer::route`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransferConfig {
+    /// Opening hours are in this zone (an IANA name).
+    pub timezone: String,
+    pub queues: Vec<QueueConfig>,
+    /// Topics no queue lists go here; the first queue if unset.
+    pub default_queue: Option<String>,
+    /// Closed days besides the Danish public holidays, "YYYY-MM-DD".
+    pub closed_dates: Vec<String>,
+    /// "refer" (RFC 3515, bridged if that fails) or "bridge" (always stay in the call).
+    pub method: String,
+    /// How long a REFER may take to report the queue's answer (final NOTIFY).
+    pub notify_timeout_secs: u64,
+    /// How long a bridged INVITE to a queue may ring.
+    pub ring_timeout_secs: u64,
+    /// Where a bridged INVITE to a `tel:` queue is sent, e.g. "sip:pbx.example.org:5060".
+    pub outbound_proxy: Option<String>,
+    /// Base of the switchboard screen-pop links sent with a transfer,
+    /// e.g. "http://voicebot.example.org:8080"; default: the HTTP listen address.
+    pub switchboard_url: Option<String>,
+}
+
+impl Default for TransferConfig {
+    fn default() -> Self {
+        let hours = toml::from_str(
+            "mon = \"10:00-15:00\"\ntue = \"10:00-15:00\"\nwed = \"10:00-15:00\"\n\
+             thu = \"10:00-17:30\"\nfri = \"10:00-13:00\"\n",
+        )
+        .expect("valid default hours");
+        TransferConfig {
+            timezone: "Europe/Copenhagen".into(),
+            queues: vec![QueueConfig {
+                name: "borgerservice".into(),
+                uri: "sip:borgerservice@127.0.0.1:5080".into(),
+                topics: Vec::new(),
+                hours,
+                open_on_holidays: false,
+                spoken_da: Some("Borgerservice".into()),
+                spoken_en: Some("Citizen Service".into()),
+            }],
+            default_queue: None,
+            closed_dates: Vec::new(),
+            method: "refer".into(),
+            notify_timeout_secs: 20,
+            ring_timeout_secs: 30,
+            outbound_proxy: None,
+            switchboard_url: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    pub name: String,
+    /// `sip:` or `tel:` URI, used exactly as written.
+    pub uri: String,
+    /// Knowledge-base topics routed here (e.g. "affald", "pas_koerekort").
+    #[serde(default)]
+    pub topics: Vec<String>,
+    /// `{ mon = "08:00-15:00", thu = ["08:00-12:00", "13:00-17:30"] }`; days not
+    /// listed are closed.
+    pub hours: toml::Table,
+    /// A 24/7 line (e.g. social emergencies) stays open on public holidays.
+    #[serde(default)]
+    pub open_on_holidays: bool,
+    /// The queue's name as the bot says it ("Jeg stiller dig videre til ...").
+    #[serde(default)]
+    pub spoken_da: Option<String>,
+    #[serde(default)]
+    pub spoken_en: Option<String>,
 }
 
 fn laws<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Law>, D::Error> {

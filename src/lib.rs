@@ -14,4 +14,5 @@ pub mod rtp;
 pub mod serve;
 pub mod sip;
 pub mod stt;
+pub mod transfer;
 pub mod tts;

@@ -14,10 +14,15 @@ use crate::config::Config;
 use crate::intent::kb::Kb;
 use crate::intent::resolution::Language;
 use crate::ops::http::{self, OpsState};
+use crate::ops::live::LiveCalls;
 use crate::ops::metrics::Metrics;
 use crate::rtp::session::RtpCounters;
-use crate::sip::{stack, uas};
+use crate::sip::stack::{self, Stack};
+use crate::sip::uas;
 use crate::stt::recognizer::{Recognizer, SttError, SttOptions};
+use crate::transfer::bridge::DialSettings;
+use crate::transfer::route::Router;
+use crate::transfer::{Method, Transferer};
 use crate::tts::cache::PromptCache;
 use crate::tts::espeak::Espeak;
 use serde::Deserialize;
@@ -33,6 +38,8 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
     let stt = load_recognizer(&config)?;
     let started = stack::start(config.sip.listen, true, cancel.clone()).await?;
     let sip = started.stack.local;
+    let guard = started.stack.guard.clone();
+    let sip_stack = Arc::new(started.stack);
     let active_calls = Gauge::default();
     let rtp = Arc::new(RtpCounters::default());
     let mut metrics = Metrics::default();
@@ -40,12 +47,12 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
     metrics.counter(
         "voicebot_sip_rejected",
         "Malformed SIP requests answered with an error",
-        &started.stack.guard.rejected,
+        &guard.rejected,
     );
     metrics.counter(
         "voicebot_sip_dropped",
         "Malformed SIP messages dropped unanswered",
-        &started.stack.guard.dropped,
+        &guard.dropped,
     );
     metrics.counter(
         "voicebot_rtp_packets_received",
@@ -95,7 +102,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
     };
     let (calls_tx, calls_rx) = mpsc::channel(64);
     tokio::spawn(uas::serve(
-        Arc::new(started.stack),
+        sip_stack.clone(),
         started.incoming,
         admission,
         calls_tx,
@@ -152,12 +159,32 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         "Caller utterances taken as turns",
         &turn_metrics.turns,
     );
+    metrics.register(
+        "voicebot_calls",
+        "Calls ended, by outcome",
+        turn_metrics.calls.clone(),
+    );
+    let transfer = transferer(&config, sip_stack, rtp.clone())?;
+    metrics.register(
+        "voicebot_transfers",
+        "Transfer attempts by method (refer, bridge) and result",
+        transfer.counters.clone(),
+    );
+    let live = LiveCalls::new(500);
     let http = http::serve(
         config.http.listen,
-        Arc::new(OpsState { metrics }),
+        Arc::new(OpsState {
+            metrics,
+            live: live.clone(),
+        }),
         cancel.clone(),
     )
     .await?;
+    let switchboard_url = config
+        .transfer
+        .switchboard_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{http}"));
     let ctx = Arc::new(CallContext {
         metrics: turn_metrics,
         config: config.clone(),
@@ -167,6 +194,9 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         intents,
         prompts,
         settings,
+        transfer,
+        live,
+        switchboard_url,
     });
     tokio::spawn(driver::accept_calls(calls_rx, ctx));
     tracing::info!(%sip, %http, "voicebot listening (SIP UDP+TCP, HTTP)");
@@ -174,6 +204,36 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         active_calls,
         sip,
         http,
+    })
+}
+
+fn transferer(
+    config: &Config,
+    stack: Arc<Stack>,
+    rtp: Arc<RtpCounters>,
+) -> anyhow::Result<Transferer> {
+    let t = &config.transfer;
+    Ok(Transferer {
+        stack,
+        router: Router::from_config(t)?,
+        method: if t.method == "bridge" {
+            Method::Bridge
+        } else {
+            Method::Refer
+        },
+        notify_timeout: Duration::from_secs(t.notify_timeout_secs),
+        dial: DialSettings {
+            codecs: config.sip.codecs.clone(),
+            rtp_ip: config.sip.listen.ip(),
+            public_ip: config.public_ip(),
+            rtp_ports: config.rtp.ports,
+            jitter_ms: config.rtp.jitter_ms,
+            media_timeout: Duration::from_secs(config.rtp.timeout_secs),
+            ring_timeout: Duration::from_secs(t.ring_timeout_secs),
+            outbound_proxy: t.outbound_proxy.clone(),
+        },
+        counters: Default::default(),
+        rtp,
     })
 }
 

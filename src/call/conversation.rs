@@ -58,6 +58,10 @@ pub enum Event {
     Dtmf(char),
     /// Everything we queued has been played.
     PlaybackFinished,
+    /// The answer to `Action::Route`.
+    Routed(Route),
+    /// The caller is with a person now (referred away, or a bridged call that ended).
+    TransferDone,
     TransferFailed,
     HungUp,
     /// The deadline the conversation asked for has passed.
@@ -75,11 +79,43 @@ pub enum TransferReason {
     TooManyTurns,
 }
 
+impl TransferReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferReason::Requested => "requested",
+            TransferReason::Dtmf => "dtmf",
+            TransferReason::NeedsPerson => "needs_person",
+            TransferReason::NoMatch => "no_match",
+            TransferReason::NoInput => "no_input",
+            TransferReason::ServiceDown => "service_down",
+            TransferReason::TooManyTurns => "too_many_turns",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransferRequest {
     pub topic: Option<String>,
     pub intent_id: Option<String>,
     pub reason: TransferReason,
+    /// The queue's name, once routed.
+    pub queue: Option<String>,
+}
+
+/// Where a transfer would go right now, as the driver's router sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Route {
+    Open {
+        queue: String,
+        /// The queue's name as spoken in the call's language.
+        spoken: String,
+    },
+    Closed {
+        spoken: String,
+        /// The opening hours read aloud.
+        hours: String,
+    },
+    NoQueue,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -94,6 +130,8 @@ pub enum Action {
         turn: u32,
         previous_intent: Option<String>,
     },
+    /// Ask the router where this transfer goes; answered at once by `Event::Routed`.
+    Route(TransferRequest),
     Transfer(TransferRequest),
     Hangup,
 }
@@ -103,8 +141,25 @@ pub enum Action {
 pub enum Outcome {
     Resolved,
     Transferred,
+    /// Wanted a person while every queue was closed.
+    OutOfHours,
     Abandoned,
     Unresolved,
+    /// A transfer reached nobody.
+    Error,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Resolved => "resolved",
+            Outcome::Transferred => "transferred",
+            Outcome::OutOfHours => "out_of_hours",
+            Outcome::Abandoned => "abandoned",
+            Outcome::Unresolved => "unresolved",
+            Outcome::Error => "error",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -117,9 +172,22 @@ enum After {
 #[derive(Debug, Clone, PartialEq)]
 enum State {
     NotAnswered,
-    Speaking { then: After, interruptible: bool },
-    Listening { since: Instant },
-    Thinking { since: Instant, filler_played: bool },
+    Speaking {
+        then: After,
+        interruptible: bool,
+    },
+    Listening {
+        since: Instant,
+    },
+    Thinking {
+        since: Instant,
+        filler_played: bool,
+    },
+    /// Waiting for `Event::Routed`, with what to say before the transfer prompt.
+    Routing {
+        request: TransferRequest,
+        lead: Option<String>,
+    },
     Transferring,
     Ended,
 }
@@ -240,8 +308,13 @@ impl Conversation {
                 self.transfer_saying(TransferReason::ServiceDown, Some(apology))
             }
             Event::PlaybackFinished => self.on_playback_finished(now),
+            Event::Routed(route) => self.on_routed(route),
+            Event::TransferDone => {
+                self.state = State::Ended;
+                Vec::new()
+            }
             Event::TransferFailed => {
-                self.outcome = Some(Outcome::Unresolved);
+                self.outcome = Some(Outcome::Error);
                 let text = format!("{} {}", self.prompts.no_agents, self.prompts.farewell);
                 self.say(&text, false, After::Hangup)
             }
@@ -269,7 +342,10 @@ impl Conversation {
     }
 
     fn transfer_saying(&mut self, reason: TransferReason, lead: Option<String>) -> Vec<Action> {
-        if matches!(self.state, State::Transferring | State::NotAnswered) {
+        if matches!(
+            self.state,
+            State::Transferring | State::NotAnswered | State::Routing { .. }
+        ) {
             return Vec::new();
         }
         if let State::Speaking {
@@ -283,14 +359,48 @@ impl Conversation {
             topic: self.last_topic.clone(),
             intent_id: self.last_intent.clone(),
             reason,
+            queue: None,
         };
-        let text = match lead {
-            Some(lead) => format!("{lead} {}", self.prompts.transferring),
-            None => self.prompts.transferring.clone(),
+        self.state = State::Routing {
+            request: request.clone(),
+            lead,
         };
-        let mut actions = vec![Action::StopPlayback];
-        actions.extend(self.say(&text, false, After::Transfer(request)));
-        actions
+        vec![Action::StopPlayback, Action::Route(request)]
+    }
+
+    fn on_routed(&mut self, route: Route) -> Vec<Action> {
+        let State::Routing { request, lead } = &self.state else {
+            return Vec::new();
+        };
+        let (mut request, lead) = (request.clone(), lead.clone());
+        let with_lead = |text: String| match &lead {
+            Some(lead) => format!("{lead} {text}"),
+            None => text,
+        };
+        match route {
+            Route::Open { queue, spoken } => {
+                request.queue = Some(queue);
+                let text = with_lead(self.prompts.transferring_to(&spoken));
+                self.say(&text, false, After::Transfer(request))
+            }
+            Route::Closed { spoken, hours } => {
+                self.outcome = Some(Outcome::OutOfHours);
+                let text = with_lead(format!(
+                    "{} {}",
+                    self.prompts.closed_with(&spoken, &hours),
+                    self.prompts.farewell
+                ));
+                self.say(&text, false, After::Hangup)
+            }
+            Route::NoQueue => {
+                self.outcome = Some(Outcome::Error);
+                let text = with_lead(format!(
+                    "{} {}",
+                    self.prompts.no_agents, self.prompts.farewell
+                ));
+                self.say(&text, false, After::Hangup)
+            }
+        }
     }
 
     fn on_speech(&mut self, now: Instant) -> Vec<Action> {
@@ -503,6 +613,15 @@ mod tests {
         c: Conversation,
         now: Instant,
         p: Prompts,
+        /// What the driver's router answers to `Action::Route`.
+        route: Route,
+    }
+
+    fn open() -> Route {
+        Route::Open {
+            queue: "borgerservice".into(),
+            spoken: "Citizen Service".into(),
+        }
     }
 
     fn resolution(action: IntentAction, kind: Kind, id: &str, answer: &str) -> Resolution {
@@ -550,12 +669,24 @@ mod tests {
                 c: Conversation::new(settings, Prompts::english()),
                 now: Instant::now(),
                 p: Prompts::english(),
+                route: open(),
             }
         }
 
+        /// Feeds `ev` `ms` after the last event; a `Route` is answered at once, as the
+        /// driver does.
         fn at(&mut self, ms: u64, ev: Event) -> Vec<Action> {
             self.now += Duration::from_millis(ms);
-            self.c.handle(self.now, ev)
+            let mut out = Vec::new();
+            for action in self.c.handle(self.now, ev) {
+                match action {
+                    Action::Route(_) => {
+                        out.extend(self.c.handle(self.now, Event::Routed(self.route.clone())))
+                    }
+                    other => out.push(other),
+                }
+            }
+            out
         }
 
         fn ev(&mut self, ev: Event) -> Vec<Action> {
@@ -566,7 +697,7 @@ mod tests {
         fn wait_for_timer(&mut self) -> Vec<Action> {
             let due = self.c.deadline().expect("a deadline");
             self.now = due;
-            self.c.handle(due, Event::Timer)
+            self.at(0, Event::Timer)
         }
 
         /// Answered, greeting played: listening.
@@ -595,7 +726,7 @@ mod tests {
             vec![
                 Action::StopPlayback,
                 Action::Play {
-                    text: self.p.transferring.clone(),
+                    text: self.p.transferring_to("Citizen Service"),
                     barge_in: false,
                 },
             ]
@@ -990,7 +1121,11 @@ mod tests {
         let mut call = Call::listening();
         call.say("passport");
         let acts = call.ev(Event::ResolveFailed);
-        let text = format!("{} {}", call.p.technical_problem, call.p.transferring);
+        let text = format!(
+            "{} {}",
+            call.p.technical_problem,
+            call.p.transferring_to("Citizen Service")
+        );
         assert_eq!(
             acts,
             vec![
@@ -1022,6 +1157,79 @@ mod tests {
         };
         assert!(text.contains(&call.p.no_agents) && text.contains(&call.p.farewell));
         assert_eq!(call.ev(Event::PlaybackFinished), vec![Action::Hangup]);
+        assert_eq!(call.c.outcome(), Outcome::Error);
+    }
+
+    #[test]
+    fn the_transfer_goes_to_the_routed_queue_and_ends_the_bots_part() {
+        let mut call = Call::listening();
+        call.say("waste");
+        call.ev(answer("affald.storskrald", "Book a pickup."));
+        call.ev(Event::PlaybackFinished);
+        call.ev(Event::Dtmf('0'));
+        let acts = call.ev(Event::PlaybackFinished);
+        assert_eq!(
+            acts,
+            vec![Action::Transfer(TransferRequest {
+                topic: Some("affald".into()),
+                intent_id: Some("affald.storskrald".into()),
+                reason: TransferReason::Dtmf,
+                queue: Some("borgerservice".into()),
+            })]
+        );
+        assert_eq!(call.ev(Event::TransferDone), vec![]);
+        assert!(call.c.is_over());
+        assert_eq!(call.c.outcome(), Outcome::Transferred);
+    }
+
+    #[test]
+    fn out_of_hours_the_caller_hears_the_hours_and_a_polite_goodbye() {
+        let mut call = Call::listening();
+        call.route = Route::Closed {
+            spoken: "Citizen Service".into(),
+            hours: "Monday to Friday from 10 to 15".into(),
+        };
+        let acts = call.ev(Event::Dtmf('0'));
+        let [Action::StopPlayback, Action::Play { text, .. }] = acts.as_slice() else {
+            panic!("{acts:?}")
+        };
+        assert_eq!(
+            text,
+            &format!(
+                "Citizen Service is closed right now. It is open Monday to Friday from 10 to 15. {}",
+                call.p.farewell
+            )
+        );
+        assert_eq!(call.ev(Event::PlaybackFinished), vec![Action::Hangup]);
+        assert_eq!(call.c.outcome(), Outcome::OutOfHours);
+    }
+
+    #[test]
+    fn with_no_queue_configured_the_caller_is_told_and_not_left_waiting() {
+        let mut call = Call::listening();
+        call.route = Route::NoQueue;
+        call.say("passport");
+        let acts = call.ev(Event::ResolveFailed);
+        let [Action::StopPlayback, Action::Play { text, .. }] = acts.as_slice() else {
+            panic!("{acts:?}")
+        };
+        assert!(text.starts_with(&call.p.technical_problem) && text.contains(&call.p.no_agents));
+        assert_eq!(call.ev(Event::PlaybackFinished), vec![Action::Hangup]);
+        assert_eq!(call.c.outcome(), Outcome::Error);
+    }
+
+    #[test]
+    fn a_second_zero_while_routing_or_transferring_changes_nothing() {
+        let mut call = Call::listening();
+        let first = call.c.handle(call.now, Event::Dtmf('0'));
+        assert!(matches!(
+            first.as_slice(),
+            [Action::StopPlayback, Action::Route(_)]
+        ));
+        assert_eq!(call.c.handle(call.now, Event::Dtmf('0')), vec![]);
+        call.c.handle(call.now, Event::Routed(open()));
+        call.ev(Event::PlaybackFinished);
+        assert_eq!(call.ev(Event::Dtmf('0')), vec![]);
     }
 
     #[test]

@@ -18,19 +18,24 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::conversation::{Action, Conversation, Event, Settings};
+use super::conversation::{Action, Conversation, Event, Route, Settings, TransferRequest};
 use super::prompts::PromptSet;
 use crate::config::Config;
 use crate::config::Voice;
 use crate::intent::client::IntentResolver;
 use crate::intent::resolution::{Language, Request, Resolution};
+use crate::ops::live::{LiveCalls, TransferView};
 use crate::ops::metrics::latency_histogram;
+use crate::ops::switchboard::url_escape;
 use crate::rtp::session::{self, MediaEvent, MediaHandle, MediaParams, RtpCounters};
 use crate::sip::sdp::{self, Negotiated};
 use crate::sip::uas::IncomingCall;
 use crate::stt::endpoint::{Endpoint, EndpointConfig};
 use crate::stt::listener::Listener;
 use crate::stt::recognizer::{Recognizer, Transcript};
+use crate::transfer::bridge::CallerLeg;
+use crate::transfer::context::TransferContext;
+use crate::transfer::{self, route, Transferer};
 use crate::tts::cache::{PromptCache, Speech};
 
 /// Where a turn's time goes, as histograms (`voicebot_turn_*_seconds`).
@@ -43,7 +48,12 @@ pub struct TurnMetrics {
     pub intent: Histogram,
     pub barge_ins: Counter,
     pub turns: Counter,
+    /// `voicebot_calls_total{outcome}`, counted when a call ends.
+    pub calls: CallCounters,
 }
+
+pub type CallCounters =
+    prometheus_client::metrics::family::Family<Vec<(&'static str, &'static str)>, Counter>;
 
 impl Default for TurnMetrics {
     fn default() -> Self {
@@ -54,6 +64,7 @@ impl Default for TurnMetrics {
             intent: latency_histogram(),
             barge_ins: Counter::default(),
             turns: Counter::default(),
+            calls: CallCounters::default(),
         }
     }
 }
@@ -67,6 +78,10 @@ pub struct CallContext {
     pub intents: Arc<dyn IntentResolver>,
     pub prompts: PromptSet,
     pub settings: Settings,
+    pub transfer: Transferer,
+    pub live: LiveCalls,
+    /// Base URL of the switchboard pages, for the link sent with a transfer.
+    pub switchboard_url: String,
 }
 
 impl CallContext {
@@ -164,6 +179,15 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
     let _stop_media = cancel.drop_guard();
     let called = call.request.uri.user().unwrap_or_default().to_string();
     let language = cfg.stt.language_for(&called).to_string();
+    let caller_user = caller_user(&call.request);
+    let started_unix = chrono::Utc::now().timestamp();
+    ctx.live.start(
+        &call.call_id,
+        started_unix,
+        &called,
+        &crate::privacy::redact(caller_user.as_deref().unwrap_or("anonymous")),
+        &language,
+    );
     let mut call_loop = CallLoop {
         conversation: Conversation::new(
             ctx.settings.clone(),
@@ -179,14 +203,45 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
         language,
         called,
         call_id: call.call_id.clone(),
+        caller_user,
         generation: 0,
         synthesizing: 0,
         turn_started: None,
+        answered_at: Instant::now(),
+        pending_transfer: None,
         done_tx: mpsc::unbounded_channel().0,
     };
     call_loop
         .run(&mut call, negotiated, local, session_id, events)
         .await;
+    let outcome = call_loop.conversation.outcome().as_str();
+    ctx.live.end(&call.call_id, outcome);
+    ctx.metrics
+        .calls
+        .get_or_create(&vec![("outcome", outcome)])
+        .inc();
+    tracing::info!(outcome, "call over");
+}
+
+/// The caller's user part from P-Asserted-Identity, else From (a number, usually).
+fn caller_user(request: &rsipstack::sip::Request) -> Option<String> {
+    let header = |name: &str| {
+        request
+            .headers
+            .iter()
+            .find(|h| h.name().eq_ignore_ascii_case(name))
+            .map(|h| h.value().to_string())
+    };
+    let value = header("P-Asserted-Identity").or_else(|| header("From"))?;
+    let start = value
+        .find("sip:")
+        .map(|i| i + 4)
+        .or(value.find("tel:").map(|i| i + 4))?;
+    let user: String = value[start..]
+        .chars()
+        .take_while(|c| !matches!(c, '@' | ';' | '>' | '?'))
+        .collect();
+    (!user.is_empty() && !user.eq_ignore_ascii_case("anonymous")).then_some(user)
 }
 
 struct CallLoop {
@@ -197,11 +252,16 @@ struct CallLoop {
     language: String,
     called: String,
     call_id: String,
+    caller_user: Option<String>,
     /// Bumped when playback is stopped, so sentences still being synthesized are dropped.
     generation: u64,
     synthesizing: usize,
     /// When the caller's last utterance ended: the start of the turn's latency.
     turn_started: Option<Instant>,
+    answered_at: Instant,
+    /// A transfer the conversation asked for, performed by the main loop (it needs the
+    /// dialog and the media events).
+    pending_transfer: Option<TransferRequest>,
     done_tx: mpsc::UnboundedSender<Done>,
 }
 
@@ -287,8 +347,80 @@ impl CallLoop {
                 },
                 Some(d) = done.recv() => self.on_done(d).await,
             }
+            if let Some(request) = self.pending_transfer.take() {
+                if self.transfer(call, &mut media_events, request).await {
+                    return;
+                }
+            }
         }
         call.dialog.bye().await.ok();
+    }
+
+    /// Performs a transfer; true when the call is over for us (put through, or gone).
+    async fn transfer(
+        &mut self,
+        call: &mut IncomingCall,
+        media_events: &mut mpsc::UnboundedReceiver<MediaEvent>,
+        request: TransferRequest,
+    ) -> bool {
+        let ctx = self.ctx.clone();
+        let queue = request
+            .queue
+            .as_deref()
+            .and_then(|q| ctx.transfer.router.queue(q));
+        let Some(queue) = queue else {
+            tracing::error!(?request, "transfer without a routed queue");
+            self.step(Event::TransferFailed).await;
+            return false;
+        };
+        let context = TransferContext {
+            call_id: self.call_id.clone(),
+            topic: request.topic.clone(),
+            intent_id: request.intent_id.clone(),
+            reason: request.reason.as_str().into(),
+            page: Some(format!(
+                "{}/switchboard/calls/{}",
+                ctx.switchboard_url,
+                url_escape(&self.call_id)
+            )),
+        };
+        let view = |method: &str, result: &str| TransferView {
+            queue: queue.name.clone(),
+            reason: request.reason.as_str().into(),
+            method: method.into(),
+            result: result.into(),
+        };
+        ctx.live.transfer(&self.call_id, view("", "trying"));
+        let caller = CallerLeg {
+            dialog: &call.dialog,
+            states: &mut call.states,
+            media: &self.media,
+            events: media_events,
+        };
+        let outcome = ctx
+            .transfer
+            .transfer(caller, queue, &context, self.caller_user.as_deref())
+            .await;
+        tracing::info!(queue = %queue.name, ?outcome, "transfer over");
+        match outcome {
+            transfer::Outcome::Referred => {
+                ctx.live.transfer(&self.call_id, view("refer", "success"));
+                self.step(Event::TransferDone).await;
+            }
+            transfer::Outcome::Bridged(end) => {
+                ctx.live
+                    .transfer(&self.call_id, view("bridge", &format!("success, {end:?}")));
+                self.step(Event::TransferDone).await;
+            }
+            transfer::Outcome::CallerLeft => self.step(Event::HungUp).await,
+            transfer::Outcome::Failed(why) => {
+                ctx.live
+                    .transfer(&self.call_id, view("", &format!("failed: {why}")));
+                self.step(Event::TransferFailed).await;
+                return false;
+            }
+        }
+        true
     }
 
     async fn on_endpoint(&mut self, ep: Endpoint) {
@@ -332,6 +464,9 @@ impl CallLoop {
     async fn on_done(&mut self, done: Done) {
         match done {
             Done::Transcribed(Ok(t)) => {
+                self.ctx
+                    .live
+                    .said(&self.call_id, self.since_answer(), "caller", &t.text);
                 self.ctx.metrics.recognition.observe(t.decode_secs as f64);
                 self.ctx
                     .metrics
@@ -351,6 +486,9 @@ impl CallLoop {
                 self.ctx.metrics.intent.observe(took.as_secs_f64());
                 tracing::info!(intent = %r.intent_id, action = ?r.action, confidence = r.confidence,
                     intent_secs = took.as_secs_f32(), "resolved");
+                self.ctx
+                    .live
+                    .understood(&self.call_id, &r.intent_id, &r.topic, r.confidence);
                 self.step(Event::Resolved(r)).await;
             }
             Done::Resolved(Err(e), _) => {
@@ -394,6 +532,9 @@ impl CallLoop {
                     self.ctx.metrics.reply.observe(secs);
                     tracing::info!(reply_secs = secs, "first reply audio queued");
                 }
+                self.ctx
+                    .live
+                    .said(&self.call_id, self.since_answer(), "bot", &text);
                 self.play(&text);
                 None
             }
@@ -428,11 +569,37 @@ impl CallLoop {
                 });
                 None
             }
+            Action::Route(request) => Some(Event::Routed(self.route(&request))),
             Action::Transfer(request) => {
-                tracing::warn!(?request, "transfer requested but no queue is configured");
-                Some(Event::TransferFailed)
+                self.pending_transfer = Some(request);
+                None
             }
             Action::Hangup => None,
+        }
+    }
+
+    fn since_answer(&self) -> f32 {
+        self.answered_at.elapsed().as_secs_f32()
+    }
+
+    /// Which queue, and is it open now (in the configured zone, holidays included).
+    fn route(&self, request: &TransferRequest) -> Route {
+        let router = &self.ctx.transfer.router;
+        let at = router.local_time(chrono::Utc::now());
+        let lang = self.language.as_str();
+        match router.route(request.topic.as_deref(), at) {
+            None => Route::NoQueue,
+            Some(route::Route::Open(q)) => Route::Open {
+                queue: q.name.clone(),
+                spoken: q.spoken(lang).into(),
+            },
+            Some(route::Route::Closed { queue, reopens }) => {
+                tracing::info!(queue = %queue.name, local = %at, ?reopens, "queue closed");
+                Route::Closed {
+                    spoken: queue.spoken(lang).into(),
+                    hours: queue.hours.describe(lang),
+                }
+            }
         }
     }
 

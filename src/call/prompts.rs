@@ -16,7 +16,11 @@ pub struct Prompts {
     /// `{a}` and `{b}` become the two candidate titles.
     pub clarify: String,
     pub filler: String,
+    /// `{queue}` becomes the queue's spoken name.
     pub transferring: String,
+    /// Out of hours: `{queue}` and `{hours}` (the opening hours read aloud).
+    pub closed: String,
+    /// A transfer that reached nobody.
     pub no_agents: String,
     pub technical_problem: String,
     pub farewell: String,
@@ -37,8 +41,11 @@ impl Prompts {
                 .into(),
             clarify: "Handler det om {a}, eller om {b}?".into(),
             filler: "Et øjeblik.".into(),
-            transferring: "Jeg stiller dig videre til en medarbejder. Et øjeblik.".into(),
-            no_agents: "Der er desværre ingen medarbejder ledig lige nu. Ring venligst igen senere.".into(),
+            transferring: "Jeg stiller dig videre til en medarbejder i {queue}. Et øjeblik.".into(),
+            closed: "{queue} har lukket lige nu. Der er åbent {hours}.".into(),
+            no_agents: "Der er desværre ingen medarbejder ledig lige nu. Ring venligst igen i vores åbningstid, \
+                        eller find svaret på kommunens hjemmeside."
+                .into(),
             technical_problem: "Beklager, jeg har tekniske problemer lige nu.".into(),
             farewell: "Tak for opkaldet. Farvel.".into(),
         }
@@ -59,8 +66,12 @@ impl Prompts {
                     .into(),
             clarify: "Is it about {a}, or about {b}?".into(),
             filler: "One moment.".into(),
-            transferring: "I am putting you through to a person. One moment.".into(),
-            no_agents: "Sorry, nobody is available right now. Please call again later.".into(),
+            transferring: "I am putting you through to a person at {queue}. One moment.".into(),
+            closed: "{queue} is closed right now. It is open {hours}.".into(),
+            no_agents:
+                "Sorry, nobody is available right now. Please call again during opening hours, \
+                        or find the answer on the municipality's website."
+                    .into(),
             technical_problem: "Sorry, I am having technical problems right now.".into(),
             farewell: "Thank you for calling. Goodbye.".into(),
         }
@@ -70,7 +81,18 @@ impl Prompts {
         self.clarify.replace("{a}", a).replace("{b}", b)
     }
 
-    /// Every fixed text, for warming the prompt cache.
+    pub fn transferring_to(&self, queue: &str) -> String {
+        self.transferring.replace("{queue}", queue)
+    }
+
+    pub fn closed_with(&self, queue: &str, hours: &str) -> String {
+        self.closed
+            .replace("{queue}", queue)
+            .replace("{hours}", hours)
+    }
+
+    /// Every fixed text (templates with `{...}` are filled per call), for warming the
+    /// prompt cache.
     pub fn all(&self) -> Vec<&str> {
         vec![
             &self.greeting,
@@ -81,7 +103,6 @@ impl Prompts {
             &self.not_heard,
             &self.no_match,
             &self.filler,
-            &self.transferring,
             &self.no_agents,
             &self.technical_problem,
             &self.farewell,

@@ -11,10 +11,13 @@ use axum::routing::get;
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 
+use super::live::LiveCalls;
 use super::metrics::Metrics;
+use super::switchboard;
 
 pub struct OpsState {
     pub metrics: Metrics,
+    pub live: LiveCalls,
 }
 
 pub async fn serve(
@@ -28,6 +31,8 @@ pub async fn serve(
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ready" }))
+        .route("/switchboard", get(switchboard::list))
+        .route("/switchboard/calls/{call_id}", get(switchboard::call))
         .with_state(state);
     tokio::spawn(async move {
         let shutdown = async move { cancel.cancelled().await };

@@ -26,6 +26,16 @@ impl Metrics {
         self.registry.register(name, help, h.clone());
     }
 
+    /// Any metric, e.g. a labelled `Family`.
+    pub fn register(
+        &mut self,
+        name: &str,
+        help: &str,
+        metric: impl prometheus_client::registry::Metric + Clone,
+    ) {
+        self.registry.register(name, help, metric);
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.

@@ -1,0 +1,160 @@
+//! What the switchboard learns with a transferred call, so staff never ask again:
+//! `User-to-User` (RFC 7433, hex) and `X-Voicebot-*` headers on the INVITE that
+//! reaches the queue, and a link to the call's page on the switchboard screen.
+//!
+//! A bridged INVITE carries them as headers; a REFER carries them embedded in the
+//! Refer-To URI (RFC 3261 §19.1.1), which the caller's phone copies into its INVITE.
+
+/// The facts sent along; none of them personal (the topic and intent are ours, the
+/// transcript stays on the switchboard page behind the link).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransferContext {
+    pub call_id: String,
+    pub topic: Option<String>,
+    pub intent_id: Option<String>,
+    pub reason: String,
+    /// The switchboard page for this call.
+    pub page: Option<String>,
+}
+
+impl TransferContext {
+    /// Header name and value pairs, in the order sent.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        let mut out = vec![("User-to-User", self.user_to_user())];
+        if let Some(topic) = &self.topic {
+            out.push(("X-Voicebot-Topic", topic.clone()));
+        }
+        if let Some(intent) = &self.intent_id {
+            out.push(("X-Voicebot-Intent", intent.clone()));
+        }
+        out.push(("X-Voicebot-Call-Id", self.call_id.clone()));
+        out.push(("X-Voicebot-Reason", self.reason.clone()));
+        if let Some(page) = &self.page {
+            out.push(("X-Voicebot-Context", page.clone()));
+        }
+        out
+    }
+
+    /// RFC 7433: the payload as hex, with `encoding=hex` and our purpose.
+    fn user_to_user(&self) -> String {
+        let mut payload = format!(
+            "topic={};intent={};reason={};call={}",
+            self.topic.as_deref().unwrap_or(""),
+            self.intent_id.as_deref().unwrap_or(""),
+            self.reason,
+            self.call_id
+        );
+        // The UUI element of ISDN interworking holds at most 128 octets (RFC 7434).
+        payload.truncate(128);
+        let hex: String = payload.bytes().map(|b| format!("{b:02x}")).collect();
+        format!("{hex};encoding=hex;purpose=voicebot")
+    }
+
+    /// The queue URI with our headers embedded, for a REFER's Refer-To. The queue's URI
+    /// is used exactly as configured; only `?headers` are appended.
+    pub fn refer_to(&self, queue_uri: &str) -> String {
+        let headers: Vec<String> = self
+            .headers()
+            .into_iter()
+            .map(|(name, value)| format!("{name}={}", escape_hvalue(&value)))
+            .collect();
+        let sep = if queue_uri.contains('?') { '&' } else { '?' };
+        format!("<{queue_uri}{sep}{}>", headers.join("&"))
+    }
+}
+
+/// Escapes a header value for a SIP URI's `?headers` part: only unreserved and the
+/// few hnv-unreserved characters stay as they are (RFC 3261 §25.1).
+fn escape_hvalue(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z'
+            | b'A'..=b'Z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'_'
+            | b'.'
+            | b'!'
+            | b'~'
+            | b'*'
+            | b'\''
+            | b'('
+            | b')'
+            | b'['
+            | b']'
+            | b'/'
+            | b':'
+            | b'+'
+            | b'$' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> TransferContext {
+        TransferContext {
+            call_id: "a84b4c76e66710@pc33.example.org".into(),
+            topic: Some("affald".into()),
+            intent_id: Some("affald.storskrald".into()),
+            reason: "dtmf".into(),
+            page: Some(
+                "http://127.0.0.1:8080/switchboard/calls/a84b4c76e66710%40pc33.example.org".into(),
+            ),
+        }
+    }
+
+    #[test]
+    fn user_to_user_is_hex_with_encoding_and_purpose() {
+        let (name, value) = ctx().headers()[0].clone();
+        assert_eq!(name, "User-to-User");
+        let (hex, params) = value.split_once(';').unwrap();
+        assert_eq!(params, "encoding=hex;purpose=voicebot");
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            "topic=affald;intent=affald.storskrald;reason=dtmf;call=a84b4c76e66710@pc33.example.org"
+        );
+    }
+
+    #[test]
+    fn refer_to_embeds_every_header_escaped() {
+        let r = ctx().refer_to("sip:affald@192.0.2.10:5080");
+        assert!(
+            r.starts_with("<sip:affald@192.0.2.10:5080?User-to-User="),
+            "{r}"
+        );
+        assert!(r.contains("%3Bencoding%3Dhex%3Bpurpose%3Dvoicebot"), "{r}");
+        assert!(r.contains("&X-Voicebot-Topic=affald&"), "{r}");
+        assert!(
+            r.contains("&X-Voicebot-Call-Id=a84b4c76e66710%40pc33.example.org&"),
+            "{r}"
+        );
+        assert!(r.contains("&X-Voicebot-Reason=dtmf"), "{r}");
+        assert!(r.contains("calls/a84b4c76e66710%2540pc33"), "{r}");
+        assert!(r.ends_with('>'));
+        assert!(!r[1..r.len() - 1].contains(['<', '>', ' ', ';']), "{r}");
+    }
+
+    #[test]
+    fn missing_topic_and_intent_leave_their_headers_out() {
+        let c = TransferContext {
+            topic: None,
+            intent_id: None,
+            page: None,
+            ..ctx()
+        };
+        let names: Vec<_> = c.headers().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            ["User-to-User", "X-Voicebot-Call-Id", "X-Voicebot-Reason"]
+        );
+    }
+}
