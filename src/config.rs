@@ -281,6 +281,9 @@ pub struct TransferConfig {
     pub method: String,
     /// How long a REFER may take to report the queue's answer (final NOTIFY).
     pub notify_timeout_secs: u64,
+    /// Longest Refer-To sent; context headers that do not fit are left out of it
+    /// (phones have fixed buffers: baresip 1.0 fails above about 256 bytes).
+    pub refer_to_max_bytes: usize,
     /// How long a bridged INVITE to a queue may ring.
     pub ring_timeout_secs: u64,
     /// Where a bridged INVITE to a `tel:` queue is sent, e.g. "sip:pbx.example.org:5060".
@@ -312,6 +315,7 @@ impl Default for TransferConfig {
             closed_dates: Vec::new(),
             method: "refer".into(),
             notify_timeout_secs: 20,
+            refer_to_max_bytes: 250,
             ring_timeout_secs: 30,
             outbound_proxy: None,
             switchboard_url: None,

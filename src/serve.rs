@@ -222,6 +222,7 @@ fn transferer(
             Method::Refer
         },
         notify_timeout: Duration::from_secs(t.notify_timeout_secs),
+        refer_to_max: t.refer_to_max_bytes,
         dial: DialSettings {
             codecs: config.sip.codecs.clone(),
             rtp_ip: config.sip.listen.ip(),

@@ -8,6 +8,15 @@ use voicebot_gateway::call::prompts::Prompts;
 
 const ENGLISH_LINE: &str = "[stt]\nlanguage = \"en\"\n";
 
+/// An English line whose one queue is open but down (nothing listens on its port).
+fn english_line_with_queue_down() -> String {
+    let dead = free_port();
+    format!(
+        "{ENGLISH_LINE}[transfer]\nring_timeout_secs = 4\n{}",
+        always_open_queue(&format!("sip:queue@127.0.0.1:{dead}"))
+    )
+}
+
 #[test]
 fn an_english_question_gets_the_knowledge_base_answer() {
     let gw = Gateway::start(ENGLISH_LINE);
@@ -48,7 +57,7 @@ fn an_english_question_gets_the_knowledge_base_answer() {
 
 #[test]
 fn pressing_zero_goes_to_the_transfer_path_and_the_call_ends_politely() {
-    let gw = Gateway::start(ENGLISH_LINE);
+    let gw = Gateway::start(&english_line_with_queue_down());
     let silence = silence_wav(gw.dir.path(), 30.0);
     let rec = gw.dir.path().join("zero.wav");
     let report = call_recording(
@@ -63,14 +72,19 @@ fn pressing_zero_goes_to_the_transfer_path_and_the_call_ends_politely() {
     assert!(ended > 5.0 && ended < 30.0, "{report}");
     let heard = read_wav_8k(&rec);
     let after_zero = transcribe(slice(&heard, 3.2, ended), "en");
-    // "I am putting you through to a person. One moment." then "Sorry, nobody is
-    // available right now. Please call again later. Thank you for calling. Goodbye."
+    // "I am putting you through to a person at Citizen Service. One moment." then our
+    // caller declines the REFER, the bridged call to the queue gets no answer, and:
+    // "Sorry, nobody is available right now. Please call again during opening hours,
+    // ... Thank you for calling. Goodbye."
     let p = Prompts::english();
     assert!(
         after_zero.contains("one moment") || after_zero.contains("person"),
         "expected {:?}, heard {after_zero:?}",
-        p.transferring
+        p.transferring_to("Citizen Service")
     );
+    let log = gw.log();
+    assert!(log.contains("Rejected(603)"), "{log}");
+    assert!(log.contains("bridge: queue did not answer"), "{log}");
     assert!(
         after_zero.contains("call again") || after_zero.contains("available"),
         "heard {after_zero:?}"
@@ -149,13 +163,14 @@ fn an_intent_service_that_is_down_means_an_apology_and_a_transfer_not_a_hangup()
     // Nothing listens on this port: every resolution fails.
     let dead = free_port();
     let gw = Gateway::start(&format!(
-        "{ENGLISH_LINE}[intent]\nendpoint = \"http://127.0.0.1:{dead}\"\ndeadline_ms = 300\n"
+        "{}[intent]\nendpoint = \"http://127.0.0.1:{dead}\"\ndeadline_ms = 300\n",
+        english_line_with_queue_down()
     ));
     let question = padded_fixture(gw.dir.path(), "en-passport", 11.0, 20.0);
     let rec = gw.dir.path().join("down.wav");
     let report = call_recording(&gw, &question, &rec, &["--hangup-after", "45"]);
     let log = gw.wait_for_log("intent service failed", std::time::Duration::from_secs(5));
-    assert!(log.contains("transfer requested"), "{log}");
+    assert!(log.contains("transfer over"), "{log}");
     assert!(
         report["remote_hangup_secs"].as_f64().is_some(),
         "the bot ends the call politely: {report}"

@@ -227,12 +227,16 @@ pub async fn place(opts: CallOptions) -> anyhow::Result<CallReport> {
     Ok(report)
 }
 
-/// Waits for the dialog to end; answers in-dialog requests meanwhile.
+/// Waits for the dialog to end; answers in-dialog requests meanwhile. A REFER is
+/// declined: this caller does not place transfer calls (so the far end must bridge).
 async fn next_terminal(states: &mut DialogStateReceiver) -> bool {
     loop {
         match states.recv().await {
             None => return true,
             Some(DialogState::Terminated(..)) => return true,
+            Some(DialogState::Refer(_, _, h)) => {
+                h.reply(rsipstack::sip::StatusCode::Decline).await.ok();
+            }
             Some(DialogState::Options(_, _, h))
             | Some(DialogState::Info(_, _, h))
             | Some(DialogState::Updated(_, _, h)) => {

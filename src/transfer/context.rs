@@ -50,16 +50,37 @@ impl TransferContext {
         format!("{hex};encoding=hex;purpose=voicebot")
     }
 
-    /// The queue URI with our headers embedded, for a REFER's Refer-To. The queue's URI
-    /// is used exactly as configured; only `?headers` are appended.
-    pub fn refer_to(&self, queue_uri: &str) -> String {
-        let headers: Vec<String> = self
-            .headers()
-            .into_iter()
-            .map(|(name, value)| format!("{name}={}", escape_hvalue(&value)))
-            .collect();
-        let sep = if queue_uri.contains('?') { '&' } else { '?' };
-        format!("<{queue_uri}{sep}{}>", headers.join("&"))
+    /// The queue URI with our headers embedded, for a REFER's Refer-To, kept within
+    /// `max_len` bytes: phones have fixed buffers for it (baresip 1.0 fails the
+    /// transfer with "500 Call Error" on a Refer-To of about 300 bytes). Headers go in
+    /// by importance (the call id first: it finds the switchboard page) and those that
+    /// do not fit are left out and named; a bridged INVITE always carries them all.
+    /// The queue's URI is used exactly as configured; only `?headers` are appended.
+    pub fn refer_to(&self, queue_uri: &str, max_len: usize) -> (String, Vec<&'static str>) {
+        const ORDER: [&str; 6] = [
+            "X-Voicebot-Call-Id",
+            "X-Voicebot-Reason",
+            "X-Voicebot-Topic",
+            "X-Voicebot-Intent",
+            "User-to-User",
+            "X-Voicebot-Context",
+        ];
+        let mut headers = self.headers();
+        headers.sort_by_key(|(name, _)| ORDER.iter().position(|o| o == name));
+        let mut uri = queue_uri.to_string();
+        let mut sep = if queue_uri.contains('?') { '&' } else { '?' };
+        let mut omitted = Vec::new();
+        for (name, value) in headers {
+            let part = format!("{sep}{name}={}", escape_hvalue(&value));
+            // +2 for the angle brackets.
+            if uri.len() + part.len() + 2 <= max_len {
+                uri.push_str(&part);
+                sep = '&';
+            } else {
+                omitted.push(name);
+            }
+        }
+        (format!("<{uri}>"), omitted)
     }
 }
 

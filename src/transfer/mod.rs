@@ -52,6 +52,8 @@ pub struct Transferer {
     pub router: Router,
     pub method: Method,
     pub notify_timeout: Duration,
+    /// Longest Refer-To we send (see `TransferContext::refer_to`).
+    pub refer_to_max: usize,
     pub dial: DialSettings,
     pub counters: TransferCounters,
     pub rtp: Arc<RtpCounters>,
@@ -123,7 +125,10 @@ impl Transferer {
         queue: &Queue,
         context: &TransferContext,
     ) -> Result<(), ReferEnd> {
-        let refer_to = context.refer_to(&queue.uri);
+        let (refer_to, omitted) = context.refer_to(&queue.uri, self.refer_to_max);
+        if !omitted.is_empty() {
+            tracing::info!(?omitted, "Refer-To too long for these context headers");
+        }
         let referred_by = Header::Other("Referred-By".into(), format!("<{}>", self.stack.contact));
         let mut tracker = ReferTracker::new(std::time::Instant::now(), self.notify_timeout);
         tracing::info!(queue = %queue.name, %refer_to, "REFER");

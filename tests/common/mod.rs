@@ -278,13 +278,11 @@ pub fn envelope(pcm: &[i16]) -> Vec<f32> {
         .collect()
 }
 
-/// Best normalised correlation of `needle`'s envelope inside `hay`'s, over all lags:
+/// Best normalised correlation of `needle`'s envelope inside `hay`'s, over all lags
+/// (20 ms frames, tried at 2.5 ms sub-frame offsets so the frame grids line up):
 /// close to 1 when the recording contains the reference audio.
 pub fn envelope_match(hay: &[i16], needle: &[i16]) -> f32 {
-    let (h, n) = (envelope(hay), envelope(needle));
-    if h.len() < n.len() || n.is_empty() {
-        return 0.0;
-    }
+    let n = envelope(needle);
     let norm = |v: &[f32]| {
         let m = v.iter().sum::<f32>() / v.len() as f32;
         let c: Vec<f32> = v.iter().map(|x| x - m).collect();
@@ -292,13 +290,23 @@ pub fn envelope_match(hay: &[i16], needle: &[i16]) -> f32 {
         c.into_iter().map(|x| x / e).collect::<Vec<_>>()
     };
     let nn = norm(&n);
-    (0..=h.len() - n.len())
-        .map(|lag| {
-            norm(&h[lag..lag + n.len()])
-                .iter()
-                .zip(&nn)
-                .map(|(a, b)| a * b)
-                .sum::<f32>()
+    (0..160)
+        .step_by(20)
+        .filter(|offset| *offset < hay.len())
+        .map(|offset| {
+            let h = envelope(&hay[offset..]);
+            if h.len() < n.len() || n.is_empty() {
+                return 0.0;
+            }
+            (0..=h.len() - n.len())
+                .map(|lag| {
+                    norm(&h[lag..lag + n.len()])
+                        .iter()
+                        .zip(&nn)
+                        .map(|(a, b)| a * b)
+                        .sum::<f32>()
+                })
+                .fold(0.0, f32::max)
         })
         .fold(0.0, f32::max)
 }
@@ -334,16 +342,18 @@ pub fn baresip_call(dir: &Path, mic: &Path, target: &str, limit_secs: u32) -> Ve
         .stdin(Stdio::null())
         .output()
         .expect("run baresip (apt package baresip)");
+    // After a transfer baresip has recorded two calls: ours is the longer one.
     let dump = std::fs::read_dir(dir)
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .find(|p| {
+        .filter(|p| {
             p.file_name()
                 .unwrap()
                 .to_string_lossy()
                 .ends_with("-dec.wav")
         })
+        .max_by_key(|p| p.metadata().map_or(0, |m| m.len()))
         .unwrap_or_else(|| {
             panic!(
                 "baresip recorded nothing:\n{}",
@@ -478,4 +488,43 @@ pub fn call_recording(
     args.extend(extra.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     voicebot_call(&args)
+}
+
+/// Starts sipp in the background in its own folder (for its logs), bounded in time.
+pub fn sipp_spawn(dir: &Path, args: &[&str], limit_secs: u32) -> std::process::Child {
+    Command::new("timeout")
+        .arg(limit_secs.to_string())
+        .arg("sipp")
+        .args(args)
+        .args(["-nostdin", "-trace_err", "-trace_msg"])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run sipp (apt package sip-tester)")
+}
+
+/// Everything sipp logged with `-trace_msg` in `dir`.
+pub fn sipp_messages(dir: &Path) -> String {
+    let mut all = String::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.file_name().to_string_lossy().ends_with("_messages.log") {
+            all += &std::fs::read_to_string(e.path()).unwrap_or_default();
+        }
+    }
+    all
+}
+
+/// A `[[transfer.queues]]` entry open around the clock, holidays included, so a test
+/// does not depend on the day it runs.
+pub fn always_open_queue(uri: &str) -> String {
+    let days: Vec<String> = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .iter()
+        .map(|d| format!("{d} = \"00:00-24:00\""))
+        .collect();
+    format!(
+        "[[transfer.queues]]\nname = \"borgerservice\"\nuri = \"{uri}\"\nopen_on_holidays = true\n\
+         spoken_en = \"Citizen Service\"\nhours = {{ {} }}\n",
+        days.join(", ")
+    )
 }
