@@ -146,22 +146,35 @@ mod tests {
     }
 
     #[test]
-    fn refer_to_embeds_every_header_escaped() {
-        let r = ctx().refer_to("sip:affald@192.0.2.10:5080");
+    fn refer_to_embeds_every_header_escaped_when_there_is_room() {
+        let (r, omitted) = ctx().refer_to("sip:affald@192.0.2.10:5080", 2000);
+        assert!(omitted.is_empty());
         assert!(
-            r.starts_with("<sip:affald@192.0.2.10:5080?User-to-User="),
+            r.starts_with(
+                "<sip:affald@192.0.2.10:5080?X-Voicebot-Call-Id=a84b4c76e66710%40pc33.example.org&"
+            ),
             "{r}"
         );
         assert!(r.contains("%3Bencoding%3Dhex%3Bpurpose%3Dvoicebot"), "{r}");
         assert!(r.contains("&X-Voicebot-Topic=affald&"), "{r}");
-        assert!(
-            r.contains("&X-Voicebot-Call-Id=a84b4c76e66710%40pc33.example.org&"),
-            "{r}"
-        );
-        assert!(r.contains("&X-Voicebot-Reason=dtmf"), "{r}");
+        assert!(r.contains("&X-Voicebot-Reason=dtmf&"), "{r}");
         assert!(r.contains("calls/a84b4c76e66710%2540pc33"), "{r}");
         assert!(r.ends_with('>'));
         assert!(!r[1..r.len() - 1].contains(['<', '>', ' ', ';']), "{r}");
+    }
+
+    #[test]
+    fn a_short_refer_to_keeps_the_most_important_headers() {
+        let (r, omitted) = ctx().refer_to("sip:affald@192.0.2.10:5080", 200);
+        assert!(r.len() <= 200, "{} bytes: {r}", r.len());
+        assert!(
+            r.contains("X-Voicebot-Call-Id=") && r.contains("X-Voicebot-Reason=dtmf"),
+            "{r}"
+        );
+        assert_eq!(omitted, ["User-to-User", "X-Voicebot-Context"]);
+        let (r, omitted) = ctx().refer_to("sip:affald@192.0.2.10:5080", 20);
+        assert_eq!(r, "<sip:affald@192.0.2.10:5080>");
+        assert_eq!(omitted.len(), 6);
     }
 
     #[test]
