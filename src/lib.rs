@@ -13,5 +13,6 @@ pub mod privacy;
 pub mod rtp;
 pub mod serve;
 pub mod sip;
+pub mod sms;
 pub mod stt;
 pub mod tts;
