@@ -301,6 +301,12 @@ fn check_from(from: &str) -> Result<(), SmsError> {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn no_sender_means_no_sms() {
+        let sms = Sms::start(&SmsConfig::default(), CancellationToken::new()).await;
+        assert!(sms.unwrap().is_none());
+    }
+
     #[test]
     fn sender_names() {
         assert!(check_from("EksKommune").is_ok());

@@ -129,14 +129,14 @@ impl NumberPlan {
         // PAI may carry several identities (a sip: and a tel: URI); any number will do.
         let mut first_err = None;
         for value in pai.into_iter().flat_map(split_header) {
-            match self.from_name_addr(value) {
+            match self.read_name_addr(value) {
                 Ok(n) => return Ok(n),
                 Err(e) => {
                     first_err.get_or_insert(e);
                 }
             }
         }
-        match self.from_name_addr(from) {
+        match self.read_name_addr(from) {
             Ok(n) => Ok(n),
             // An anonymous From with a usable PAI was handled above; without one, the
             // PAI's reason is the better one to report.
@@ -145,7 +145,7 @@ impl NumberPlan {
     }
 
     /// One `name-addr` / `addr-spec` header value.
-    fn from_name_addr(&self, value: &str) -> Result<E164, NoNumber> {
+    fn read_name_addr(&self, value: &str) -> Result<E164, NoNumber> {
         let value = value.trim();
         let (display, uri) = match (value.find('<'), value.rfind('>')) {
             (Some(open), Some(close)) if open < close => (&value[..open], &value[open + 1..close]),

@@ -18,7 +18,7 @@ use rusmpp::types::{COctetString, OctetString};
 use rusmpp::values::{
     DataCoding, EsmClass, InterfaceVersion, MessageType, Npi, RegisteredDelivery, Ton,
 };
-use rusmpp::{CommandStatus, Pdu};
+use rusmpp::{CommandId, CommandStatus, Pdu};
 use rusmppc::error::Error as SmppError;
 use rusmppc::{Client, ConnectionBuilder, Event};
 use tokio::sync::{mpsc, watch};
@@ -261,8 +261,9 @@ async fn serve(
         match event {
             None => return,
             Some(Event::Error(e)) => tracing::warn!(error = %e, "SMPP link error"),
-            Some(Event::Incoming(cmd)) => match cmd.pdu() {
-                Some(Pdu::DeliverSm(d)) => {
+            // Body-less PDUs (unbind) decode without a `Pdu`: go by the id.
+            Some(Event::Incoming(cmd)) => match (cmd.id(), cmd.pdu()) {
+                (_, Some(Pdu::DeliverSm(d))) => {
                     if d.esm_class.message_type
                         == MessageType::ShortMessageContainsMCDeliveryReceipt
                     {
@@ -284,7 +285,7 @@ async fn serve(
                         tracing::warn!(error = %e, "deliver_sm_resp not sent");
                     }
                 }
-                Some(Pdu::Unbind) => {
+                (CommandId::Unbind, _) => {
                     let _ = client.unbind_resp(cmd.sequence_number()).await;
                     let _ = client.close().await;
                     return;

@@ -20,7 +20,7 @@ use rusmpp::pdus::{BindTransceiverResp, DeliverSm, SubmitSm, SubmitSmResp};
 use rusmpp::tokio_codec::CommandCodec;
 use rusmpp::types::{COctetString, OctetString};
 use rusmpp::values::EsmClass;
-use rusmpp::{Command, CommandStatus, Pdu};
+use rusmpp::{Command, CommandId, CommandStatus, Pdu};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
@@ -48,6 +48,7 @@ struct Shared {
     undeliverable: Mutex<HashSet<String>>,
     next_id: AtomicU64,
     binds: AtomicU64,
+    enquire_links: AtomicU64,
 }
 
 pub struct TestSmsc {
@@ -82,6 +83,11 @@ impl TestSmsc {
     /// Successful binds so far.
     pub fn binds(&self) -> u64 {
         self.shared.binds.load(Ordering::Relaxed)
+    }
+
+    /// enquire_link requests answered so far.
+    pub fn enquire_links(&self) -> u64 {
+        self.shared.enquire_links.load(Ordering::Relaxed)
     }
 
     /// Receipts for messages to `to` (digits, as in destination_addr) say UNDELIV.
@@ -171,8 +177,9 @@ async fn link(stream: TcpStream, shared: Arc<Shared>, receipt_delay: Duration) {
                 _ => return,
             },
         };
-        let reply = match cmd.pdu() {
-            Some(Pdu::BindTransceiver(b)) => {
+        // Body-less PDUs (enquire_link, unbind) decode without a `Pdu`: go by the id.
+        let reply = match (cmd.id(), cmd.pdu()) {
+            (_, Some(Pdu::BindTransceiver(b))) => {
                 system_id = Some(b.system_id.to_string());
                 shared.binds.fetch_add(1, Ordering::Relaxed);
                 let id = COctetString::from_str("TestSmsc").expect("valid system id");
@@ -182,7 +189,7 @@ async fn link(stream: TcpStream, shared: Arc<Shared>, receipt_delay: Duration) {
                     BindTransceiverResp::builder().system_id(id).build(),
                 ))
             }
-            Some(Pdu::SubmitSm(s)) => match &system_id {
+            (_, Some(Pdu::SubmitSm(s))) => match &system_id {
                 None => Some(resp(&cmd, CommandStatus::EsmeRinvbndsts, Pdu::GenericNack)),
                 Some(esme) => {
                     let n = shared.next_id.fetch_add(1, Ordering::Relaxed) + 1;
@@ -217,16 +224,17 @@ async fn link(stream: TcpStream, shared: Arc<Shared>, receipt_delay: Duration) {
                     ))
                 }
             },
-            Some(Pdu::EnquireLink) => {
+            (CommandId::EnquireLink, _) => {
+                shared.enquire_links.fetch_add(1, Ordering::Relaxed);
                 Some(resp(&cmd, CommandStatus::EsmeRok, Pdu::EnquireLinkResp))
             }
-            Some(Pdu::Unbind) => {
+            (CommandId::Unbind, _) => {
                 let _ = framed
                     .send(resp(&cmd, CommandStatus::EsmeRok, Pdu::UnbindResp))
                     .await;
                 return;
             }
-            Some(Pdu::DeliverSmResp(_) | Pdu::GenericNack) => None,
+            (CommandId::DeliverSmResp | CommandId::GenericNack, _) => None,
             _ => Some(resp(&cmd, CommandStatus::EsmeRinvcmdid, Pdu::GenericNack)),
         };
         if let Some(reply) = reply {
