@@ -5,11 +5,13 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use rusmpp::CommandStatus;
+
 use tokio_util::sync::CancellationToken;
 use voicebot_gateway::config::{SmsConfig, SmsSenderKind};
 use voicebot_gateway::sms::number::E164;
 use voicebot_gateway::sms::outbox::{Message, Status};
-use voicebot_gateway::sms::smsc::{Submitted, TestSmsc};
+use voicebot_gateway::sms::smsc::{Fate, Submitted, TestSmsc};
 use voicebot_gateway::sms::Sms;
 
 fn config(smsc: &TestSmsc, outbox: &Path) -> SmsConfig {
@@ -174,7 +176,7 @@ async fn undeliverable_receipt_fails_the_message() {
     let smsc = TestSmsc::start("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    smsc.set_undeliverable("4530000000");
+    smsc.set_fate("4530000000", Fate::Undeliverable);
     let dir = tempfile::tempdir().unwrap();
     let sms = start(&config(&smsc, dir.path())).await;
     let to = E164::parse("+4530000000").unwrap();
@@ -195,6 +197,31 @@ async fn undeliverable_receipt_fails_the_message() {
         "a receipt failure is final, not retried"
     );
     assert_eq!(sms.metrics().failed.get(), 1);
+    sms.shutdown().await;
+}
+
+#[tokio::test]
+async fn rejected_destination_fails_without_retry() {
+    let smsc = TestSmsc::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    smsc.set_fate("4540000000", Fate::Rejected(CommandStatus::EsmeRinvdstadr));
+    smsc.set_fate("4541000000", Fate::Rejected(CommandStatus::EsmeRthrottled));
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(&smsc, dir.path());
+    c.max_attempts = 3;
+    let sms = start(&c).await;
+    let bad = E164::parse("+4540000000").unwrap();
+    let id = sms.enqueue("call-11", "a", &bad, "Hej").await.unwrap();
+    let m = wait_status(&sms, id, Status::Failed).await;
+    assert_eq!(m.attempts, 1, "a bad destination is not retried");
+    assert!(m.last_error.unwrap().contains("EsmeRinvdstadr"));
+    // Throttling is the SMSC's problem, not the message's: retried until max_attempts.
+    let busy = E164::parse("+4541000000").unwrap();
+    let id = sms.enqueue("call-11", "b", &busy, "Hej").await.unwrap();
+    let m = wait_status(&sms, id, Status::Failed).await;
+    assert_eq!(m.attempts, 3);
+    assert_eq!(smsc.received().len(), 1 + 3);
     sms.shutdown().await;
 }
 

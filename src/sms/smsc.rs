@@ -2,12 +2,12 @@
 //! integration tests and for a developer (`voicebot smsc`).
 //!
 //! It accepts any bind_transceiver, acknowledges every submit_sm with a fresh message
-//! id, records what it received (addresses, data_coding, esm_class, the short_message
+//! id (or rejects it, see [`Fate`]), records what it received (addresses, data_coding, esm_class, the short_message
 //! bytes), sends the delivery receipt a moment later when one was asked for, and
 //! answers enquire_link. It can be stopped — dropping every link, as a crashed SMSC
 //! would — and started again on the same port, keeping its record.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -38,14 +38,26 @@ pub struct Submitted {
     pub esm_class: u8,
     pub registered_delivery: u8,
     pub short_message: Vec<u8>,
-    /// The id this SMSC answered with.
+    /// The id this SMSC answered with (empty if it rejected the message).
     pub message_id: String,
+}
+
+/// What becomes of messages to a destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fate {
+    /// Accepted, then receipted DELIVRD.
+    #[default]
+    Delivered,
+    /// Accepted, then receipted UNDELIV.
+    Undeliverable,
+    /// Refused in the submit_sm_resp with this status.
+    Rejected(CommandStatus),
 }
 
 #[derive(Default)]
 struct Shared {
     received: Mutex<Vec<Submitted>>,
-    undeliverable: Mutex<HashSet<String>>,
+    fates: Mutex<HashMap<String, Fate>>,
     next_id: AtomicU64,
     binds: AtomicU64,
     enquire_links: AtomicU64,
@@ -90,13 +102,13 @@ impl TestSmsc {
         self.shared.enquire_links.load(Ordering::Relaxed)
     }
 
-    /// Receipts for messages to `to` (digits, as in destination_addr) say UNDELIV.
-    pub fn set_undeliverable(&self, to: &str) {
+    /// Decides what happens to messages to `to` (digits, as in destination_addr).
+    pub fn set_fate(&self, to: &str, fate: Fate) {
         self.shared
-            .undeliverable
+            .fates
             .lock()
             .expect("not poisoned")
-            .insert(to.to_string());
+            .insert(to.to_string(), fate);
     }
 
     /// Closes the listener and drops every link without unbinding.
@@ -192,23 +204,28 @@ async fn link(stream: TcpStream, shared: Arc<Shared>, receipt_delay: Duration) {
             (_, Some(Pdu::SubmitSm(s))) => match &system_id {
                 None => Some(resp(&cmd, CommandStatus::EsmeRinvbndsts, Pdu::GenericNack)),
                 Some(esme) => {
-                    let n = shared.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-                    let message_id = format!("{n:08x}");
+                    let to = s.destination_addr.to_string();
+                    let fate = shared.fates.lock().expect("not poisoned").get(&to).copied();
+                    let fate = fate.unwrap_or_default();
+                    let (status, message_id) = match fate {
+                        Fate::Rejected(status) => (status, String::new()),
+                        _ => {
+                            let n = shared.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+                            (CommandStatus::EsmeRok, format!("{n:08x}"))
+                        }
+                    };
                     let received = record(esme, s, &message_id);
                     tracing::info!(
                         %message_id,
+                        ?status,
                         data_coding = received.data_coding,
                         esm_class = received.esm_class,
                         bytes = received.short_message.len(),
                         "test SMSC: submit_sm"
                     );
-                    if received.registered_delivery & 0x03 != 0 {
-                        let undeliverable = shared
-                            .undeliverable
-                            .lock()
-                            .expect("not poisoned")
-                            .contains(&received.to);
-                        let receipt = receipt(&received, undeliverable, &sequence);
+                    if status == CommandStatus::EsmeRok && received.registered_delivery & 0x03 != 0
+                    {
+                        let receipt = receipt(&received, fate, &sequence);
                         let tx = receipts_tx.clone();
                         tokio::spawn(async move {
                             tokio::time::sleep(receipt_delay).await;
@@ -217,11 +234,7 @@ async fn link(stream: TcpStream, shared: Arc<Shared>, receipt_delay: Duration) {
                     }
                     shared.received.lock().expect("not poisoned").push(received);
                     let id = COctetString::from_str(&message_id).expect("hex id");
-                    Some(resp(
-                        &cmd,
-                        CommandStatus::EsmeRok,
-                        SubmitSmResp::new(id, Vec::new()),
-                    ))
+                    Some(resp(&cmd, status, SubmitSmResp::new(id, Vec::new())))
                 }
             },
             (CommandId::EnquireLink, _) => {
@@ -259,9 +272,9 @@ fn record(system_id: &str, s: &SubmitSm, message_id: &str) -> Submitted {
 }
 
 /// A deliver_sm carrying the SMPP 3.4 appendix B receipt text.
-fn receipt(s: &Submitted, undeliverable: bool, sequence: &AtomicU32) -> Command {
+fn receipt(s: &Submitted, fate: Fate, sequence: &AtomicU32) -> Command {
     let date = yymmddhhmm(SystemTime::now());
-    let (dlvrd, stat, err) = if undeliverable {
+    let (dlvrd, stat, err) = if fate == Fate::Undeliverable {
         ("000", "UNDELIV", "001")
     } else {
         ("001", "DELIVRD", "000")
