@@ -125,7 +125,10 @@ impl Sms {
                 (Arc::new(s), None)
             }
         };
-        let sms = Sms::with_sender(config, submit, rx, cancel).await?;
+        let sms = Sms::with_sender(config, submit, rx, cancel.clone())
+            .await
+            // Unbind the link already started rather than leave it to the caller's token.
+            .inspect_err(|_| cancel.cancel())?;
         sms.inner.tasks.lock().expect("not poisoned").extend(link);
         Ok(Some(sms))
     }
