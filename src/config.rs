@@ -32,6 +32,7 @@ pub struct Config {
     pub tts: TtsConfig,
     pub conversation: ConversationConfig,
     pub transfer: TransferConfig,
+    pub sms: SmsConfig,
     /// Overrides of the bot's fixed texts, `[prompts.da]` / `[prompts.en]` (checked by
     /// the call layer, which owns the texts).
     pub prompts: toml::Table,
@@ -345,6 +346,123 @@ pub struct QueueConfig {
     pub spoken_en: Option<String>,
 }
 
+/// `[sms]`: the answer's link by SMS, after the caller consents (see `sms`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsConfig {
+    /// How messages leave the gateway. `none` (the default) turns SMS off: the bot never
+    /// offers a link, because an SMS promised to a caller must be sendable.
+    pub sender: SmsSenderKind,
+    /// The outbox (SQLite); default: `$XDG_DATA_HOME/voicebot/sms.sqlite`, i.e.
+    /// `~/.local/share/voicebot/sms.sqlite`.
+    pub outbox: Option<PathBuf>,
+    /// Sender shown on the phone: up to 11 letters/digits ("EksKommune") or a number.
+    pub from: String,
+    /// Country code for callers' numbers that arrive without one.
+    pub default_country_code: String,
+    /// Other country codes whose numbers may get an SMS. Only Danish numbers are known
+    /// to be mobile or not; numbers in these countries are taken as mobile.
+    pub foreign_country_codes: Vec<String>,
+    /// SMS to one number within 24 hours, beyond which the bot stops offering them.
+    pub per_number_limit: u32,
+    /// Submission attempts before a message is given up as failed.
+    pub max_attempts: u32,
+    /// Wait after the first failed attempt; it doubles per attempt up to `retry_max_ms`.
+    pub retry_initial_ms: u64,
+    pub retry_max_ms: u64,
+    pub smpp: SmppConfig,
+    pub http: SmsHttpConfig,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        SmsConfig {
+            sender: SmsSenderKind::None,
+            outbox: None,
+            from: "EksKommune".into(),
+            default_country_code: "45".into(),
+            foreign_country_codes: Vec::new(),
+            per_number_limit: 5,
+            max_attempts: 10,
+            retry_initial_ms: 10_000,
+            retry_max_ms: 900_000,
+            smpp: SmppConfig::default(),
+            http: SmsHttpConfig::default(),
+        }
+    }
+}
+
+impl SmsConfig {
+    /// `outbox`, or the platform's data directory.
+    pub fn outbox_path(&self) -> PathBuf {
+        if let Some(path) = &self.outbox {
+            return path.clone();
+        }
+        let data = std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+            .unwrap_or_else(|| PathBuf::from("."));
+        data.join("voicebot/sms.sqlite")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmsSenderKind {
+    None,
+    Smpp,
+    Http,
+}
+
+/// `[sms.smpp]`: an SMSC spoken to as an SMPP 3.4 transceiver.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmppConfig {
+    pub host: String,
+    pub port: u16,
+    pub system_id: String,
+    pub password: String,
+    pub system_type: String,
+    /// Keepalive; a link that does not answer is dropped and bound again.
+    pub enquire_link_secs: u64,
+    /// Wait for a response to bind or submit_sm before it counts as failed.
+    pub response_timeout_ms: u64,
+}
+
+impl Default for SmppConfig {
+    fn default() -> Self {
+        SmppConfig {
+            host: "127.0.0.1".into(),
+            port: 2775,
+            system_id: "voicebot".into(),
+            password: String::new(),
+            system_type: String::new(),
+            enquire_link_secs: 30,
+            response_timeout_ms: 5_000,
+        }
+    }
+}
+
+/// `[sms.http]`: a provider's HTTP API taking one JSON message per POST.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsHttpConfig {
+    pub url: String,
+    /// Sent as `Authorization: Bearer <token>`; empty sends no such header.
+    pub token: String,
+    pub timeout_ms: u64,
+}
+
+impl Default for SmsHttpConfig {
+    fn default() -> Self {
+        SmsHttpConfig {
+            url: "http://127.0.0.1:8025/sms".into(),
+            token: String::new(),
+            timeout_ms: 5_000,
+        }
+    }
+}
+
 fn laws<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Law>, D::Error> {
     let names = Vec::<String>::deserialize(d)?;
     if names.is_empty() {
@@ -436,5 +554,25 @@ mod tests {
         assert!(e.contains("listen"), "{e}");
         let e = Config::parse("[sip]\ncodecs = [\"G729\"]\n").unwrap_err();
         assert!(e.contains("G729"), "{e}");
+        let e = Config::parse("[sms]\nsender = \"carrier-pigeon\"\n").unwrap_err();
+        assert!(e.contains("carrier-pigeon"), "{e}");
+        let e = Config::parse("[sms.smpp]\nhots = \"x\"\n").unwrap_err();
+        assert!(e.contains("hots"), "{e}");
+    }
+
+    #[test]
+    fn sms_is_off_by_default_and_read_when_configured() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.sms.sender, SmsSenderKind::None);
+        assert!(c.sms.outbox_path().ends_with("voicebot/sms.sqlite"));
+        let c = Config::parse(
+            "[sms]\nsender = \"smpp\"\noutbox = \"/tmp/o.sqlite\"\nper_number_limit = 2\n[sms.smpp]\nport = 2776\n",
+        )
+        .unwrap();
+        assert_eq!(c.sms.sender, SmsSenderKind::Smpp);
+        assert_eq!(c.sms.outbox_path(), PathBuf::from("/tmp/o.sqlite"));
+        assert_eq!(c.sms.per_number_limit, 2);
+        assert_eq!(c.sms.smpp.port, 2776);
+        assert_eq!(c.sms.smpp.host, "127.0.0.1");
     }
 }

@@ -13,6 +13,7 @@ pub mod privacy;
 pub mod rtp;
 pub mod serve;
 pub mod sip;
+pub mod sms;
 pub mod stt;
 pub mod transfer;
 pub mod tts;

@@ -69,6 +69,12 @@ enum Command {
         #[command(subcommand)]
         command: voicebot_gateway::intent::cli::IntentsCommand,
     },
+    /// A test SMSC (SMPP 3.4) that acknowledges and receipts every message; for trying
+    /// `[sms] sender = "smpp"` without a carrier.
+    Smsc {
+        #[arg(long, default_value = "127.0.0.1:2775")]
+        listen: std::net::SocketAddr,
+    },
     /// Measure a part of the gateway.
     Bench {
         #[command(subcommand)]
@@ -180,6 +186,14 @@ async fn main() -> anyhow::Result<()> {
             let mut out = String::new();
             voicebot_gateway::bench::turn::run(&numbers(&callers)?, &mut out).await?;
             println!("{out}");
+            Ok(())
+        }
+        Command::Smsc { listen } => {
+            let smsc = voicebot_gateway::sms::smsc::TestSmsc::start(listen).await?;
+            tracing::info!(addr = %smsc.addr(), "test SMSC listening; ctrl-c stops it");
+            tokio::signal::ctrl_c()
+                .await
+                .context("waiting for ctrl-c")?;
             Ok(())
         }
         Command::Serve { config } => {

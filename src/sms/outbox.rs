@@ -1,0 +1,591 @@
+//! The durable outbox: every SMS a caller consented to, in SQLite, from the moment the
+//! bot says "Du får en SMS om lidt" until the SMSC reports it delivered or we give up.
+//!
+//! Sans-IO in the sense that matters: every method takes `now` and nothing here sleeps
+//! or sends; the sender task (`sms::Sms`) decides when to call what. Times are stored as
+//! Unix milliseconds because they must survive a restart.
+//!
+//! Delivery is at-least-once. A message is marked `sending` before it is handed to the
+//! SMSC and `sent` after; if the gateway dies in between, [`Outbox::recover`] puts it
+//! back to `queued` and it is sent again, because losing a promised SMS is worse than a
+//! rare duplicate. The idempotency key (call id + intent id, UNIQUE) keeps one
+//! conversation from queueing the same link twice, and is passed to the HTTP provider
+//! as its `reference` so it can drop the resend; SMPP has no such field.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
+use rusqlite::{params, Connection, OptionalExtension, Row as SqlRow, TransactionBehavior};
+
+use super::number::E164;
+use super::receipt::{Receipt, ReceiptState};
+use super::retry::{Next, RetryPolicy};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS sms (
+    id INTEGER PRIMARY KEY,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    to_number TEXT NOT NULL,
+    text TEXT NOT NULL,
+    status TEXT NOT NULL
+        CHECK (status IN ('queued', 'sending', 'sent', 'delivered', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    smsc_message_id TEXT,
+    last_error TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sms_due ON sms (status, next_attempt_at);
+CREATE INDEX IF NOT EXISTS sms_recent ON sms (to_number, created_at);
+-- One row per part the SMSC accepted, to match its delivery receipts.
+CREATE TABLE IF NOT EXISTS sms_part (
+    smsc_message_id TEXT PRIMARY KEY,
+    sms_id INTEGER NOT NULL REFERENCES sms (id),
+    state TEXT
+);
+PRAGMA user_version = 1;
+";
+
+/// The window of the per-number limit.
+pub const RATE_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    #[error("SMS outbox {path}: {source}")]
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("SMS outbox: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("SMS outbox task: {0}")]
+    Task(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Queued,
+    Sending,
+    /// Accepted by the SMSC or provider; a receipt may follow.
+    Sent,
+    Delivered,
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Sending => "sending",
+            Status::Sent => "sent",
+            Status::Delivered => "delivered",
+            Status::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Status {
+        match s {
+            "queued" => Status::Queued,
+            "sending" => Status::Sending,
+            "sent" => Status::Sent,
+            "delivered" => Status::Delivered,
+            // The CHECK constraint admits nothing else.
+            _ => Status::Failed,
+        }
+    }
+}
+
+/// One message as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub id: i64,
+    pub idempotency_key: String,
+    pub to: E164,
+    pub text: String,
+    pub status: Status,
+    pub attempts: u32,
+    pub next_attempt_at: SystemTime,
+    /// The SMSC's ids of the accepted parts, space separated.
+    pub smsc_message_id: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: SystemTime,
+    pub updated_at: SystemTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    New(i64),
+    /// The key was queued before; nothing was added.
+    Duplicate(i64),
+    /// The number already had `recent` messages in the last 24 hours.
+    Limited {
+        recent: u32,
+    },
+}
+
+/// What a failed attempt led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailure {
+    RetryAt(SystemTime),
+    Failed,
+}
+
+pub struct Outbox {
+    db: Connection,
+}
+
+impl Outbox {
+    /// Opens (creating if need be) the outbox file and its directory.
+    pub fn open(path: &Path) -> Result<Outbox, OutboxError> {
+        let err = |source| OutboxError::Open {
+            path: path.display().to_string(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| err(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
+        }
+        let db = Connection::open(path).map_err(err)?;
+        Outbox::init(db).map_err(err)
+    }
+
+    pub fn open_in_memory() -> Result<Outbox, OutboxError> {
+        Ok(Outbox::init(Connection::open_in_memory()?)?)
+    }
+
+    fn init(db: Connection) -> Result<Outbox, rusqlite::Error> {
+        // WAL lets a second process (ops, a test) read while we write; FULL syncs each
+        // commit, so an enqueue that returned survives a power cut.
+        db.pragma_update(None, "journal_mode", "WAL")?;
+        db.pragma_update(None, "synchronous", "FULL")?;
+        db.busy_timeout(Duration::from_secs(5))?;
+        db.execute_batch(SCHEMA)?;
+        Ok(Outbox { db })
+    }
+
+    /// Queues a message unless its key is known or the number reached `limit` in the
+    /// last 24 hours; committed to disk before it returns.
+    pub fn enqueue(
+        &mut self,
+        key: &str,
+        to: &E164,
+        text: &str,
+        limit: u32,
+        now: SystemTime,
+    ) -> Result<Enqueued, OutboxError> {
+        // IMMEDIATE takes the write lock first, so two calls cannot both pass the limit.
+        let tx = self
+            .db
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some(id) = tx
+            .query_row(
+                "SELECT id FROM sms WHERE idempotency_key = ?1",
+                [key],
+                |r| r.get(0),
+            )
+            .optional()?
+        {
+            return Ok(Enqueued::Duplicate(id));
+        }
+        let recent = recent(&tx, to, now)?;
+        if recent >= limit {
+            return Ok(Enqueued::Limited { recent });
+        }
+        let t = millis(now);
+        tx.execute(
+            "INSERT INTO sms (idempotency_key, to_number, text, status, next_attempt_at,
+                              created_at, updated_at)
+             VALUES (?1, ?2, ?3, 'queued', ?4, ?4, ?4)",
+            params![key, to.as_str(), text, t],
+        )?;
+        let id = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok(Enqueued::New(id))
+    }
+
+    /// Messages queued for `to` in the 24 hours before `now`, failed ones included: the
+    /// limit guards the citizen's phone and our bill, not the success rate.
+    pub fn recent_count(&self, to: &E164, now: SystemTime) -> Result<u32, OutboxError> {
+        Ok(recent(&self.db, to, now)?)
+    }
+
+    /// After a restart: messages caught mid-submission go back to the queue, due now.
+    pub fn recover(&mut self, now: SystemTime) -> Result<usize, OutboxError> {
+        Ok(self.db.execute(
+            "UPDATE sms SET status = 'queued', next_attempt_at = ?1, updated_at = ?1
+             WHERE status = 'sending'",
+            [millis(now)],
+        )?)
+    }
+
+    /// Takes the most overdue queued message, marking it `sending` and counting the
+    /// attempt (so one that crashes the gateway is not retried forever).
+    pub fn claim_due(&mut self, now: SystemTime) -> Result<Option<Message>, OutboxError> {
+        let t = millis(now);
+        let tx = self
+            .db
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let id: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM sms WHERE status = 'queued' AND next_attempt_at <= ?1
+                 ORDER BY next_attempt_at, id LIMIT 1",
+                [t],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(id) = id else {
+            return Ok(None);
+        };
+        tx.execute(
+            "UPDATE sms SET status = 'sending', attempts = attempts + 1, updated_at = ?2
+             WHERE id = ?1",
+            params![id, t],
+        )?;
+        tx.commit()?;
+        self.get(id)
+    }
+
+    /// When the next queued message falls due, if any is queued.
+    pub fn next_due(&self) -> Result<Option<SystemTime>, OutboxError> {
+        let t: Option<i64> = self.db.query_row(
+            "SELECT MIN(next_attempt_at) FROM sms WHERE status = 'queued'",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(t.map(time))
+    }
+
+    /// The SMSC or provider accepted the message; `ids` are its ids for the parts.
+    pub fn mark_sent(
+        &mut self,
+        id: i64,
+        ids: &[String],
+        now: SystemTime,
+    ) -> Result<(), OutboxError> {
+        let tx = self.db.transaction()?;
+        let joined = (!ids.is_empty()).then(|| ids.join(" "));
+        tx.execute(
+            "UPDATE sms SET status = 'sent', smsc_message_id = ?2, last_error = NULL,
+                            updated_at = ?3
+             WHERE id = ?1",
+            params![id, joined, millis(now)],
+        )?;
+        for part in ids {
+            // A resend after a crash may get an id reused by the SMSC; the newest wins.
+            tx.execute(
+                "INSERT OR REPLACE INTO sms_part (smsc_message_id, sms_id) VALUES (?1, ?2)",
+                params![part, id],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A temporary failure: back to the queue per `policy`, or failed for good.
+    pub fn mark_retry(
+        &mut self,
+        id: i64,
+        error: &str,
+        policy: &RetryPolicy,
+        now: SystemTime,
+    ) -> Result<AfterFailure, OutboxError> {
+        let attempts: u32 =
+            self.db
+                .query_row("SELECT attempts FROM sms WHERE id = ?1", [id], |r| r.get(0))?;
+        match policy.after_failure(attempts, now) {
+            Next::GiveUp => {
+                self.mark_failed(id, error, now)?;
+                Ok(AfterFailure::Failed)
+            }
+            Next::RetryAt(at) => {
+                self.db.execute(
+                    "UPDATE sms SET status = 'queued', next_attempt_at = ?2, last_error = ?3,
+                                    updated_at = ?4
+                     WHERE id = ?1",
+                    params![id, millis(at), error, millis(now)],
+                )?;
+                Ok(AfterFailure::RetryAt(at))
+            }
+        }
+    }
+
+    /// A permanent failure (rejected number, bad request): no more attempts.
+    pub fn mark_failed(
+        &mut self,
+        id: i64,
+        error: &str,
+        now: SystemTime,
+    ) -> Result<(), OutboxError> {
+        self.db.execute(
+            "UPDATE sms SET status = 'failed', last_error = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, error, millis(now)],
+        )?;
+        Ok(())
+    }
+
+    /// Records a part's receipt. The message is delivered once every part is, failed
+    /// as soon as one part fails. Returns the message and its new status if it changed;
+    /// `None` for an unknown id or a receipt that decides nothing yet.
+    pub fn apply_receipt(
+        &mut self,
+        receipt: &Receipt,
+        now: SystemTime,
+    ) -> Result<Option<(i64, Status)>, OutboxError> {
+        if receipt.state == ReceiptState::Pending {
+            return Ok(None);
+        }
+        let tx = self.db.transaction()?;
+        let sms_id: Option<i64> = tx
+            .query_row(
+                "SELECT sms_id FROM sms_part WHERE smsc_message_id = ?1",
+                [&receipt.message_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(sms_id) = sms_id else {
+            return Ok(None);
+        };
+        tx.execute(
+            "UPDATE sms_part SET state = ?2 WHERE smsc_message_id = ?1",
+            params![receipt.message_id, receipt.stat],
+        )?;
+        let (parts, delivered, failed): (u32, u32, u32) = tx.query_row(
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE state = 'DELIVRD'),
+                    COUNT(*) FILTER (WHERE state IS NOT NULL AND state != 'DELIVRD')
+             FROM sms_part WHERE sms_id = ?1",
+            [sms_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let status = if failed > 0 {
+            Status::Failed
+        } else if delivered == parts {
+            Status::Delivered
+        } else {
+            tx.commit()?;
+            return Ok(None);
+        };
+        // Only a sent message moves on: a late receipt must not undo a final state.
+        let changed = tx.execute(
+            "UPDATE sms SET status = ?2, updated_at = ?3,
+                            last_error = CASE WHEN ?2 = 'failed' THEN 'receipt: ' || ?4
+                                              ELSE last_error END
+             WHERE id = ?1 AND status = 'sent'",
+            params![sms_id, status.as_str(), millis(now), receipt.stat],
+        )?;
+        tx.commit()?;
+        Ok((changed > 0).then_some((sms_id, status)))
+    }
+
+    pub fn get(&self, id: i64) -> Result<Option<Message>, OutboxError> {
+        Ok(self
+            .db
+            .query_row("SELECT * FROM sms WHERE id = ?1", [id], message)
+            .optional()?)
+    }
+}
+
+fn recent(db: &Connection, to: &E164, now: SystemTime) -> rusqlite::Result<u32> {
+    db.query_row(
+        "SELECT COUNT(*) FROM sms WHERE to_number = ?1 AND created_at > ?2",
+        params![to.as_str(), millis(now) - RATE_WINDOW.as_millis() as i64],
+        |r| r.get(0),
+    )
+}
+
+impl FromSql for E164 {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        E164::parse(value.as_str()?)
+            .ok_or_else(|| FromSqlError::Other("not an E.164 number".into()))
+    }
+}
+
+fn message(r: &SqlRow) -> rusqlite::Result<Message> {
+    Ok(Message {
+        id: r.get("id")?,
+        idempotency_key: r.get("idempotency_key")?,
+        to: r.get("to_number")?,
+        text: r.get("text")?,
+        status: Status::parse(&r.get::<_, String>("status")?),
+        attempts: r.get("attempts")?,
+        next_attempt_at: time(r.get("next_attempt_at")?),
+        smsc_message_id: r.get("smsc_message_id")?,
+        last_error: r.get("last_error")?,
+        created_at: time(r.get("created_at")?),
+        updated_at: time(r.get("updated_at")?),
+    })
+}
+
+fn millis(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn time(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_800_000_000 + secs)
+    }
+
+    fn anna() -> E164 {
+        E164::parse("+4520123456").unwrap()
+    }
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            initial: Duration::from_secs(10),
+            max: Duration::from_secs(100),
+            max_attempts: 3,
+        }
+    }
+
+    fn receipt(id: &str, stat: &str) -> Receipt {
+        Receipt::parse(&format!("id:{id} stat:{stat}")).unwrap()
+    }
+
+    #[test]
+    fn enqueue_is_idempotent_per_key() {
+        let mut o = Outbox::open_in_memory().unwrap();
+        let Enqueued::New(id) = o.enqueue("c1/affald", &anna(), "hej", 5, t(0)).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            o.enqueue("c1/affald", &anna(), "hej igen", 5, t(1))
+                .unwrap(),
+            Enqueued::Duplicate(id)
+        );
+        let m = o.get(id).unwrap().unwrap();
+        assert_eq!(
+            (m.text.as_str(), m.status, m.attempts),
+            ("hej", Status::Queued, 0)
+        );
+        assert_eq!(m.to, anna());
+        assert_eq!(m.created_at, t(0));
+    }
+
+    #[test]
+    fn per_number_limit_over_24_hours() {
+        let mut o = Outbox::open_in_memory().unwrap();
+        for i in 0..3 {
+            assert!(matches!(
+                o.enqueue(&format!("c{i}"), &anna(), "x", 3, t(i)).unwrap(),
+                Enqueued::New(_)
+            ));
+        }
+        assert_eq!(o.recent_count(&anna(), t(10)).unwrap(), 3);
+        assert_eq!(
+            o.enqueue("c9", &anna(), "x", 3, t(10)).unwrap(),
+            Enqueued::Limited { recent: 3 }
+        );
+        // Another number is not affected, and a day later the first one is free again.
+        let other = E164::parse("+4530123456").unwrap();
+        assert!(matches!(
+            o.enqueue("d1", &other, "x", 3, t(10)).unwrap(),
+            Enqueued::New(_)
+        ));
+        assert_eq!(o.recent_count(&anna(), t(24 * 3600)).unwrap(), 2);
+        assert!(matches!(
+            o.enqueue("c9", &anna(), "x", 3, t(24 * 3600)).unwrap(),
+            Enqueued::New(_)
+        ));
+    }
+
+    #[test]
+    fn claim_retry_and_give_up_with_a_fake_clock() {
+        let mut o = Outbox::open_in_memory().unwrap();
+        o.enqueue("k", &anna(), "x", 5, t(0)).unwrap();
+        assert_eq!(o.next_due().unwrap(), Some(t(0)));
+        let m = o.claim_due(t(0)).unwrap().unwrap();
+        assert_eq!((m.status, m.attempts), (Status::Sending, 1));
+        assert_eq!(o.claim_due(t(0)).unwrap(), None, "claimed once");
+        assert_eq!(
+            o.mark_retry(m.id, "link down", &policy(), t(1)).unwrap(),
+            AfterFailure::RetryAt(t(11))
+        );
+        assert_eq!(o.next_due().unwrap(), Some(t(11)));
+        assert_eq!(o.claim_due(t(10)).unwrap(), None, "not due yet");
+        o.claim_due(t(11)).unwrap().unwrap();
+        assert_eq!(
+            o.mark_retry(m.id, "link down", &policy(), t(12)).unwrap(),
+            AfterFailure::RetryAt(t(32))
+        );
+        o.claim_due(t(32)).unwrap().unwrap();
+        assert_eq!(
+            o.mark_retry(m.id, "still down", &policy(), t(33)).unwrap(),
+            AfterFailure::Failed
+        );
+        let m = o.get(m.id).unwrap().unwrap();
+        assert_eq!((m.status, m.attempts), (Status::Failed, 3));
+        assert_eq!(m.last_error.as_deref(), Some("still down"));
+        assert_eq!(o.next_due().unwrap(), None);
+    }
+
+    #[test]
+    fn recover_requeues_messages_caught_sending() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/outbox.sqlite");
+        let id = {
+            let mut o = Outbox::open(&path).unwrap();
+            o.enqueue("k", &anna(), "x", 5, t(0)).unwrap();
+            o.claim_due(t(1)).unwrap().unwrap().id
+            // The gateway dies here, mid-submission.
+        };
+        let mut o = Outbox::open(&path).unwrap();
+        assert_eq!(o.get(id).unwrap().unwrap().status, Status::Sending);
+        assert_eq!(o.recover(t(50)).unwrap(), 1);
+        let m = o.claim_due(t(50)).unwrap().unwrap();
+        assert_eq!((m.id, m.attempts), (id, 2));
+    }
+
+    #[test]
+    fn receipts_decide_per_part() {
+        let mut o = Outbox::open_in_memory().unwrap();
+        o.enqueue("a", &anna(), "x", 5, t(0)).unwrap();
+        o.enqueue("b", &anna(), "y", 5, t(0)).unwrap();
+        let a = o.claim_due(t(0)).unwrap().unwrap().id;
+        let b = o.claim_due(t(0)).unwrap().unwrap().id;
+        o.mark_sent(a, &["a1".into(), "a2".into()], t(1)).unwrap();
+        o.mark_sent(b, &["b1".into()], t(1)).unwrap();
+        assert_eq!(
+            o.get(a).unwrap().unwrap().smsc_message_id.as_deref(),
+            Some("a1 a2")
+        );
+        assert_eq!(
+            o.apply_receipt(&receipt("a1", "DELIVRD"), t(2)).unwrap(),
+            None
+        );
+        assert_eq!(
+            o.apply_receipt(&receipt("a2", "ENROUTE"), t(2)).unwrap(),
+            None
+        );
+        assert_eq!(
+            o.apply_receipt(&receipt("a2", "DELIVRD"), t(3)).unwrap(),
+            Some((a, Status::Delivered))
+        );
+        assert_eq!(
+            o.apply_receipt(&receipt("b1", "UNDELIV"), t(3)).unwrap(),
+            Some((b, Status::Failed))
+        );
+        assert_eq!(
+            o.get(b).unwrap().unwrap().last_error.as_deref(),
+            Some("receipt: UNDELIV")
+        );
+        // Unknown ids and repeated receipts change nothing.
+        assert_eq!(
+            o.apply_receipt(&receipt("zz", "DELIVRD"), t(4)).unwrap(),
+            None
+        );
+        assert_eq!(
+            o.apply_receipt(&receipt("a1", "DELIVRD"), t(4)).unwrap(),
+            None
+        );
+        assert_eq!(o.get(a).unwrap().unwrap().status, Status::Delivered);
+    }
+}
