@@ -43,6 +43,9 @@ enum Command {
         /// Offer only this codec (PCMA or PCMU); default offers both.
         #[arg(long)]
         codec: Option<String>,
+        /// Our number (From user part), e.g. +4520123456.
+        #[arg(long, default_value = "caller")]
+        from: String,
     },
     /// Transcribe a WAV file (any rate) with the local whisper model.
     Transcribe {
@@ -247,6 +250,7 @@ async fn main() -> anyhow::Result<()> {
             dtmf,
             hangup_after,
             codec,
+            from,
         } => {
             let codecs = match codec.as_deref() {
                 None => vec![
@@ -267,6 +271,7 @@ async fn main() -> anyhow::Result<()> {
                 dtmf: caller::parse_dtmf(&dtmf)?,
                 hangup_after,
                 codecs,
+                from,
             };
             let report = caller::place(opts).await?;
             println!("{}", serde_json::to_string(&report)?);

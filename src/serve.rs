@@ -19,6 +19,7 @@ use crate::ops::metrics::Metrics;
 use crate::rtp::session::RtpCounters;
 use crate::sip::stack::{self, Stack};
 use crate::sip::uas;
+use crate::sms::Sms;
 use crate::stt::recognizer::{Recognizer, SttError, SttOptions};
 use crate::transfer::bridge::DialSettings;
 use crate::transfer::route::Router;
@@ -170,6 +171,11 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         "Transfer attempts by method (refer, bridge) and result",
         transfer.counters.clone(),
     );
+    let sms = Sms::start(&config.sms, cancel.clone()).await?;
+    match &sms {
+        Some(sms) => sms.metrics().register(&mut metrics),
+        None => tracing::info!("no SMS sender configured: links are not offered by SMS"),
+    }
     let live = LiveCalls::new(500);
     let http = http::serve(
         config.http.listen,
@@ -195,6 +201,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         prompts,
         settings,
         transfer,
+        sms,
         live,
         switchboard_url,
     });

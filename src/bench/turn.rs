@@ -79,6 +79,7 @@ pub async fn run(levels: &[usize], out: &mut String) -> anyhow::Result<()> {
                 dtmf: vec![],
                 hangup_after: Some(pcm.len() as f64 / 8000.0 + 6.0),
                 codecs: vec![crate::audio::g711::Law::Alaw],
+                from: "caller".into(),
             };
             jobs.push(tokio::spawn(caller::place(opts)));
         }

@@ -62,6 +62,9 @@ pub enum Event {
     Routed(Route),
     /// The caller is with a person now (referred away, or a bridged call that ended).
     TransferDone,
+    /// The answer to `Action::SendSms`: the message is in the outbox, or not.
+    SmsQueued,
+    SmsFailed,
     TransferFailed,
     HungUp,
     /// The deadline the conversation asked for has passed.
@@ -102,6 +105,14 @@ pub struct TransferRequest {
     pub queue: Option<String>,
 }
 
+/// An answer's page, as offered by SMS.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SmsOffer {
+    pub intent_id: String,
+    pub link: String,
+    pub sms_text: Option<String>,
+}
+
 /// Where a transfer would go right now, as the driver's router sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Route {
@@ -132,6 +143,8 @@ pub enum Action {
     },
     /// Ask the router where this transfer goes; answered at once by `Event::Routed`.
     Route(TransferRequest),
+    /// The caller said yes to the link by SMS: queue it, then send `SmsQueued`.
+    SendSms(SmsOffer),
     Transfer(TransferRequest),
     Hangup,
 }
@@ -183,6 +196,8 @@ enum State {
         since: Instant,
         filler_played: bool,
     },
+    /// Waiting for the outbox to take the SMS the caller asked for.
+    Sending,
     /// Waiting for `Event::Routed`, with what to say before the transfer prompt.
     Routing {
         request: TransferRequest,
@@ -198,6 +213,7 @@ enum Asked {
     Nothing,
     AnythingElse,
     OfferedPerson,
+    OfferedSms(SmsOffer),
 }
 
 pub struct Conversation {
@@ -213,6 +229,10 @@ pub struct Conversation {
     last_intent: Option<String>,
     last_topic: Option<String>,
     outcome: Option<Outcome>,
+    /// Whether this caller can get an SMS (a mobile number under the limit, a sender).
+    sms_possible: bool,
+    /// Intents whose link was already texted in this call.
+    sms_sent: Vec<String>,
 }
 
 impl Conversation {
@@ -230,7 +250,14 @@ impl Conversation {
             last_intent: None,
             last_topic: None,
             outcome: None,
+            sms_possible: false,
+            sms_sent: Vec::new(),
         }
+    }
+
+    /// Set by the driver before the call is answered.
+    pub fn set_sms_possible(&mut self, possible: bool) {
+        self.sms_possible = possible;
     }
 
     /// When the driver must send `Event::Timer`, if ever.
@@ -294,6 +321,21 @@ impl Conversation {
                 vec![Action::StopPlayback]
             }
             Event::Dtmf('0') => self.transfer_now(TransferReason::Dtmf),
+            Event::Dtmf('1') => self.accept_sms(),
+            Event::SmsQueued | Event::SmsFailed if self.state == State::Sending => {
+                let lead = if event == Event::SmsQueued {
+                    self.prompts.sms_queued.clone()
+                } else {
+                    format!(
+                        "{} {}",
+                        self.prompts.sms_failed, self.prompts.link_elsewhere
+                    )
+                };
+                self.asked = Asked::AnythingElse;
+                let text = format!("{lead} {}", self.prompts.anything_else);
+                self.say(&text, true, After::Listen)
+            }
+            Event::SmsQueued | Event::SmsFailed => Vec::new(),
             Event::Dtmf(_) => Vec::new(),
             Event::SpeechConfirmed => self.on_speech(now),
             Event::UtteranceEnded => self.on_utterance_end(now),
@@ -516,9 +558,14 @@ impl Conversation {
             }
             (_, Kind::Yes) => match self.asked {
                 Asked::OfferedPerson => self.transfer_now(TransferReason::Requested),
+                Asked::OfferedSms(_) => self.accept_sms(),
                 _ => self.say(&self.prompts.what_else.clone(), true, After::Listen),
             },
             (_, Kind::No) => match self.asked {
+                Asked::OfferedSms(_) => {
+                    self.asked = Asked::AnythingElse;
+                    self.say(&self.prompts.anything_else.clone(), true, After::Listen)
+                }
                 Asked::AnythingElse => {
                     self.outcome.get_or_insert(Outcome::Resolved);
                     self.say(&self.prompts.farewell.clone(), false, After::Hangup)
@@ -530,10 +577,30 @@ impl Conversation {
                 self.no_match = 0;
                 self.answered_any = true;
                 self.last_answer = Some(r.answer_text.clone());
-                self.asked = Asked::AnythingElse;
                 self.state = State::Speaking {
                     then: After::Listen,
                     interruptible: true,
+                };
+                let follow_up = match r.link_url.clone() {
+                    Some(link) if self.sms_possible && !self.sms_sent.contains(&r.intent_id) => {
+                        self.asked = Asked::OfferedSms(SmsOffer {
+                            intent_id: r.intent_id.clone(),
+                            link,
+                            sms_text: r.sms_text.clone(),
+                        });
+                        self.prompts.sms_offer.clone()
+                    }
+                    Some(_) => {
+                        self.asked = Asked::AnythingElse;
+                        format!(
+                            "{} {}",
+                            self.prompts.link_elsewhere, self.prompts.anything_else
+                        )
+                    }
+                    None => {
+                        self.asked = Asked::AnythingElse;
+                        self.prompts.anything_else.clone()
+                    }
                 };
                 vec![
                     Action::Play {
@@ -541,12 +608,36 @@ impl Conversation {
                         barge_in: true,
                     },
                     Action::Play {
-                        text: self.prompts.anything_else.clone(),
+                        text: follow_up,
                         barge_in: true,
                     },
                 ]
             }
         }
+    }
+
+    /// Yes (or 1) to the SMS offer: only while that offer is the open question.
+    fn accept_sms(&mut self) -> Vec<Action> {
+        let Asked::OfferedSms(offer) = &self.asked else {
+            return Vec::new();
+        };
+        let waiting = matches!(
+            self.state,
+            State::Listening { .. }
+                | State::Thinking { .. }
+                | State::Speaking {
+                    then: After::Listen,
+                    ..
+                }
+        );
+        if !waiting {
+            return Vec::new();
+        }
+        let offer = offer.clone();
+        self.sms_sent.push(offer.intent_id.clone());
+        self.asked = Asked::Nothing;
+        self.state = State::Sending;
+        vec![Action::StopPlayback, Action::SendSms(offer)]
     }
 
     fn on_playback_finished(&mut self, now: Instant) -> Vec<Action> {
@@ -1230,6 +1321,110 @@ mod tests {
         call.c.handle(call.now, Event::Routed(open()));
         call.ev(Event::PlaybackFinished);
         assert_eq!(call.ev(Event::Dtmf('0')), vec![]);
+    }
+
+    fn answer_with_link(id: &str, text: &str) -> Event {
+        let mut r = resolution(IntentAction::Answer, Kind::Answer, id, text);
+        r.link_url = Some("https://kommune.example.org/pas".into());
+        r.sms_text = Some("How to get a new passport:".into());
+        Event::Resolved(r)
+    }
+
+    fn offer() -> SmsOffer {
+        SmsOffer {
+            intent_id: "pas.nyt".into(),
+            link: "https://kommune.example.org/pas".into(),
+            sms_text: Some("How to get a new passport:".into()),
+        }
+    }
+
+    #[test]
+    fn an_answer_with_a_page_offers_the_link_and_1_sends_it_before_confirming() {
+        let mut call = Call::listening();
+        call.c.set_sms_possible(true);
+        call.say("passport");
+        assert_eq!(
+            call.ev(answer_with_link("pas.nyt", "Book a time.")),
+            vec![play("Book a time."), play(&call.p.sms_offer)]
+        );
+        // 1 during the offer stops it and queues the SMS; nothing is promised yet.
+        assert_eq!(
+            call.ev(Event::Dtmf('1')),
+            vec![Action::StopPlayback, Action::SendSms(offer())]
+        );
+        assert_eq!(
+            call.c.deadline(),
+            None,
+            "waiting for the outbox, not the caller"
+        );
+        assert_eq!(
+            call.ev(Event::SmsQueued),
+            vec![play(&format!(
+                "{} {}",
+                call.p.sms_queued, call.p.anything_else
+            ))]
+        );
+        // The same answer again is not offered twice.
+        call.ev(Event::PlaybackFinished);
+        call.say("passport again");
+        assert_eq!(
+            call.ev(answer_with_link("pas.nyt", "Book a time.")),
+            vec![
+                play("Book a time."),
+                play(&format!(
+                    "{} {}",
+                    call.p.link_elsewhere, call.p.anything_else
+                ))
+            ]
+        );
+    }
+
+    #[test]
+    fn yes_accepts_the_offer_and_no_moves_on() {
+        let mut call = Call::listening();
+        call.c.set_sms_possible(true);
+        call.say("passport");
+        call.ev(answer_with_link("pas.nyt", "Book a time."));
+        call.ev(Event::PlaybackFinished);
+        call.say("yes please");
+        assert_eq!(
+            call.ev(special(Kind::Yes)),
+            vec![Action::StopPlayback, Action::SendSms(offer())]
+        );
+        let acts = call.ev(Event::SmsFailed);
+        let [Action::Play { text, .. }] = acts.as_slice() else {
+            panic!("{acts:?}")
+        };
+        assert!(text.starts_with(&call.p.sms_failed) && text.contains(&call.p.link_elsewhere));
+
+        let mut call = Call::listening();
+        call.c.set_sms_possible(true);
+        call.say("passport");
+        call.ev(answer_with_link("pas.nyt", "Book a time."));
+        call.ev(Event::PlaybackFinished);
+        call.say("no thanks");
+        assert_eq!(
+            call.ev(special(Kind::No)),
+            vec![play(&call.p.anything_else)]
+        );
+        assert_eq!(call.ev(Event::Dtmf('1')), vec![], "the offer is closed");
+    }
+
+    #[test]
+    fn without_a_usable_number_the_link_is_not_offered_but_pointed_to() {
+        let mut call = Call::listening();
+        call.say("passport");
+        assert_eq!(
+            call.ev(answer_with_link("pas.nyt", "Book a time.")),
+            vec![
+                play("Book a time."),
+                play(&format!(
+                    "{} {}",
+                    call.p.link_elsewhere, call.p.anything_else
+                ))
+            ]
+        );
+        assert_eq!(call.ev(Event::Dtmf('1')), vec![]);
     }
 
     #[test]

@@ -30,6 +30,8 @@ use crate::ops::switchboard::url_escape;
 use crate::rtp::session::{self, MediaEvent, MediaHandle, MediaParams, RtpCounters};
 use crate::sip::sdp::{self, Negotiated};
 use crate::sip::uas::IncomingCall;
+use crate::sms::number::E164;
+use crate::sms::Sms;
 use crate::stt::endpoint::{Endpoint, EndpointConfig};
 use crate::stt::listener::Listener;
 use crate::stt::recognizer::{Recognizer, Transcript};
@@ -79,6 +81,8 @@ pub struct CallContext {
     pub prompts: PromptSet,
     pub settings: Settings,
     pub transfer: Transferer,
+    /// None when no SMS sender is configured: SMS is then never offered.
+    pub sms: Option<Sms>,
     pub live: LiveCalls,
     /// Base URL of the switchboard pages, for the link sent with a transfer.
     pub switchboard_url: String,
@@ -114,6 +118,7 @@ enum Done {
     SynthesisOver {
         generation: u64,
     },
+    SmsQueued(bool),
 }
 
 async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
@@ -188,11 +193,14 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
         &crate::privacy::redact(caller_user.as_deref().unwrap_or("anonymous")),
         &language,
     );
+    let sms_to = sms_number(&ctx, &call.request).await;
+    let mut conversation = Conversation::new(
+        ctx.settings.clone(),
+        ctx.prompts.for_language(&language).clone(),
+    );
+    conversation.set_sms_possible(sms_to.is_some());
     let mut call_loop = CallLoop {
-        conversation: Conversation::new(
-            ctx.settings.clone(),
-            ctx.prompts.for_language(&language).clone(),
-        ),
+        conversation,
         listener: Listener::new(EndpointConfig {
             trailing_silence_ms: cfg.stt.trailing_silence_ms,
             max_utterance_ms: cfg.stt.max_utterance_ms,
@@ -204,6 +212,7 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
         called,
         call_id: call.call_id.clone(),
         caller_user,
+        sms_to,
         generation: 0,
         synthesizing: 0,
         turn_started: None,
@@ -223,16 +232,40 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
     tracing::info!(outcome, "call over");
 }
 
+fn header(request: &rsipstack::sip::Request, name: &str) -> Option<String> {
+    request
+        .headers
+        .iter()
+        .find(|h| h.name().eq_ignore_ascii_case(name))
+        .map(|h| h.value().to_string())
+}
+
+/// The caller's number in E.164 if an SMS may be offered to it (a mobile, under the
+/// per-number limit, with a sender configured); why not, in the log.
+async fn sms_number(ctx: &CallContext, request: &rsipstack::sip::Request) -> Option<E164> {
+    let sms = ctx.sms.as_ref()?;
+    let from = header(request, "From").unwrap_or_default();
+    let number = sms
+        .numbers()
+        .caller(
+            header(request, "P-Asserted-Identity").as_deref(),
+            &from,
+            header(request, "Privacy").as_deref(),
+        )
+        .inspect_err(|e| tracing::info!(reason = ?e, "no SMS: caller's number unknown"))
+        .ok()?;
+    match sms.can_offer(&number).await {
+        Ok(()) => Some(number),
+        Err(e) => {
+            tracing::info!(%number, reason = %e, "no SMS for this caller");
+            None
+        }
+    }
+}
+
 /// The caller's user part from P-Asserted-Identity, else From (a number, usually).
 fn caller_user(request: &rsipstack::sip::Request) -> Option<String> {
-    let header = |name: &str| {
-        request
-            .headers
-            .iter()
-            .find(|h| h.name().eq_ignore_ascii_case(name))
-            .map(|h| h.value().to_string())
-    };
-    let value = header("P-Asserted-Identity").or_else(|| header("From"))?;
+    let value = header(request, "P-Asserted-Identity").or_else(|| header(request, "From"))?;
     let start = value
         .find("sip:")
         .map(|i| i + 4)
@@ -253,6 +286,8 @@ struct CallLoop {
     called: String,
     call_id: String,
     caller_user: Option<String>,
+    /// Where a consented SMS goes; None: SMS is not offered in this call.
+    sms_to: Option<E164>,
     /// Bumped when playback is stopped, so sentences still being synthesized are dropped.
     generation: u64,
     synthesizing: usize,
@@ -500,6 +535,14 @@ impl CallLoop {
                     self.media.play(pcm);
                 }
             }
+            Done::SmsQueued(ok) => {
+                let event = if ok {
+                    Event::SmsQueued
+                } else {
+                    Event::SmsFailed
+                };
+                self.step(event).await;
+            }
             Done::SynthesisOver { generation } => {
                 if generation == self.generation {
                     self.synthesizing = self.synthesizing.saturating_sub(1);
@@ -557,7 +600,7 @@ impl CallLoop {
                     asr_confidence: None,
                     previous_intent_id: previous_intent,
                     called_number: self.called.clone(),
-                    caller_number_known: false,
+                    caller_number_known: self.caller_user.is_some(),
                     minute_of_day: minute_of_day(),
                 };
                 let intents = self.ctx.intents.clone();
@@ -570,6 +613,24 @@ impl CallLoop {
                 None
             }
             Action::Route(request) => Some(Event::Routed(self.route(&request))),
+            Action::SendSms(offer) => {
+                let (Some(sms), Some(to)) = (self.ctx.sms.clone(), self.sms_to.clone()) else {
+                    return Some(Event::SmsFailed);
+                };
+                let text = crate::sms::text::compose(&offer.link, offer.sms_text.as_deref(), None);
+                let (call_id, done) = (self.call_id.clone(), self.done_tx.clone());
+                tokio::spawn(
+                    async move {
+                        let r = sms.enqueue(&call_id, &offer.intent_id, &to, &text).await;
+                        if let Err(e) = &r {
+                            tracing::warn!(error = %e, "SMS not queued");
+                        }
+                        done.send(Done::SmsQueued(r.is_ok())).ok();
+                    }
+                    .in_current_span(),
+                );
+                None
+            }
             Action::Transfer(request) => {
                 self.pending_transfer = Some(request);
                 None

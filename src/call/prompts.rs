@@ -22,6 +22,13 @@ pub struct Prompts {
     pub closed: String,
     /// A transfer that reached nobody.
     pub no_agents: String,
+    /// After an answer that has a page, when the caller can get an SMS.
+    pub sms_offer: String,
+    /// Said only once the message is safely in the outbox.
+    pub sms_queued: String,
+    pub sms_failed: String,
+    /// After an answer that has a page, when no SMS can be sent.
+    pub link_elsewhere: String,
     pub technical_problem: String,
     pub farewell: String,
 }
@@ -46,6 +53,10 @@ impl Prompts {
             no_agents: "Der er desværre ingen medarbejder ledig lige nu. Ring venligst igen i vores åbningstid, \
                         eller find svaret på kommunens hjemmeside."
                 .into(),
+            sms_offer: "Vil du have et link på SMS? Sig ja, eller tryk 1.".into(),
+            sms_queued: "Du får en SMS om lidt.".into(),
+            sms_failed: "Beklager, jeg kunne ikke sende en SMS lige nu.".into(),
+            link_elsewhere: "Du kan læse mere om det på kommunens hjemmeside.".into(),
             technical_problem: "Beklager, jeg har tekniske problemer lige nu.".into(),
             farewell: "Tak for opkaldet. Farvel.".into(),
         }
@@ -72,6 +83,10 @@ impl Prompts {
                 "Sorry, nobody is available right now. Please call again during opening hours, \
                         or find the answer on the municipality's website."
                     .into(),
+            sms_offer: "Would you like a link by text message? Say yes, or press 1.".into(),
+            sms_queued: "You will get a text message shortly.".into(),
+            sms_failed: "Sorry, I could not send a text message right now.".into(),
+            link_elsewhere: "You can read more about it on the municipality's website.".into(),
             technical_problem: "Sorry, I am having technical problems right now.".into(),
             farewell: "Thank you for calling. Goodbye.".into(),
         }
@@ -104,6 +119,10 @@ impl Prompts {
             &self.no_match,
             &self.filler,
             &self.no_agents,
+            &self.sms_offer,
+            &self.sms_queued,
+            &self.sms_failed,
+            &self.link_elsewhere,
             &self.technical_problem,
             &self.farewell,
         ]

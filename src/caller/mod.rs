@@ -31,6 +31,8 @@ pub struct CallOptions {
     pub dtmf: Vec<(char, f64)>,
     pub hangup_after: Option<f64>,
     pub codecs: Vec<Law>,
+    /// The user part of our From URI: the caller's number as the gateway sees it.
+    pub from: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -120,7 +122,9 @@ pub async fn place(opts: CallOptions) -> anyhow::Result<CallReport> {
     let rtp_socket = tokio::net::UdpSocket::bind(SocketAddr::new(local_ip, 0)).await?;
     let rtp_local = rtp_socket.local_addr()?;
     let offer = sdp::offer(rtp_local, rand::random::<u32>() as u64, &opts.codecs);
-    let caller = rsipstack::sip::Uri::try_from(format!("sip:caller@{}", stack.local).as_str())?;
+    let caller =
+        rsipstack::sip::Uri::try_from(format!("sip:{}@{}", opts.from, stack.local).as_str())
+            .with_context(|| format!("--from {:?} is not a SIP user part", opts.from))?;
     let invite = InviteOption {
         callee,
         caller: caller.clone(),

@@ -1,0 +1,108 @@
+//! SMS end to end: a caller with a Danish mobile number asks an English question whose
+//! answer has a page, presses 1 at the offer, and the SMSC receives the link for that
+//! number; a caller without a number is never offered an SMS.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use voicebot_gateway::sms::smsc::TestSmsc;
+
+fn gateway_with_smsc(smsc: &TestSmsc, dir: &std::path::Path) -> Gateway {
+    Gateway::start(&format!(
+        "[stt]\nlanguage = \"en\"\n[sms]\nsender = \"smpp\"\noutbox = \"{}\"\n\
+         [sms.smpp]\nhost = \"127.0.0.1\"\nport = {}\nsystem_id = \"voicebot\"\npassword = \"secret\"\n",
+        dir.join("sms.sqlite").display(),
+        smsc.addr().port()
+    ))
+}
+
+#[test]
+fn pressing_1_at_the_offer_texts_the_answers_link_to_the_callers_mobile() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let smsc = rt
+        .block_on(TestSmsc::start("127.0.0.1:0".parse().unwrap()))
+        .unwrap();
+    let outbox = tempfile::tempdir().unwrap();
+    let gw = gateway_with_smsc(&smsc, outbox.path());
+    // "My passport runs out next month, how do I renew it?" after the greeting; the
+    // answer (pas_koerekort.nyt_pas) has a page, so the bot offers it by SMS; 1 at 26 s
+    // lands during the answer or the offer, both of which accept it.
+    let question = padded_fixture(gw.dir.path(), "en-passport", 12.0, 0.0);
+    let rec = gw.dir.path().join("sms.wav");
+    call_recording(
+        &gw,
+        &question,
+        &rec,
+        &[
+            "--from",
+            "+4520123456",
+            "--dtmf",
+            "1@26",
+            "--hangup-after",
+            "34",
+        ],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let received = loop {
+        let r = smsc.received();
+        if !r.is_empty() || std::time::Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let log = gw.log();
+    assert_eq!(received.len(), 1, "SMSC got {received:?}\n{log}");
+    let sms = &received[0];
+    assert!(sms.to.ends_with("4520123456"), "{sms:?}");
+    // GSM-7 unpacked: these characters have their ASCII codes.
+    let text = String::from_utf8_lossy(&sms.short_message);
+    assert!(
+        text.contains("https://kommune.example.org/borgerservice/pas"),
+        "{text:?}"
+    );
+    assert!(
+        text.contains("passport"),
+        "the KB's sms_text leads: {text:?}"
+    );
+    assert!(log.contains("SMS queued"), "{log}");
+    assert!(
+        !log.contains("4520123456"),
+        "the full number was logged: {log}"
+    );
+    gw.wait_metric("voicebot_sms_enqueued_total", 1.0, Duration::from_secs(5));
+}
+
+#[test]
+fn a_caller_without_a_number_is_not_offered_an_sms() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let smsc = rt
+        .block_on(TestSmsc::start("127.0.0.1:0".parse().unwrap()))
+        .unwrap();
+    let outbox = tempfile::tempdir().unwrap();
+    let gw = gateway_with_smsc(&smsc, outbox.path());
+    let question = padded_fixture(gw.dir.path(), "en-passport", 12.0, 0.0);
+    let rec = gw.dir.path().join("anon.wav");
+    call_recording(
+        &gw,
+        &question,
+        &rec,
+        &[
+            "--from",
+            "anonymous",
+            "--dtmf",
+            "1@26",
+            "--hangup-after",
+            "30",
+        ],
+    );
+    let log = gw.wait_for_log("call over", Duration::from_secs(10));
+    assert!(log.contains("no SMS: caller's number unknown"), "{log}");
+    assert!(
+        log.contains("resolved intent=pas_koerekort.nyt_pas"),
+        "{log}"
+    );
+    assert!(smsc.received().is_empty());
+    assert!(!log.contains("SMS queued"), "{log}");
+}
