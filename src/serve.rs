@@ -278,6 +278,16 @@ async fn warm(
         for text in prompts.for_language(lang).all() {
             tts.warm(text, voice).await?;
         }
+        let prompts = prompts.for_language(lang);
+        tts.warm(&prompts.no_agents_goodbye(), voice).await?;
+        // What a transfer says per queue is known from config: cache it too.
+        for queue in Router::from_config(&config.transfer)?.queues() {
+            let spoken = queue.spoken(lang);
+            tts.warm(&prompts.transferring_to(spoken), voice).await?;
+            let hours = queue.hours.describe(lang);
+            tts.warm(&prompts.closed_goodbye(spoken, &hours), voice)
+                .await?;
+        }
         let language: Language = lang.parse().map_err(anyhow::Error::msg)?;
         for answer in kb.intents.iter().filter_map(|i| i.answer.as_ref()) {
             tts.warm(answer.get(language), voice).await?;

@@ -9,23 +9,31 @@ use std::time::Duration;
 use common::*;
 use voicebot_gateway::sms::smsc::TestSmsc;
 
-fn gateway_with_smsc(smsc: &TestSmsc, dir: &std::path::Path) -> Gateway {
-    Gateway::start(&format!(
-        "[stt]\nlanguage = \"en\"\n[sms]\nsender = \"smpp\"\noutbox = \"{}\"\n\
-         [sms.smpp]\nhost = \"127.0.0.1\"\nport = {}\nsystem_id = \"voicebot\"\npassword = \"secret\"\n",
-        dir.join("sms.sqlite").display(),
-        smsc.addr().port()
-    ))
-}
-
-#[test]
-fn pressing_1_at_the_offer_texts_the_answers_link_to_the_callers_mobile() {
+/// A test SMSC and an English-line gateway sending to it; keep the runtime, the SMSC
+/// and the outbox folder alive for the test.
+fn gateway_with_smsc() -> (
+    tokio::runtime::Runtime,
+    TestSmsc,
+    tempfile::TempDir,
+    Gateway,
+) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let smsc = rt
         .block_on(TestSmsc::start("127.0.0.1:0".parse().unwrap()))
         .unwrap();
     let outbox = tempfile::tempdir().unwrap();
-    let gw = gateway_with_smsc(&smsc, outbox.path());
+    let gw = Gateway::start(&format!(
+        "[stt]\nlanguage = \"en\"\n[sms]\nsender = \"smpp\"\noutbox = \"{}\"\n\
+         [sms.smpp]\nhost = \"127.0.0.1\"\nport = {}\nsystem_id = \"voicebot\"\npassword = \"secret\"\n",
+        outbox.path().join("sms.sqlite").display(),
+        smsc.addr().port()
+    ));
+    (rt, smsc, outbox, gw)
+}
+
+#[test]
+fn pressing_1_at_the_offer_texts_the_answers_link_to_the_callers_mobile() {
+    let (_rt, smsc, _outbox, gw) = gateway_with_smsc();
     // "My passport runs out next month, how do I renew it?" after the greeting; the
     // answer (pas_koerekort.nyt_pas) has a page, so the bot offers it by SMS; 1 at 26 s
     // lands during the answer or the offer, both of which accept it.
@@ -76,12 +84,7 @@ fn pressing_1_at_the_offer_texts_the_answers_link_to_the_callers_mobile() {
 
 #[test]
 fn a_caller_without_a_number_is_not_offered_an_sms() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let smsc = rt
-        .block_on(TestSmsc::start("127.0.0.1:0".parse().unwrap()))
-        .unwrap();
-    let outbox = tempfile::tempdir().unwrap();
-    let gw = gateway_with_smsc(&smsc, outbox.path());
+    let (_rt, smsc, _outbox, gw) = gateway_with_smsc();
     let question = padded_fixture(gw.dir.path(), "en-passport", 12.0, 0.0);
     let rec = gw.dir.path().join("anon.wav");
     call_recording(

@@ -357,7 +357,7 @@ impl Conversation {
             }
             Event::TransferFailed => {
                 self.outcome = Some(Outcome::Error);
-                let text = format!("{} {}", self.prompts.no_agents, self.prompts.farewell);
+                let text = self.prompts.no_agents_goodbye();
                 self.say(&text, false, After::Hangup)
             }
             Event::Timer => self.on_timer(now),
@@ -427,19 +427,12 @@ impl Conversation {
             }
             Route::Closed { spoken, hours } => {
                 self.outcome = Some(Outcome::OutOfHours);
-                let text = with_lead(format!(
-                    "{} {}",
-                    self.prompts.closed_with(&spoken, &hours),
-                    self.prompts.farewell
-                ));
+                let text = with_lead(self.prompts.closed_goodbye(&spoken, &hours));
                 self.say(&text, false, After::Hangup)
             }
             Route::NoQueue => {
                 self.outcome = Some(Outcome::Error);
-                let text = with_lead(format!(
-                    "{} {}",
-                    self.prompts.no_agents, self.prompts.farewell
-                ));
+                let text = with_lead(self.prompts.no_agents_goodbye());
                 self.say(&text, false, After::Hangup)
             }
         }

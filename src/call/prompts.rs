@@ -100,10 +100,17 @@ impl Prompts {
         self.transferring.replace("{queue}", queue)
     }
 
-    pub fn closed_with(&self, queue: &str, hours: &str) -> String {
-        self.closed
+    /// Out of hours, then goodbye: one text, so it can be cached per queue.
+    pub fn closed_goodbye(&self, queue: &str, hours: &str) -> String {
+        let closed = self
+            .closed
             .replace("{queue}", queue)
-            .replace("{hours}", hours)
+            .replace("{hours}", hours);
+        format!("{closed} {}", self.farewell)
+    }
+
+    pub fn no_agents_goodbye(&self) -> String {
+        format!("{} {}", self.no_agents, self.farewell)
     }
 
     /// Every fixed text (templates with `{...}` are filled per call), for warming the

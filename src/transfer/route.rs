@@ -101,6 +101,10 @@ impl Router {
         })
     }
 
+    pub fn queues(&self) -> &[Queue] {
+        &self.queues
+    }
+
     pub fn queue(&self, name: &str) -> Option<&Queue> {
         self.queues.iter().find(|q| q.name == name)
     }
