@@ -64,6 +64,10 @@ pub struct CallView {
     /// Unix seconds, set when the call is over.
     pub ended: Option<i64>,
     pub sms_sent: bool,
+    /// A reply latency measured before the caller's words were transcribed (the bot
+    /// said "one moment" first): it belongs to the next caller line.
+    #[serde(skip)]
+    reply_pending: Option<f32>,
 }
 
 #[derive(Clone)]
@@ -129,6 +133,7 @@ impl LiveCalls {
             outcome: None,
             ended: None,
             sms_sent: false,
+            reply_pending: None,
         });
         drop(calls);
         self.changed.send_modify(|v| *v += 1);
@@ -136,6 +141,11 @@ impl LiveCalls {
 
     pub fn said(&self, call_id: &str, at_secs: f32, who: &'static str, text: &str) {
         self.with(call_id, |c| {
+            let reply_secs = if who == "caller" {
+                c.reply_pending.take()
+            } else {
+                None
+            };
             c.lines.push(Line {
                 at_secs,
                 who,
@@ -143,7 +153,7 @@ impl LiveCalls {
                 intent: None,
                 confidence: None,
                 answered: false,
-                reply_secs: None,
+                reply_secs,
             })
         });
     }
@@ -167,12 +177,12 @@ impl LiveCalls {
         });
     }
 
-    /// The bot's first reply to the caller's last line took `secs`.
+    /// The bot's first reply to what the caller just said took `secs`; the caller's
+    /// line may not be transcribed yet.
     pub fn replied(&self, call_id: &str, secs: f32) {
-        self.with(call_id, |c| {
-            if let Some(line) = Self::last_caller_line(c) {
-                line.reply_secs.get_or_insert(secs);
-            }
+        self.with(call_id, |c| match Self::last_caller_line(c) {
+            Some(line) if line.reply_secs.is_none() => line.reply_secs = Some(secs),
+            _ => c.reply_pending = Some(secs),
         });
     }
 
@@ -257,6 +267,19 @@ mod tests {
         assert_eq!(c.lines[1].intent.as_deref(), Some("pas.nyt"));
         assert_eq!(c.lines[0].intent, None);
         assert_eq!(c.topic.as_deref(), Some("pas_koerekort"));
+    }
+
+    #[test]
+    fn a_reply_before_the_transcript_is_the_next_caller_lines_latency() {
+        let live = LiveCalls::new(10);
+        live.start("c1", 0, "70101010", "", "da");
+        live.replied("c1", 1.5); // "Et øjeblik" before the words are known
+        live.said("c1", 4.0, "caller", "nyt pas");
+        live.said("c1", 6.0, "caller", "og kørekort");
+        live.replied("c1", 0.8);
+        let lines = live.get("c1").unwrap().lines;
+        let secs: Vec<_> = lines.iter().map(|l| l.reply_secs).collect();
+        assert_eq!(secs, [Some(1.5), Some(0.8)]);
     }
 
     #[test]
