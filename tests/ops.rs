@@ -261,3 +261,24 @@ fn the_dashboard_shows_the_live_call_and_then_the_totals() {
         "screenshot"
     );
 }
+
+#[test]
+fn json_logs_and_not_ready_while_the_remote_intent_service_is_down() {
+    let dead = free_port();
+    let gw = Gateway::start(&format!(
+        "[log]\nformat = \"json\"\n[intent]\nendpoint = \"http://127.0.0.1:{dead}\"\n"
+    ));
+    let log = gw.log();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for line in &lines {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{line}");
+    }
+    let (status, reason) = gw.http_get("/readyz");
+    assert_eq!(status, 503, "{reason}");
+    assert!(reason.contains("intent service"), "{reason}");
+    let (status, _) = gw.http_get("/healthz");
+    assert_eq!(status, 200, "alive, just not ready");
+}
