@@ -193,13 +193,15 @@ impl LiveCalls {
         });
     }
 
-    /// The caller was sent an SMS (during or after the call).
+    /// The caller was sent an SMS (during or after the call). A call in progress
+    /// carries the flag into its record; a finished one (even one no longer kept here)
+    /// has its record updated.
     pub fn sms_sent(&self, call_id: &str) {
-        let ended = self.with(call_id, |c| {
+        let in_progress = self.with(call_id, |c| {
             c.sms_sent = true;
-            c.ended.is_some()
+            c.ended.is_none()
         });
-        if let (Some(true), Some(records)) = (ended, &self.records) {
+        if let (None | Some(false), Some(records)) = (in_progress, &self.records) {
             records.send(Write::SmsSent(call_id.into()));
         }
     }

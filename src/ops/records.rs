@@ -381,6 +381,7 @@ mod tests {
                 result: "success".into(),
             },
         );
+        live.said("c1", 9.0, "caller", "hallo, er det borgerservice?");
         records.save(&finished(&live, "c1")).unwrap();
         let stored = records.call("c1").unwrap().unwrap();
         assert_eq!(stored.outcome, "transferred");
@@ -390,7 +391,12 @@ mod tests {
             .iter()
             .map(|t| t.answered_by.as_str())
             .collect();
-        assert_eq!(by, ["bot", "person"]);
+        assert_eq!(
+            by,
+            ["bot", "person", "person"],
+            "the last row is the handover"
+        );
+        assert_eq!(stored.turns[2].text, None);
         let text = stored.turns[0].text.as_deref().unwrap();
         assert!(text.contains("[CPR]") && !text.contains("010203"), "{text}");
         assert_eq!(stored.turns[0].reply_secs, Some(0.9));
@@ -400,13 +406,47 @@ mod tests {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .unwrap();
-        assert_eq!((queue.as_str(), n), ("borgerservice", 2));
+        assert_eq!((queue.as_str(), n), ("borgerservice", 3));
         records.sms_sent("c1").unwrap();
         let sms: bool = records
             .conn
             .query_row("SELECT sms_sent FROM calls", [], |r| r.get(0))
             .unwrap();
         assert!(sms);
+    }
+
+    #[test]
+    fn live_calls_hand_finished_calls_and_later_sms_to_the_writer_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.sqlite");
+        let live = LiveCalls::with_records(1, RecordWriter::spawn(Records::open(&path).unwrap()));
+        live.start("a", 1_000, "70101010", "", "da");
+        live.said("a", 2.0, "caller", "nyt sundhedskort");
+        live.end("a", "resolved");
+        live.start("b", 1_000, "70101010", "", "da"); // pushes "a" out of memory
+        assert!(live.get("a").is_none());
+        live.sms_sent("a");
+        let reader = Records::open(&path).unwrap();
+        let sms = || -> Option<bool> {
+            reader
+                .conn
+                .query_row("SELECT sms_sent FROM calls WHERE call_id = 'a'", [], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .unwrap()
+        };
+        let start = std::time::Instant::now();
+        while sms() != Some(true) {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "sms_sent {:?}",
+                sms()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let a = reader.call("a").unwrap().unwrap();
+        assert_eq!((a.outcome.as_str(), a.turns.len()), ("resolved", 1));
     }
 
     #[test]
