@@ -263,11 +263,17 @@ fn the_dashboard_shows_the_live_call_and_then_the_totals() {
 }
 
 #[test]
-fn json_logs_and_not_ready_while_the_remote_intent_service_is_down() {
+fn json_logs_a_metrics_listener_and_not_ready_while_the_remote_intent_service_is_down() {
     let dead = free_port();
+    let metrics: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let gw = Gateway::start(&format!(
-        "[log]\nformat = \"json\"\n[intent]\nendpoint = \"http://127.0.0.1:{dead}\"\n"
+        "[log]\nformat = \"json\"\n[intent]\nendpoint = \"http://127.0.0.1:{dead}\"\n[http]\nmetrics_listen = \"{metrics}\"\n"
     ));
+    let (status, body) = http_get(metrics, "/metrics", None);
+    assert_eq!(status, 200);
+    assert!(body.contains("voicebot_calls_active"), "{body}");
+    let (status, _) = http_get(metrics, "/", None);
+    assert_eq!(status, 404, "the metrics listener serves no staff pages");
     let log = gw.log();
     let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(!lines.is_empty());
