@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -172,7 +173,13 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         transfer.counters.clone(),
     );
     let record_path = config.privacy.record_path();
-    let records = RecordWriter::spawn(Records::open(&record_path)?);
+    let record_failures = Counter::default();
+    metrics.counter(
+        "voicebot_call_record_failures",
+        "Call record writes (SQLite) that failed",
+        &record_failures,
+    );
+    let records = RecordWriter::spawn(Records::open(&record_path)?, record_failures);
     tokio::spawn(records::retention_task(
         records.clone(),
         config.privacy.retention_days,

@@ -97,6 +97,7 @@ fn a_call_is_recorded_redacted_counted_and_the_metrics_pass_promtool() {
         Some(1.0),
         "the stored outcome {outcome} is counted once"
     );
+    assert_eq!(gw.metric("voicebot_call_record_failures_total"), Some(0.0));
 
     let (status, scraped) = gw.http_get("/metrics");
     assert_eq!(status, 200);

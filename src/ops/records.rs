@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -300,8 +301,8 @@ pub struct RecordWriter(mpsc::Sender<Write>);
 
 impl RecordWriter {
     /// Starts the thread that owns the write connection; it ends when every writer
-    /// is dropped.
-    pub fn spawn(mut records: Records) -> RecordWriter {
+    /// is dropped. Writes that fail are logged and counted in `failures`.
+    pub fn spawn(mut records: Records, failures: Counter) -> RecordWriter {
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("call-records".into())
@@ -318,6 +319,7 @@ impl RecordWriter {
                             .map(|n| tracing::info!(turns = n, "retention: transcripts blanked")),
                     };
                     if let Err(e) = done {
+                        failures.inc();
                         tracing::error!(error = %e, "call record not written");
                     }
                 }
@@ -419,7 +421,8 @@ mod tests {
     fn live_calls_hand_finished_calls_and_later_sms_to_the_writer_thread() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.sqlite");
-        let live = LiveCalls::with_records(1, RecordWriter::spawn(Records::open(&path).unwrap()));
+        let writer = RecordWriter::spawn(Records::open(&path).unwrap(), Counter::default());
+        let live = LiveCalls::with_records(1, writer);
         live.start("a", 1_000, "70101010", "", "da");
         live.said("a", 2.0, "caller", "nyt sundhedskort");
         live.end("a", "resolved");
@@ -447,6 +450,22 @@ mod tests {
         }
         let a = reader.call("a").unwrap().unwrap();
         assert_eq!((a.outcome.as_str(), a.turns.len()), ("resolved", 1));
+    }
+
+    #[test]
+    fn failed_writes_are_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = Records::open(&dir.path().join("r.sqlite")).unwrap();
+        records.conn.execute_batch("DROP TABLE turns").unwrap();
+        let failures = Counter::default();
+        let live = LiveCalls::with_records(4, RecordWriter::spawn(records, failures.clone()));
+        live.start("a", 1_000, "70101010", "", "da");
+        live.end("a", "abandoned");
+        let start = std::time::Instant::now();
+        while failures.get() != 1 {
+            assert!(start.elapsed() < Duration::from_secs(5), "not counted");
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     #[test]
