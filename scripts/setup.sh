@@ -11,6 +11,7 @@ packages=(
   protobuf-compiler                                      # gRPC stubs (tonic-prost-build)
   python3 python3-pip                                    # model download and conversion
   sip-tester baresip sox                                 # real SIP peers and audio tools for tests
+  prometheus chromium                                    # tests: promtool on /metrics, the dashboard headless
 )
 missing=()
 for p in "${packages[@]}"; do

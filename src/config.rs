@@ -33,6 +33,8 @@ pub struct Config {
     pub conversation: ConversationConfig,
     pub transfer: TransferConfig,
     pub sms: SmsConfig,
+    pub privacy: PrivacyConfig,
+    pub log: LogConfig,
     /// Overrides of the bot's fixed texts, `[prompts.da]` / `[prompts.en]` (checked by
     /// the call layer, which owns the texts).
     pub prompts: toml::Table,
@@ -90,14 +92,81 @@ impl Default for RtpConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
+    /// Required (as `Authorization: Bearer`, `?token=` or a basic-auth password) for the
+    /// dashboard and the switchboard pages. Unset: those pages are served only when
+    /// `listen` is a loopback address.
+    pub dashboard_token: Option<String>,
+    /// A separate listener for `/metrics`, `/healthz` and `/readyz` only.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: "127.0.0.1:8080".parse().expect("valid default"),
+            dashboard_token: None,
+            metrics_listen: None,
         }
     }
+}
+
+/// `[privacy]`: call records (redacted transcripts) and how long they are kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacyConfig {
+    /// Call records (SQLite); default: `$XDG_DATA_HOME/voicebot/records.sqlite`.
+    pub record_path: Option<PathBuf>,
+    /// Transcripts older than this many days are blanked (the call's facts stay).
+    pub retention_days: u32,
+    /// Audio recording is not implemented: no audio is ever stored, and `true` is
+    /// refused rather than silently ignored.
+    #[serde(deserialize_with = "no_audio")]
+    pub record_audio: bool,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        PrivacyConfig {
+            record_path: None,
+            retention_days: 30,
+            record_audio: false,
+        }
+    }
+}
+
+impl PrivacyConfig {
+    /// `record_path`, or the platform's data directory.
+    pub fn record_path(&self) -> PathBuf {
+        self.record_path
+            .clone()
+            .unwrap_or_else(|| data_dir().join("voicebot/records.sqlite"))
+    }
+}
+
+fn no_audio<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    if bool::deserialize(d)? {
+        return Err(serde::de::Error::custom(
+            "audio recording is not implemented; record_audio must be false",
+        ));
+    }
+    Ok(false)
+}
+
+/// `[log]`: how log lines are written to stderr.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -395,15 +464,18 @@ impl Default for SmsConfig {
 impl SmsConfig {
     /// `outbox`, or the platform's data directory.
     pub fn outbox_path(&self) -> PathBuf {
-        if let Some(path) = &self.outbox {
-            return path.clone();
-        }
-        let data = std::env::var_os("XDG_DATA_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-            .unwrap_or_else(|| PathBuf::from("."));
-        data.join("voicebot/sms.sqlite")
+        self.outbox
+            .clone()
+            .unwrap_or_else(|| data_dir().join("voicebot/sms.sqlite"))
     }
+}
+
+/// `$XDG_DATA_HOME`, i.e. `~/.local/share`.
+fn data_dir() -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -574,5 +646,29 @@ mod tests {
         assert_eq!(c.sms.per_number_limit, 2);
         assert_eq!(c.sms.smpp.port, 2776);
         assert_eq!(c.sms.smpp.host, "127.0.0.1");
+    }
+
+    #[test]
+    fn privacy_log_and_dashboard_keys() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.privacy.retention_days, 30);
+        assert!(!c.privacy.record_audio);
+        assert!(c.privacy.record_path().ends_with("voicebot/records.sqlite"));
+        assert_eq!(c.log.format, LogFormat::Text);
+        assert_eq!(c.http.dashboard_token, None);
+        let c = Config::parse(
+            "[privacy]\nretention_days = 7\nrecord_path = \"/tmp/r.sqlite\"\n[log]\nformat = \"json\"\n[http]\ndashboard_token = \"t\"\nmetrics_listen = \"127.0.0.1:9100\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.privacy.retention_days, 7);
+        assert_eq!(c.privacy.record_path(), PathBuf::from("/tmp/r.sqlite"));
+        assert_eq!(c.log.format, LogFormat::Json);
+        assert_eq!(c.http.dashboard_token.as_deref(), Some("t"));
+        assert_eq!(c.http.metrics_listen.unwrap().port(), 9100);
+        let e = Config::parse("[privacy]\nrecord_audio = true\n").unwrap_err();
+        assert!(
+            e.contains("record_audio") && e.contains("not implemented"),
+            "{e}"
+        );
     }
 }

@@ -6,7 +6,7 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 use voicebot_gateway::caller::{self, CallOptions};
-use voicebot_gateway::config::Config;
+use voicebot_gateway::config::{Config, LogFormat};
 
 #[derive(Parser)]
 #[command(
@@ -130,19 +130,27 @@ enum ModelsAction {
     },
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rsipstack=warn"));
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => fmt.init(),
+        LogFormat::Json => fmt.json().init(),
+    }
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging();
+    // `serve` reads its config first, for `[log] format`.
+    let config = match &cli.command {
+        Command::Serve { config } => Some(Config::load(config.as_deref())?),
+        _ => None,
+    };
+    init_logging(config.as_ref().map_or(LogFormat::Text, |c| c.log.format));
     match cli.command {
         Command::Intents { command } => Ok(voicebot_gateway::intent::cli::run(command).await?),
         Command::Bench {
@@ -199,8 +207,8 @@ async fn main() -> anyhow::Result<()> {
                 .context("waiting for ctrl-c")?;
             Ok(())
         }
-        Command::Serve { config } => {
-            let config = Config::load(config.as_deref())?;
+        Command::Serve { .. } => {
+            let config = config.unwrap_or_default();
             let cancel = CancellationToken::new();
             voicebot_gateway::serve::start(config, cancel.clone()).await?;
             tokio::signal::ctrl_c()

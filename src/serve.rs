@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -13,9 +14,10 @@ use crate::call::prompts::PromptSet;
 use crate::config::Config;
 use crate::intent::kb::Kb;
 use crate::intent::resolution::Language;
-use crate::ops::http::{self, OpsState};
+use crate::ops::http::{self, OpsState, Readiness};
 use crate::ops::live::LiveCalls;
 use crate::ops::metrics::Metrics;
+use crate::ops::records::{self, RecordWriter, Records};
 use crate::rtp::session::RtpCounters;
 use crate::sip::stack::{self, Stack};
 use crate::sip::uas;
@@ -176,12 +178,32 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         Some(sms) => sms.metrics().register(&mut metrics),
         None => tracing::info!("no SMS sender configured: links are not offered by SMS"),
     }
-    let live = LiveCalls::new(500);
+    let record_path = config.privacy.record_path();
+    let record_failures = Counter::default();
+    metrics.counter(
+        "voicebot_call_record_failures",
+        "Call record writes (SQLite) that failed",
+        &record_failures,
+    );
+    let records = RecordWriter::spawn(Records::open(&record_path)?, record_failures);
+    tokio::spawn(records::retention_task(
+        records.clone(),
+        config.privacy.retention_days,
+        cancel.clone(),
+    ));
+    let live = LiveCalls::with_records(500, records);
     let http = http::serve(
-        config.http.listen,
+        &config.http,
         Arc::new(OpsState {
             metrics,
             live: live.clone(),
+            records: record_path,
+            readiness: Readiness {
+                // Both are done above, or `start` has returned an error.
+                speech_model_loaded: true,
+                sip_listener: Some(sip),
+                intents: intents.clone(),
+            },
         }),
         cancel.clone(),
     )

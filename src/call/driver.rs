@@ -521,9 +521,7 @@ impl CallLoop {
                 self.ctx.metrics.intent.observe(took.as_secs_f64());
                 tracing::info!(intent = %r.intent_id, action = ?r.action, confidence = r.confidence,
                     intent_secs = took.as_secs_f32(), "resolved");
-                self.ctx
-                    .live
-                    .understood(&self.call_id, &r.intent_id, &r.topic, r.confidence);
+                self.ctx.live.understood(&self.call_id, &r);
                 self.step(Event::Resolved(r)).await;
             }
             Done::Resolved(Err(e), _) => {
@@ -573,6 +571,7 @@ impl CallLoop {
                 if let Some(started) = self.turn_started.take() {
                     let secs = started.elapsed().as_secs_f64();
                     self.ctx.metrics.reply.observe(secs);
+                    self.ctx.live.replied(&self.call_id, secs as f32);
                     tracing::info!(reply_secs = secs, "first reply audio queued");
                 }
                 self.ctx

@@ -17,10 +17,11 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint};
 
-use super::breaker::{Breaker, BreakerConfig};
+use super::breaker::{Breaker, BreakerConfig, State};
 use super::kb::{Kb, KbError};
 use super::matcher::Matcher;
 use super::proto::intent_service_client::IntentServiceClient;
+use super::proto::intent_service_server::SERVICE_NAME;
 use super::reload::{self, SharedMatcher};
 use super::resolution::{Request, Resolution};
 use super::wire::{self, InvalidResponse};
@@ -52,6 +53,11 @@ pub enum IntentError {
 #[async_trait]
 pub trait IntentResolver: Send + Sync {
     async fn resolve(&self, request: Request) -> Result<Resolution, IntentError>;
+
+    /// Whether turns can be resolved now; the reason if not (for `/readyz`).
+    async fn ready(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Our matcher, called directly: no serialisation, no network, no failure modes.
@@ -85,6 +91,7 @@ pub struct GrpcConfig {
 /// A remote intent service over gRPC.
 pub struct Grpc {
     client: IntentServiceClient<Channel>,
+    channel: Channel,
     deadline: Duration,
     breaker: Mutex<Breaker>,
 }
@@ -100,8 +107,10 @@ impl Grpc {
             .map_err(|e| bad(e.to_string()))?
             .connect_timeout(config.deadline)
             .tcp_nodelay(true);
+        let channel = endpoint.connect_lazy();
         Ok(Grpc {
-            client: IntentServiceClient::new(endpoint.connect_lazy()),
+            client: IntentServiceClient::new(channel.clone()),
+            channel,
             deadline: config.deadline,
             breaker: Mutex::new(Breaker::new(config.breaker)),
         })
@@ -166,6 +175,30 @@ impl IntentResolver for Grpc {
             Err(_) => self.breaker().on_failure(Instant::now()),
         }
         outcome
+    }
+
+    /// Not while the breaker is open; else the service's standard health check.
+    async fn ready(&self) -> Result<(), String> {
+        if let State::Open { .. } = self.breaker().state() {
+            return Err("intent service is failing (circuit open)".into());
+        }
+        use tonic_health::pb::{health_check_response, health_client::HealthClient};
+        let mut rpc = tonic::Request::new(tonic_health::pb::HealthCheckRequest {
+            service: SERVICE_NAME.into(),
+        });
+        rpc.set_timeout(self.deadline);
+        let mut health = HealthClient::new(self.channel.clone());
+        match tokio::time::timeout(self.deadline, health.check(rpc)).await {
+            Err(_) => Err("intent service health check timed out".into()),
+            Ok(Err(status)) => Err(format!(
+                "intent service health check failed: {}",
+                status.message()
+            )),
+            Ok(Ok(r)) if r.get_ref().status() == health_check_response::ServingStatus::Serving => {
+                Ok(())
+            }
+            Ok(Ok(r)) => Err(format!("intent service is {:?}", r.get_ref().status())),
+        }
     }
 }
 
@@ -235,5 +268,25 @@ mod tests {
         };
         let e = Grpc::new(config).err().unwrap().to_string();
         assert!(e.contains("not a uri"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn readiness_is_a_health_check_of_the_remote_service() {
+        let in_process = from_config(&IntentConfig::default(), CancellationToken::new()).unwrap();
+        assert_eq!(in_process.ready().await, Ok(()));
+        // Nothing listens there: a port just bound and released.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let remote = Grpc::new(GrpcConfig {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            deadline: Duration::from_millis(500),
+            breaker: BreakerConfig::default(),
+        })
+        .unwrap();
+        let e = remote.ready().await.unwrap_err();
+        assert!(e.contains("intent service"), "{e}");
     }
 }

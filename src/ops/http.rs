@@ -1,39 +1,102 @@
 //! The HTTP side: `/metrics` for Prometheus, `/healthz` and `/readyz` for the
-//! orchestrator.
+//! orchestrator (always open), and the staff pages behind [`auth`]: the dashboard
+//! (`/`, `/api/*`) and the switchboard screen-pop (`/switchboard`).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 
+use super::auth::{self, Policy};
 use super::live::LiveCalls;
-use super::metrics::Metrics;
-use super::switchboard;
+use super::metrics::{self, Metrics};
+use super::{dashboard, switchboard};
+use crate::config::HttpConfig;
+use crate::intent::client::IntentResolver;
 
 pub struct OpsState {
     pub metrics: Metrics,
     pub live: LiveCalls,
+    /// The call records file the dashboard's figures come from.
+    pub records: PathBuf,
+    pub readiness: Readiness,
 }
 
+/// What must be up before the gateway can take calls.
+pub struct Readiness {
+    pub speech_model_loaded: bool,
+    pub sip_listener: Option<SocketAddr>,
+    pub intents: Arc<dyn IntentResolver>,
+}
+
+impl Readiness {
+    /// Every reason the gateway is not ready, or nothing.
+    pub async fn check(&self) -> Result<(), String> {
+        let mut reasons = Vec::new();
+        if !self.speech_model_loaded {
+            reasons.push("speech model not loaded".to_string());
+        }
+        if self.sip_listener.is_none() {
+            reasons.push("SIP listener not bound".to_string());
+        }
+        if let Err(e) = self.intents.ready().await {
+            reasons.push(e);
+        }
+        if reasons.is_empty() {
+            Ok(())
+        } else {
+            Err(reasons.join("; "))
+        }
+    }
+}
+
+/// Serves on `config.listen` (and the health routes also on `metrics_listen`, if
+/// set); returns the main listener's address.
 pub async fn serve(
-    listen: SocketAddr,
+    config: &HttpConfig,
     state: Arc<OpsState>,
+    cancel: CancellationToken,
+) -> std::io::Result<SocketAddr> {
+    let policy = Arc::new(Policy::new(
+        config.dashboard_token.as_deref(),
+        config.listen,
+    ));
+    let staff = Router::new()
+        .route("/", get(dashboard::page))
+        .route("/api/events", get(dashboard::events))
+        .route("/api/summary", get(dashboard::summary))
+        .route("/switchboard", get(switchboard::list))
+        .route("/switchboard/calls/{call_id}", get(switchboard::call))
+        .route_layer(axum::middleware::from_fn_with_state(policy, auth::require));
+    let app = open_routes().merge(staff).with_state(state.clone());
+    let local = spawn(config.listen, app, cancel.clone()).await?;
+    if let Some(listen) = config.metrics_listen {
+        let addr = spawn(listen, open_routes().with_state(state), cancel).await?;
+        tracing::info!(%addr, "metrics listening");
+    }
+    Ok(local)
+}
+
+fn open_routes() -> Router<Arc<OpsState>> {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+}
+
+async fn spawn(
+    listen: SocketAddr,
+    app: Router,
     cancel: CancellationToken,
 ) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let local = listener.local_addr()?;
-    let app = Router::new()
-        .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(|| async { "ready" }))
-        .route("/switchboard", get(switchboard::list))
-        .route("/switchboard/calls/{call_id}", get(switchboard::call))
-        .with_state(state);
     tokio::spawn(async move {
         let shutdown = async move { cancel.cancelled().await };
         if let Err(e) = axum::serve(listener, app)
@@ -46,13 +109,60 @@ pub async fn serve(
     Ok(local)
 }
 
-async fn metrics(State(state): State<Arc<OpsState>>) -> impl IntoResponse {
-    (
-        StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.metrics.render(),
-    )
+async fn readyz(State(state): State<Arc<OpsState>>) -> impl IntoResponse {
+    match state.readiness.check().await {
+        Ok(()) => (StatusCode::OK, "ready".to_string()),
+        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, reason),
+    }
+}
+
+/// OpenMetrics for scrapers that ask for it, the classic text format otherwise.
+async fn metrics(State(state): State<Arc<OpsState>>, headers: HeaderMap) -> impl IntoResponse {
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("application/openmetrics-text"));
+    let body = state.metrics.render();
+    if openmetrics {
+        (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            body,
+        )
+    } else {
+        (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            metrics::text_004(&body),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intent::client::InProcess;
+    use crate::intent::kb::Kb;
+    use crate::intent::matcher::Matcher;
+    use crate::intent::reload;
+
+    #[tokio::test]
+    async fn readiness_names_what_is_missing() {
+        let kb = Kb::load_or_embedded(None).unwrap();
+        let intents = Arc::new(InProcess::new(reload::shared(Matcher::new(kb))));
+        let mut r = Readiness {
+            speech_model_loaded: true,
+            sip_listener: Some("127.0.0.1:5060".parse().unwrap()),
+            intents,
+        };
+        assert_eq!(r.check().await, Ok(()));
+        r.speech_model_loaded = false;
+        r.sip_listener = None;
+        let e = r.check().await.unwrap_err();
+        assert!(e.contains("speech model") && e.contains("SIP"), "{e}");
+    }
 }

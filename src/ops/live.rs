@@ -3,13 +3,18 @@
 //!
 //! The switchboard screen-pop (`/switchboard/calls/<id>`) reads it, so a transferred
 //! caller is never asked to start over. It keeps the last `keep` calls in memory;
-//! call records (SQLite) are the durable copy.
+//! call records (SQLite) are the durable copy: a finished call is handed to the
+//! [`RecordWriter`] given to [`LiveCalls::with_records`]. Every change bumps a
+//! [`watch`] version, so the dashboard pushes a fresh snapshot only when there is one.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
+use tokio::sync::watch;
 
+use super::records::{RecordWriter, Write};
+use crate::intent::resolution::{Action, Kind, Resolution};
 use crate::privacy::redact;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -23,6 +28,11 @@ pub struct Line {
     /// For caller lines: what the intent service made of it.
     pub intent: Option<String>,
     pub confidence: Option<f32>,
+    /// For caller lines: the bot had an answer (not a clarifying question, not out of
+    /// scope, not a failed resolution).
+    pub answered: bool,
+    /// For caller lines: end of speech to the bot's first reply audio.
+    pub reply_secs: Option<f32>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -47,14 +57,25 @@ pub struct CallView {
     pub intent: Option<String>,
     pub lines: Vec<Line>,
     pub transfer: Option<TransferView>,
+    /// How many lines there were when the call was first handed to a person.
+    pub handed_over_at: Option<usize>,
     /// Set when the call is over.
     pub outcome: Option<String>,
+    /// Unix seconds, set when the call is over.
+    pub ended: Option<i64>,
+    pub sms_sent: bool,
+    /// A reply latency measured before the caller's words were transcribed (the bot
+    /// said "one moment" first): it belongs to the next caller line.
+    #[serde(skip)]
+    reply_pending: Option<f32>,
 }
 
 #[derive(Clone)]
 pub struct LiveCalls {
     inner: Arc<Mutex<VecDeque<CallView>>>,
     keep: usize,
+    changed: Arc<watch::Sender<u64>>,
+    records: Option<RecordWriter>,
 }
 
 impl LiveCalls {
@@ -62,12 +83,29 @@ impl LiveCalls {
         LiveCalls {
             inner: Arc::new(Mutex::new(VecDeque::new())),
             keep: keep.max(1),
+            changed: Arc::new(watch::channel(0).0),
+            records: None,
         }
+    }
+
+    /// Finished calls (and later SMS) are also written to call records.
+    pub fn with_records(keep: usize, records: RecordWriter) -> LiveCalls {
+        LiveCalls {
+            records: Some(records),
+            ..LiveCalls::new(keep)
+        }
+    }
+
+    /// A receiver that sees a new version after every change.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
     }
 
     fn with<R>(&self, call_id: &str, f: impl FnOnce(&mut CallView) -> R) -> Option<R> {
         let mut calls = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        calls.iter_mut().find(|c| c.call_id == call_id).map(f)
+        let r = calls.iter_mut().find(|c| c.call_id == call_id).map(f);
+        self.changed.send_modify(|v| *v += 1);
+        r
     }
 
     pub fn start(&self, call_id: &str, started: i64, called: &str, caller: &str, language: &str) {
@@ -91,42 +129,93 @@ impl LiveCalls {
             intent: None,
             lines: Vec::new(),
             transfer: None,
+            handed_over_at: None,
             outcome: None,
+            ended: None,
+            sms_sent: false,
+            reply_pending: None,
         });
+        drop(calls);
+        self.changed.send_modify(|v| *v += 1);
     }
 
     pub fn said(&self, call_id: &str, at_secs: f32, who: &'static str, text: &str) {
         self.with(call_id, |c| {
+            let reply_secs = if who == "caller" {
+                c.reply_pending.take()
+            } else {
+                None
+            };
             c.lines.push(Line {
                 at_secs,
                 who,
                 text: redact(text),
                 intent: None,
                 confidence: None,
+                answered: false,
+                reply_secs,
             })
         });
     }
 
+    fn last_caller_line(c: &mut CallView) -> Option<&mut Line> {
+        c.lines.iter_mut().rev().find(|l| l.who == "caller")
+    }
+
     /// What the last thing the caller said was understood as.
-    pub fn understood(&self, call_id: &str, intent: &str, topic: &str, confidence: f32) {
+    pub fn understood(&self, call_id: &str, r: &Resolution) {
         self.with(call_id, |c| {
-            if let Some(line) = c.lines.iter_mut().rev().find(|l| l.who == "caller") {
-                line.intent = Some(intent.into());
-                line.confidence = Some(confidence);
+            if let Some(line) = Self::last_caller_line(c) {
+                line.intent = Some(r.intent_id.clone());
+                line.confidence = Some(r.confidence);
+                line.answered = r.action != Action::Clarify && r.kind != Kind::OutOfScope;
             }
-            if !topic.is_empty() {
-                c.topic = Some(topic.into());
-                c.intent = Some(intent.into());
+            if !r.topic.is_empty() {
+                c.topic = Some(r.topic.clone());
+                c.intent = Some(r.intent_id.clone());
             }
         });
     }
 
+    /// The bot's first reply to what the caller just said took `secs`; the caller's
+    /// line may not be transcribed yet.
+    pub fn replied(&self, call_id: &str, secs: f32) {
+        self.with(call_id, |c| match Self::last_caller_line(c) {
+            Some(line) if line.reply_secs.is_none() => line.reply_secs = Some(secs),
+            _ => c.reply_pending = Some(secs),
+        });
+    }
+
     pub fn transfer(&self, call_id: &str, t: TransferView) {
-        self.with(call_id, |c| c.transfer = Some(t));
+        self.with(call_id, |c| {
+            c.handed_over_at.get_or_insert(c.lines.len());
+            c.transfer = Some(t);
+        });
+    }
+
+    /// The caller was sent an SMS (during or after the call). A call in progress
+    /// carries the flag into its record; a finished one (even one no longer kept here)
+    /// has its record updated.
+    pub fn sms_sent(&self, call_id: &str) {
+        let in_progress = self.with(call_id, |c| {
+            c.sms_sent = true;
+            c.ended.is_none()
+        });
+        if let (None | Some(false), Some(records)) = (in_progress, &self.records) {
+            records.send(Write::SmsSent(call_id.into()));
+        }
     }
 
     pub fn end(&self, call_id: &str, outcome: &str) {
-        self.with(call_id, |c| c.outcome = Some(outcome.into()));
+        let ended = chrono::Utc::now().timestamp();
+        let view = self.with(call_id, |c| {
+            c.outcome = Some(outcome.into());
+            c.ended = Some(ended);
+            c.clone()
+        });
+        if let (Some(view), Some(records)) = (view, &self.records) {
+            records.send(Write::Call(Box::new(view)));
+        }
     }
 
     pub fn get(&self, call_id: &str) -> Option<CallView> {
@@ -137,6 +226,23 @@ impl LiveCalls {
     pub fn list(&self) -> Vec<CallView> {
         let calls = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         calls.iter().rev().cloned().collect()
+    }
+}
+
+/// A resolution as the matcher would give it, for tests of what staff see.
+#[cfg(test)]
+pub fn answer(intent: &str, topic: &str, confidence: f32) -> Resolution {
+    Resolution {
+        action: Action::Answer,
+        intent_id: intent.into(),
+        kind: Kind::Answer,
+        topic: topic.into(),
+        answer_text: String::new(),
+        link_url: None,
+        sms_text: None,
+        confidence,
+        candidates: Vec::new(),
+        reason: String::new(),
     }
 }
 
@@ -155,7 +261,7 @@ mod tests {
             "caller",
             "mit cpr nummer er 010203-1234 og jeg vil have nyt pas",
         );
-        live.understood("c1", "pas.nyt", "pas_koerekort", 0.8);
+        live.understood("c1", &answer("pas.nyt", "pas_koerekort", 0.8));
         let c = live.get("c1").unwrap();
         assert_eq!(c.lines.len(), 2);
         assert!(!c.lines[1].text.contains("010203"), "{}", c.lines[1].text);
@@ -163,6 +269,19 @@ mod tests {
         assert_eq!(c.lines[1].intent.as_deref(), Some("pas.nyt"));
         assert_eq!(c.lines[0].intent, None);
         assert_eq!(c.topic.as_deref(), Some("pas_koerekort"));
+    }
+
+    #[test]
+    fn a_reply_before_the_transcript_is_the_next_caller_lines_latency() {
+        let live = LiveCalls::new(10);
+        live.start("c1", 0, "70101010", "", "da");
+        live.replied("c1", 1.5); // "Et øjeblik" before the words are known
+        live.said("c1", 4.0, "caller", "nyt pas");
+        live.said("c1", 6.0, "caller", "og kørekort");
+        live.replied("c1", 0.8);
+        let lines = live.get("c1").unwrap().lines;
+        let secs: Vec<_> = lines.iter().map(|l| l.reply_secs).collect();
+        assert_eq!(secs, [Some(1.5), Some(0.8)]);
     }
 
     #[test]

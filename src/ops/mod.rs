@@ -1,5 +1,9 @@
-//! What ops staff watch: metrics and health over HTTP.
+//! What ops staff watch: metrics, health, call records and the dashboard over HTTP.
+pub mod auth;
+pub mod dashboard;
 pub mod http;
 pub mod live;
 pub mod metrics;
+pub mod records;
+pub mod summary;
 pub mod switchboard;

@@ -182,7 +182,10 @@ mod tests {
             "caller",
             "<script>alert(1)</script> mit cpr er 010203-1234",
         );
-        live.understood("x@y", "pas.nyt", "pas_koerekort", 0.71);
+        live.understood(
+            "x@y",
+            &crate::ops::live::answer("pas.nyt", "pas_koerekort", 0.71),
+        );
         live.transfer(
             "x@y",
             TransferView {

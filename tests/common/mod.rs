@@ -43,8 +43,9 @@ impl Gateway {
         let dir = tempfile::tempdir().unwrap();
         let sip_port = free_port();
         let http_port = free_port();
+        let records = dir.path().join("records.sqlite");
         let base = format!(
-            "[sip]\nlisten = \"127.0.0.1:{sip_port}\"\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n[rtp]\nports = \"40000-49999\"\n"
+            "[sip]\nlisten = \"127.0.0.1:{sip_port}\"\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n[rtp]\nports = \"40000-49999\"\n[privacy]\nrecord_path = {records:?}\n"
         );
         let config = merge_toml(&base, extra_toml);
         let cfg_path = dir.path().join("voicebot.toml");
@@ -119,6 +120,11 @@ impl Gateway {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// The call records file (SQLite) this gateway writes.
+    pub fn records(&self) -> PathBuf {
+        self.dir.path().join("records.sqlite")
     }
 
     pub fn uri(&self) -> String {

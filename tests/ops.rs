@@ -1,0 +1,291 @@
+//! What ops staff see, end to end: call records in SQLite (redacted), the metrics a
+//! Prometheus scrape gets (checked by promtool), and the dashboard as a real browser
+//! (headless Chromium) renders it while a call runs and after it.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const ENGLISH_LINE: &str = "[stt]\nlanguage = \"en\"\n";
+
+/// One stored call: (call id, outcome, turns count) and its turns (text, answered_by).
+type Stored = ((String, String, i64), Vec<(Option<String>, String)>);
+
+/// Waits for the one call in the records file.
+fn stored_call(records: &Path) -> Stored {
+    let start = Instant::now();
+    loop {
+        if let Some(found) = read_call(records) {
+            return found;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no call record in {}",
+            records.display()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn read_call(records: &Path) -> Option<Stored> {
+    let db = rusqlite::Connection::open(records).ok()?;
+    let call: (String, String, i64) = db
+        .query_row("SELECT call_id, outcome, turns FROM calls", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .ok()?;
+    let mut q = db
+        .prepare("SELECT text, answered_by FROM turns WHERE call_id = ?1 ORDER BY seq")
+        .ok()?;
+    let turns = q
+        .query_map([&call.0], |r| Ok((r.get(0)?, r.get(1)?)))
+        .ok()?
+        .collect::<Result<Vec<_>, _>>()
+        .ok()?;
+    Some((call, turns))
+}
+
+/// The redacted transcript the gateway logged for the caller's utterance.
+fn logged_transcript(gw: &Gateway) -> String {
+    const NEEDLE: &str = ": transcript text=";
+    let log = gw.wait_for_log(NEEDLE, Duration::from_secs(60));
+    let line = log
+        .lines()
+        .find(|l| l.contains(NEEDLE))
+        .expect("a transcript line");
+    line.split("text=")
+        .nth(1)
+        .and_then(|rest| rest.split(" confidence=").next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn a_call_is_recorded_redacted_counted_and_the_metrics_pass_promtool() {
+    let gw = Gateway::start(ENGLISH_LINE);
+    // "... my CPR number is one two zero three four five, one two three four."
+    let question = padded_fixture(gw.dir.path(), "en-cpr-case-status", 11.0, 4.0);
+    let rec = gw.dir.path().join("reply.wav");
+    call_recording(&gw, &question, &rec, &["--hangup-after", "30"]);
+    let transcript = logged_transcript(&gw);
+    let ((call_id, outcome, turns), stored) = stored_call(&gw.records());
+    assert!(!call_id.is_empty());
+    assert_eq!(turns, stored.len() as i64);
+    let caller_text: Vec<&str> = stored.iter().filter_map(|(t, _)| t.as_deref()).collect();
+    assert!(!caller_text.is_empty(), "no caller turn stored: {stored:?}");
+    let cpr = regex::Regex::new(r"\d{6}[- ]?\d{4}|\d{10}").unwrap();
+    for text in &caller_text {
+        assert!(!cpr.is_match(text), "CPR number stored: {text:?}");
+        assert!(!text.contains("120345"), "CPR digits stored: {text:?}");
+    }
+    if transcript.contains("[CPR]") {
+        assert!(
+            caller_text.iter().any(|t| t.contains("[CPR]")),
+            "whisper wrote digits ({transcript:?}) but the record has no [CPR]: {caller_text:?}"
+        );
+    }
+    assert!(
+        stored.iter().all(|(_, by)| by == "bot" || by == "person"),
+        "{stored:?}"
+    );
+    assert_eq!(
+        gw.metric(&format!("voicebot_calls_total{{outcome=\"{outcome}\"}}")),
+        Some(1.0),
+        "the stored outcome {outcome} is counted once"
+    );
+    assert_eq!(gw.metric("voicebot_call_record_failures_total"), Some(0.0));
+
+    let (status, scraped) = gw.http_get("/metrics");
+    assert_eq!(status, 200);
+    let path = gw.dir.path().join("metrics.txt");
+    std::fs::write(&path, &scraped).unwrap();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("promtool check metrics < {}", path.display()))
+        .output()
+        .expect("run promtool (Debian package prometheus)");
+    assert!(
+        out.status.success(),
+        "promtool: {}{}\n{scraped}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, body) = gw.http_get("/readyz");
+    assert_eq!((status, body.as_str()), (200, "ready"));
+}
+
+/// Headless Chromium on a page, driven over the DevTools protocol on a pipe (fd 3/4,
+/// here two FIFOs): `--dump-dom` with `--virtual-time-budget` never returns while the
+/// page holds an open event stream, and without it the DOM is taken before the first
+/// event arrives. The page runs `settle` in real time, then its DOM is read and,
+/// if asked, a screenshot is written.
+fn chromium(dir: &Path, url: &str, settle: Duration, screenshot: Option<&Path>) -> String {
+    use base64::Engine;
+    use std::io::{BufRead, BufReader, Write};
+    let (to, from) = (dir.join("cdp-in"), dir.join("cdp-out"));
+    for fifo in [&to, &from] {
+        std::fs::remove_file(fifo).ok();
+        assert!(Command::new("mkfifo").arg(fifo).status().unwrap().success());
+    }
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("exec timeout 60 chromium --headless --no-sandbox --disable-gpu --window-size=1200,1000 --user-data-dir=\"$2\" --remote-debugging-pipe \"$3\" 3<\"$0\" 4>\"$1\" 2>/dev/null")
+        .arg(&to)
+        .arg(&from)
+        .arg(dir.join("chromium"))
+        .arg(url)
+        .spawn()
+        .expect("run chromium (Debian package chromium)");
+    let mut tx = std::fs::OpenOptions::new().write(true).open(&to).unwrap();
+    let mut rx = BufReader::new(std::fs::File::open(&from).unwrap());
+    let mut next_id = 0;
+    let mut call = |method: &str, params: serde_json::Value, session: Option<&str>| {
+        next_id += 1;
+        let mut msg = serde_json::json!({"id": next_id, "method": method, "params": params});
+        if let Some(s) = session {
+            msg["sessionId"] = s.into();
+        }
+        tx.write_all(format!("{msg}\0").as_bytes()).unwrap();
+        loop {
+            let mut buf = Vec::new();
+            let n = rx.read_until(0, &mut buf).unwrap();
+            assert!(n > 0, "chromium closed the pipe during {method}");
+            buf.pop();
+            let reply: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+            if reply["id"] == next_id {
+                assert!(reply.get("error").is_none(), "{method}: {reply}");
+                return reply["result"].clone();
+            }
+        }
+    };
+    std::thread::sleep(settle);
+    let targets = call("Target.getTargets", serde_json::json!({}), None);
+    let page = targets["targetInfos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["type"] == "page")
+        .expect("a page")["targetId"]
+        .clone();
+    let attached = call(
+        "Target.attachToTarget",
+        serde_json::json!({"targetId": page, "flatten": true}),
+        None,
+    );
+    let session = attached["sessionId"].as_str().unwrap().to_string();
+    let dom = call(
+        "Runtime.evaluate",
+        serde_json::json!({"expression": "document.documentElement.outerHTML", "returnByValue": true}),
+        Some(&session),
+    )["result"]["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    if let Some(path) = screenshot {
+        let shot = call(
+            "Page.captureScreenshot",
+            serde_json::json!({"format": "png"}),
+            Some(&session),
+        );
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().unwrap())
+            .unwrap();
+        std::fs::write(path, png).unwrap();
+    }
+    call("Browser.close", serde_json::json!({}), None);
+    child.wait().ok();
+    dom
+}
+
+#[test]
+fn the_dashboard_shows_the_live_call_and_then_the_totals() {
+    let token = "t0k3n-for-staff";
+    let gw = Gateway::start(&format!(
+        "{ENGLISH_LINE}[http]\ndashboard_token = \"{token}\"\n"
+    ));
+    let (status, _) = gw.http_get("/");
+    assert_eq!(status, 401, "no token");
+    let (status, _) = http_get(gw.http, "/api/summary", Some("Bearer wrong"));
+    assert_eq!(status, 401, "wrong token");
+    let (status, _) = gw.http_get("/metrics");
+    assert_eq!(status, 200, "metrics stay open");
+
+    let question = padded_fixture(gw.dir.path(), "en-cpr-case-status", 8.0, 0.0);
+    let rec = gw.dir.path().join("reply.wav");
+    let caller = {
+        let (uri, question, rec) = (gw.uri(), question.clone(), rec.clone());
+        std::thread::spawn(move || {
+            voicebot_call(&[
+                &uri,
+                "--play",
+                &question.display().to_string(),
+                "--record",
+                &rec.display().to_string(),
+                "--hangup-after",
+                "35",
+            ])
+        })
+    };
+    // While the call runs: the caller's words are on the page.
+    let transcript = logged_transcript(&gw);
+    let url = format!("http://{}/?token={token}", gw.http);
+    let during = chromium(gw.dir.path(), &url, Duration::from_secs(2), None);
+    assert!(
+        !caller.is_finished(),
+        "the call ended before the page was read"
+    );
+    assert!(
+        during.contains("i gang"),
+        "no live call on the page:\n{during}"
+    );
+    let first_words: String = transcript.chars().take(20).collect();
+    assert!(
+        during.contains(first_words.trim()),
+        "the live transcript {transcript:?} is not on the page:\n{during}"
+    );
+    caller.join().expect("the call");
+    let ((call_id, outcome, _), _) = stored_call(&gw.records());
+    assert!(during.contains(&call_id), "call {call_id} not on the page");
+
+    // After the call: the 24-hour totals count it.
+    let shot = repo().join("target/dashboard.png");
+    std::fs::create_dir_all(shot.parent().unwrap()).unwrap();
+    let after = chromium(gw.dir.path(), &url, Duration::from_secs(2), Some(&shot));
+    assert!(after.contains("id=\"calls\">1<"), "totals:\n{after}");
+    assert!(after.contains(&outcome), "outcome {outcome}:\n{after}");
+    assert!(
+        std::fs::metadata(&shot).unwrap().len() > 10_000,
+        "screenshot"
+    );
+}
+
+#[test]
+fn json_logs_a_metrics_listener_and_not_ready_while_the_remote_intent_service_is_down() {
+    let dead = free_port();
+    let metrics: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let gw = Gateway::start(&format!(
+        "[log]\nformat = \"json\"\n[intent]\nendpoint = \"http://127.0.0.1:{dead}\"\n[http]\nmetrics_listen = \"{metrics}\"\n"
+    ));
+    let (status, body) = http_get(metrics, "/metrics", None);
+    assert_eq!(status, 200);
+    assert!(body.contains("voicebot_calls_active"), "{body}");
+    let (status, _) = http_get(metrics, "/", None);
+    assert_eq!(status, 404, "the metrics listener serves no staff pages");
+    let log = gw.log();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for line in &lines {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{line}");
+    }
+    let (status, reason) = gw.http_get("/readyz");
+    assert_eq!(status, 503, "{reason}");
+    assert!(reason.contains("intent service"), "{reason}");
+    let (status, _) = gw.http_get("/healthz");
+    assert_eq!(status, 200, "alive, just not ready");
+}
