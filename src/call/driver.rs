@@ -535,6 +535,7 @@ impl CallLoop {
             }
             Done::SmsQueued(ok) => {
                 let event = if ok {
+                    self.ctx.live.sms_sent(&self.call_id);
                     Event::SmsQueued
                 } else {
                     Event::SmsFailed
