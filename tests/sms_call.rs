@@ -80,6 +80,19 @@ fn pressing_1_at_the_offer_texts_the_answers_link_to_the_callers_mobile() {
         "the full number was logged: {log}"
     );
     gw.wait_metric("voicebot_sms_enqueued_total", 1.0, Duration::from_secs(5));
+    // The call's record says an SMS was sent (written when the call ends).
+    gw.wait_for_log("call over", Duration::from_secs(10));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let sent: i64 = loop {
+        let db = rusqlite::Connection::open(gw.records()).unwrap();
+        let row = db.query_row("SELECT sms_sent FROM calls", [], |r| r.get(0));
+        match row {
+            Ok(v) => break v,
+            Err(e) => assert!(std::time::Instant::now() < deadline, "no call record: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(sent, 1);
 }
 
 #[test]
