@@ -167,6 +167,31 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         "Calls ended, by outcome",
         turn_metrics.calls.clone(),
     );
+    metrics.register(
+        "voicebot_intent_hits",
+        "Turns resolved, by intent and topic",
+        turn_metrics.intent_hits.clone(),
+    );
+    metrics.counter(
+        "voicebot_intent_clarify",
+        "Turns answered with a clarifying question",
+        &turn_metrics.clarify,
+    );
+    metrics.counter(
+        "voicebot_intent_no_match",
+        "Turns the intent service found out of scope",
+        &turn_metrics.no_match,
+    );
+    metrics.counter(
+        "voicebot_intent_errors",
+        "Intent resolutions that failed (service down, deadline passed)",
+        &turn_metrics.intent_errors,
+    );
+    metrics.counter(
+        "voicebot_dtmf",
+        "DTMF keys pressed by callers",
+        &turn_metrics.dtmf,
+    );
     let transfer = transferer(&config, sip_stack, rtp.clone())?;
     metrics.register(
         "voicebot_transfers",

@@ -53,6 +53,12 @@ fn an_english_question_gets_the_knowledge_base_answer() {
         std::time::Duration::from_secs(5),
     );
     assert!(log.contains("action=Answer"), "{log}");
+    assert_eq!(
+        gw.metric(
+            "voicebot_intent_hits_total{intent=\"pas_koerekort.nyt_pas\",topic=\"pas_koerekort\"}"
+        ),
+        Some(1.0)
+    );
 }
 
 #[test]
@@ -82,6 +88,7 @@ fn pressing_zero_goes_to_the_transfer_path_and_the_call_ends_politely() {
         "expected {:?}, heard {after_zero:?}",
         p.transferring_to("Citizen Service")
     );
+    assert_eq!(gw.metric("voicebot_dtmf_total"), Some(1.0));
     let log = gw.log();
     assert!(log.contains("Rejected(603)"), "{log}");
     assert!(log.contains("bridge: queue did not answer"), "{log}");
@@ -171,6 +178,7 @@ fn an_intent_service_that_is_down_means_an_apology_and_a_transfer_not_a_hangup()
     let report = call_recording(&gw, &question, &rec, &["--hangup-after", "45"]);
     let log = gw.wait_for_log("intent service failed", std::time::Duration::from_secs(5));
     assert!(log.contains("transfer over"), "{log}");
+    assert_eq!(gw.metric("voicebot_intent_errors_total"), Some(1.0));
     assert!(
         report["remote_hangup_secs"].as_f64().is_some(),
         "the bot ends the call politely: {report}"

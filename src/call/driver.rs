@@ -23,7 +23,7 @@ use super::prompts::PromptSet;
 use crate::config::Config;
 use crate::config::Voice;
 use crate::intent::client::IntentResolver;
-use crate::intent::resolution::{Language, Request, Resolution};
+use crate::intent::resolution::{Action as IntentAction, Kind, Language, Request, Resolution};
 use crate::ops::live::{LiveCalls, TransferView};
 use crate::ops::metrics::latency_histogram;
 use crate::ops::switchboard::url_escape;
@@ -52,7 +52,18 @@ pub struct TurnMetrics {
     pub turns: Counter,
     /// `voicebot_calls_total{outcome}`, counted when a call ends.
     pub calls: CallCounters,
+    /// `voicebot_intent_hits_total{intent,topic}`, per resolved turn.
+    pub intent_hits: LabelledCounters,
+    pub clarify: Counter,
+    /// Turns understood as out of scope.
+    pub no_match: Counter,
+    pub intent_errors: Counter,
+    pub dtmf: Counter,
 }
+
+/// A counter per label set, e.g. `{intent="pas.nyt",topic="pas"}`.
+pub type LabelledCounters =
+    prometheus_client::metrics::family::Family<Vec<(&'static str, String)>, Counter>;
 
 pub type CallCounters =
     prometheus_client::metrics::family::Family<Vec<(&'static str, &'static str)>, Counter>;
@@ -67,6 +78,11 @@ impl Default for TurnMetrics {
             barge_ins: Counter::default(),
             turns: Counter::default(),
             calls: CallCounters::default(),
+            intent_hits: LabelledCounters::default(),
+            clarify: Counter::default(),
+            no_match: Counter::default(),
+            intent_errors: Counter::default(),
+            dtmf: Counter::default(),
         }
     }
 }
@@ -365,6 +381,7 @@ impl CallLoop {
                     }
                     Some(MediaEvent::Dtmf(digit)) => {
                         tracing::info!(%digit, "dtmf");
+                        self.ctx.metrics.dtmf.inc();
                         self.step(Event::Dtmf(digit)).await;
                     }
                     Some(MediaEvent::PlaybackDone) => {
@@ -522,10 +539,23 @@ impl CallLoop {
                 tracing::info!(intent = %r.intent_id, action = ?r.action, confidence = r.confidence,
                     intent_secs = took.as_secs_f32(), "resolved");
                 self.ctx.live.understood(&self.call_id, &r);
+                let m = &self.ctx.metrics;
+                m.intent_hits
+                    .get_or_create(&vec![
+                        ("intent", r.intent_id.clone()),
+                        ("topic", r.topic.clone()),
+                    ])
+                    .inc();
+                if r.action == IntentAction::Clarify {
+                    m.clarify.inc();
+                } else if r.kind == Kind::OutOfScope {
+                    m.no_match.inc();
+                }
                 self.step(Event::Resolved(r)).await;
             }
             Done::Resolved(Err(e), _) => {
                 tracing::warn!(error = %e, "intent service failed");
+                self.ctx.metrics.intent_errors.inc();
                 self.step(Event::ResolveFailed).await;
             }
             Done::Spoken { generation, pcm } => {
