@@ -92,6 +92,11 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         "Utterances sent to the recognizer",
         &stt.metrics.utterances,
     );
+    metrics.histogram(
+        "voicebot_rtp_jitter_seconds",
+        "Callers' interarrival jitter (RFC 3550), per call when its media ends",
+        &rtp.jitter,
+    );
     metrics.counter(
         "voicebot_rtp_packets_late",
         "RTP packets dropped as late or duplicate",

@@ -59,6 +59,12 @@ fn an_english_question_gets_the_knowledge_base_answer() {
         ),
         Some(1.0)
     );
+    // The call's interarrival jitter is observed once its media ends.
+    gw.wait_metric(
+        "voicebot_rtp_jitter_seconds_count",
+        1.0,
+        std::time::Duration::from_secs(5),
+    );
 }
 
 #[test]

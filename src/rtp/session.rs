@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
 use rtp_rs::{RtpPacketBuilder, RtpReader, Seq};
+
+use super::arrival::ArrivalJitter;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
@@ -50,7 +52,7 @@ pub enum MediaEvent {
 }
 
 /// Counters shared across all calls; the same handles are registered as metrics.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RtpCounters {
     pub received: Counter,
     pub sent: Counter,
@@ -58,6 +60,25 @@ pub struct RtpCounters {
     pub lost: Counter,
     pub late: Counter,
     pub pacing: PacingHistogram,
+    /// Each call's interarrival jitter (RFC 3550) when its media ends.
+    pub jitter: prometheus_client::metrics::histogram::Histogram,
+}
+
+impl Default for RtpCounters {
+    fn default() -> Self {
+        RtpCounters {
+            received: Counter::default(),
+            sent: Counter::default(),
+            garbage: Counter::default(),
+            lost: Counter::default(),
+            late: Counter::default(),
+            pacing: PacingHistogram::default(),
+            // 0.5 ms to about 1 s.
+            jitter: prometheus_client::metrics::histogram::Histogram::new(
+                prometheus_client::metrics::histogram::exponential_buckets(0.0005, 2.0, 12),
+            ),
+        }
+    }
 }
 
 /// How late each packet left against its schedule, in 50 µs buckets up to 50 ms.
@@ -207,6 +228,7 @@ struct MediaTask {
     timestamp: u32,
     talkspurt: bool,
     last_rx: Instant,
+    arrival: ArrivalJitter,
     timed_out: bool,
     owed_samples: i64,
     last_frame_len: usize,
@@ -240,6 +262,7 @@ impl MediaTask {
             timestamp: rand::random(),
             talkspurt: true,
             last_rx: Instant::now(),
+            arrival: ArrivalJitter::default(),
             timed_out: false,
             owed_samples: 0,
             last_frame_len: 160,
@@ -256,6 +279,20 @@ impl MediaTask {
         // Burst: a late tick is followed by catch-up ticks, so the send rate never drifts.
         clock.set_missed_tick_behavior(MissedTickBehavior::Burst);
         let mut buf = vec![0u8; 2048];
+        self.forward(&mut commands, &cancel, &mut clock, &mut buf)
+            .await;
+        if let Some(secs) = self.arrival.seconds() {
+            self.counters.jitter.observe(secs);
+        }
+    }
+
+    async fn forward(
+        &mut self,
+        commands: &mut mpsc::UnboundedReceiver<Command>,
+        cancel: &CancellationToken,
+        clock: &mut tokio::time::Interval,
+        buf: &mut [u8],
+    ) {
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => return,
@@ -267,7 +304,7 @@ impl MediaTask {
                     Some(c) => self.on_command(c),
                     None => return,
                 },
-                r = self.socket.recv_from(&mut buf) => match r {
+                r = self.socket.recv_from(buf) => match r {
                     Ok((n, from)) => self.on_packet(&buf[..n], from),
                     Err(e) => tracing::debug!(error = %e, "rtp recv error"),
                 },
@@ -322,6 +359,8 @@ impl MediaTask {
             }
             return;
         }
+        self.arrival
+            .on_packet(self.last_rx.into_std(), pkt.timestamp());
         let before = self.jitter.stats();
         self.jitter.push(
             self.last_rx.into_std(),
