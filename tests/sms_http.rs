@@ -1,9 +1,13 @@
 //! The gateway's SMS side (`Sms` with `sender = "http"`) against a local HTTP provider
 //! (axum): accepted, refused, flaky, slow, and a bearer token the provider checks.
 
+mod common;
+
+use common::wait_sms_status;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -13,7 +17,7 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 use voicebot_gateway::config::{SmsConfig, SmsSenderKind};
 use voicebot_gateway::sms::number::E164;
-use voicebot_gateway::sms::outbox::{Message, Status};
+use voicebot_gateway::sms::outbox::Status;
 use voicebot_gateway::sms::Sms;
 
 const TOKEN: &str = "s3cret-token";
@@ -86,21 +90,6 @@ async fn gateway(addr: SocketAddr, scenario: &str, token: &str, dir: &std::path:
         .unwrap()
 }
 
-async fn wait_status(sms: &Sms, id: i64, want: Status) -> Message {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let m = sms.message(id).await.unwrap().unwrap();
-        if m.status == want {
-            return m;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "message {id} stuck at {m:?}, wanted {want:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 fn anna() -> E164 {
     E164::parse("+4520123456").unwrap()
 }
@@ -115,7 +104,7 @@ async fn accepted_with_the_providers_id() {
         .enqueue("call-1", "affald.toemning", &anna(), text)
         .await
         .unwrap();
-    let m = wait_status(&sms, id, Status::Sent).await;
+    let m = wait_sms_status(&sms, id, Status::Sent).await;
     assert_eq!(m.smsc_message_id.as_deref(), Some("prov-123"));
     assert_eq!(m.attempts, 1);
     let requests = p.requests.lock().unwrap().clone();
@@ -138,7 +127,7 @@ async fn client_error_fails_without_retry() {
         .enqueue("call-2", "pas.bestil", &anna(), "Pas")
         .await
         .unwrap();
-    let m = wait_status(&sms, id, Status::Failed).await;
+    let m = wait_sms_status(&sms, id, Status::Failed).await;
     assert_eq!(m.attempts, 1);
     assert!(m.last_error.unwrap().contains("400"));
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -155,7 +144,7 @@ async fn server_error_is_retried_until_accepted() {
         .enqueue("call-3", "mitid.hjaelp", &anna(), "MitID")
         .await
         .unwrap();
-    let m = wait_status(&sms, id, Status::Sent).await;
+    let m = wait_sms_status(&sms, id, Status::Sent).await;
     assert_eq!(m.attempts, 2);
     assert_eq!(m.smsc_message_id.as_deref(), Some("77"));
     let requests = p.requests.lock().unwrap().clone();
@@ -177,7 +166,7 @@ async fn wrong_token_is_refused_by_the_provider() {
         .enqueue("call-4", "pas.bestil", &anna(), "Pas")
         .await
         .unwrap();
-    let m = wait_status(&sms, id, Status::Failed).await;
+    let m = wait_sms_status(&sms, id, Status::Failed).await;
     assert!(m.last_error.unwrap().contains("401"));
     assert!(p.requests.lock().unwrap().is_empty());
     sms.shutdown().await;
@@ -192,7 +181,7 @@ async fn timeouts_and_refused_connections_are_retried_then_given_up() {
         .enqueue("call-5", "pas.bestil", &anna(), "Pas")
         .await
         .unwrap();
-    let m = wait_status(&sms, id, Status::Failed).await;
+    let m = wait_sms_status(&sms, id, Status::Failed).await;
     assert_eq!(m.attempts, 3, "max_attempts");
     assert!(m.last_error.unwrap().contains("unreachable"));
     assert_eq!(p.requests.lock().unwrap().len(), 3);
@@ -209,7 +198,7 @@ async fn timeouts_and_refused_connections_are_retried_then_given_up() {
         .enqueue("call-6", "pas.bestil", &anna(), "Pas")
         .await
         .unwrap();
-    let m = wait_status(&sms, id, Status::Failed).await;
+    let m = wait_sms_status(&sms, id, Status::Failed).await;
     assert_eq!(m.attempts, 3);
     sms.shutdown().await;
 }

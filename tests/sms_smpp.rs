@@ -2,6 +2,10 @@
 //! the test SMSC, over loopback TCP: what arrives on the wire, receipts, an SMSC that
 //! goes away, a gateway restart, duplicates.
 
+mod common;
+
+use common::wait_sms_status;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -10,7 +14,7 @@ use rusmpp::CommandStatus;
 use tokio_util::sync::CancellationToken;
 use voicebot_gateway::config::{SmsConfig, SmsSenderKind};
 use voicebot_gateway::sms::number::E164;
-use voicebot_gateway::sms::outbox::{Message, Status};
+use voicebot_gateway::sms::outbox::Status;
 use voicebot_gateway::sms::smsc::{Fate, Submitted, TestSmsc};
 use voicebot_gateway::sms::Sms;
 
@@ -39,22 +43,6 @@ async fn start(c: &SmsConfig) -> Sms {
 
 fn anna() -> E164 {
     E164::parse("+4520123456").unwrap()
-}
-
-/// Polls the outbox until the message reaches `want` (10 s at most).
-async fn wait_status(sms: &Sms, id: i64, want: Status) -> Message {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let m = sms.message(id).await.unwrap().expect("message exists");
-        if m.status == want {
-            return m;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "message {id} stuck at {m:?}, wanted {want:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// GSM 03.38 codes of the characters used below, written out independently of the
@@ -87,7 +75,7 @@ async fn danish_text_arrives_gsm7_in_one_part_and_is_delivered() {
         .enqueue("call-1", "affald.toemning", &anna(), text)
         .await
         .unwrap();
-    let m = wait_status(&sms, id, Status::Delivered).await;
+    let m = wait_sms_status(&sms, id, Status::Delivered).await;
     let got = smsc.received();
     assert_eq!(got.len(), 1, "{got:?}");
     let s = &got[0];
@@ -125,7 +113,7 @@ async fn emoji_goes_as_ucs2() {
         .enqueue("call-2", "borgerservice.tid", &anna(), text)
         .await
         .unwrap();
-    wait_status(&sms, id, Status::Delivered).await;
+    wait_sms_status(&sms, id, Status::Delivered).await;
     let got = smsc.received();
     assert_eq!(got.len(), 1);
     assert_eq!((got[0].data_coding, got[0].esm_class), (0x08, 0x00));
@@ -150,7 +138,7 @@ async fn long_message_goes_in_three_parts_with_one_reference() {
         .enqueue("call-3", "pas.bestil", &anna(), &text)
         .await
         .unwrap();
-    let m = wait_status(&sms, id, Status::Delivered).await;
+    let m = wait_sms_status(&sms, id, Status::Delivered).await;
     let got: Vec<Submitted> = smsc.received();
     assert_eq!(got.len(), 3, "{got:?}");
     let reference = got[0].short_message[3];
@@ -189,7 +177,7 @@ async fn undeliverable_receipt_fails_the_message() {
         )
         .await
         .unwrap();
-    let m = wait_status(&sms, id, Status::Failed).await;
+    let m = wait_sms_status(&sms, id, Status::Failed).await;
     assert_eq!(m.last_error.as_deref(), Some("receipt: UNDELIV"));
     assert_eq!(
         smsc.received().len(),
@@ -213,13 +201,13 @@ async fn rejected_destination_fails_without_retry() {
     let sms = start(&c).await;
     let bad = E164::parse("+4540000000").unwrap();
     let id = sms.enqueue("call-11", "a", &bad, "Hej").await.unwrap();
-    let m = wait_status(&sms, id, Status::Failed).await;
+    let m = wait_sms_status(&sms, id, Status::Failed).await;
     assert_eq!(m.attempts, 1, "a bad destination is not retried");
     assert!(m.last_error.unwrap().contains("EsmeRinvdstadr"));
     // Throttling is the SMSC's problem, not the message's: retried until max_attempts.
     let busy = E164::parse("+4541000000").unwrap();
     let id = sms.enqueue("call-11", "b", &busy, "Hej").await.unwrap();
-    let m = wait_status(&sms, id, Status::Failed).await;
+    let m = wait_sms_status(&sms, id, Status::Failed).await;
     assert_eq!(m.attempts, 3);
     assert_eq!(smsc.received().len(), 1 + 3);
     sms.shutdown().await;
@@ -234,7 +222,7 @@ async fn smsc_down_then_back_delivers_after_it_returns() {
     let sms = start(&config(&smsc, dir.path())).await;
     // Bound and working first.
     let first = sms.enqueue("call-5", "a", &anna(), "Et").await.unwrap();
-    wait_status(&sms, first, Status::Delivered).await;
+    wait_sms_status(&sms, first, Status::Delivered).await;
 
     smsc.stop().await;
     let id = sms.enqueue("call-5", "b", &anna(), "To").await.unwrap();
@@ -256,7 +244,7 @@ async fn smsc_down_then_back_delivers_after_it_returns() {
     assert_eq!(smsc.received().len(), 1);
 
     smsc.restart().await.unwrap();
-    wait_status(&sms, id, Status::Delivered).await;
+    wait_sms_status(&sms, id, Status::Delivered).await;
     let got = smsc.received();
     assert_eq!(got.len(), 2);
     assert_eq!(got[1].short_message, gsm7("To"));
@@ -301,7 +289,7 @@ async fn gateway_restart_sends_each_queued_message_exactly_once() {
     smsc.restart().await.unwrap();
     let sms = start(&c).await;
     for &id in &ids {
-        wait_status(&sms, id, Status::Delivered).await;
+        wait_sms_status(&sms, id, Status::Delivered).await;
     }
     // A little longer, in case anything would be sent twice.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -336,7 +324,7 @@ async fn duplicate_enqueue_sends_once_and_limit_applies() {
         .await
         .unwrap();
     assert_eq!(id, again);
-    wait_status(&sms, id, Status::Delivered).await;
+    wait_sms_status(&sms, id, Status::Delivered).await;
     let third = sms
         .enqueue("call-7", "pas.bestil", &anna(), "Pas")
         .await
@@ -381,7 +369,7 @@ async fn idle_link_is_kept_alive_by_enquire_link() {
         .enqueue("call-10", "a", &anna(), "Stadig her")
         .await
         .unwrap();
-    wait_status(&sms, id, Status::Delivered).await;
+    wait_sms_status(&sms, id, Status::Delivered).await;
     assert_eq!(smsc.binds(), 1);
     sms.shutdown().await;
 }

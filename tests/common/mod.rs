@@ -534,3 +534,23 @@ pub fn always_open_queue(uri: &str) -> String {
         days.join(", ")
     )
 }
+
+/// Polls an SMS outbox until message `id` reaches `want` (10 s at most).
+pub async fn wait_sms_status(
+    sms: &voicebot_gateway::sms::Sms,
+    id: i64,
+    want: voicebot_gateway::sms::outbox::Status,
+) -> voicebot_gateway::sms::outbox::Message {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = sms.message(id).await.unwrap().expect("message exists");
+        if m.status == want {
+            return m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "message {id} stuck at {m:?}, wanted {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
