@@ -194,6 +194,17 @@ pub struct SttConfig {
     /// Domain words that steer recognition, per language.
     pub prompt_da: String,
     pub prompt_en: String,
+    /// Score the knowledge base's phrasings on each utterance's audio (knowledge-base-
+    /// aware recognition); false: the free transcript alone.
+    pub rescore: bool,
+    /// Answer intents (best text matches of the free transcript) whose phrasings are
+    /// scored, besides the conversational replies.
+    pub rescore_candidates: usize,
+    /// Decoder calls the scoring of one utterance may take (~3 ms each).
+    pub rescore_budget: usize,
+    /// On the caller's first turn, check whether they speak the line's other language
+    /// (da ↔ en) and switch the call to it.
+    pub detect_language: bool,
 }
 
 impl Default for SttConfig {
@@ -214,6 +225,10 @@ impl Default for SttConfig {
                         MitID, health card, moving, housing benefit, pension, nursery, school, parking, \
                         building permit, property tax."
                 .into(),
+            rescore: true,
+            rescore_candidates: 6,
+            rescore_budget: crate::stt::recognizer::DEFAULT_RESCORE_BUDGET,
+            detect_language: true,
         }
     }
 }

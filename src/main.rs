@@ -47,6 +47,19 @@ enum Command {
         #[arg(long, default_value = "caller")]
         from: String,
     },
+    /// What the gateway makes of a WAV (any rate) as a caller's first turn: one JSON
+    /// object (transcript, action, intent_id, confidence, language).
+    Understand {
+        file: PathBuf,
+        /// The line's language (default: `[stt] language`).
+        #[arg(long)]
+        lang: Option<String>,
+        /// The free transcript alone, without scoring the knowledge base on the audio.
+        #[arg(long)]
+        no_rescore: bool,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Transcribe a WAV file (any rate) with the local whisper model.
     Transcribe {
         file: PathBuf,
@@ -103,6 +116,30 @@ enum BenchCommand {
     Stt {
         #[arg(long, default_value = "base")]
         model: String,
+    },
+    /// Understanding of the fixtures in audio-fixtures/understand: right / confirmed /
+    /// wrong / transferred per language and condition, with and without the
+    /// knowledge-base scoring, and recognition time.
+    Understand {
+        #[arg(long, default_value = "clean,noise,loss")]
+        conditions: String,
+        /// tune | holdout | all
+        #[arg(long, default_value = "all")]
+        set: String,
+        /// da | en | all
+        #[arg(long, default_value = "all")]
+        lang: String,
+        /// Write one JSON line per fixture and condition here (for calibration).
+        #[arg(long)]
+        dump: Option<PathBuf>,
+        /// The fixture list (default: audio-fixtures/understand/questions.toml).
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+        /// Call every question on a line of this language (default: its own).
+        #[arg(long)]
+        line: Option<String>,
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Turn latency on the wire: caller's speech end → first reply audio.
     Turn {
@@ -197,6 +234,47 @@ async fn main() -> anyhow::Result<()> {
             let mut out = String::new();
             voicebot_gateway::bench::turn::run(&numbers(&callers)?, &mut out).await?;
             println!("{out}");
+            Ok(())
+        }
+        Command::Bench {
+            what:
+                BenchCommand::Understand {
+                    conditions,
+                    set,
+                    lang,
+                    dump,
+                    manifest,
+                    line,
+                    config,
+                },
+        } => {
+            let opts = voicebot_gateway::bench::understand::Options {
+                conditions: conditions
+                    .split(',')
+                    .map(|c| c.trim().to_string())
+                    .collect(),
+                set,
+                lang,
+                dump,
+                manifest,
+                line,
+            };
+            let config = Config::load(config.as_deref())?;
+            voicebot_gateway::bench::understand::run(&config, &opts).await
+        }
+        Command::Understand {
+            file,
+            lang,
+            no_rescore,
+            config,
+        } => {
+            let mut config = Config::load(config.as_deref())?;
+            if no_rescore {
+                config.stt.rescore = false;
+            }
+            let lang = lang.unwrap_or_else(|| config.stt.language.clone());
+            let u = voicebot_gateway::bench::understand::file(&config, &file, &lang).await?;
+            println!("{}", serde_json::to_string(&u)?);
             Ok(())
         }
         Command::Smsc { listen } => {

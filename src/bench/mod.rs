@@ -4,3 +4,4 @@ pub mod fixtures;
 pub mod rtp;
 pub mod stt;
 pub mod turn;
+pub mod understand;

@@ -3,3 +3,4 @@
 pub mod conversation;
 pub mod driver;
 pub mod prompts;
+pub mod understanding;

@@ -208,16 +208,16 @@ pub fn from_config(
     config: &IntentConfig,
     cancel: CancellationToken,
 ) -> Result<Arc<dyn IntentResolver>, IntentError> {
-    if let Some(endpoint) = &config.endpoint {
-        return Ok(Arc::new(Grpc::new(GrpcConfig {
-            endpoint: endpoint.clone(),
-            deadline: Duration::from_millis(config.deadline_ms),
-            breaker: BreakerConfig {
-                failure_threshold: config.breaker_failures,
-                cooldown: Duration::from_millis(config.breaker_cooldown_ms),
-            },
-        })?));
-    }
+    Ok(with_local_matcher(config, cancel)?.0)
+}
+
+/// `from_config`, plus the matcher over the local knowledge base (`kb`, else the
+/// embedded one), kept current: the recognizer takes its candidate phrasings from it
+/// even when a remote service decides the answers.
+pub fn with_local_matcher(
+    config: &IntentConfig,
+    cancel: CancellationToken,
+) -> Result<(Arc<dyn IntentResolver>, SharedMatcher), IntentError> {
     let matcher = reload::shared(Matcher::new(Kb::load_or_embedded(config.kb.as_deref())?));
     if let Some(path) = &config.kb {
         tokio::spawn(reload::watch(
@@ -227,7 +227,18 @@ pub fn from_config(
             cancel,
         ));
     }
-    Ok(Arc::new(InProcess::new(matcher)))
+    let resolver: Arc<dyn IntentResolver> = match &config.endpoint {
+        Some(endpoint) => Arc::new(Grpc::new(GrpcConfig {
+            endpoint: endpoint.clone(),
+            deadline: Duration::from_millis(config.deadline_ms),
+            breaker: BreakerConfig {
+                failure_threshold: config.breaker_failures,
+                cooldown: Duration::from_millis(config.breaker_cooldown_ms),
+            },
+        })?),
+        None => Arc::new(InProcess::new(matcher.clone())),
+    };
+    Ok((resolver, matcher))
 }
 
 #[cfg(test)]

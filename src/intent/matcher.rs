@@ -58,6 +58,10 @@ impl Matcher {
         &self.kb
     }
 
+    pub(super) fn index(&self) -> &Index {
+        &self.index
+    }
+
     pub fn resolve(&self, req: &Request) -> Resolution {
         let lang = req.language;
         let text = privacy::redact(&req.text);

@@ -11,6 +11,7 @@ pub mod proto {
 pub mod analyze;
 pub mod bench;
 pub mod breaker;
+pub mod candidates;
 pub mod cli;
 pub mod client;
 pub mod index;

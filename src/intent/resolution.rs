@@ -133,6 +133,17 @@ pub struct Request {
     pub caller_number_known: bool,
     /// Local time at the municipality, minutes after midnight.
     pub minute_of_day: u32,
+    /// Knowledge-base candidates scored on the caller's audio, best first (empty when
+    /// the recognizer did not score any).
+    pub hints: Vec<Hint>,
+}
+
+/// How well one candidate intent's phrasings fit the caller's audio (higher is
+/// better; comparable within one turn only).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Hint {
+    pub intent_id: String,
+    pub score: f32,
 }
 
 impl Request {

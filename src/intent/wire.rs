@@ -4,7 +4,7 @@
 //! zero, and a response from a foreign backend is checked rather than trusted.
 
 use super::proto;
-use super::resolution::{Action, Candidate, Kind, Request, Resolution};
+use super::resolution::{Action, Candidate, Hint, Kind, Request, Resolution};
 
 /// Why a response from the service cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,6 +22,15 @@ pub fn request_to_proto(r: &Request) -> proto::ResolveRequest {
         called_number: r.called_number.clone(),
         caller_number_known: r.caller_number_known,
         minute_of_day: r.minute_of_day,
+        hints: r
+            .hints
+            .iter()
+            .map(|h| proto::AcousticHint {
+                intent_id: h.intent_id.clone(),
+                score: h.score,
+            })
+            .collect(),
+        ..Default::default()
     }
 }
 
@@ -50,6 +59,15 @@ pub fn request_from_proto(p: proto::ResolveRequest) -> Result<Request, String> {
         called_number: p.called_number,
         caller_number_known: p.caller_number_known,
         minute_of_day: p.minute_of_day,
+        hints: p
+            .hints
+            .into_iter()
+            .filter(|h| h.score.is_finite())
+            .map(|h| Hint {
+                intent_id: h.intent_id,
+                score: h.score,
+            })
+            .collect(),
     })
 }
 
@@ -167,6 +185,10 @@ mod tests {
         r.asr_confidence = Some(0.75);
         r.previous_intent_id = Some("affald.toemning".into());
         r.minute_of_day = 600;
+        r.hints = vec![Hint {
+            intent_id: "affald.toemning".into(),
+            score: 1.5,
+        }];
         let back = request_from_proto(request_to_proto(&r)).unwrap();
         assert_eq!(format!("{back:?}"), format!("{r:?}"));
         let none = request_from_proto(request_to_proto(&Request::new("x", Language::Da))).unwrap();

@@ -1,7 +1,9 @@
 //! Hearing callers: voice activity, endpointing, and whisper speech-to-text.
 pub mod endpoint;
+pub mod forced;
 pub mod listener;
 pub mod recognizer;
+pub mod rescore;
 pub mod vad;
 
 use std::path::PathBuf;

@@ -16,8 +16,11 @@ use std::time::{Duration, Instant};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::oneshot;
-use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
+use whisper_rs::{
+    FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
+};
 
+use super::forced::{self, CandidateSource, Hint, Priors};
 use crate::audio::resample::{i16_to_f32, resample};
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +44,8 @@ pub struct SttOptions {
     /// Cut the encoder context to the utterance's length.
     pub adaptive_audio_ctx: bool,
     pub max_tokens: i32,
+    /// Decoder calls one turn's knowledge-base scoring may take (see `forced::score`).
+    pub rescore_budget: usize,
 }
 
 impl Default for SttOptions {
@@ -51,6 +56,7 @@ impl Default for SttOptions {
             queue: cores * 2,
             adaptive_audio_ctx: true,
             max_tokens: 64,
+            rescore_budget: DEFAULT_RESCORE_BUDGET,
         }
     }
 }
@@ -65,7 +71,30 @@ pub struct Transcript {
     /// Time spent decoding (excludes time waiting in the queue).
     pub decode_secs: f32,
     pub queued_secs: f32,
+    /// Knowledge-base candidates scored on the audio, best first; empty when not asked.
+    pub hints: Vec<Hint>,
+    /// Time the scoring took (part of `decode_secs`).
+    pub rescore_secs: f32,
+    /// P(the other language of `Turn::detect`) when it was checked.
+    pub other_language_odds: Option<f32>,
 }
+
+/// What to do with one utterance besides transcribing it.
+#[derive(Clone, Default)]
+pub struct Turn {
+    pub language: String,
+    pub prompt: String,
+    /// Score these candidates' phrasings on the audio (knowledge-base-aware recognition).
+    pub candidates: Option<CandidateSource>,
+    /// Another language the caller may be speaking: if whisper hears it rather than
+    /// `language`, the utterance is transcribed (and scored) in it.
+    pub detect: Option<String>,
+}
+
+/// Decoder calls for scoring: ~2–5 ms each on one thread (see the closing note's bench).
+pub const DEFAULT_RESCORE_BUDGET: usize = 120;
+/// P(other language) above which a turn is taken as spoken in it.
+pub const SWITCH_LANGUAGE_ODDS: f32 = 1.01;
 
 /// Counters the metrics registry shares.
 #[derive(Debug, Default, Clone)]
@@ -77,8 +106,7 @@ pub struct SttMetrics {
 
 struct Job {
     audio_16k: Vec<f32>,
-    language: String,
-    prompt: String,
+    turn: Turn,
     enqueued: Instant,
     reply: oneshot::Sender<Result<Transcript, SttError>>,
 }
@@ -110,11 +138,18 @@ impl Recognizer {
         let (tx, rx) = sync_channel::<Job>(opts.queue);
         let rx = Arc::new(Mutex::new(rx));
         let metrics = SttMetrics::default();
+        let priors = Priors::default();
         for i in 0..opts.workers.max(1) {
-            let mut state = ctx.create_state().map_err(|e| SttError::ModelInvalid {
+            let invalid = |e: whisper_rs::WhisperError| SttError::ModelInvalid {
                 path: model.to_path_buf(),
                 reason: e.to_string(),
-            })?;
+            };
+            let mut worker = Worker {
+                state: ctx.create_state().map_err(invalid)?,
+                silence: None,
+                ctx: ctx.clone(),
+                priors: priors.clone(),
+            };
             let rx = rx.clone();
             let opts = opts.clone();
             let depth = metrics.queue_depth.clone();
@@ -128,7 +163,7 @@ impl Recognizer {
                     let Ok(job) = job else { return };
                     depth.dec();
                     let queued = job.enqueued.elapsed();
-                    let result = decode(&mut state, &job, &opts, queued);
+                    let result = worker.decode(&job, &opts, queued);
                     job.reply.send(result).ok();
                 })
                 .map_err(|e| SttError::Failed(e.to_string()))?;
@@ -157,11 +192,29 @@ impl Recognizer {
         language: &str,
         prompt: &str,
     ) -> Result<Transcript, SttError> {
+        let turn = Turn {
+            language: language.to_string(),
+            prompt: prompt.to_string(),
+            ..Turn::default()
+        };
+        self.recognize_16k(audio_16k, turn).await
+    }
+
+    /// Transcribes 8 kHz telephone audio and does what `turn` asks besides.
+    pub async fn recognize_8k(&self, pcm: &[i16], turn: Turn) -> Result<Transcript, SttError> {
+        self.recognize_16k(resample(&i16_to_f32(pcm), 8000, 16000), turn)
+            .await
+    }
+
+    pub async fn recognize_16k(
+        &self,
+        audio_16k: Vec<f32>,
+        turn: Turn,
+    ) -> Result<Transcript, SttError> {
         let (reply, rx) = oneshot::channel();
         let job = Job {
             audio_16k,
-            language: language.to_string(),
-            prompt: prompt.to_string(),
+            turn,
             enqueued: Instant::now(),
             reply,
         };
@@ -187,21 +240,107 @@ pub fn audio_ctx_for(secs: f32) -> i32 {
     ((secs as f64 * 50.0 - 1e-3).ceil() as i32 + 50).clamp(100, 1500)
 }
 
-fn decode(
-    state: &mut whisper_rs::WhisperState,
-    job: &Job,
-    opts: &SttOptions,
-    queued: Duration,
-) -> Result<Transcript, SttError> {
-    let started = Instant::now();
-    let mut audio = job.audio_16k.clone();
-    let audio_secs = audio.len() as f32 / 16000.0;
-    if audio.len() < MIN_SAMPLES_16K {
-        audio.resize(MIN_SAMPLES_16K, 0.0);
+/// One worker's whisper states: the utterance's, and one that encoded silence (for
+/// the phrasings' priors), both reused turn after turn.
+struct Worker {
+    state: WhisperState,
+    silence: Option<WhisperState>,
+    ctx: Arc<WhisperContext>,
+    priors: Priors,
+}
+
+impl Worker {
+    fn decode(
+        &mut self,
+        job: &Job,
+        opts: &SttOptions,
+        queued: Duration,
+    ) -> Result<Transcript, SttError> {
+        let started = Instant::now();
+        let mut audio = job.audio_16k.clone();
+        let audio_secs = audio.len() as f32 / 16000.0;
+        if audio.len() < MIN_SAMPLES_16K {
+            audio.resize(MIN_SAMPLES_16K, 0.0);
+        }
+        let turn = &job.turn;
+        let (mut text, mut confidence) =
+            transcribe(&mut self.state, &audio, &turn.language, &turn.prompt, opts)?;
+        let mut language = turn.language.clone();
+        let mut other_language_odds = None;
+        if let Some(other) = turn.detect.as_deref().filter(|o| *o != language) {
+            let odds = forced::language_odds(&self.ctx, &mut self.state, other, &language)
+                .map_err(|e| SttError::Failed(e.to_string()))?;
+            tracing::debug!(%other, odds, "language check");
+            other_language_odds = Some(odds);
+            if odds > SWITCH_LANGUAGE_ODDS {
+                (text, confidence) =
+                    transcribe(&mut self.state, &audio, other, &turn.prompt, opts)?;
+                language = other.to_string();
+            }
+        }
+        let rescore_started = Instant::now();
+        let hints = match &turn.candidates {
+            Some(source) => {
+                let sets = source(&text, &language);
+                self.ensure_silence(opts)?;
+                let silence = self.silence.as_mut().expect("made above");
+                forced::score(
+                    &self.ctx,
+                    &mut self.state,
+                    silence,
+                    &self.priors,
+                    &language,
+                    &sets,
+                    opts.rescore_budget,
+                )
+                .map_err(|e| SttError::Failed(e.to_string()))?
+            }
+            None => Vec::new(),
+        };
+        Ok(Transcript {
+            text,
+            language,
+            confidence,
+            audio_secs,
+            decode_secs: started.elapsed().as_secs_f32(),
+            queued_secs: queued.as_secs_f32(),
+            rescore_secs: if turn.candidates.is_some() {
+                rescore_started.elapsed().as_secs_f32()
+            } else {
+                0.0
+            },
+            hints,
+            other_language_odds,
+        })
     }
+
+    /// Makes the state holding encoded silence, on first use.
+    fn ensure_silence(&mut self, opts: &SttOptions) -> Result<(), SttError> {
+        if self.silence.is_none() {
+            let mut state = self
+                .ctx
+                .create_state()
+                .map_err(|e| SttError::Failed(e.to_string()))?;
+            transcribe(&mut state, &vec![0.0; 3 * 16000], "da", "", opts)?;
+            self.silence = Some(state);
+        }
+        Ok(())
+    }
+}
+
+/// Whisper's free transcript of `audio` and its mean token probability; leaves the
+/// encoded audio in `state` for forced decoding.
+fn transcribe(
+    state: &mut WhisperState,
+    audio: &[f32],
+    language: &str,
+    prompt: &str,
+    opts: &SttOptions,
+) -> Result<(String, f32), SttError> {
+    let audio_secs = audio.len() as f32 / 16000.0;
     let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
     params.set_n_threads(1);
-    params.set_language(Some(&job.language));
+    params.set_language(Some(language));
     params.set_translate(false);
     params.set_no_context(true);
     params.set_single_segment(true);
@@ -215,13 +354,13 @@ fn decode(
     params.set_temperature_inc(0.0);
     params.set_max_tokens(max_tokens_for(audio_secs, opts.max_tokens));
     if opts.adaptive_audio_ctx {
-        params.set_audio_ctx(audio_ctx_for(audio.len() as f32 / 16000.0));
+        params.set_audio_ctx(audio_ctx_for(audio_secs));
     }
-    if !job.prompt.is_empty() {
-        params.set_initial_prompt(&job.prompt);
+    if !prompt.is_empty() {
+        params.set_initial_prompt(prompt);
     }
     state
-        .full(params, &audio)
+        .full(params, audio)
         .map_err(|e| SttError::Failed(e.to_string()))?;
     let mut text = String::new();
     let (mut prob_sum, mut tokens) = (0.0f32, 0usize);
@@ -244,18 +383,12 @@ fn decode(
             }
         }
     }
-    Ok(Transcript {
-        text: collapse_repeats(text.trim()),
-        language: job.language.clone(),
-        confidence: if tokens > 0 {
-            prob_sum / tokens as f32
-        } else {
-            0.0
-        },
-        audio_secs,
-        decode_secs: started.elapsed().as_secs_f32(),
-        queued_secs: queued.as_secs_f32(),
-    })
+    let confidence = if tokens > 0 {
+        prob_sum / tokens as f32
+    } else {
+        0.0
+    };
+    Ok((collapse_repeats(text.trim()), confidence))
 }
 
 /// Tokens a turn of this length can need (people say ~3 words a second): without

@@ -1,0 +1,245 @@
+//! `voicebot bench understand` and `voicebot understand`: what the gateway makes of
+//! callers' questions as telephone audio (audio-fixtures/understand), through a call's
+//! own first-turn path, with and without the knowledge-base scoring.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::call::understanding::{self, Understanding, Understood};
+use crate::config::Config;
+use crate::intent::client::{with_local_matcher, IntentResolver};
+use crate::intent::reload;
+use crate::intent::resolution::Kind;
+use crate::intent::resolution::{Action, Resolution};
+use crate::stt::recognizer::{Recognizer, SttOptions};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Question {
+    pub id: String,
+    pub lang: String,
+    pub text: String,
+    pub expect: String,
+    pub set: String,
+}
+
+#[derive(Deserialize)]
+struct Manifest {
+    q: Vec<Question>,
+}
+
+pub struct Options {
+    pub conditions: Vec<String>,
+    pub set: String,
+    pub lang: String,
+    pub dump: Option<PathBuf>,
+    pub manifest: Option<PathBuf>,
+    /// Call every question on a line of this language (default: the question's own).
+    pub line: Option<String>,
+}
+
+/// Where `audio-fixtures/understand/make.sh` renders the audio.
+pub fn audio_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("VOICEBOT_FIXTURE_CACHE") {
+        return PathBuf::from(d).join("understand");
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache"),
+        PathBuf::from,
+    );
+    cache.join("voicebot/fixtures/understand")
+}
+
+pub fn questions(manifest: Option<&Path>) -> anyhow::Result<Vec<Question>> {
+    let default =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("audio-fixtures/understand/questions.toml");
+    let path = manifest.unwrap_or(&default);
+    let text =
+        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(toml::from_str::<Manifest>(&text)?.q)
+}
+
+/// How a turn went for the caller, judged against the expected intent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Answered (or transferred, or ended) as it should be.
+    Right,
+    /// Asked back, naming the right intent: one "yes" away from right.
+    Confirmed,
+    /// Asked back or said it could not help, without a wrong answer.
+    Missed,
+    /// Put through to a person though the bot had the answer.
+    Transferred,
+    /// Answered something else with confidence.
+    Wrong,
+}
+
+pub fn verdict(r: &Resolution, expect: &str, expect_kind: Option<Kind>) -> Verdict {
+    let named = r.intent_id == expect || r.candidates.iter().take(1).any(|c| c.intent_id == expect);
+    match (r.action, expect_kind) {
+        (Action::Transfer, Some(Kind::Person)) => Verdict::Right,
+        (_, Some(Kind::OutOfScope)) if r.kind == Kind::OutOfScope => Verdict::Right,
+        (Action::Clarify, _) if named => Verdict::Confirmed,
+        (Action::Clarify, _) => Verdict::Missed,
+        (_, _) if r.intent_id == expect => Verdict::Right,
+        (Action::Transfer, _) => Verdict::Transferred,
+        (_, _) if r.kind == Kind::OutOfScope || r.kind == Kind::Repeat => Verdict::Missed,
+        _ => Verdict::Wrong,
+    }
+}
+
+/// One file through a call's first turn, on a single recognizer worker.
+pub async fn file(config: &Config, path: &Path, lang: &str) -> anyhow::Result<Understood> {
+    let (stt, understanding, resolver) = load(config)?;
+    let audio = crate::audio::wav::read_at(path, 8000)?;
+    understanding::first_turn(&understanding, &stt, resolver.as_ref(), &audio, lang).await
+}
+
+type Loaded = (
+    Recognizer,
+    Understanding,
+    std::sync::Arc<dyn IntentResolver>,
+);
+
+fn load(config: &Config) -> anyhow::Result<Loaded> {
+    let opts = SttOptions {
+        workers: 1,
+        queue: 1,
+        rescore_budget: config.stt.rescore_budget,
+        ..SttOptions::default()
+    };
+    let stt = Recognizer::load(&crate::stt::model_path(&config.stt.model), opts)?;
+    let (resolver, matcher) =
+        with_local_matcher(&config.intent, tokio_util::sync::CancellationToken::new())?;
+    let understanding = Understanding {
+        config: config.stt.clone(),
+        matcher,
+    };
+    Ok((stt, understanding, resolver))
+}
+
+#[derive(Default)]
+struct Tally {
+    verdicts: BTreeMap<Verdict, usize>,
+    n: usize,
+}
+
+impl Tally {
+    fn add(&mut self, v: Verdict) {
+        *self.verdicts.entry(v).or_default() += 1;
+        self.n += 1;
+    }
+    fn pct(&self, v: Verdict) -> f32 {
+        100.0 * *self.verdicts.get(&v).unwrap_or(&0) as f32 / self.n.max(1) as f32
+    }
+}
+
+fn percentile(sorted: &[f32], p: f32) -> f32 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f32 * p).round() as usize]
+}
+
+pub async fn run(config: &Config, opts: &Options) -> anyhow::Result<()> {
+    let mut config = config.clone();
+    config.stt.rescore = true;
+    let (stt, understanding, resolver) = load(&config)?;
+    let kb = reload::current(&understanding.matcher).kb().clone();
+    let dir = audio_dir();
+    let mut dump = match &opts.dump {
+        Some(p) => Some(std::fs::File::create(p)?),
+        None => None,
+    };
+    let qs: Vec<Question> = questions(opts.manifest.as_deref())?
+        .into_iter()
+        .filter(|q| opts.set == "all" || q.set == opts.set)
+        .filter(|q| opts.lang == "all" || q.lang == opts.lang)
+        .collect();
+    // (lang, condition, set, with scoring) -> tally; recognition seconds per (lang, scoring).
+    let mut tallies: BTreeMap<(String, String, String, bool), Tally> = BTreeMap::new();
+    let mut times: BTreeMap<(String, bool), Vec<f32>> = BTreeMap::new();
+    let mut missing = 0;
+    for cond in &opts.conditions {
+        for q in &qs {
+            let wav = dir.join(format!("{}.{cond}.wav", q.id));
+            let Ok(audio) = crate::audio::wav::read_at(&wav, 8000) else {
+                missing += 1;
+                continue;
+            };
+            // The line's language is the question's own unless `line` says otherwise; the
+            // language check runs either way (first turn).
+            let line = opts.line.as_deref().unwrap_or(&q.lang);
+            let t = stt
+                .recognize_8k(&audio, understanding.turn(line, 1))
+                .await?;
+            let expect_kind = kb.get(&q.expect).map(|i| i.kind);
+            for with in [false, true] {
+                let mut req = understanding::request(&t, 1);
+                if !with {
+                    req.hints.clear();
+                }
+                let r = resolver.resolve(req).await?;
+                let v = verdict(&r, &q.expect, expect_kind);
+                for set in [q.set.as_str(), "all"] {
+                    tallies
+                        .entry((q.lang.clone(), cond.clone(), set.to_string(), with))
+                        .or_default()
+                        .add(v);
+                }
+                let secs = if with {
+                    t.decode_secs
+                } else {
+                    t.decode_secs - t.rescore_secs
+                };
+                times.entry((q.lang.clone(), with)).or_default().push(secs);
+                if let Some(f) = dump.as_mut() {
+                    let line = serde_json::json!({
+                        "id": q.id, "lang": q.lang, "set": q.set, "condition": cond,
+                        "expect": q.expect, "rescore": with, "verdict": v,
+                        "transcript": t.text, "heard_language": t.language,
+                        "action": r.action, "intent_id": r.intent_id, "confidence": r.confidence,
+                        "hints": t.hints, "other_language_odds": t.other_language_odds, "decode_secs": t.decode_secs, "rescore_secs": t.rescore_secs,
+                    });
+                    writeln!(f, "{line}")?;
+                }
+            }
+            eprint!(".");
+        }
+    }
+    eprintln!();
+    if missing > 0 {
+        eprintln!(
+            "{missing} fixture files missing in {} (run audio-fixtures/understand/make.sh)",
+            dir.display()
+        );
+    }
+    println!("| lang | condition | set | KB scoring | n | right | confirmed | missed | transferred | wrong |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for ((lang, cond, set, with), t) in &tallies {
+        println!(
+            "| {lang} | {cond} | {set} | {} | {} | {:.0}% | {:.0}% | {:.0}% | {:.0}% | {:.0}% |",
+            if *with { "yes" } else { "no" },
+            t.n,
+            t.pct(Verdict::Right),
+            t.pct(Verdict::Confirmed),
+            t.pct(Verdict::Missed),
+            t.pct(Verdict::Transferred),
+            t.pct(Verdict::Wrong),
+        );
+    }
+    println!("\n| lang | KB scoring | recognition p50 s | p95 s |\n|---|---|---|---|");
+    for ((lang, with), mut secs) in times {
+        secs.sort_by(f32::total_cmp);
+        println!(
+            "| {lang} | {} | {:.2} | {:.2} |",
+            if with { "yes" } else { "no" },
+            percentile(&secs, 0.5),
+            percentile(&secs, 0.95)
+        );
+    }
+    Ok(())
+}
