@@ -86,7 +86,15 @@ pub fn verdict(r: &Resolution, expect: &str, expect_kind: Option<Kind>) -> Verdi
         (Action::Clarify, _) => Verdict::Missed,
         (_, _) if r.intent_id == expect => Verdict::Right,
         (Action::Transfer, _) => Verdict::Transferred,
-        (_, _) if r.kind == Kind::OutOfScope || r.kind == Kind::Repeat => Verdict::Missed,
+        // Yes, no or "say again" on a first turn make the bot ask what the caller wants.
+        (_, _)
+            if matches!(
+                r.kind,
+                Kind::OutOfScope | Kind::Repeat | Kind::Yes | Kind::No
+            ) =>
+        {
+            Verdict::Missed
+        }
         _ => Verdict::Wrong,
     }
 }
@@ -177,6 +185,9 @@ pub async fn run(config: &Config, opts: &Options) -> anyhow::Result<()> {
                 .recognize_8k(&audio, understanding.turn(line, 1))
                 .await?;
             let expect_kind = kb.get(&q.expect).map(|i| i.kind);
+            let mut text_only = understanding::request(&t, 1);
+            text_only.hints.clear();
+            let text_only = resolver.resolve(text_only).await?;
             for with in [false, true] {
                 let mut req = understanding::request(&t, 1);
                 if !with {
@@ -200,9 +211,9 @@ pub async fn run(config: &Config, opts: &Options) -> anyhow::Result<()> {
                     let line = serde_json::json!({
                         "id": q.id, "lang": q.lang, "set": q.set, "condition": cond,
                         "expect": q.expect, "rescore": with, "verdict": v,
-                        "transcript": t.text, "heard_language": t.language,
+                        "transcript": t.text, "asr_confidence": t.confidence, "text_intent": text_only.intent_id, "text_confidence": text_only.confidence, "text_action": text_only.action, "heard_language": t.language,
                         "action": r.action, "intent_id": r.intent_id, "confidence": r.confidence,
-                        "hints": t.hints, "other_language_odds": t.other_language_odds, "decode_secs": t.decode_secs, "rescore_secs": t.rescore_secs,
+                        "hints": t.hints, "other_language_log_odds": t.other_language_log_odds, "decode_secs": t.decode_secs, "rescore_secs": t.rescore_secs,
                     });
                     writeln!(f, "{line}")?;
                 }

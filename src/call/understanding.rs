@@ -45,6 +45,7 @@ pub fn request(t: &Transcript, turn: u32) -> Request {
     Request {
         turn,
         text: t.text.clone(),
+        asr_confidence: Some(t.confidence),
         language: t.language.parse().unwrap_or(Language::Da),
         hints: t.hints.clone(),
         ..Request::default()

@@ -44,6 +44,8 @@ impl Matcher {
             .into_iter()
             .map(|i| {
                 let intent = &kb.intents[i];
+                // The knowledge base lists the most typical phrasings first (sorting them
+                // by closeness in length to the transcript scored worse on the fixtures).
                 let mut phrasings: Vec<String> = intent.examples(lang).to_vec();
                 phrasings.push(intent.title.get(lang).to_string());
                 PhraseSet {

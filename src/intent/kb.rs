@@ -174,6 +174,11 @@ impl Kb {
         self.intents.iter().find(|i| i.id == id)
     }
 
+    /// The index of intent `id` in `intents`.
+    pub fn position(&self, id: &str) -> Option<usize> {
+        self.intents.iter().position(|i| i.id == id)
+    }
+
     /// The first intent of a kind; [`Kb::parse`] guarantees one for person and
     /// out of scope.
     pub fn first_of(&self, kind: Kind) -> Option<&Intent> {

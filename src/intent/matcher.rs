@@ -17,6 +17,7 @@
 //!    ANSWER with their kind, which the conversation interprets (e.g. "yes" to an SMS
 //!    offer) since only it knows what was asked.
 
+use super::acoustic::{self, Heard};
 use super::index::Index;
 use super::kb::{Intent, Kb};
 use super::normalize::words;
@@ -88,17 +89,34 @@ impl Matcher {
         }
 
         let intent = &self.kb.intents[best];
-        if confidence < OUT_OF_SCOPE_CONFIDENCE || intent.kind == Kind::OutOfScope {
-            return self.out_of_scope(lang, confidence);
-        }
-        let unsure_transcript =
-            req.asr_confidence.is_some_and(|c| c < LOW_ASR_CONFIDENCE) && confidence < CLEAR_MATCH;
         // Yes, no, repeat and goodbye are not asked back about ("did you mean yes?"): the
         // conversation reads them in the context of what it just said.
         let conversational = matches!(
             intent.kind,
             Kind::Yes | Kind::No | Kind::Repeat | Kind::Goodbye
         );
+        if !conversational {
+            match acoustic::weigh(&self.kb, req, best, confidence) {
+                Heard::Nothing => {}
+                Heard::Agrees => {
+                    return self.act_on(lang, intent, confidence.max(ANSWER_CONFIDENCE))
+                }
+                Heard::Doubt(ids) => {
+                    let asked: Vec<(usize, f32)> = ids.into_iter().map(|i| (i, 1.0)).collect();
+                    return self.clarify(
+                        lang,
+                        &asked,
+                        confidence.min(ANSWER_CONFIDENCE - 0.05),
+                        "audio_disagrees",
+                    );
+                }
+            }
+        }
+        if confidence < OUT_OF_SCOPE_CONFIDENCE || intent.kind == Kind::OutOfScope {
+            return self.out_of_scope(lang, confidence);
+        }
+        let unsure_transcript =
+            req.asr_confidence.is_some_and(|c| c < LOW_ASR_CONFIDENCE) && confidence < CLEAR_MATCH;
         if !conversational
             && (confidence < ANSWER_CONFIDENCE
                 || (unsure_transcript && intent.kind == Kind::Answer))

@@ -8,6 +8,7 @@ pub mod proto {
     tonic::include_proto!("voicebot.intent.v1");
 }
 
+pub mod acoustic;
 pub mod analyze;
 pub mod bench;
 pub mod breaker;

@@ -64,8 +64,9 @@ fn prefix(ctx: &WhisperContext, lang: i32) -> [i32; 4] {
     ]
 }
 
-/// Whisper's own guess of the language, limited to `a` against `b`: P(a) from the
-/// language tokens after start-of-transcript, on the audio `state` last encoded.
+/// Whisper's own guess of the language, limited to `a` against `b`: ln(P(a) / P(b))
+/// from the language tokens after start-of-transcript, on the audio `state` last
+/// encoded.
 pub fn language_odds(
     ctx: &WhisperContext,
     state: &mut WhisperState,
@@ -76,7 +77,7 @@ pub fn language_odds(
         return Ok(0.0);
     };
     let lps = Decoder { state }.start(&[ctx.token_sot()], &[ta, tb])?;
-    Ok(1.0 / (1.0 + (lps[1] - lps[0]).exp()))
+    Ok(lps[0] - lps[1])
 }
 
 /// Turns text into the tokens whisper would write for it, ending with end-of-text.

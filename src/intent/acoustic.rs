@@ -1,0 +1,110 @@
+//! Weighing the recognizer's acoustic hints (knowledge-base phrasings scored on the
+//! caller's audio) against the text match of the free transcript.
+//!
+//! Measured on the Danish telephone fixtures (`voicebot bench understand`, tune set):
+//! the free transcript is so often garbled that the text match alone answered a wrong
+//! intent for about one question in five. When the audio's best candidate is the text's
+//! best, clearly ahead of the next candidate, the answer was almost always right; when
+//! they disagree, either may be right. So: agreement answers, disagreement asks back
+//! naming both, and only a transcript whisper itself is sure of, matched clearly, is
+//! answered against the audio's word.
+
+use super::kb::Kb;
+use super::resolution::{Hint, Kind, Request};
+
+/// Lead of the audio's best candidate over its runner-up (score units, see `rescore`)
+/// for agreement to count.
+pub const AGREE_MARGIN: f32 = 1.5;
+/// A transcript whisper is this sure of (mean token probability), matched at least this
+/// confidently, stands even when the audio disagrees.
+const SURE_TRANSCRIPT: f32 = 0.9;
+const SURE_MATCH: f32 = 0.9;
+
+/// What the audio says about the text's best intent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Heard {
+    /// No hints to weigh (the recognizer scored nothing, or none are in our KB).
+    Nothing,
+    /// The audio clearly agrees, or the transcript is sure enough on its own.
+    Agrees,
+    /// Ask back about these intents (by index), the audio's choice first.
+    Doubt(Vec<usize>),
+}
+
+pub fn weigh(kb: &Kb, req: &Request, best: usize, confidence: f32) -> Heard {
+    let known: Vec<(usize, f32)> = req
+        .hints
+        .iter()
+        .filter_map(|h: &Hint| Some((kb.position(&h.intent_id)?, h.score)))
+        .collect();
+    let Some(&(heard, top)) = known.first() else {
+        return Heard::Nothing;
+    };
+    let margin = known.get(1).map_or(f32::INFINITY, |&(_, s)| top - s);
+    let sure = req.asr_confidence.is_some_and(|c| c >= SURE_TRANSCRIPT) && confidence >= SURE_MATCH;
+    if (heard == best && margin >= AGREE_MARGIN) || sure {
+        return Heard::Agrees;
+    }
+    let askable = |i: &usize| matches!(kb.intents[*i].kind, Kind::Answer | Kind::Person);
+    let mut ids: Vec<usize> = [heard, best].into_iter().filter(askable).collect();
+    ids.dedup();
+    Heard::Doubt(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(hints: &[(&str, f32)], asr: f32) -> Request {
+        let mut r = Request::new("x", super::super::resolution::Language::Da);
+        r.asr_confidence = Some(asr);
+        r.hints = hints
+            .iter()
+            .map(|&(id, score)| Hint {
+                intent_id: id.into(),
+                score,
+            })
+            .collect();
+        r
+    }
+
+    #[test]
+    fn agreement_with_a_clear_lead_answers_and_disagreement_asks_about_both() {
+        let kb = Kb::embedded().unwrap();
+        let pas = kb.position("pas_koerekort.nyt_pas").unwrap();
+        let affald = kb.position("affald.toemning").unwrap();
+        let clear = req(
+            &[("pas_koerekort.nyt_pas", 3.0), ("affald.toemning", 1.0)],
+            0.5,
+        );
+        assert_eq!(weigh(&kb, &clear, pas, 0.3), Heard::Agrees);
+        let close = req(
+            &[("pas_koerekort.nyt_pas", 3.0), ("affald.toemning", 2.5)],
+            0.5,
+        );
+        assert_eq!(weigh(&kb, &close, pas, 0.9), Heard::Doubt(vec![pas]));
+        assert_eq!(
+            weigh(&kb, &clear, affald, 0.9),
+            Heard::Doubt(vec![pas, affald])
+        );
+        // whisper sure of its words and a clear match: the text stands.
+        let sure = req(
+            &[("pas_koerekort.nyt_pas", 3.0), ("affald.toemning", 1.0)],
+            0.95,
+        );
+        assert_eq!(weigh(&kb, &sure, affald, 0.95), Heard::Agrees);
+        // Hints naming nothing we know are no hints.
+        assert_eq!(
+            weigh(&kb, &req(&[("other.kb", 9.0)], 0.5), pas, 0.9),
+            Heard::Nothing
+        );
+        // Yes and no are never offered as a question.
+        let yes = kb.position("system.yes").unwrap();
+        let heard_yes = req(&[("system.yes", 3.0), ("affald.toemning", 0.0)], 0.5);
+        assert_eq!(
+            weigh(&kb, &heard_yes, affald, 0.6),
+            Heard::Doubt(vec![affald])
+        );
+        assert_ne!(yes, affald);
+    }
+}
