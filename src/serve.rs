@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::call::conversation::Settings;
 use crate::call::driver::{self, CallContext, TurnMetrics};
 use crate::call::prompts::PromptSet;
+use crate::call::understanding::Understanding;
 use crate::config::Config;
 use crate::intent::kb::Kb;
 use crate::intent::resolution::Language;
@@ -127,7 +128,12 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         prompts.clone(),
         kb.clone(),
     ));
-    let intents = crate::intent::client::from_config(&config.intent, cancel.clone())?;
+    let (intents, matcher) =
+        crate::intent::client::with_local_matcher(&config.intent, cancel.clone())?;
+    let understanding = Understanding {
+        config: config.stt.clone(),
+        matcher,
+    };
     let c = &config.conversation;
     let settings = Settings {
         no_input: Duration::from_secs_f32(c.no_input_secs),
@@ -248,6 +254,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         config: config.clone(),
         rtp,
         stt,
+        understanding,
         tts,
         intents,
         prompts,
@@ -302,6 +309,7 @@ pub fn load_recognizer(config: &Config) -> Result<Recognizer, SttError> {
     let opts = SttOptions {
         workers: config.stt.workers.unwrap_or(defaults.workers),
         queue: config.stt.queue.unwrap_or(defaults.queue),
+        rescore_budget: config.stt.rescore_budget,
         ..defaults
     };
     let path = crate::stt::model_path(&config.stt.model);

@@ -20,6 +20,7 @@ use tracing::Instrument;
 
 use super::conversation::{Action, Conversation, Event, Route, Settings, TransferRequest};
 use super::prompts::PromptSet;
+use super::understanding::{self, Understanding};
 use crate::config::Config;
 use crate::config::Voice;
 use crate::intent::client::IntentResolver;
@@ -92,6 +93,8 @@ pub struct CallContext {
     pub config: Arc<Config>,
     pub rtp: Arc<RtpCounters>,
     pub stt: Recognizer,
+    /// What the recognizer does with each turn (knowledge-base scoring, language check).
+    pub understanding: Understanding,
     pub tts: PromptCache,
     pub intents: Arc<dyn IntentResolver>,
     pub prompts: PromptSet,
@@ -232,6 +235,7 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
         generation: 0,
         synthesizing: 0,
         turn_started: None,
+        heard: None,
         answered_at: Instant::now(),
         pending_transfer: None,
         done_tx: mpsc::unbounded_channel().0,
@@ -309,6 +313,8 @@ struct CallLoop {
     synthesizing: usize,
     /// When the caller's last utterance ended: the start of the turn's latency.
     turn_started: Option<Instant>,
+    /// The last transcript, whose audio scores and confidence go with its request.
+    heard: Option<Transcript>,
     answered_at: Instant,
     /// A transfer the conversation asked for, performed by the main loop (it needs the
     /// dialog and the media events).
@@ -495,15 +501,19 @@ impl CallLoop {
                 self.ctx.metrics.turns.inc();
                 self.step(Event::UtteranceEnded).await;
                 let stt = self.ctx.stt.clone();
-                let language = self.language.clone();
-                let prompt = self.ctx.config.stt.prompt_for(&language).to_string();
+                let turn = self
+                    .ctx
+                    .understanding
+                    .turn(&self.language, self.conversation.turn());
                 let done = self.done_tx.clone();
                 tokio::spawn(
                     async move {
-                        let r = stt.transcribe_8k(&audio, &language, &prompt).await.map_err(|e| e.to_string());
+                        let r = stt.recognize_8k(&audio, turn).await.map_err(|e| e.to_string());
                         if let Ok(t) = &r {
+                            let heard = t.hints.first().map(|h| h.intent_id.as_str()).unwrap_or("");
                             tracing::info!(text = %crate::privacy::redact(&t.text), confidence = t.confidence,
-                                decode_secs = t.decode_secs, queued_secs = t.queued_secs, start_ms, end_ms, "transcript");
+                                language = %t.language, heard, decode_secs = t.decode_secs, rescore_secs = t.rescore_secs,
+                                queued_secs = t.queued_secs, start_ms, end_ms, "transcript");
                         }
                         done.send(Done::Transcribed(r)).ok();
                     }
@@ -524,11 +534,9 @@ impl CallLoop {
                     .metrics
                     .recognizer_queue
                     .observe(t.queued_secs as f64);
-                self.step(Event::Transcript {
-                    text: t.text,
-                    confidence: t.confidence,
-                })
-                .await
+                let (text, confidence) = (t.text.clone(), t.confidence);
+                self.heard = Some(t);
+                self.step(Event::Transcript { text, confidence }).await
             }
             Done::Transcribed(Err(e)) => {
                 tracing::warn!(error = %e, "utterance not transcribed");
@@ -622,17 +630,17 @@ impl CallLoop {
                 turn,
                 previous_intent,
             } => {
+                // The same request `voicebot understand` makes, plus the call's own facts.
+                let heard = self.heard.take();
                 let request = Request {
                     call_id: self.call_id.clone(),
-                    turn,
                     text,
                     language: self.language.parse().unwrap_or(Language::Da),
-                    asr_confidence: None,
                     previous_intent_id: previous_intent,
                     called_number: self.called.clone(),
                     caller_number_known: self.caller_user.is_some(),
                     minute_of_day: minute_of_day(),
-                    hints: Vec::new(),
+                    ..heard.map_or_else(Request::default, |t| understanding::request(&t, turn))
                 };
                 let intents = self.ctx.intents.clone();
                 let done = self.done_tx.clone();

@@ -30,7 +30,6 @@ pub fn request_to_proto(r: &Request) -> proto::ResolveRequest {
                 score: h.score,
             })
             .collect(),
-        ..Default::default()
     }
 }
 

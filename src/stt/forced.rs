@@ -20,7 +20,10 @@ pub type CandidateSource = Arc<dyn Fn(&str, &str) -> Vec<PhraseSet> + Send + Syn
 /// Log-probabilities of phrasings on silent audio, per language and token sequence:
 /// computed once per phrasing and shared by all workers.
 #[derive(Default, Clone)]
-pub struct Priors(Arc<Mutex<HashMap<(i32, Vec<i32>), f32>>>);
+pub struct Priors(Arc<Mutex<HashMap<PriorKey, f32>>>);
+
+/// A phrasing's language token and its tokens.
+type PriorKey = (i32, Vec<i32>);
 
 struct Decoder<'a> {
     state: &'a mut WhisperState,
