@@ -96,7 +96,7 @@ impl Matcher {
             Kind::Yes | Kind::No | Kind::Repeat | Kind::Goodbye
         );
         if !conversational {
-            match acoustic::weigh(&self.kb, req, best, confidence) {
+            match acoustic::weigh(&self.kb, req, best) {
                 Heard::Nothing => {}
                 Heard::Agrees => {
                     return self.act_on(lang, intent, confidence.max(ANSWER_CONFIDENCE))
