@@ -78,34 +78,26 @@ mod tests {
             &[("pas_koerekort.nyt_pas", 3.0), ("affald.toemning", 1.0)],
             0.5,
         );
-        assert_eq!(weigh(&kb, &clear, pas, 0.3), Heard::Agrees);
+        assert_eq!(weigh(&kb, &clear, pas), Heard::Agrees);
         let close = req(
             &[("pas_koerekort.nyt_pas", 3.0), ("affald.toemning", 2.5)],
             0.5,
         );
-        assert_eq!(weigh(&kb, &close, pas, 0.9), Heard::Doubt(vec![pas]));
-        assert_eq!(
-            weigh(&kb, &clear, affald, 0.9),
-            Heard::Doubt(vec![pas, affald])
-        );
-        // whisper sure of its words and a clear match: the text stands.
+        assert_eq!(weigh(&kb, &close, pas), Heard::Doubt(vec![pas]));
+        assert_eq!(weigh(&kb, &clear, affald), Heard::Doubt(vec![pas, affald]));
+        // whisper sure of its words: the text match decides alone.
         let sure = req(
             &[("pas_koerekort.nyt_pas", 3.0), ("affald.toemning", 1.0)],
-            0.95,
+            0.85,
         );
-        assert_eq!(weigh(&kb, &sure, affald, 0.95), Heard::Agrees);
+        assert_eq!(weigh(&kb, &sure, affald), Heard::Nothing);
         // Hints naming nothing we know are no hints.
         assert_eq!(
-            weigh(&kb, &req(&[("other.kb", 9.0)], 0.5), pas, 0.9),
+            weigh(&kb, &req(&[("other.kb", 9.0)], 0.5), pas),
             Heard::Nothing
         );
         // Yes and no are never offered as a question.
-        let yes = kb.position("system.yes").unwrap();
         let heard_yes = req(&[("system.yes", 3.0), ("affald.toemning", 0.0)], 0.5);
-        assert_eq!(
-            weigh(&kb, &heard_yes, affald, 0.6),
-            Heard::Doubt(vec![affald])
-        );
-        assert_ne!(yes, affald);
+        assert_eq!(weigh(&kb, &heard_yes, affald), Heard::Doubt(vec![affald]));
     }
 }
