@@ -35,7 +35,10 @@ impl Understanding {
             language: language.to_string(),
             prompt: self.config.prompt_for(language).to_string(),
             candidates,
+            // Hints are not weighed for a transcript whisper is sure of: don't make them.
+            rescore_below: crate::intent::acoustic::SURE_TRANSCRIPT,
             detect: (turn == 1 && self.config.detect_language).then(|| other.to_string()),
+            detect_prompt: self.config.prompt_for(other).to_string(),
         }
     }
 }

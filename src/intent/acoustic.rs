@@ -17,7 +17,7 @@ use super::resolution::{Hint, Kind, Request};
 pub const AGREE_MARGIN: f32 = 1.0;
 /// A transcript whisper is this sure of (mean token probability) is matched as text
 /// alone: the English fixtures' were all above it, the Danish ones' mostly far below.
-const SURE_TRANSCRIPT: f32 = 0.8;
+pub const SURE_TRANSCRIPT: f32 = 0.8;
 
 /// What the audio says about the text's best intent.
 #[derive(Debug, Clone, PartialEq)]

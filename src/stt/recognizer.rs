@@ -84,11 +84,14 @@ pub struct Transcript {
 pub struct Turn {
     pub language: String,
     pub prompt: String,
-    /// Score these candidates' phrasings on the audio (knowledge-base-aware recognition).
+    /// Score these candidates' phrasings on the audio (knowledge-base-aware recognition)
+    /// when the transcript's confidence is below `rescore_below`.
     pub candidates: Option<CandidateSource>,
+    pub rescore_below: f32,
     /// Another language the caller may be speaking: if whisper hears it rather than
-    /// `language`, the utterance is transcribed (and scored) in it.
+    /// `language`, the utterance is transcribed (with `detect_prompt`) and scored in it.
     pub detect: Option<String>,
+    pub detect_prompt: String,
 }
 
 /// Decoder calls for scoring: ~2–5 ms each on one thread (see the closing note's bench).
@@ -276,13 +279,13 @@ impl Worker {
             other_language_log_odds = Some(odds);
             if odds > SWITCH_LANGUAGE_LOG_ODDS {
                 (text, confidence) =
-                    transcribe(&mut self.state, &audio, other, &turn.prompt, opts)?;
+                    transcribe(&mut self.state, &audio, other, &turn.detect_prompt, opts)?;
                 language = other.to_string();
             }
         }
         let rescore_started = Instant::now();
         let hints = match &turn.candidates {
-            Some(source) => {
+            Some(source) if confidence < turn.rescore_below => {
                 let sets = source(&text, &language);
                 self.ensure_silence(opts)?;
                 let silence = self.silence.as_mut().expect("made above");
@@ -297,7 +300,7 @@ impl Worker {
                 )
                 .map_err(|e| SttError::Failed(e.to_string()))?
             }
-            None => Vec::new(),
+            _ => Vec::new(),
         };
         Ok(Transcript {
             text,
@@ -306,11 +309,7 @@ impl Worker {
             audio_secs,
             decode_secs: started.elapsed().as_secs_f32(),
             queued_secs: queued.as_secs_f32(),
-            rescore_secs: if turn.candidates.is_some() {
-                rescore_started.elapsed().as_secs_f32()
-            } else {
-                0.0
-            },
+            rescore_secs: rescore_started.elapsed().as_secs_f32(),
             hints,
             other_language_log_odds,
         })
