@@ -1,0 +1,769 @@
+//! The conversation's unit tests: every path with a fake clock, in microseconds.
+
+use super::*;
+use crate::intent::resolution::Candidate;
+
+struct Call {
+    c: Conversation,
+    now: Instant,
+    p: Prompts,
+    /// What the driver's router answers to `Action::Route`.
+    route: Route,
+}
+
+fn open() -> Route {
+    Route::Open {
+        queue: "borgerservice".into(),
+        spoken: "Citizen Service".into(),
+    }
+}
+
+fn resolution(action: IntentAction, kind: Kind, id: &str, answer: &str) -> Resolution {
+    Resolution {
+        action,
+        intent_id: id.into(),
+        kind,
+        topic: id.split('.').next().unwrap_or("general").into(),
+        answer_text: answer.into(),
+        link_url: None,
+        sms_text: None,
+        confidence: 0.9,
+        candidates: vec![],
+        reason: String::new(),
+    }
+}
+
+fn answer(id: &str, text: &str) -> Event {
+    Event::Resolved(resolution(IntentAction::Answer, Kind::Answer, id, text))
+}
+
+fn special(kind: Kind) -> Event {
+    let action = if kind == Kind::Goodbye {
+        IntentAction::End
+    } else {
+        IntentAction::Answer
+    };
+    Event::Resolved(resolution(action, kind, "system.x", ""))
+}
+
+fn play(text: &str) -> Action {
+    Action::Play {
+        text: text.into(),
+        barge_in: true,
+    }
+}
+
+impl Call {
+    fn new() -> Call {
+        Call::with(Settings::default())
+    }
+
+    fn with(settings: Settings) -> Call {
+        Call {
+            c: Conversation::new(settings, Prompts::english()),
+            now: Instant::now(),
+            p: Prompts::english(),
+            route: open(),
+        }
+    }
+
+    /// Feeds `ev` `ms` after the last event; a `Route` is answered at once, as the
+    /// driver does.
+    fn at(&mut self, ms: u64, ev: Event) -> Vec<Action> {
+        self.now += Duration::from_millis(ms);
+        let mut out = Vec::new();
+        for action in self.c.handle(self.now, ev) {
+            match action {
+                Action::Route(_) => {
+                    out.extend(self.c.handle(self.now, Event::Routed(self.route.clone())))
+                }
+                other => out.push(other),
+            }
+        }
+        out
+    }
+
+    fn ev(&mut self, ev: Event) -> Vec<Action> {
+        self.at(0, ev)
+    }
+
+    /// Advances the fake clock to the conversation's deadline and fires it.
+    fn wait_for_timer(&mut self) -> Vec<Action> {
+        let due = self.c.deadline().expect("a deadline");
+        self.now = due;
+        self.at(0, Event::Timer)
+    }
+
+    /// Answered, greeting played: listening.
+    fn listening() -> Call {
+        let mut call = Call::new();
+        call.ev(Event::Answered);
+        call.ev(Event::PlaybackFinished);
+        call
+    }
+
+    /// The caller says something that transcribes to `text`.
+    fn say(&mut self, text: &str) -> Vec<Action> {
+        self.at(1000, Event::SpeechConfirmed);
+        self.at(1500, Event::UtteranceEnded);
+        self.at(
+            500,
+            Event::Transcript {
+                text: text.into(),
+                confidence: 0.8,
+            },
+        )
+    }
+
+    /// What a transfer starts with; the reason shows in the `Transfer` after playback.
+    fn transfer(&self, _reason: TransferReason) -> Vec<Action> {
+        vec![
+            Action::StopPlayback,
+            Action::Play {
+                text: self.p.transferring_to("Citizen Service"),
+                barge_in: false,
+            },
+        ]
+    }
+}
+
+#[test]
+fn greeting_says_it_is_a_digital_assistant_and_that_zero_reaches_a_person() {
+    let mut call = Call::new();
+    let acts = call.ev(Event::Answered);
+    let [Action::Play {
+        text,
+        barge_in: true,
+    }] = acts.as_slice()
+    else {
+        panic!("{acts:?}")
+    };
+    assert!(
+        text.contains("digital assistant") && text.contains("press zero"),
+        "{text}"
+    );
+    let da = Prompts::danish().greeting;
+    assert!(
+        da.contains("digital assistent") && da.contains("trykke nul"),
+        "{da}"
+    );
+    assert_eq!(call.c.deadline(), None, "no timer while speaking");
+}
+
+#[test]
+fn a_question_is_resolved_answered_and_followed_by_anything_else() {
+    let mut call = Call::listening();
+    assert_eq!(
+        call.say("when is my bin emptied"),
+        vec![Action::Resolve {
+            text: "when is my bin emptied".into(),
+            turn: 1,
+            previous_intent: None
+        }]
+    );
+    let acts = call.ev(answer(
+        "affald.toemning",
+        "Your bin is emptied every other week.",
+    ));
+    assert_eq!(
+        acts,
+        vec![
+            play("Your bin is emptied every other week."),
+            play(&call.p.anything_else)
+        ]
+    );
+    assert_eq!(call.ev(Event::PlaybackFinished), vec![]);
+    assert!(call.c.deadline().is_some(), "listening again");
+    // The next question carries the previous intent.
+    let acts = call.say("and bulky waste");
+    assert_eq!(
+        acts,
+        vec![Action::Resolve {
+            text: "and bulky waste".into(),
+            turn: 2,
+            previous_intent: Some("affald.toemning".into())
+        }]
+    );
+}
+
+#[test]
+fn no_after_anything_else_says_goodbye_and_hangs_up() {
+    let mut call = Call::listening();
+    call.say("passport");
+    call.ev(answer("pas.nyt", "Book a time."));
+    call.ev(Event::PlaybackFinished);
+    call.say("no thanks");
+    assert_eq!(
+        call.ev(special(Kind::No)),
+        vec![Action::Play {
+            text: call.p.farewell.clone(),
+            barge_in: false
+        }]
+    );
+    assert_eq!(call.ev(Event::PlaybackFinished), vec![Action::Hangup]);
+    assert!(call.c.is_over());
+    assert_eq!(call.c.outcome(), Outcome::Resolved);
+}
+
+#[test]
+fn goodbye_at_any_point_ends_politely() {
+    let mut call = Call::listening();
+    call.say("bye");
+    assert_eq!(
+        call.ev(special(Kind::Goodbye)),
+        vec![Action::Play {
+            text: call.p.farewell.clone(),
+            barge_in: false
+        }]
+    );
+    assert_eq!(call.ev(Event::PlaybackFinished), vec![Action::Hangup]);
+    assert_eq!(call.c.outcome(), Outcome::Unresolved);
+}
+
+#[test]
+fn yes_after_anything_else_asks_what_else() {
+    let mut call = Call::listening();
+    call.say("passport");
+    call.ev(answer("pas.nyt", "Book a time."));
+    call.ev(Event::PlaybackFinished);
+    call.say("yes");
+    assert_eq!(call.ev(special(Kind::Yes)), vec![play(&call.p.what_else)]);
+}
+
+#[test]
+fn repeat_replays_the_last_answer() {
+    let mut call = Call::listening();
+    call.say("opening hours");
+    call.ev(answer(
+        "borgerservice.aabningstider",
+        "We are open from ten.",
+    ));
+    call.ev(Event::PlaybackFinished);
+    call.say("say that again");
+    assert_eq!(
+        call.ev(special(Kind::Repeat)),
+        vec![play("We are open from ten.")]
+    );
+}
+
+#[test]
+fn clarify_asks_between_the_top_two_candidates() {
+    let mut call = Call::listening();
+    call.say("waste");
+    let mut r = resolution(IntentAction::Clarify, Kind::Answer, "affald.toemning", "");
+    r.candidates = vec![
+        Candidate {
+            intent_id: "affald.toemning".into(),
+            title: "bin collection".into(),
+            confidence: 0.4,
+        },
+        Candidate {
+            intent_id: "affald.storskrald".into(),
+            title: "bulky waste".into(),
+            confidence: 0.35,
+        },
+    ];
+    assert_eq!(
+        call.ev(Event::Resolved(r)),
+        vec![play("Is it about bin collection, or about bulky waste?")]
+    );
+}
+
+#[test]
+fn two_misunderstandings_in_a_row_transfer_to_a_person() {
+    let mut call = Call::listening();
+    call.say("blah");
+    assert_eq!(
+        call.ev(special(Kind::OutOfScope)),
+        vec![play(&call.p.no_match)]
+    );
+    call.ev(Event::PlaybackFinished);
+    call.say("blah blah");
+    let acts = call.ev(special(Kind::OutOfScope));
+    assert_eq!(acts, call.transfer(TransferReason::NoMatch));
+    let acts = call.ev(Event::PlaybackFinished);
+    let [Action::Transfer(t)] = acts.as_slice() else {
+        panic!("{acts:?}")
+    };
+    assert_eq!(t.reason, TransferReason::NoMatch);
+    assert_eq!(call.c.outcome(), Outcome::Transferred);
+}
+
+#[test]
+fn an_answer_in_between_resets_the_misunderstanding_count() {
+    let mut call = Call::listening();
+    call.say("blah");
+    call.ev(special(Kind::OutOfScope));
+    call.ev(Event::PlaybackFinished);
+    call.say("passport");
+    call.ev(answer("pas.nyt", "Book a time."));
+    call.ev(Event::PlaybackFinished);
+    call.say("blah");
+    assert_eq!(
+        call.ev(special(Kind::OutOfScope)),
+        vec![play(&call.p.no_match)]
+    );
+}
+
+#[test]
+fn dtmf_zero_transfers_at_once_even_mid_prompt() {
+    let mut call = Call::new();
+    call.ev(Event::Answered);
+    assert_eq!(
+        call.ev(Event::Dtmf('0')),
+        call.transfer(TransferReason::Dtmf)
+    );
+    // Pressing again while being transferred does not start a second transfer.
+    assert_eq!(call.ev(Event::Dtmf('0')), vec![]);
+    let acts = call.ev(Event::PlaybackFinished);
+    assert!(matches!(
+        acts.as_slice(),
+        [Action::Transfer(TransferRequest {
+            reason: TransferReason::Dtmf,
+            ..
+        })]
+    ));
+}
+
+#[test]
+fn other_keys_do_nothing() {
+    let mut call = Call::listening();
+    assert_eq!(call.ev(Event::Dtmf('5')), vec![]);
+}
+
+#[test]
+fn asking_for_a_person_transfers_with_the_topic_so_far() {
+    let mut call = Call::listening();
+    call.say("housing benefit");
+    call.ev(answer("boligstoette.soeg", "Apply online."));
+    call.ev(Event::PlaybackFinished);
+    call.say("I want a real person");
+    let acts = call.ev(special(Kind::Person));
+    assert_eq!(acts, call.transfer(TransferReason::Requested));
+    let acts = call.ev(Event::PlaybackFinished);
+    let [Action::Transfer(t)] = acts.as_slice() else {
+        panic!("{acts:?}")
+    };
+    assert_eq!(t.topic.as_deref(), Some("boligstoette"));
+    assert_eq!(t.intent_id.as_deref(), Some("boligstoette.soeg"));
+}
+
+#[test]
+fn intents_that_need_a_person_transfer() {
+    let mut call = Call::listening();
+    call.say("what is the status of my case");
+    let r = resolution(
+        IntentAction::Transfer,
+        Kind::Answer,
+        "general.sagsstatus",
+        "",
+    );
+    assert_eq!(
+        call.ev(Event::Resolved(r)),
+        call.transfer(TransferReason::NeedsPerson)
+    );
+}
+
+#[test]
+fn silence_reprompts_then_offers_a_person_then_transfers() {
+    let mut call = Call::listening();
+    assert_eq!(call.c.deadline(), Some(call.now + Duration::from_secs(7)));
+    assert_eq!(call.wait_for_timer(), vec![play(&call.p.reprompt)]);
+    call.ev(Event::PlaybackFinished);
+    assert_eq!(call.wait_for_timer(), vec![play(&call.p.offer_person)]);
+    call.ev(Event::PlaybackFinished);
+    assert_eq!(
+        call.wait_for_timer(),
+        call.transfer(TransferReason::NoInput)
+    );
+}
+
+#[test]
+fn yes_to_the_offered_person_transfers() {
+    let mut call = Call::listening();
+    call.wait_for_timer();
+    call.ev(Event::PlaybackFinished);
+    call.wait_for_timer();
+    call.ev(Event::PlaybackFinished);
+    call.say("yes please");
+    assert_eq!(
+        call.ev(special(Kind::Yes)),
+        call.transfer(TransferReason::Requested)
+    );
+}
+
+#[test]
+fn a_timer_that_fires_early_does_nothing() {
+    let mut call = Call::listening();
+    assert_eq!(call.at(100, Event::Timer), vec![]);
+}
+
+#[test]
+fn speech_pushes_the_no_input_timer_back() {
+    let mut call = Call::listening();
+    call.at(6000, Event::SpeechConfirmed);
+    assert_eq!(call.c.deadline(), Some(call.now + Duration::from_secs(7)));
+}
+
+#[test]
+fn a_slow_answer_gets_a_filler_once() {
+    let mut call = Call::listening();
+    call.at(1000, Event::SpeechConfirmed);
+    call.at(1000, Event::UtteranceEnded);
+    assert_eq!(
+        call.c.deadline(),
+        Some(call.now + Duration::from_millis(1500))
+    );
+    assert_eq!(
+        call.wait_for_timer(),
+        vec![Action::Play {
+            text: call.p.filler.clone(),
+            barge_in: false
+        }]
+    );
+    assert_eq!(call.c.deadline(), None, "only one filler");
+    // The filler ending does not start listening: we still owe an answer.
+    assert_eq!(call.ev(Event::PlaybackFinished), vec![]);
+    call.ev(Event::Transcript {
+        text: "passport".into(),
+        confidence: 0.9,
+    });
+    assert_eq!(call.ev(answer("pas.nyt", "Book a time.")).len(), 2);
+}
+
+#[test]
+fn a_fast_answer_gets_no_filler() {
+    let mut call = Call::listening();
+    call.say("passport");
+    let acts = call.at(300, answer("pas.nyt", "Book a time."));
+    assert!(!acts
+        .iter()
+        .any(|a| matches!(a, Action::Play { text, .. } if *text == call.p.filler)));
+}
+
+#[test]
+fn barge_in_stops_an_interruptible_prompt_and_takes_the_new_question() {
+    let mut call = Call::listening();
+    call.say("passport");
+    call.ev(answer("pas.nyt", "A long answer about passports."));
+    assert!(call.c.interruptible());
+    assert_eq!(
+        call.at(800, Event::SpeechConfirmed),
+        vec![Action::StopPlayback]
+    );
+    call.at(1200, Event::UtteranceEnded);
+    let acts = call.at(
+        400,
+        Event::Transcript {
+            text: "what about driving licences".into(),
+            confidence: 0.8,
+        },
+    );
+    assert!(
+        matches!(acts.as_slice(), [Action::Resolve { turn: 2, .. }]),
+        "{acts:?}"
+    );
+}
+
+#[test]
+fn prompts_that_may_not_be_interrupted_are_not() {
+    let mut call = Call::with(Settings {
+        barge_in_greeting: false,
+        ..Settings::default()
+    });
+    call.ev(Event::Answered);
+    assert!(!call.c.interruptible());
+    assert_eq!(call.ev(Event::SpeechConfirmed), vec![]);
+    // An utterance spoken over it is not a turn.
+    assert_eq!(call.ev(Event::UtteranceEnded), vec![]);
+    assert_eq!(
+        call.ev(Event::Transcript {
+            text: "hello".into(),
+            confidence: 0.9
+        }),
+        vec![]
+    );
+    assert_eq!(call.c.turn(), 0);
+}
+
+#[test]
+fn the_greeting_can_be_interrupted_by_default() {
+    let mut call = Call::new();
+    call.ev(Event::Answered);
+    assert_eq!(call.ev(Event::SpeechConfirmed), vec![Action::StopPlayback]);
+}
+
+#[test]
+fn an_empty_transcript_asks_again() {
+    let mut call = Call::listening();
+    assert_eq!(call.say(" ... "), vec![play(&call.p.not_heard)]);
+}
+
+#[test]
+fn an_overloaded_recognizer_asks_again_rather_than_going_silent() {
+    let mut call = Call::listening();
+    call.at(1000, Event::SpeechConfirmed);
+    call.at(1000, Event::UtteranceEnded);
+    assert_eq!(
+        call.ev(Event::TranscriptFailed),
+        vec![play(&call.p.not_heard)]
+    );
+}
+
+#[test]
+fn the_intent_service_down_means_an_apology_and_a_transfer_not_a_hangup() {
+    let mut call = Call::listening();
+    call.say("passport");
+    let acts = call.ev(Event::ResolveFailed);
+    let text = format!(
+        "{} {}",
+        call.p.technical_problem,
+        call.p.transferring_to("Citizen Service")
+    );
+    assert_eq!(
+        acts,
+        vec![
+            Action::StopPlayback,
+            Action::Play {
+                text,
+                barge_in: false
+            }
+        ]
+    );
+    let acts = call.ev(Event::PlaybackFinished);
+    assert!(matches!(
+        acts.as_slice(),
+        [Action::Transfer(TransferRequest {
+            reason: TransferReason::ServiceDown,
+            ..
+        })]
+    ));
+}
+
+#[test]
+fn a_failed_transfer_apologises_and_ends_politely() {
+    let mut call = Call::listening();
+    call.ev(Event::Dtmf('0'));
+    call.ev(Event::PlaybackFinished);
+    let acts = call.ev(Event::TransferFailed);
+    let [Action::Play { text, .. }] = acts.as_slice() else {
+        panic!("{acts:?}")
+    };
+    assert!(text.contains(&call.p.no_agents) && text.contains(&call.p.farewell));
+    assert_eq!(call.ev(Event::PlaybackFinished), vec![Action::Hangup]);
+    assert_eq!(call.c.outcome(), Outcome::Error);
+}
+
+#[test]
+fn the_transfer_goes_to_the_routed_queue_and_ends_the_bots_part() {
+    let mut call = Call::listening();
+    call.say("waste");
+    call.ev(answer("affald.storskrald", "Book a pickup."));
+    call.ev(Event::PlaybackFinished);
+    call.ev(Event::Dtmf('0'));
+    let acts = call.ev(Event::PlaybackFinished);
+    assert_eq!(
+        acts,
+        vec![Action::Transfer(TransferRequest {
+            topic: Some("affald".into()),
+            intent_id: Some("affald.storskrald".into()),
+            reason: TransferReason::Dtmf,
+            queue: Some("borgerservice".into()),
+        })]
+    );
+    assert_eq!(call.ev(Event::TransferDone), vec![]);
+    assert!(call.c.is_over());
+    assert_eq!(call.c.outcome(), Outcome::Transferred);
+}
+
+#[test]
+fn out_of_hours_the_caller_hears_the_hours_and_a_polite_goodbye() {
+    let mut call = Call::listening();
+    call.route = Route::Closed {
+        spoken: "Citizen Service".into(),
+        hours: "Monday to Friday from 10 to 15".into(),
+    };
+    let acts = call.ev(Event::Dtmf('0'));
+    let [Action::StopPlayback, Action::Play { text, .. }] = acts.as_slice() else {
+        panic!("{acts:?}")
+    };
+    assert_eq!(
+        text,
+        &format!(
+            "Citizen Service is closed right now. It is open Monday to Friday from 10 to 15. {}",
+            call.p.farewell
+        )
+    );
+    assert_eq!(call.ev(Event::PlaybackFinished), vec![Action::Hangup]);
+    assert_eq!(call.c.outcome(), Outcome::OutOfHours);
+}
+
+#[test]
+fn with_no_queue_configured_the_caller_is_told_and_not_left_waiting() {
+    let mut call = Call::listening();
+    call.route = Route::NoQueue;
+    call.say("passport");
+    let acts = call.ev(Event::ResolveFailed);
+    let [Action::StopPlayback, Action::Play { text, .. }] = acts.as_slice() else {
+        panic!("{acts:?}")
+    };
+    assert!(text.starts_with(&call.p.technical_problem) && text.contains(&call.p.no_agents));
+    assert_eq!(call.ev(Event::PlaybackFinished), vec![Action::Hangup]);
+    assert_eq!(call.c.outcome(), Outcome::Error);
+}
+
+#[test]
+fn a_second_zero_while_routing_or_transferring_changes_nothing() {
+    let mut call = Call::listening();
+    let first = call.c.handle(call.now, Event::Dtmf('0'));
+    assert!(matches!(
+        first.as_slice(),
+        [Action::StopPlayback, Action::Route(_)]
+    ));
+    assert_eq!(call.c.handle(call.now, Event::Dtmf('0')), vec![]);
+    call.c.handle(call.now, Event::Routed(open()));
+    call.ev(Event::PlaybackFinished);
+    assert_eq!(call.ev(Event::Dtmf('0')), vec![]);
+}
+
+fn answer_with_link(id: &str, text: &str) -> Event {
+    let mut r = resolution(IntentAction::Answer, Kind::Answer, id, text);
+    r.link_url = Some("https://kommune.example.org/pas".into());
+    r.sms_text = Some("How to get a new passport:".into());
+    Event::Resolved(r)
+}
+
+fn offer() -> SmsOffer {
+    SmsOffer {
+        intent_id: "pas.nyt".into(),
+        link: "https://kommune.example.org/pas".into(),
+        sms_text: Some("How to get a new passport:".into()),
+    }
+}
+
+#[test]
+fn an_answer_with_a_page_offers_the_link_and_1_sends_it_before_confirming() {
+    let mut call = Call::listening();
+    call.c.set_sms_possible(true);
+    call.say("passport");
+    assert_eq!(
+        call.ev(answer_with_link("pas.nyt", "Book a time.")),
+        vec![play("Book a time."), play(&call.p.sms_offer)]
+    );
+    // 1 during the offer stops it and queues the SMS; nothing is promised yet.
+    assert_eq!(
+        call.ev(Event::Dtmf('1')),
+        vec![Action::StopPlayback, Action::SendSms(offer())]
+    );
+    assert_eq!(
+        call.c.deadline(),
+        None,
+        "waiting for the outbox, not the caller"
+    );
+    assert_eq!(
+        call.ev(Event::SmsQueued),
+        vec![play(&format!(
+            "{} {}",
+            call.p.sms_queued, call.p.anything_else
+        ))]
+    );
+    // The same answer again is not offered twice.
+    call.ev(Event::PlaybackFinished);
+    call.say("passport again");
+    assert_eq!(
+        call.ev(answer_with_link("pas.nyt", "Book a time.")),
+        vec![
+            play("Book a time."),
+            play(&format!(
+                "{} {}",
+                call.p.link_elsewhere, call.p.anything_else
+            ))
+        ]
+    );
+}
+
+#[test]
+fn yes_accepts_the_offer_and_no_moves_on() {
+    let mut call = Call::listening();
+    call.c.set_sms_possible(true);
+    call.say("passport");
+    call.ev(answer_with_link("pas.nyt", "Book a time."));
+    call.ev(Event::PlaybackFinished);
+    call.say("yes please");
+    assert_eq!(
+        call.ev(special(Kind::Yes)),
+        vec![Action::StopPlayback, Action::SendSms(offer())]
+    );
+    let acts = call.ev(Event::SmsFailed);
+    let [Action::Play { text, .. }] = acts.as_slice() else {
+        panic!("{acts:?}")
+    };
+    assert!(text.starts_with(&call.p.sms_failed) && text.contains(&call.p.link_elsewhere));
+
+    let mut call = Call::listening();
+    call.c.set_sms_possible(true);
+    call.say("passport");
+    call.ev(answer_with_link("pas.nyt", "Book a time."));
+    call.ev(Event::PlaybackFinished);
+    call.say("no thanks");
+    assert_eq!(
+        call.ev(special(Kind::No)),
+        vec![play(&call.p.anything_else)]
+    );
+    assert_eq!(call.ev(Event::Dtmf('1')), vec![], "the offer is closed");
+}
+
+#[test]
+fn without_a_usable_number_the_link_is_not_offered_but_pointed_to() {
+    let mut call = Call::listening();
+    call.say("passport");
+    assert_eq!(
+        call.ev(answer_with_link("pas.nyt", "Book a time.")),
+        vec![
+            play("Book a time."),
+            play(&format!(
+                "{} {}",
+                call.p.link_elsewhere, call.p.anything_else
+            ))
+        ]
+    );
+    assert_eq!(call.ev(Event::Dtmf('1')), vec![]);
+}
+
+#[test]
+fn hanging_up_stops_everything() {
+    let mut call = Call::listening();
+    call.say("passport");
+    assert_eq!(call.ev(Event::HungUp), vec![Action::StopPlayback]);
+    assert!(call.c.is_over());
+    assert_eq!(call.c.deadline(), None);
+    assert_eq!(call.ev(answer("pas.nyt", "Too late.")), vec![]);
+    assert_eq!(call.c.outcome(), Outcome::Abandoned);
+}
+
+#[test]
+fn late_results_from_an_abandoned_turn_are_ignored() {
+    let mut call = Call::listening();
+    call.say("passport");
+    call.ev(Event::Dtmf('0'));
+    assert_eq!(call.ev(answer("pas.nyt", "Book a time.")), vec![]);
+}
+
+#[test]
+fn a_call_cannot_loop_forever() {
+    let mut call = Call::with(Settings {
+        max_turns: 3,
+        ..Settings::default()
+    });
+    call.ev(Event::Answered);
+    call.ev(Event::PlaybackFinished);
+    for _ in 0..3 {
+        call.say("passport");
+        call.ev(answer("pas.nyt", "Book a time."));
+        call.ev(Event::PlaybackFinished);
+    }
+    assert_eq!(
+        call.say("passport again"),
+        call.transfer(TransferReason::TooManyTurns)
+    );
+}
