@@ -565,7 +565,9 @@ impl Conversation {
                 }
                 _ => self.say(&self.prompts.what_else.clone(), true, After::Listen),
             },
-            (_, Kind::OutOfScope) | (IntentAction::Clarify, _) => self.on_misunderstood(false),
+            (_, Kind::OutOfScope) | (IntentAction::Clarify | IntentAction::Confirm, _) => {
+                self.on_misunderstood(false)
+            }
             (IntentAction::Answer, Kind::Answer) => {
                 self.no_match = 0;
                 self.answered_any = true;

@@ -632,6 +632,7 @@ impl CallLoop {
                     called_number: self.called.clone(),
                     caller_number_known: self.caller_user.is_some(),
                     minute_of_day: minute_of_day(),
+                    chosen_intent_id: None,
                 };
                 let intents = self.ctx.intents.clone();
                 let done = self.done_tx.clone();

@@ -110,6 +110,10 @@ pub enum Action {
     Answer,
     /// Ask back, naming the candidates, and listen again.
     Clarify,
+    /// The best match is likely but not sure: ask "is it about {title}?" naming
+    /// `candidates[0]`; the resolution carries that intent's whole answer, to speak if
+    /// the caller says yes.
+    Confirm,
     /// Speak the answer (if any), then transfer to a person; `topic` picks the queue.
     Transfer,
     /// Speak the answer (if any) and end the call.
@@ -133,6 +137,8 @@ pub struct Request {
     pub caller_number_known: bool,
     /// Local time at the municipality, minutes after midnight.
     pub minute_of_day: u32,
+    /// The caller picked this intent from the keypad menu: answer it directly.
+    pub chosen_intent_id: Option<String>,
 }
 
 impl Request {

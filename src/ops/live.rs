@@ -168,7 +168,8 @@ impl LiveCalls {
             if let Some(line) = Self::last_caller_line(c) {
                 line.intent = Some(r.intent_id.clone());
                 line.confidence = Some(r.confidence);
-                line.answered = r.action != Action::Clarify && r.kind != Kind::OutOfScope;
+                line.answered = !matches!(r.action, Action::Clarify | Action::Confirm)
+                    && r.kind != Kind::OutOfScope;
             }
             if !r.topic.is_empty() {
                 c.topic = Some(r.topic.clone());
