@@ -9,11 +9,21 @@
 //! person; silence is never answered with silence; nobody is stuck in a loop (two
 //! misunderstandings or two silences lead to a person); 0 or asking for a person
 //! transfers at once; a failure of ours (intent service down) transfers, never hangs up.
+//!
+//! Recognition of Danish telephone speech is poor, so doubt is part of the design: a
+//! likely but unsure match is confirmed ("is it about X? say yes, or press 1"), and the
+//! first turn not understood opens the keypad menu (`keypad.rs`, model in `menu.rs`)
+//! rather than asking to rephrase; the second still goes to a person. A caller who
+//! speaks English on a Danish line (or presses 9) is answered in English.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::prompts::Prompts;
-use crate::intent::resolution::{Action as IntentAction, Kind, Resolution};
+use super::menu::{Level, Menu};
+use super::prompts::{PromptSet, Prompts};
+use crate::intent::resolution::{Action as IntentAction, Kind, Language, Resolution};
+
+mod keypad;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -51,6 +61,8 @@ pub enum Event {
     Transcript {
         text: String,
         confidence: f32,
+        /// The language the recognizer heard ("da", "en"; empty when it cannot tell).
+        language: String,
     },
     TranscriptFailed,
     Resolved(Resolution),
@@ -135,12 +147,24 @@ pub enum Action {
         text: String,
         barge_in: bool,
     },
+    /// Play in the voice of `language` rather than the call's (the offer of English on
+    /// a Danish line).
+    PlayIn {
+        text: String,
+        language: String,
+        barge_in: bool,
+    },
     StopPlayback,
     Resolve {
         text: String,
         turn: u32,
         previous_intent: Option<String>,
+        /// The caller picked this intent from the keypad menu (`text` is its title).
+        chosen_intent_id: Option<String>,
     },
+    /// From now on the call is in this language ("da", "en"): prompts, the TTS voice,
+    /// speech recognition and intent requests. Comes before anything said in it.
+    SwitchLanguage(String),
     /// Ask the router where this transfer goes; answered at once by `Event::Routed`.
     Route(TransferRequest),
     /// The caller said yes to the link by SMS: queue it, then send `SmsQueued`.
@@ -207,22 +231,42 @@ enum State {
     Ended,
 }
 
-/// What the last question we asked was, to make sense of "yes" and "no".
+/// What the last question we asked was, to make sense of "yes", "no" and keys.
 #[derive(Debug, Clone, PartialEq)]
 enum Asked {
     Nothing,
     AnythingElse,
     OfferedPerson,
     OfferedSms(SmsOffer),
+    /// "Is it about A, or about B?": another doubtful turn is a miss.
+    Clarified,
+    /// "Is it about X?", holding X's answer for a yes (or 1).
+    Confirming(Box<Resolution>),
+    /// The keypad menu is open at this level.
+    Menu(Level),
+}
+
+impl Asked {
+    /// A doubt we voiced, which the caller's next turn should settle.
+    fn is_doubt(&self) -> bool {
+        matches!(self, Asked::Clarified | Asked::Confirming(_))
+    }
 }
 
 pub struct Conversation {
     settings: Settings,
-    prompts: Prompts,
+    prompts: PromptSet,
+    /// The call's language now; the caller may switch it (first turn, or 9).
+    language: Language,
+    /// The caller pressed 9: the recognizer's guess no longer switches the language.
+    language_chosen: bool,
+    menu: Arc<Menu>,
     state: State,
     asked: Asked,
     turn: u32,
     no_match: u32,
+    /// Keys that were no choice in the open keypad menu.
+    wrong_keys: u32,
     silences: u32,
     answered_any: bool,
     last_answer: Option<String>,
@@ -236,14 +280,25 @@ pub struct Conversation {
 }
 
 impl Conversation {
-    pub fn new(settings: Settings, prompts: Prompts) -> Self {
+    /// A call in `language` (the line's), speaking from `prompts` in whichever
+    /// language the call is in, offering `menu` after a miss (none if it is empty).
+    pub fn new(
+        settings: Settings,
+        prompts: PromptSet,
+        language: Language,
+        menu: Arc<Menu>,
+    ) -> Self {
         Conversation {
             settings,
             prompts,
+            language,
+            language_chosen: false,
+            menu,
             state: State::NotAnswered,
             asked: Asked::Nothing,
             turn: 0,
             no_match: 0,
+            wrong_keys: 0,
             silences: 0,
             answered_any: false,
             last_answer: None,
@@ -276,6 +331,11 @@ impl Conversation {
         self.turn
     }
 
+    /// The call's language now.
+    pub fn language(&self) -> Language {
+        self.language
+    }
+
     pub fn is_over(&self) -> bool {
         self.state == State::Ended
     }
@@ -299,16 +359,17 @@ impl Conversation {
         )
     }
 
+    /// The prompts in the call's language.
+    fn p(&self) -> &Prompts {
+        self.prompts.for_language(self.language.as_str())
+    }
+
     pub fn handle(&mut self, now: Instant, event: Event) -> Vec<Action> {
         if matches!(self.state, State::Ended) {
             return Vec::new();
         }
         match event {
-            Event::Answered => self.say(
-                &self.prompts.greeting.clone(),
-                self.settings.barge_in_greeting,
-                After::Listen,
-            ),
+            Event::Answered => self.greet(),
             Event::HungUp => {
                 if self.outcome.is_none() && !matches!(self.state, State::Transferring) {
                     self.outcome = Some(if self.answered_any {
@@ -320,33 +381,28 @@ impl Conversation {
                 self.state = State::Ended;
                 vec![Action::StopPlayback]
             }
-            Event::Dtmf('0') => self.transfer_now(TransferReason::Dtmf),
-            Event::Dtmf('1') => self.accept_sms(),
+            Event::Dtmf(key) => self.on_key(now, key),
             Event::SmsQueued | Event::SmsFailed if self.state == State::Sending => {
                 let lead = if event == Event::SmsQueued {
-                    self.prompts.sms_queued.clone()
+                    self.p().sms_queued.clone()
                 } else {
-                    format!(
-                        "{} {}",
-                        self.prompts.sms_failed, self.prompts.link_elsewhere
-                    )
+                    format!("{} {}", self.p().sms_failed, self.p().link_elsewhere)
                 };
                 self.asked = Asked::AnythingElse;
-                let text = format!("{lead} {}", self.prompts.anything_else);
+                let text = format!("{lead} {}", self.p().anything_else);
                 self.say(&text, true, After::Listen)
             }
             Event::SmsQueued | Event::SmsFailed => Vec::new(),
-            Event::Dtmf(_) => Vec::new(),
             Event::SpeechConfirmed => self.on_speech(now),
             Event::UtteranceEnded => self.on_utterance_end(now),
-            Event::Transcript { text, .. } => self.on_transcript(text),
+            Event::Transcript { text, language, .. } => self.on_transcript(text, &language),
             Event::TranscriptFailed => self.on_misunderstood(true),
             Event::Resolved(r) => self.on_resolved(r),
             Event::ResolveFailed => {
                 if !matches!(self.state, State::Thinking { .. }) {
                     return Vec::new();
                 }
-                let apology = self.prompts.technical_problem.clone();
+                let apology = self.p().technical_problem.clone();
                 self.transfer_saying(TransferReason::ServiceDown, Some(apology))
             }
             Event::PlaybackFinished => self.on_playback_finished(now),
@@ -357,11 +413,27 @@ impl Conversation {
             }
             Event::TransferFailed => {
                 self.outcome = Some(Outcome::Error);
-                let text = self.prompts.no_agents_goodbye();
+                let text = self.p().no_agents_goodbye();
                 self.say(&text, false, After::Hangup)
             }
             Event::Timer => self.on_timer(now),
         }
+    }
+
+    /// The greeting; on a Danish line followed by the offer of English, in English.
+    fn greet(&mut self) -> Vec<Action> {
+        let barge_in = self.settings.barge_in_greeting;
+        let greeting = self.p().greeting.clone();
+        let mut actions = self.say(&greeting, barge_in, After::Listen);
+        let offer = self.p().offer_english.clone();
+        if self.language == Language::Da && !offer.is_empty() {
+            actions.push(Action::PlayIn {
+                text: offer,
+                language: Language::En.as_str().into(),
+                barge_in,
+            });
+        }
+        actions
     }
 
     fn say(&mut self, text: &str, barge_in: bool, then: After) -> Vec<Action> {
@@ -422,17 +494,17 @@ impl Conversation {
         match route {
             Route::Open { queue, spoken } => {
                 request.queue = Some(queue);
-                let text = with_lead(self.prompts.transferring_to(&spoken));
+                let text = with_lead(self.p().transferring_to(&spoken));
                 self.say(&text, false, After::Transfer(request))
             }
             Route::Closed { spoken, hours } => {
                 self.outcome = Some(Outcome::OutOfHours);
-                let text = with_lead(self.prompts.closed_goodbye(&spoken, &hours));
+                let text = with_lead(self.p().closed_goodbye(&spoken, &hours));
                 self.say(&text, false, After::Hangup)
             }
             Route::NoQueue => {
                 self.outcome = Some(Outcome::Error);
-                let text = with_lead(self.prompts.no_agents_goodbye());
+                let text = with_lead(self.p().no_agents_goodbye());
                 self.say(&text, false, After::Hangup)
             }
         }
@@ -470,7 +542,7 @@ impl Conversation {
         Vec::new()
     }
 
-    fn on_transcript(&mut self, text: String) -> Vec<Action> {
+    fn on_transcript(&mut self, text: String, heard: &str) -> Vec<Action> {
         if !matches!(self.state, State::Thinking { .. }) {
             return Vec::new();
         }
@@ -481,11 +553,25 @@ impl Conversation {
         if self.turn > self.settings.max_turns {
             return self.transfer_now(TransferReason::TooManyTurns);
         }
-        vec![Action::Resolve {
+        let mut actions = Vec::new();
+        // Only the first turn: later, a short "ok" heard as English must not flip a
+        // Danish call, and a caller who pressed 9 has chosen.
+        let heard: Option<Language> = Some(heard.trim())
+            .filter(|h| !h.is_empty())
+            .and_then(|h| h.parse().ok());
+        if let Some(heard) = heard {
+            if self.turn == 1 && !self.language_chosen && heard != self.language {
+                self.language = heard;
+                actions.push(Action::SwitchLanguage(heard.as_str().into()));
+            }
+        }
+        actions.push(Action::Resolve {
             text,
             turn: self.turn,
             previous_intent: self.last_intent.clone(),
-        }]
+            chosen_intent_id: None,
+        });
+        actions
     }
 
     /// A turn we could not use: not heard, or not understood.
@@ -493,14 +579,25 @@ impl Conversation {
         if !matches!(self.state, State::Thinking { .. }) {
             return Vec::new();
         }
+        self.miss(not_heard)
+    }
+
+    /// The caller was not understood (or said no to our guess): the first time the
+    /// keypad menu, then a person. Without a menu, the first time asks to rephrase.
+    fn miss(&mut self, not_heard: bool) -> Vec<Action> {
         self.no_match += 1;
         if self.no_match >= self.settings.max_no_match {
             return self.transfer_now(TransferReason::NoMatch);
         }
+        if !self.menu.is_empty() {
+            self.wrong_keys = 0;
+            let intro = self.p().menu_intro.clone();
+            return self.open_menu(Level::Top, Some(intro));
+        }
         let text = if not_heard {
-            self.prompts.not_heard.clone()
+            self.p().not_heard.clone()
         } else {
-            self.prompts.no_match.clone()
+            self.p().no_match.clone()
         };
         self.asked = Asked::Nothing;
         self.say(&text, true, After::Listen)
@@ -529,86 +626,119 @@ impl Conversation {
                 } else {
                     Outcome::Unresolved
                 });
-                self.say(&self.prompts.farewell.clone(), false, After::Hangup)
+                let text = self.p().farewell.clone();
+                self.say(&text, false, After::Hangup)
+            }
+            // A rephrasing that lands on the intent we are asking about is a yes.
+            (IntentAction::Confirm, _) if self.confirming(&r.intent_id) => self.confirmed(),
+            // A doubt that the caller's answer leaves in doubt: not understood.
+            (IntentAction::Clarify | IntentAction::Confirm, _) if self.asked.is_doubt() => {
+                self.miss(false)
             }
             (IntentAction::Clarify, _) if r.candidates.len() >= 2 => {
-                self.no_match += 1;
-                if self.no_match > self.settings.max_no_match {
-                    return self.transfer_now(TransferReason::NoMatch);
-                }
                 let text = self
-                    .prompts
+                    .p()
                     .clarify_with(&r.candidates[0].title, &r.candidates[1].title);
-                self.asked = Asked::Nothing;
+                self.asked = Asked::Clarified;
                 self.say(&text, true, After::Listen)
             }
-            (_, Kind::Repeat) => {
-                let text = self
-                    .last_answer
-                    .clone()
-                    .unwrap_or_else(|| self.prompts.what_else.clone());
+            (IntentAction::Confirm, _) if !r.candidates.is_empty() => {
+                let text = self.p().confirm_about(&r.candidates[0].title);
+                self.asked = Asked::Confirming(Box::new(r));
                 self.say(&text, true, After::Listen)
             }
+            (_, Kind::Repeat) => self.repeat(),
             (_, Kind::Yes) => match self.asked {
                 Asked::OfferedPerson => self.transfer_now(TransferReason::Requested),
                 Asked::OfferedSms(_) => self.accept_sms(),
-                _ => self.say(&self.prompts.what_else.clone(), true, After::Listen),
+                Asked::Confirming(_) => self.confirmed(),
+                _ => self.say(&self.p().what_else.clone(), true, After::Listen),
             },
             (_, Kind::No) => match self.asked {
                 Asked::OfferedSms(_) => {
                     self.asked = Asked::AnythingElse;
-                    self.say(&self.prompts.anything_else.clone(), true, After::Listen)
+                    self.say(&self.p().anything_else.clone(), true, After::Listen)
                 }
                 Asked::AnythingElse => {
                     self.outcome.get_or_insert(Outcome::Resolved);
-                    self.say(&self.prompts.farewell.clone(), false, After::Hangup)
+                    self.say(&self.p().farewell.clone(), false, After::Hangup)
                 }
-                _ => self.say(&self.prompts.what_else.clone(), true, After::Listen),
+                Asked::Confirming(_) => self.miss(false),
+                _ => self.say(&self.p().what_else.clone(), true, After::Listen),
             },
             (_, Kind::OutOfScope) | (IntentAction::Clarify | IntentAction::Confirm, _) => {
                 self.on_misunderstood(false)
             }
-            (IntentAction::Answer, Kind::Answer) => {
-                self.no_match = 0;
-                self.answered_any = true;
-                self.last_answer = Some(r.answer_text.clone());
-                self.state = State::Speaking {
-                    then: After::Listen,
-                    interruptible: true,
-                };
-                let follow_up = match r.link_url.clone() {
-                    Some(link) if self.sms_possible && !self.sms_sent.contains(&r.intent_id) => {
-                        self.asked = Asked::OfferedSms(SmsOffer {
-                            intent_id: r.intent_id.clone(),
-                            link,
-                            sms_text: r.sms_text.clone(),
-                        });
-                        self.prompts.sms_offer.clone()
-                    }
-                    Some(_) => {
-                        self.asked = Asked::AnythingElse;
-                        format!(
-                            "{} {}",
-                            self.prompts.link_elsewhere, self.prompts.anything_else
-                        )
-                    }
-                    None => {
-                        self.asked = Asked::AnythingElse;
-                        self.prompts.anything_else.clone()
-                    }
-                };
-                vec![
-                    Action::Play {
-                        text: r.answer_text,
-                        barge_in: true,
-                    },
-                    Action::Play {
-                        text: follow_up,
-                        barge_in: true,
-                    },
-                ]
-            }
+            (IntentAction::Answer, Kind::Answer) => self.answer(r),
         }
+    }
+
+    /// Whether we are asking "is it about {intent_id}?".
+    fn confirming(&self, intent_id: &str) -> bool {
+        matches!(&self.asked, Asked::Confirming(r) if r.intent_id == intent_id)
+    }
+
+    /// Yes (or 1) to "is it about X?": X's answer, as if it had been clear at once.
+    fn confirmed(&mut self) -> Vec<Action> {
+        let Asked::Confirming(r) = std::mem::replace(&mut self.asked, Asked::Nothing) else {
+            return Vec::new();
+        };
+        self.answer(*r)
+    }
+
+    /// "Say that again": the open question if there is one, else the last answer.
+    fn repeat(&mut self) -> Vec<Action> {
+        let text = match &self.asked {
+            Asked::Confirming(r) => self.p().confirm_about(&r.candidates[0].title),
+            Asked::Menu(level) => self.menu.speak(*level, self.p(), self.language),
+            _ => self
+                .last_answer
+                .clone()
+                .unwrap_or_else(|| self.p().what_else.clone()),
+        };
+        self.say(&text, true, After::Listen)
+    }
+
+    /// Speaks an answer, then offers its page by SMS (or points to it) and asks if
+    /// there is anything else.
+    fn answer(&mut self, r: Resolution) -> Vec<Action> {
+        self.no_match = 0;
+        self.answered_any = true;
+        self.last_intent = Some(r.intent_id.clone());
+        self.last_topic = Some(r.topic.clone());
+        self.last_answer = Some(r.answer_text.clone());
+        self.state = State::Speaking {
+            then: After::Listen,
+            interruptible: true,
+        };
+        let follow_up = match r.link_url.clone() {
+            Some(link) if self.sms_possible && !self.sms_sent.contains(&r.intent_id) => {
+                self.asked = Asked::OfferedSms(SmsOffer {
+                    intent_id: r.intent_id.clone(),
+                    link,
+                    sms_text: r.sms_text.clone(),
+                });
+                self.p().sms_offer.clone()
+            }
+            Some(_) => {
+                self.asked = Asked::AnythingElse;
+                format!("{} {}", self.p().link_elsewhere, self.p().anything_else)
+            }
+            None => {
+                self.asked = Asked::AnythingElse;
+                self.p().anything_else.clone()
+            }
+        };
+        vec![
+            Action::Play {
+                text: r.answer_text,
+                barge_in: true,
+            },
+            Action::Play {
+                text: follow_up,
+                barge_in: true,
+            },
+        ]
     }
 
     /// Yes (or 1) to the SMS offer: only while that offer is the open question.
@@ -658,16 +788,23 @@ impl Conversation {
 
     fn on_timer(&mut self, now: Instant) -> Vec<Action> {
         match self.state {
+            // Silence in the keypad menu, after a miss: the second failure.
+            State::Listening { since }
+                if now >= since + self.settings.no_input
+                    && matches!(self.asked, Asked::Menu(_)) =>
+            {
+                self.transfer_now(TransferReason::NoMatch)
+            }
             State::Listening { since } if now >= since + self.settings.no_input => {
                 self.silences += 1;
                 match self.silences {
                     1 => {
                         self.asked = Asked::Nothing;
-                        self.say(&self.prompts.reprompt.clone(), true, After::Listen)
+                        self.say(&self.p().reprompt.clone(), true, After::Listen)
                     }
                     2 => {
                         self.asked = Asked::OfferedPerson;
-                        self.say(&self.prompts.offer_person.clone(), true, After::Listen)
+                        self.say(&self.p().offer_person.clone(), true, After::Listen)
                     }
                     _ => self.transfer_now(TransferReason::NoInput),
                 }
@@ -681,7 +818,7 @@ impl Conversation {
                     filler_played: true,
                 };
                 vec![Action::Play {
-                    text: self.prompts.filler.clone(),
+                    text: self.p().filler.clone(),
                     barge_in: false,
                 }]
             }

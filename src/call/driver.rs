@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::conversation::{Action, Conversation, Event, Route, Settings, TransferRequest};
+use super::menu::Menu;
 use super::prompts::PromptSet;
 use crate::config::Config;
 use crate::config::Voice;
@@ -95,6 +96,8 @@ pub struct CallContext {
     pub tts: PromptCache,
     pub intents: Arc<dyn IntentResolver>,
     pub prompts: PromptSet,
+    /// The keypad menu, built from the knowledge base at start.
+    pub menu: Arc<Menu>,
     pub settings: Settings,
     pub transfer: Transferer,
     /// None when no SMS sender is configured: SMS is then never offered.
@@ -212,7 +215,9 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
     let sms_to = sms_number(&ctx, &call.request).await;
     let mut conversation = Conversation::new(
         ctx.settings.clone(),
-        ctx.prompts.for_language(&language).clone(),
+        ctx.prompts.clone(),
+        language.parse().unwrap_or_default(),
+        ctx.menu.clone(),
     );
     conversation.set_sms_possible(sms_to.is_some());
     let mut call_loop = CallLoop {
@@ -527,6 +532,7 @@ impl CallLoop {
                 self.step(Event::Transcript {
                     text: t.text,
                     confidence: t.confidence,
+                    language: t.language,
                 })
                 .await
             }
@@ -546,7 +552,7 @@ impl CallLoop {
                         ("topic", r.topic.clone()),
                     ])
                     .inc();
-                if r.action == IntentAction::Clarify {
+                if matches!(r.action, IntentAction::Clarify | IntentAction::Confirm) {
                     m.clarify.inc();
                 } else if r.kind == Kind::OutOfScope {
                     m.no_match.inc();
@@ -608,7 +614,23 @@ impl CallLoop {
                 self.ctx
                     .live
                     .said(&self.call_id, self.since_answer(), "bot", &text);
-                self.play(&text);
+                let language = self.language.clone();
+                self.play(&text, &language);
+                None
+            }
+            Action::PlayIn { text, language, .. } => {
+                self.ctx
+                    .live
+                    .said(&self.call_id, self.since_answer(), "bot", &text);
+                self.play(&text, &language);
+                None
+            }
+            Action::SwitchLanguage(language) => {
+                tracing::info!(from = %self.language, to = %language, "call switches language");
+                self.ctx.live.language(&self.call_id, &language);
+                // Prompts, the voice, recognition and intent requests all follow
+                // `self.language` from here on.
+                self.language = language;
                 None
             }
             Action::StopPlayback => {
@@ -621,6 +643,7 @@ impl CallLoop {
                 text,
                 turn,
                 previous_intent,
+                chosen_intent_id,
             } => {
                 let request = Request {
                     call_id: self.call_id.clone(),
@@ -632,7 +655,7 @@ impl CallLoop {
                     called_number: self.called.clone(),
                     caller_number_known: self.caller_user.is_some(),
                     minute_of_day: minute_of_day(),
-                    chosen_intent_id: None,
+                    chosen_intent_id,
                 };
                 let intents = self.ctx.intents.clone();
                 let done = self.done_tx.clone();
@@ -695,8 +718,8 @@ impl CallLoop {
         }
     }
 
-    fn play(&mut self, text: &str) {
-        let voice = self.ctx.voice(&self.language).clone();
+    fn play(&mut self, text: &str, language: &str) {
+        let voice = self.ctx.voice(language).clone();
         match self.ctx.tts.speak(text, &voice) {
             Ok(Speech::Cached(pcm)) => self.media.play(pcm.as_ref().clone()),
             Ok(Speech::Streaming(mut rx)) => {

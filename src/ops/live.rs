@@ -158,6 +158,11 @@ impl LiveCalls {
         });
     }
 
+    /// The call switched language (the caller spoke English, or pressed 9).
+    pub fn language(&self, call_id: &str, language: &str) {
+        self.with(call_id, |c| c.language = language.into());
+    }
+
     fn last_caller_line(c: &mut CallView) -> Option<&mut Line> {
         c.lines.iter_mut().rev().find(|l| l.who == "caller")
     }

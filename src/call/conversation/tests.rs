@@ -1,14 +1,52 @@
 //! The conversation's unit tests: every path with a fake clock, in microseconds.
 
 use super::*;
+use crate::call::menu::{Choice, Entry};
+use crate::intent::kb::Text;
 use crate::intent::resolution::Candidate;
+
+mod doubt;
+mod language;
 
 struct Call {
     c: Conversation,
     now: Instant,
+    /// The prompts in the call's language.
     p: Prompts,
     /// What the driver's router answers to `Action::Route`.
     route: Route,
+    /// The language the recognizer reports for what the caller says.
+    heard: &'static str,
+}
+
+fn text(da: &str, en: &str) -> Text {
+    Text {
+        da: da.into(),
+        en: en.into(),
+    }
+}
+
+/// 1 waste (bin collection, bulky waste), 2 passports (new passport).
+fn test_menu() -> Arc<Menu> {
+    let choice = |id: &str, da: &str, en: &str| Choice {
+        intent_id: id.into(),
+        title: text(da, en),
+    };
+    Arc::new(Menu::new(vec![
+        Entry {
+            key: '1',
+            title: text("affald", "waste"),
+            choices: vec![
+                choice("affald.toemning", "Tømning", "bin collection"),
+                choice("affald.storskrald", "Storskrald", "bulky waste"),
+            ],
+        },
+        Entry {
+            key: '2',
+            title: text("pas", "passports"),
+            choices: vec![choice("pas.nyt", "Nyt pas", "new passport")],
+        },
+    ]))
 }
 
 fn open() -> Route {
@@ -59,12 +97,28 @@ impl Call {
     }
 
     fn with(settings: Settings) -> Call {
+        Call::in_language(settings, Language::En, test_menu())
+    }
+
+    fn in_language(settings: Settings, language: Language, menu: Arc<Menu>) -> Call {
+        let prompts = PromptSet::default();
         Call {
-            c: Conversation::new(settings, Prompts::english()),
+            p: prompts.for_language(language.as_str()).clone(),
+            c: Conversation::new(settings, prompts, language, menu),
             now: Instant::now(),
-            p: Prompts::english(),
             route: open(),
+            heard: language.as_str(),
         }
+    }
+
+    /// The keypad menu at `level`, as read out in the call's language.
+    fn menu(&self, level: Level) -> String {
+        test_menu().speak(level, &self.p, self.c.language())
+    }
+
+    /// What the first miss says: the menu, after "I did not quite understand".
+    fn miss_menu(&self) -> Action {
+        play(&format!("{} {}", self.p.menu_intro, self.menu(Level::Top)))
     }
 
     /// Feeds `ev` `ms` after the last event; a `Route` is answered at once, as the
@@ -111,6 +165,7 @@ impl Call {
             Event::Transcript {
                 text: text.into(),
                 confidence: 0.8,
+                language: self.heard.into(),
             },
         )
     }
@@ -158,7 +213,8 @@ fn a_question_is_resolved_answered_and_followed_by_anything_else() {
         vec![Action::Resolve {
             text: "when is my bin emptied".into(),
             turn: 1,
-            previous_intent: None
+            previous_intent: None,
+            chosen_intent_id: None
         }]
     );
     let acts = call.ev(answer(
@@ -181,7 +237,8 @@ fn a_question_is_resolved_answered_and_followed_by_anything_else() {
         vec![Action::Resolve {
             text: "and bulky waste".into(),
             turn: 2,
-            previous_intent: Some("affald.toemning".into())
+            previous_intent: Some("affald.toemning".into()),
+            chosen_intent_id: None
         }]
     );
 }
@@ -273,10 +330,7 @@ fn clarify_asks_between_the_top_two_candidates() {
 fn two_misunderstandings_in_a_row_transfer_to_a_person() {
     let mut call = Call::listening();
     call.say("blah");
-    assert_eq!(
-        call.ev(special(Kind::OutOfScope)),
-        vec![play(&call.p.no_match)]
-    );
+    assert_eq!(call.ev(special(Kind::OutOfScope)), vec![call.miss_menu()]);
     call.ev(Event::PlaybackFinished);
     call.say("blah blah");
     let acts = call.ev(special(Kind::OutOfScope));
@@ -299,10 +353,7 @@ fn an_answer_in_between_resets_the_misunderstanding_count() {
     call.ev(answer("pas.nyt", "Book a time."));
     call.ev(Event::PlaybackFinished);
     call.say("blah");
-    assert_eq!(
-        call.ev(special(Kind::OutOfScope)),
-        vec![play(&call.p.no_match)]
-    );
+    assert_eq!(call.ev(special(Kind::OutOfScope)), vec![call.miss_menu()]);
 }
 
 #[test]
@@ -427,6 +478,7 @@ fn a_slow_answer_gets_a_filler_once() {
     call.ev(Event::Transcript {
         text: "passport".into(),
         confidence: 0.9,
+        language: "en".into(),
     });
     assert_eq!(call.ev(answer("pas.nyt", "Book a time.")).len(), 2);
 }
@@ -457,6 +509,7 @@ fn barge_in_stops_an_interruptible_prompt_and_takes_the_new_question() {
         Event::Transcript {
             text: "what about driving licences".into(),
             confidence: 0.8,
+            language: "en".into(),
         },
     );
     assert!(
@@ -479,7 +532,8 @@ fn prompts_that_may_not_be_interrupted_are_not() {
     assert_eq!(
         call.ev(Event::Transcript {
             text: "hello".into(),
-            confidence: 0.9
+            confidence: 0.9,
+            language: "en".into(),
         }),
         vec![]
     );
@@ -494,19 +548,38 @@ fn the_greeting_can_be_interrupted_by_default() {
 }
 
 #[test]
-fn an_empty_transcript_asks_again() {
+fn an_empty_transcript_opens_the_menu() {
     let mut call = Call::listening();
-    assert_eq!(call.say(" ... "), vec![play(&call.p.not_heard)]);
+    assert_eq!(call.say(" ... "), vec![call.miss_menu()]);
 }
 
 #[test]
-fn an_overloaded_recognizer_asks_again_rather_than_going_silent() {
+fn an_overloaded_recognizer_opens_the_menu_rather_than_going_silent() {
     let mut call = Call::listening();
     call.at(1000, Event::SpeechConfirmed);
     call.at(1000, Event::UtteranceEnded);
+    assert_eq!(call.ev(Event::TranscriptFailed), vec![call.miss_menu()]);
+}
+
+#[test]
+fn without_a_menu_a_miss_asks_to_rephrase_or_repeat() {
+    let mut call = Call::in_language(Settings::default(), Language::En, Arc::default());
+    call.ev(Event::Answered);
+    call.ev(Event::PlaybackFinished);
+    assert_eq!(call.say(" ... "), vec![play(&call.p.not_heard)]);
+    let mut call = Call::in_language(Settings::default(), Language::En, Arc::default());
+    call.ev(Event::Answered);
+    call.ev(Event::PlaybackFinished);
+    call.say("blah");
     assert_eq!(
-        call.ev(Event::TranscriptFailed),
-        vec![play(&call.p.not_heard)]
+        call.ev(special(Kind::OutOfScope)),
+        vec![play(&call.p.no_match)]
+    );
+    call.ev(Event::PlaybackFinished);
+    call.say("blah blah");
+    assert_eq!(
+        call.ev(special(Kind::OutOfScope)),
+        call.transfer(TransferReason::NoMatch)
     );
 }
 
