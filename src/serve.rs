@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::call::conversation::Settings;
 use crate::call::driver::{self, CallContext, TurnMetrics};
-use crate::call::menu::{Level, Menu};
+use crate::call::menu::Menu;
 use crate::call::prompts::PromptSet;
 use crate::config::Config;
 use crate::intent::kb::Kb;
@@ -358,12 +358,6 @@ async fn warm(
         for text in menu.all_spoken(prompts, language) {
             tts.warm(&text, voice).await?;
         }
-        let intro = &prompts.menu_intro;
-        tts.warm(
-            &format!("{intro} {}", menu.speak(Level::Top, prompts, language)),
-            voice,
-        )
-        .await?;
     }
     // Said on Danish lines, in the English voice.
     let offer = &prompts.da.offer_english;

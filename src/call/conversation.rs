@@ -29,6 +29,7 @@ mod vocabulary;
 pub use vocabulary::{
     Action, Event, Outcome, Route, Settings, SmsOffer, TransferReason, TransferRequest,
 };
+
 #[derive(Debug, Clone, PartialEq)]
 enum After {
     Listen,

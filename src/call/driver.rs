@@ -652,10 +652,10 @@ impl CallLoop {
                     language: self.language.parse().unwrap_or(Language::Da),
                     asr_confidence: None,
                     previous_intent_id: previous_intent,
+                    chosen_intent_id,
                     called_number: self.called.clone(),
                     caller_number_known: self.caller_user.is_some(),
                     minute_of_day: minute_of_day(),
-                    chosen_intent_id,
                 };
                 let intents = self.ctx.intents.clone();
                 let done = self.done_tx.clone();

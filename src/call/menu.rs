@@ -127,6 +127,21 @@ impl Menu {
         }
     }
 
+    /// The menu at `level` after `lead` ("I did not quite understand."), if any.
+    pub fn speak_after(
+        &self,
+        lead: Option<&str>,
+        level: Level,
+        prompts: &Prompts,
+        lang: Language,
+    ) -> String {
+        let menu = self.speak(level, prompts, lang);
+        match lead {
+            Some(lead) => format!("{lead} {menu}"),
+            None => menu,
+        }
+    }
+
     /// The menu at `level` read out, e.g. "Tryk 1 for affald, 2 for pas og kørekort,
     /// eller 0 for en medarbejder. ..."
     pub fn speak(&self, level: Level, prompts: &Prompts, lang: Language) -> String {
@@ -159,9 +174,16 @@ impl Menu {
         }
     }
 
-    /// Every menu read out in one language, for warming the prompt cache.
+    /// Every menu read out in one language, as after a miss and as repeated, for
+    /// warming the prompt cache.
     pub fn all_spoken(&self, prompts: &Prompts, lang: Language) -> Vec<String> {
-        let mut texts = vec![self.speak(Level::Top, prompts, lang)];
+        if self.is_empty() {
+            return Vec::new();
+        }
+        let mut texts = vec![
+            self.speak_after(Some(&prompts.menu_intro), Level::Top, prompts, lang),
+            self.speak(Level::Top, prompts, lang),
+        ];
         texts.extend((0..self.entries.len()).map(|i| self.speak(Level::Entry(i), prompts, lang)));
         texts
     }
@@ -216,7 +238,8 @@ mod tests {
         );
         let en = menu.speak(Level::Top, &Prompts::english(), Language::En);
         assert!(en.starts_with("Press 1 for waste, 2 for passports"), "{en}");
-        assert_eq!(menu.all_spoken(&da, Language::Da).len(), 1 + kb.menu.len());
+        assert_eq!(menu.all_spoken(&da, Language::Da).len(), 2 + kb.menu.len());
+        assert!(Menu::default().all_spoken(&da, Language::Da).is_empty());
     }
 
     #[test]

@@ -260,6 +260,23 @@ mod tests {
     }
 
     #[test]
+    fn the_confirm_and_menu_prompts_can_be_overridden_too() {
+        let f: File = toml::from_str(
+            "[prompts.da]\nconfirm = \"Handler det om {title}?\"\nmenu_choice = \"tast {key} for {title}\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            f.prompts.da.confirm_about("affald"),
+            "Handler det om affald?"
+        );
+        assert_eq!(f.prompts.da.menu_choice, "tast {key} for {title}");
+        assert_eq!(f.prompts.en, Prompts::english());
+        // Only Danish lines offer English, in English.
+        assert_eq!(f.prompts.da.offer_english, "For English, press 9.");
+        assert!(Prompts::english().offer_english.is_empty());
+    }
+
+    #[test]
     fn unknown_prompt_keys_are_named() {
         let e = toml::from_str::<File>("[prompts.da]\nfarvel = \"x\"\n")
             .err()

@@ -132,13 +132,13 @@ pub struct Request {
     /// The recognizer's confidence, 0.0 to 1.0; `None` when unknown.
     pub asr_confidence: Option<f32>,
     pub previous_intent_id: Option<String>,
+    /// The caller picked this intent from the keypad menu: answer it directly.
+    pub chosen_intent_id: Option<String>,
     /// Our line, as dialled; never the caller's number.
     pub called_number: String,
     pub caller_number_known: bool,
     /// Local time at the municipality, minutes after midnight.
     pub minute_of_day: u32,
-    /// The caller picked this intent from the keypad menu: answer it directly.
-    pub chosen_intent_id: Option<String>,
 }
 
 impl Request {

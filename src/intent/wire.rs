@@ -19,10 +19,10 @@ pub fn request_to_proto(r: &Request) -> proto::ResolveRequest {
         language: r.language.as_str().into(),
         asr_confidence: r.asr_confidence.unwrap_or(0.0),
         previous_intent_id: r.previous_intent_id.clone().unwrap_or_default(),
+        chosen_intent_id: r.chosen_intent_id.clone().unwrap_or_default(),
         called_number: r.called_number.clone(),
         caller_number_known: r.caller_number_known,
         minute_of_day: r.minute_of_day,
-        chosen_intent_id: r.chosen_intent_id.clone().unwrap_or_default(),
     }
 }
 
@@ -48,10 +48,10 @@ pub fn request_from_proto(p: proto::ResolveRequest) -> Result<Request, String> {
         language,
         asr_confidence: (p.asr_confidence > 0.0).then_some(p.asr_confidence),
         previous_intent_id: Some(p.previous_intent_id).filter(|s| !s.is_empty()),
+        chosen_intent_id: Some(p.chosen_intent_id).filter(|s| !s.is_empty()),
         called_number: p.called_number,
         caller_number_known: p.caller_number_known,
         minute_of_day: p.minute_of_day,
-        chosen_intent_id: Some(p.chosen_intent_id).filter(|s| !s.is_empty()),
     })
 }
 

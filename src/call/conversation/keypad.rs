@@ -81,11 +81,9 @@ impl Conversation {
     /// Reads the menu at `level` (after `lead`, if any) and listens for a key or speech.
     pub(super) fn open_menu(&mut self, level: Level, lead: Option<String>) -> Vec<Action> {
         self.asked = Asked::Menu(level);
-        let menu = self.menu.speak(level, self.p(), self.language);
-        let text = match lead {
-            Some(lead) => format!("{lead} {menu}"),
-            None => menu,
-        };
+        let text = self
+            .menu
+            .speak_after(lead.as_deref(), level, self.p(), self.language);
         self.say(&text, true, After::Listen)
     }
 
