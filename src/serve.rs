@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::call::conversation::Settings;
 use crate::call::driver::{self, CallContext, TurnMetrics};
+use crate::call::menu::Menu;
 use crate::call::prompts::PromptSet;
 use crate::call::understanding::Understanding;
 use crate::config::Config;
@@ -119,6 +120,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
     let prompts = PromptSet::deserialize(config.prompts.clone())
         .map_err(|e| anyhow::anyhow!("config [prompts]: {e}"))?;
     let kb = Kb::load_or_embedded(config.intent.kb.as_deref())?;
+    let menu = Arc::new(Menu::from_kb(&kb));
     let tts = PromptCache::new(Espeak::shared()?);
     // Warm in the background: calls are answered at once, and a prompt not yet cached
     // is synthesized on the spot (espeak is fast; the cache takes it off the hot path).
@@ -127,6 +129,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         config.clone(),
         prompts.clone(),
         kb.clone(),
+        menu.clone(),
     ));
     let (intents, matcher) =
         crate::intent::client::with_local_matcher(&config.intent, cancel.clone())?;
@@ -185,7 +188,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
     );
     metrics.counter(
         "voicebot_intent_clarify",
-        "Turns answered with a clarifying question",
+        "Turns answered with a clarifying or confirming question",
         &turn_metrics.clarify,
     );
     metrics.counter(
@@ -258,6 +261,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         tts,
         intents,
         prompts,
+        menu,
         settings,
         transfer,
         sms,
@@ -320,8 +324,14 @@ pub fn load_recognizer(config: &Config) -> Result<Recognizer, SttError> {
 
 /// Synthesizes every fixed prompt and knowledge-base answer before the first call, so
 /// no answer waits for synthesis.
-async fn warm_prompts(tts: PromptCache, config: Arc<Config>, prompts: PromptSet, kb: Kb) {
-    if let Err(e) = warm(&tts, &config, &prompts, &kb).await {
+async fn warm_prompts(
+    tts: PromptCache,
+    config: Arc<Config>,
+    prompts: PromptSet,
+    kb: Kb,
+    menu: Arc<Menu>,
+) {
+    if let Err(e) = warm(&tts, &config, &prompts, &kb, &menu).await {
         tracing::error!(error = %e, "prompt cache not warmed");
     }
 }
@@ -331,6 +341,7 @@ async fn warm(
     config: &Config,
     prompts: &PromptSet,
     kb: &Kb,
+    menu: &Menu,
 ) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     for lang in ["da", "en"] {
@@ -352,6 +363,14 @@ async fn warm(
         for answer in kb.intents.iter().filter_map(|i| i.answer.as_ref()) {
             tts.warm(answer.get(language), voice).await?;
         }
+        for text in menu.all_spoken(prompts, language) {
+            tts.warm(&text, voice).await?;
+        }
+    }
+    // Said on Danish lines, in the English voice.
+    let offer = &prompts.da.offer_english;
+    if !offer.is_empty() {
+        tts.warm(offer, config.tts.voice("en")).await?;
     }
     let (entries, bytes) = tts.size();
     tracing::info!(

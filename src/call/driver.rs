@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::conversation::{Action, Conversation, Event, Route, Settings, TransferRequest};
+use super::menu::Menu;
 use super::prompts::PromptSet;
 use super::understanding::{self, Understanding};
 use crate::config::Config;
@@ -98,6 +99,8 @@ pub struct CallContext {
     pub tts: PromptCache,
     pub intents: Arc<dyn IntentResolver>,
     pub prompts: PromptSet,
+    /// The keypad menu, built from the knowledge base at start.
+    pub menu: Arc<Menu>,
     pub settings: Settings,
     pub transfer: Transferer,
     /// None when no SMS sender is configured: SMS is then never offered.
@@ -215,7 +218,9 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
     let sms_to = sms_number(&ctx, &call.request).await;
     let mut conversation = Conversation::new(
         ctx.settings.clone(),
-        ctx.prompts.for_language(&language).clone(),
+        ctx.prompts.clone(),
+        language.parse().unwrap_or_default(),
+        ctx.menu.clone(),
     );
     conversation.set_sms_possible(sms_to.is_some());
     let mut call_loop = CallLoop {
@@ -534,9 +539,15 @@ impl CallLoop {
                     .metrics
                     .recognizer_queue
                     .observe(t.queued_secs as f64);
-                let (text, confidence) = (t.text.clone(), t.confidence);
+                let (text, confidence, language) =
+                    (t.text.clone(), t.confidence, t.language.clone());
                 self.heard = Some(t);
-                self.step(Event::Transcript { text, confidence }).await
+                self.step(Event::Transcript {
+                    text,
+                    confidence,
+                    language,
+                })
+                .await
             }
             Done::Transcribed(Err(e)) => {
                 tracing::warn!(error = %e, "utterance not transcribed");
@@ -554,7 +565,7 @@ impl CallLoop {
                         ("topic", r.topic.clone()),
                     ])
                     .inc();
-                if r.action == IntentAction::Clarify {
+                if matches!(r.action, IntentAction::Clarify | IntentAction::Confirm) {
                     m.clarify.inc();
                 } else if r.kind == Kind::OutOfScope {
                     m.no_match.inc();
@@ -616,7 +627,23 @@ impl CallLoop {
                 self.ctx
                     .live
                     .said(&self.call_id, self.since_answer(), "bot", &text);
-                self.play(&text);
+                let language = self.language.clone();
+                self.play(&text, &language);
+                None
+            }
+            Action::PlayIn { text, language, .. } => {
+                self.ctx
+                    .live
+                    .said(&self.call_id, self.since_answer(), "bot", &text);
+                self.play(&text, &language);
+                None
+            }
+            Action::SwitchLanguage(language) => {
+                tracing::info!(from = %self.language, to = %language, "call switches language");
+                self.ctx.live.language(&self.call_id, &language);
+                // Prompts, the voice, recognition and intent requests all follow
+                // `self.language` from here on.
+                self.language = language;
                 None
             }
             Action::StopPlayback => {
@@ -629,14 +656,18 @@ impl CallLoop {
                 text,
                 turn,
                 previous_intent,
+                chosen_intent_id,
             } => {
-                // The same request `voicebot understand` makes, plus the call's own facts.
-                let heard = self.heard.take();
+                // The same request `voicebot understand` makes, plus the call's own facts;
+                // a keypad choice carries no audio.
+                let heard = self.heard.take().filter(|_| chosen_intent_id.is_none());
                 let request = Request {
                     call_id: self.call_id.clone(),
+                    turn,
                     text,
                     language: self.language.parse().unwrap_or(Language::Da),
                     previous_intent_id: previous_intent,
+                    chosen_intent_id,
                     called_number: self.called.clone(),
                     caller_number_known: self.caller_user.is_some(),
                     minute_of_day: minute_of_day(),
@@ -703,8 +734,8 @@ impl CallLoop {
         }
     }
 
-    fn play(&mut self, text: &str) {
-        let voice = self.ctx.voice(&self.language).clone();
+    fn play(&mut self, text: &str, language: &str) {
+        let voice = self.ctx.voice(language).clone();
         match self.ctx.tts.speak(text, &voice) {
             Ok(Speech::Cached(pcm)) => self.media.play(pcm.as_ref().clone()),
             Ok(Speech::Streaming(mut rx)) => {

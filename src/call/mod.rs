@@ -1,6 +1,7 @@
-//! The call: the conversation (no I/O) and the driver that wires it to media, speech
-//! recognition, the intent service and speech synthesis.
+//! The call: the conversation (no I/O), its prompts and keypad menu, and the driver
+//! that wires it to media, speech recognition, the intent service and speech synthesis.
 pub mod conversation;
 pub mod driver;
+pub mod menu;
 pub mod prompts;
 pub mod understanding;

@@ -31,6 +31,23 @@ pub struct Prompts {
     pub link_elsewhere: String,
     pub technical_problem: String,
     pub farewell: String,
+    /// A likely but unsure match: `{title}` becomes the intent's title.
+    pub confirm: String,
+    /// Before the keypad menu, after a turn that was not understood.
+    pub menu_intro: String,
+    /// The keypad menu: `{choices}` becomes the entries, each a `menu_choice`.
+    pub menu: String,
+    /// One entry's own menu: `{title}` is the entry's, `{choices}` its intents.
+    pub submenu: String,
+    /// One choice: `{key}` and `{title}`; choices are joined with ", ".
+    pub menu_choice: String,
+    /// A key that is not one of the menu's choices (the menu is read again after it).
+    pub menu_invalid: String,
+    /// Said after the greeting in the other language's voice, inviting its speakers to
+    /// press 9; empty: not offered (only Danish lines switch to English by key).
+    pub offer_english: String,
+    /// Said when the caller switched to this language with 9.
+    pub switched_welcome: String,
 }
 
 impl Prompts {
@@ -59,6 +76,16 @@ impl Prompts {
             link_elsewhere: "Du kan læse mere om det på kommunens hjemmeside.".into(),
             technical_problem: "Beklager, jeg har tekniske problemer lige nu.".into(),
             farewell: "Tak for opkaldet. Farvel.".into(),
+            confirm: "Vil du vide noget om {title}? Sig ja, eller tryk 1.".into(),
+            menu_intro: "Jeg forstod det ikke helt.".into(),
+            menu: "Tryk {choices}, eller 0 for en medarbejder. Du kan også sige, hvad det drejer sig om."
+                .into(),
+            submenu: "Om {title}: Tryk {choices}. Tryk stjerne for at høre valgene igen, eller 0 for en medarbejder."
+                .into(),
+            menu_choice: "{key} for {title}".into(),
+            menu_invalid: "Det valg findes ikke.".into(),
+            offer_english: "For English, press 9.".into(),
+            switched_welcome: "Hej. Stil dit spørgsmål på dansk, eller tryk 0 for en medarbejder.".into(),
         }
     }
 
@@ -89,11 +116,26 @@ impl Prompts {
             link_elsewhere: "You can read more about it on the municipality's website.".into(),
             technical_problem: "Sorry, I am having technical problems right now.".into(),
             farewell: "Thank you for calling. Goodbye.".into(),
+            confirm: "Is it about {title}? Say yes, or press 1.".into(),
+            menu_intro: "I did not quite understand.".into(),
+            menu: "Press {choices}, or 0 for a person. You can also say what it is about."
+                .into(),
+            submenu: "About {title}: Press {choices}. Press star to hear the choices again, or 0 for a person."
+                .into(),
+            menu_choice: "{key} for {title}".into(),
+            menu_invalid: "That is not one of the choices.".into(),
+            offer_english: String::new(),
+            switched_welcome: "Hello. Ask me your question in English, or press 0 for a person."
+                .into(),
         }
     }
 
     pub fn clarify_with(&self, a: &str, b: &str) -> String {
         self.clarify.replace("{a}", a).replace("{b}", b)
+    }
+
+    pub fn confirm_about(&self, title: &str) -> String {
+        self.confirm.replace("{title}", title)
     }
 
     pub fn transferring_to(&self, queue: &str) -> String {
@@ -113,8 +155,9 @@ impl Prompts {
         format!("{} {}", self.no_agents, self.farewell)
     }
 
-    /// Every fixed text (templates with `{...}` are filled per call), for warming the
-    /// prompt cache.
+    /// Every fixed text in this language's voice (templates with `{...}` are filled
+    /// per call, `offer_english` is said in the other voice), for warming the prompt
+    /// cache.
     pub fn all(&self) -> Vec<&str> {
         vec![
             &self.greeting,
@@ -132,6 +175,9 @@ impl Prompts {
             &self.link_elsewhere,
             &self.technical_problem,
             &self.farewell,
+            &self.menu_intro,
+            &self.menu_invalid,
+            &self.switched_welcome,
         ]
     }
 }
@@ -211,6 +257,23 @@ mod tests {
         assert_eq!(f.prompts.en.farewell, "Bye now.");
         assert_eq!(f.prompts.en.filler, Prompts::english().filler);
         assert_eq!(f.prompts.da, Prompts::danish());
+    }
+
+    #[test]
+    fn the_confirm_and_menu_prompts_can_be_overridden_too() {
+        let f: File = toml::from_str(
+            "[prompts.da]\nconfirm = \"Handler det om {title}?\"\nmenu_choice = \"tast {key} for {title}\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            f.prompts.da.confirm_about("affald"),
+            "Handler det om affald?"
+        );
+        assert_eq!(f.prompts.da.menu_choice, "tast {key} for {title}");
+        assert_eq!(f.prompts.en, Prompts::english());
+        // Only Danish lines offer English, in English.
+        assert_eq!(f.prompts.da.offer_english, "For English, press 9.");
+        assert!(Prompts::english().offer_english.is_empty());
     }
 
     #[test]

@@ -13,6 +13,9 @@ use serde::Deserialize;
 
 use super::resolution::{Kind, Language};
 
+mod menu;
+pub use menu::{MenuEntry, MENU_KEYS};
+
 /// The knowledge base built into the binary: the fictional Eksempel Kommune.
 pub const EMBEDDED: &str = include_str!("../../kb/eksempel-kommune.toml");
 
@@ -61,6 +64,8 @@ pub enum KbError {
         first: usize,
         second: usize,
     },
+    #[error("menu entry {entry}: {problem}")]
+    Menu { entry: String, problem: String },
     #[error("there is no intent of kind \"{0}\", which the bot needs")]
     MissingKind(&'static str),
 }
@@ -119,6 +124,8 @@ pub struct Municipality {
 pub struct Kb {
     pub municipality: Municipality,
     pub intents: Vec<Intent>,
+    /// The keypad menu, by key; empty when the file has none.
+    pub menu: Vec<MenuEntry>,
 }
 
 impl Kb {
@@ -164,9 +171,11 @@ impl Kb {
                 return Err(KbError::MissingKind(needed.as_str()));
             }
         }
+        let menu = menu::validate(raw.menu, &intents)?;
         Ok(Kb {
             municipality: raw.municipality,
             intents,
+            menu,
         })
     }
 
@@ -192,6 +201,8 @@ struct RawKb {
     municipality: Municipality,
     #[serde(default)]
     intent: Vec<RawIntent>,
+    #[serde(default)]
+    menu: Vec<menu::RawMenuEntry>,
 }
 
 #[derive(Deserialize)]
@@ -258,18 +269,7 @@ impl RawIntent {
             ))
         })?;
 
-        let text = |field: &str, raw: Option<RawText>| -> Result<Option<Text>, KbError> {
-            let Some(raw) = raw else { return Ok(None) };
-            let get = |lang: &str, v: Option<String>| {
-                v.map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .ok_or_else(|| bad(format!("{field} has no {lang} text")))
-            };
-            Ok(Some(Text {
-                da: get("da", raw.da)?,
-                en: get("en", raw.en)?,
-            }))
-        };
+        let text = |field: &str, raw: Option<RawText>| text(field, raw).map_err(&bad);
         let title = text("title", self.title)?.ok_or_else(|| bad("has no title".into()))?;
         let answer = text("answer", self.answer)?;
         let sms_text = text("sms_text", self.sms_text)?;
@@ -325,6 +325,20 @@ impl RawIntent {
             examples_en: self.examples.en,
         })
     }
+}
+
+/// A `{ da, en }` text, both trimmed and non-empty; `Err` says what is missing.
+fn text(field: &str, raw: Option<RawText>) -> Result<Option<Text>, String> {
+    let Some(raw) = raw else { return Ok(None) };
+    let get = |lang: &str, v: Option<String>| {
+        v.map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| format!("{field} has no {lang} text"))
+    };
+    Ok(Some(Text {
+        da: get("da", raw.da)?,
+        en: get("en", raw.en)?,
+    }))
 }
 
 /// Links are sent to citizens by SMS: only absolute https URLs with a host.

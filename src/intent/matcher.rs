@@ -5,13 +5,19 @@
 //! all get the same answer for the same turn.
 //!
 //! The order of decisions:
+//! 0. An intent the caller picked from the keypad menu (`chosen_intent_id`) is answered
+//!    at once, with full confidence; an id the knowledge base does not know falls
+//!    through to the text.
 //! 1. A CPR number or anger → TRANSFER (reason "sensitive" / "frustration"), with the
 //!    topic of the best match when there is a clear one, so the right queue picks up.
 //! 2. The index ranks intents; the top score and its margin over the runner-up give a
 //!    calibrated confidence (about P(top is right), measured on held-out paraphrases).
 //! 3. Very low confidence, or an out-of-scope example matching best → the knowledge
 //!    base's out-of-scope answer (ANSWER, kind out_of_scope).
-//! 4. Medium confidence → CLARIFY with the two or three best answerable candidates.
+//! 4. Medium confidence → CONFIRM ("is it about X?", carrying X's answer) when the best
+//!    intent is a self-service answer and clearly ahead of the runner-up; otherwise
+//!    (a near-tie, or an intent that needs a person) CLARIFY with the two or three best
+//!    answerable candidates.
 //! 5. Otherwise by the intent's kind: answer → ANSWER (or TRANSFER after the answer if
 //!    it needs a person), person → TRANSFER, goodbye → END, and yes / no / repeat →
 //!    ANSWER with their kind, which the conversation interprets (e.g. "yes" to an SMS
@@ -27,6 +33,10 @@ use crate::privacy;
 
 /// Confidence at or above which the bot answers without asking back.
 pub const ANSWER_CONFIDENCE: f32 = 0.5;
+/// Confidence from which a clear (not tied) best answer is confirmed with the caller
+/// rather than asked back about between candidates. Below it, on the held-out
+/// paraphrases (clean and cut short), the best intent was almost never right.
+pub const CONFIRM_CONFIDENCE: f32 = 0.25;
 /// Confidence below which the turn is taken as out of scope.
 pub const OUT_OF_SCOPE_CONFIDENCE: f32 = 0.1;
 /// A recognizer this unsure of its own transcript makes the bot ask back rather than
@@ -65,6 +75,13 @@ impl Matcher {
 
     pub fn resolve(&self, req: &Request) -> Resolution {
         let lang = req.language;
+        if let Some(chosen) = req
+            .chosen_intent_id
+            .as_deref()
+            .and_then(|id| self.chosen(lang, id))
+        {
+            return chosen;
+        }
         let text = privacy::redact(&req.text);
         let words = words(&text);
         if words.is_empty() {
@@ -101,6 +118,11 @@ impl Matcher {
                 Heard::Agrees => {
                     return self.act_on(lang, intent, confidence.max(ANSWER_CONFIDENCE))
                 }
+                // One intent in doubt that a "yes" can settle: ask about it alone.
+                Heard::Doubt(ids) if ids.len() == 1 && self.confirmable(ids[0]) => {
+                    let doubted = &self.kb.intents[ids[0]];
+                    return self.confirm(lang, doubted, confidence.min(ANSWER_CONFIDENCE - 0.05));
+                }
                 Heard::Doubt(ids) => {
                     let asked: Vec<(usize, f32)> = ids.into_iter().map(|i| (i, 1.0)).collect();
                     return self.clarify(
@@ -117,6 +139,13 @@ impl Matcher {
         }
         let unsure_transcript =
             req.asr_confidence.is_some_and(|c| c < LOW_ASR_CONFIDENCE) && confidence < CLEAR_MATCH;
+        let tie = margin(top, runner_up) < TIE_MARGIN;
+        if (CONFIRM_CONFIDENCE..ANSWER_CONFIDENCE).contains(&confidence)
+            && !tie
+            && self.confirmable(best)
+        {
+            return self.confirm(lang, intent, confidence);
+        }
         if !conversational
             && (confidence < ANSWER_CONFIDENCE
                 || (unsure_transcript && intent.kind == Kind::Answer))
@@ -149,6 +178,37 @@ impl Matcher {
         let mut ranked: Vec<(usize, f32)> = scores.into_iter().enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         ranked
+    }
+
+    /// The keypad menu's choice: an answer or a person intent the knowledge base knows.
+    fn chosen(&self, lang: Language, id: &str) -> Option<Resolution> {
+        let intent = self
+            .kb
+            .get(id)
+            .filter(|i| matches!(i.kind, Kind::Answer | Kind::Person))?;
+        Some(Resolution {
+            reason: "chosen".into(),
+            ..self.act_on(lang, intent, 1.0)
+        })
+    }
+
+    /// "Is it about {title}?", carrying the intent's answer for a yes.
+    /// An answer a caller's "yes" settles (one needing a person is asked about as a
+    /// choice instead, so the transfer follows).
+    fn confirmable(&self, i: usize) -> bool {
+        let intent = &self.kb.intents[i];
+        intent.kind == Kind::Answer && !intent.needs_person
+    }
+
+    fn confirm(&self, lang: Language, intent: &Intent, confidence: f32) -> Resolution {
+        Resolution {
+            candidates: vec![Candidate {
+                intent_id: intent.id.clone(),
+                title: intent.title.get(lang).to_string(),
+                confidence,
+            }],
+            ..resolution(lang, intent, Action::Confirm, confidence, "confirm")
+        }
     }
 
     fn act_on(&self, lang: Language, intent: &Intent, confidence: f32) -> Resolution {
@@ -278,11 +338,7 @@ impl Matcher {
 /// "pas" alone fits four passport intents equally well, and guessing is worse than
 /// asking.
 pub fn calibrate(top: f32, runner_up: f32) -> f32 {
-    let margin = if top > 0.0 {
-        ((top - runner_up) / top).clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
+    let margin = margin(top, runner_up);
     // Below LOWEST_RIGHT_SCORE nothing in the held-out set was right, whatever the
     // margin: a margin between two near-zero scores is noise.
     let p = 1.0 / (1.0 + (-(-2.0 + 7.9 * top + 8.85 * margin)).exp())
@@ -291,6 +347,15 @@ pub fn calibrate(top: f32, runner_up: f32) -> f32 {
         p.min(ANSWER_CONFIDENCE - 0.05)
     } else {
         p
+    }
+}
+
+/// The top score's lead over the runner-up, relative to the top score (0.0 to 1.0).
+fn margin(top: f32, runner_up: f32) -> f32 {
+    if top > 0.0 {
+        ((top - runner_up) / top).clamp(0.0, 1.0)
+    } else {
+        0.0
     }
 }
 
@@ -457,6 +522,87 @@ mod tests {
             "{}",
             r.answer_text
         );
+    }
+
+    #[test]
+    fn a_likely_but_unsure_match_is_confirmed_with_its_answer() {
+        let r = ask(
+            "vi er blevet flere i husstanden og skal bruge en spand mere",
+            Language::Da,
+        );
+        assert_eq!(
+            (r.action, r.intent_id.as_str(), r.kind, r.reason.as_str()),
+            (
+                Action::Confirm,
+                "affald.ny_beholder",
+                Kind::Answer,
+                "confirm"
+            ),
+            "{r:?}"
+        );
+        assert!(
+            (CONFIRM_CONFIDENCE..ANSWER_CONFIDENCE).contains(&r.confidence),
+            "{}",
+            r.confidence
+        );
+        assert_eq!(r.topic, "affald");
+        let kb = MATCHER.kb().get("affald.ny_beholder").unwrap();
+        assert_eq!(r.answer_text, kb.answer.as_ref().unwrap().da);
+        assert_eq!(r.link_url, kb.link);
+        assert!(r.sms_text.is_some());
+        assert_eq!(r.candidates.len(), 1);
+        assert_eq!(r.candidates[0].intent_id, "affald.ny_beholder");
+        assert_eq!(r.candidates[0].title, kb.title.da);
+    }
+
+    #[test]
+    fn a_tie_in_the_confirm_band_is_still_asked_back_between_candidates() {
+        // "pas" fits several passport intents equally: capped below ANSWER_CONFIDENCE,
+        // inside the confirm band, yet a tie.
+        let r = ask("pas", Language::Da);
+        assert!(r.confidence >= CONFIRM_CONFIDENCE, "{}", r.confidence);
+        assert_eq!(r.action, Action::Clarify, "{r:?}");
+        assert!(r.candidates.len() >= 2);
+    }
+
+    #[test]
+    fn an_intent_chosen_on_the_keypad_is_answered_outright() {
+        let mut req = Request::new("Bestil afhentning af storskrald", Language::Da);
+        req.chosen_intent_id = Some("affald.storskrald".into());
+        let r = MATCHER.resolve(&req);
+        assert_eq!(
+            (
+                r.action,
+                r.intent_id.as_str(),
+                r.confidence,
+                r.reason.as_str()
+            ),
+            (Action::Answer, "affald.storskrald", 1.0, "chosen")
+        );
+        assert!(r.link_url.is_some());
+        // Even a text that alone means something else, or nothing.
+        req.text = "xylofon".into();
+        assert_eq!(MATCHER.resolve(&req).intent_id, "affald.storskrald");
+        req.chosen_intent_id = Some("general.sagsstatus".into());
+        let r = MATCHER.resolve(&req);
+        assert_eq!((r.action, r.reason.as_str()), (Action::Transfer, "chosen"));
+        assert_eq!(r.confidence, 1.0);
+        req.chosen_intent_id = Some("system.person".into());
+        assert_eq!(MATCHER.resolve(&req).action, Action::Transfer);
+    }
+
+    #[test]
+    fn an_unknown_chosen_intent_falls_back_to_the_text() {
+        let mut req = Request::new("hvornår bliver mit skrald hentet", Language::Da);
+        req.chosen_intent_id = Some("affald.findes_ikke".into());
+        let r = MATCHER.resolve(&req);
+        assert_eq!(
+            (r.action, r.intent_id.as_str(), r.reason.as_str()),
+            (Action::Answer, "affald.toemning", "matched")
+        );
+        // Only answers and people can be chosen; "yes" is read from the text.
+        req.chosen_intent_id = Some("system.yes".into());
+        assert_eq!(MATCHER.resolve(&req).intent_id, "affald.toemning");
     }
 
     #[test]

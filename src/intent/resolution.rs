@@ -110,6 +110,10 @@ pub enum Action {
     Answer,
     /// Ask back, naming the candidates, and listen again.
     Clarify,
+    /// The best match is likely but not sure: ask "is it about {title}?" naming
+    /// `candidates[0]`; the resolution carries that intent's whole answer, to speak if
+    /// the caller says yes.
+    Confirm,
     /// Speak the answer (if any), then transfer to a person; `topic` picks the queue.
     Transfer,
     /// Speak the answer (if any) and end the call.
@@ -128,6 +132,8 @@ pub struct Request {
     /// The recognizer's confidence, 0.0 to 1.0; `None` when unknown.
     pub asr_confidence: Option<f32>,
     pub previous_intent_id: Option<String>,
+    /// The caller picked this intent from the keypad menu: answer it directly.
+    pub chosen_intent_id: Option<String>,
     /// Our line, as dialled; never the caller's number.
     pub called_number: String,
     pub caller_number_known: bool,

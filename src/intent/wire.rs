@@ -19,6 +19,7 @@ pub fn request_to_proto(r: &Request) -> proto::ResolveRequest {
         language: r.language.as_str().into(),
         asr_confidence: r.asr_confidence.unwrap_or(0.0),
         previous_intent_id: r.previous_intent_id.clone().unwrap_or_default(),
+        chosen_intent_id: r.chosen_intent_id.clone().unwrap_or_default(),
         called_number: r.called_number.clone(),
         caller_number_known: r.caller_number_known,
         minute_of_day: r.minute_of_day,
@@ -55,6 +56,7 @@ pub fn request_from_proto(p: proto::ResolveRequest) -> Result<Request, String> {
         language,
         asr_confidence: (p.asr_confidence > 0.0).then_some(p.asr_confidence),
         previous_intent_id: Some(p.previous_intent_id).filter(|s| !s.is_empty()),
+        chosen_intent_id: Some(p.chosen_intent_id).filter(|s| !s.is_empty()),
         called_number: p.called_number,
         caller_number_known: p.caller_number_known,
         minute_of_day: p.minute_of_day,
@@ -77,6 +79,7 @@ pub fn resolution_to_proto(r: &Resolution) -> proto::ResolveResponse {
             Action::Clarify => proto::Action::Clarify,
             Action::Transfer => proto::Action::Transfer,
             Action::End => proto::Action::End,
+            Action::Confirm => proto::Action::Confirm,
         } as i32,
         intent_id: r.intent_id.clone(),
         kind: kind_to_proto(r.kind) as i32,
@@ -116,6 +119,7 @@ pub fn resolution_from_proto(p: proto::ResolveResponse) -> Result<Resolution, In
         Ok(proto::Action::Clarify) => Action::Clarify,
         Ok(proto::Action::Transfer) => Action::Transfer,
         Ok(proto::Action::End) => Action::End,
+        Ok(proto::Action::Confirm) => Action::Confirm,
         Ok(proto::Action::Unspecified) | Err(_) => {
             return Err(InvalidResponse(format!(
                 "action {} is not one the gateway can carry out",
@@ -134,6 +138,21 @@ pub fn resolution_from_proto(p: proto::ResolveResponse) -> Result<Resolution, In
     };
     if action == Action::Answer && kind == Kind::Answer && p.answer_text.trim().is_empty() {
         return Err(InvalidResponse("ANSWER without answer_text".into()));
+    }
+    if action == Action::Confirm {
+        if p.answer_text.trim().is_empty() {
+            return Err(InvalidResponse(
+                "CONFIRM without the answer in answer_text".into(),
+            ));
+        }
+        if p.candidates
+            .first()
+            .is_none_or(|c| c.title.trim().is_empty())
+        {
+            return Err(InvalidResponse(
+                "CONFIRM without a titled candidate to ask about".into(),
+            ));
+        }
     }
     if action == Action::Clarify && p.answer_text.trim().is_empty() {
         return Err(InvalidResponse(
@@ -188,10 +207,23 @@ mod tests {
             intent_id: "affald.toemning".into(),
             score: 1.5,
         }];
+        r.chosen_intent_id = Some("affald.storskrald".into());
         let back = request_from_proto(request_to_proto(&r)).unwrap();
         assert_eq!(format!("{back:?}"), format!("{r:?}"));
         let none = request_from_proto(request_to_proto(&Request::new("x", Language::Da))).unwrap();
-        assert_eq!((none.asr_confidence, none.previous_intent_id), (None, None));
+        assert_eq!(
+            (
+                none.asr_confidence,
+                none.previous_intent_id,
+                none.chosen_intent_id
+            ),
+            (None, None, None)
+        );
+        assert_eq!(
+            request_to_proto(&r).chosen_intent_id,
+            "affald.storskrald",
+            "field 10 carries the keypad choice"
+        );
     }
 
     #[test]
@@ -237,6 +269,45 @@ mod tests {
             ..Default::default()
         };
         assert!(resolution_from_proto(silent)
+            .unwrap_err()
+            .0
+            .contains("answer_text"));
+    }
+
+    #[test]
+    fn confirm_round_trips_and_needs_its_answer_and_candidate() {
+        let r = Resolution {
+            action: Action::Confirm,
+            intent_id: "affald.toemning".into(),
+            kind: Kind::Answer,
+            topic: "affald".into(),
+            answer_text: "Se tømningskalenderen.".into(),
+            link_url: Some("https://kommune.example.org/affald".into()),
+            sms_text: Some("Tømningskalender:".into()),
+            confidence: 0.35,
+            candidates: vec![Candidate {
+                intent_id: "affald.toemning".into(),
+                title: "Tømningskalender".into(),
+                confidence: 0.35,
+            }],
+            reason: "confirm".into(),
+        };
+        let p = resolution_to_proto(&r);
+        assert_eq!(p.action, 5, "ACTION_CONFIRM = 5");
+        assert_eq!(resolution_from_proto(p.clone()).unwrap(), r);
+        let untitled = proto::ResolveResponse {
+            candidates: Vec::new(),
+            ..p.clone()
+        };
+        assert!(resolution_from_proto(untitled)
+            .unwrap_err()
+            .0
+            .contains("candidate"));
+        let unanswered = proto::ResolveResponse {
+            answer_text: " ".into(),
+            ..p
+        };
+        assert!(resolution_from_proto(unanswered)
             .unwrap_err()
             .0
             .contains("answer_text"));

@@ -158,6 +158,11 @@ impl LiveCalls {
         });
     }
 
+    /// The call switched language (the caller spoke English, or pressed 9).
+    pub fn language(&self, call_id: &str, language: &str) {
+        self.with(call_id, |c| c.language = language.into());
+    }
+
     fn last_caller_line(c: &mut CallView) -> Option<&mut Line> {
         c.lines.iter_mut().rev().find(|l| l.who == "caller")
     }
@@ -168,7 +173,8 @@ impl LiveCalls {
             if let Some(line) = Self::last_caller_line(c) {
                 line.intent = Some(r.intent_id.clone());
                 line.confidence = Some(r.confidence);
-                line.answered = r.action != Action::Clarify && r.kind != Kind::OutOfScope;
+                line.answered = !matches!(r.action, Action::Clarify | Action::Confirm)
+                    && r.kind != Kind::OutOfScope;
             }
             if !r.topic.is_empty() {
                 c.topic = Some(r.topic.clone());
