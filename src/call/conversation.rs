@@ -69,8 +69,9 @@ enum Asked {
     AnythingElse,
     OfferedPerson,
     OfferedSms(SmsOffer),
-    /// "Is it about A, or about B?": another doubtful turn is a miss.
-    Clarified,
+    /// "Is it about A (press 1), or about B (press 2)?", holding A's and B's intent ids
+    /// and titles: another doubtful turn is a miss.
+    Clarified(Vec<(String, String)>),
     /// "Is it about X?", holding X's answer for a yes (or 1).
     Confirming(Box<Resolution>),
     /// The keypad menu is open at this level.
@@ -80,7 +81,7 @@ enum Asked {
 impl Asked {
     /// A doubt we voiced, which the caller's next turn should settle.
     fn is_doubt(&self) -> bool {
-        matches!(self, Asked::Clarified | Asked::Confirming(_))
+        matches!(self, Asked::Clarified(_) | Asked::Confirming(_))
     }
 }
 
@@ -470,7 +471,12 @@ impl Conversation {
                 let text = self
                     .p()
                     .clarify_with(&r.candidates[0].title, &r.candidates[1].title);
-                self.asked = Asked::Clarified;
+                self.asked = Asked::Clarified(
+                    r.candidates[..2]
+                        .iter()
+                        .map(|c| (c.intent_id.clone(), c.title.clone()))
+                        .collect(),
+                );
                 self.say(&text, true, After::Listen)
             }
             (IntentAction::Confirm, _) if !r.candidates.is_empty() => {

@@ -63,7 +63,7 @@ impl Prompts {
             not_heard: "Undskyld, det hørte jeg ikke. Vil du sige det igen?".into(),
             no_match: "Det forstod jeg desværre ikke. Prøv at sige det med andre ord, eller tryk nul for en medarbejder."
                 .into(),
-            clarify: "Handler det om {a}, eller om {b}?".into(),
+            clarify: "Handler det om {a}? Så tryk 1. Eller om {b}? Så tryk 2.".into(),
             filler: "Et øjeblik.".into(),
             transferring: "Jeg stiller dig videre til en medarbejder i {queue}. Et øjeblik.".into(),
             closed: "{queue} har lukket lige nu. Der er åbent {hours}.".into(),
@@ -102,7 +102,7 @@ impl Prompts {
             no_match:
                 "Sorry, I did not understand. Please try other words, or press zero for a person."
                     .into(),
-            clarify: "Is it about {a}, or about {b}?".into(),
+            clarify: "Is it about {a}? Then press 1. Or about {b}? Then press 2.".into(),
             filler: "One moment.".into(),
             transferring: "I am putting you through to a person at {queue}. One moment.".into(),
             closed: "{queue} is closed right now. It is open {hours}.".into(),

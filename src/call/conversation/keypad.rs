@@ -1,7 +1,8 @@
 //! What the caller's keys do in the conversation: 0 reaches a person, always; 9 on a
 //! Danish call switches to English (except inside an entry's menu, where it is just a
 //! digit); 1 says yes to the open question (a link by SMS, "is it about X?") and 2 no
-//! to "is it about X?"; in the keypad menu a digit picks and * reads the menu again.
+//! to "is it about X?"; 1 and 2 pick A or B of "is it about A or B?"; in the keypad
+//! menu a digit picks and * reads the menu again.
 //!
 //! Keys never loop a caller: a key that is no choice is forgiven once, and the menu
 //! itself is only opened by a miss, of which the second goes to a person.
@@ -29,6 +30,10 @@ impl Conversation {
                     self.miss(false)
                 };
                 stop_first(actions)
+            }
+            (Asked::Clarified(choices), '1' | '2') if self.keys_heard(false) => {
+                let (intent_id, title) = choices[usize::from(key == '2')].clone();
+                self.choose(now, intent_id, title)
             }
             // Not while speech is being resolved: its result could be taken for the
             // answer to the key.

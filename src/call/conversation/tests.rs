@@ -326,7 +326,23 @@ fn clarify_asks_between_the_top_two_candidates() {
     ];
     assert_eq!(
         call.ev(Event::Resolved(r)),
-        vec![play("Is it about bin collection, or about bulky waste?")]
+        vec![play(
+            "Is it about bin collection? Then press 1. Or about bulky waste? Then press 2."
+        )]
+    );
+    // 2 picks the second: its answer is asked for by id, as a turn of its own.
+    let acts = call.at(800, Event::Dtmf('2'));
+    assert_eq!(
+        acts,
+        vec![
+            Action::StopPlayback,
+            Action::Resolve {
+                text: "bulky waste".into(),
+                turn: 2,
+                previous_intent: Some("affald.toemning".into()),
+                chosen_intent_id: Some("affald.storskrald".into()),
+            }
+        ]
     );
 }
 
