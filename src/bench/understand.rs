@@ -78,12 +78,13 @@ pub enum Verdict {
 }
 
 pub fn verdict(r: &Resolution, expect: &str, expect_kind: Option<Kind>) -> Verdict {
-    let named = r.intent_id == expect || r.candidates.iter().take(1).any(|c| c.intent_id == expect);
+    // A confirm names one intent (yes or 1 takes it), a clarify two (1 or 2).
+    let named = r.candidates.iter().take(2).any(|c| c.intent_id == expect);
     match (r.action, expect_kind) {
         (Action::Transfer, Some(Kind::Person)) => Verdict::Right,
         (_, Some(Kind::OutOfScope)) if r.kind == Kind::OutOfScope => Verdict::Right,
-        (Action::Clarify, _) if named => Verdict::Confirmed,
-        (Action::Clarify, _) => Verdict::Missed,
+        (Action::Clarify | Action::Confirm, _) if named => Verdict::Confirmed,
+        (Action::Clarify | Action::Confirm, _) => Verdict::Missed,
         (_, _) if r.intent_id == expect => Verdict::Right,
         (Action::Transfer, _) => Verdict::Transferred,
         // Yes, no or "say again" on a first turn make the bot ask what the caller wants.
