@@ -379,11 +379,18 @@ pub fn silence_wav(dir: &Path, secs: f32) -> PathBuf {
 
 /// A fixture question with `lead` seconds of silence before it and `tail` after.
 pub fn padded_fixture(dir: &Path, id: &str, lead: f32, tail: f32) -> PathBuf {
-    let speech = read_wav_8k(&repo().join(format!("audio-fixtures/questions/{id}.tel.wav")));
+    let src = repo().join(format!("audio-fixtures/questions/{id}.tel.wav"));
+    padded_wav(dir, &src, lead, tail)
+}
+
+/// `src` (a WAV at any rate) at 8 kHz with `lead` and `tail` seconds of silence around it.
+pub fn padded_wav(dir: &Path, src: &Path, lead: f32, tail: f32) -> PathBuf {
+    let speech = read_wav_8k(src);
     let mut pcm = vec![0i16; (8000.0 * lead) as usize];
     pcm.extend(speech);
     pcm.extend(vec![0i16; (8000.0 * tail) as usize]);
-    let path = dir.join(format!("{id}-padded.wav"));
+    let stem = src.file_stem().unwrap().to_string_lossy();
+    let path = dir.join(format!("{stem}-padded.wav"));
     voicebot_gateway::audio::wav::write_i16(&path, &pcm, 8000).unwrap();
     path
 }

@@ -1,0 +1,75 @@
+//! Understanding callers end to end: our test caller plays fixture questions
+//! (audio-fixtures/understand/committed: espeak-ng Danish, Piper English, through the
+//! telephone chain) to `voicebot serve`; what the bot says back is recorded and
+//! transcribed with whisper, and the gateway's log says what it understood.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::*;
+
+fn committed(id: &str) -> PathBuf {
+    repo().join(format!("audio-fixtures/understand/committed/{id}.clean.wav"))
+}
+
+/// The greeting (with "For English, press 9") has played out by then.
+const AFTER_GREETING: f32 = 14.0;
+
+#[test]
+fn an_english_caller_on_the_danish_line_is_answered_in_english() {
+    let gw = Gateway::start("");
+    // "Hi there, um, we're flying to Greece in August and my passport's only valid
+    // until July, what do I need to do?" (Piper voice en_US-joe-medium).
+    let question = padded_wav(gw.dir.path(), &committed("en-009"), AFTER_GREETING, 0.0);
+    let rec = gw.dir.path().join("reply.wav");
+    call_recording(&gw, &question, &rec, &["--hangup-after", "45"]);
+    let log = gw.wait_for_log("call over", Duration::from_secs(10));
+    assert!(log.contains("call switches language from=da to=en"), "{log}");
+    assert!(
+        log.contains("resolved intent=pas_koerekort.nyt_pas"),
+        "{log}"
+    );
+    // The answer is spoken in English: "Book an appointment at Citizen Service and
+    // bring your old passport. We take your photo and fingerprints. ..."
+    let heard = read_wav_8k(&rec);
+    let speech_end = f64::from(AFTER_GREETING) + 7.5;
+    let reply = transcribe(slice(&heard, speech_end, speech_end + 20.0), "en");
+    let words = ["appointment", "service", "passport", "photo", "fingerprint"];
+    let found: Vec<&str> = words.iter().copied().filter(|w| reply.contains(w)).collect();
+    assert!(found.len() >= 3, "reply {reply:?} has only {found:?}");
+}
+
+#[test]
+fn the_keypad_menu_reaches_an_answer_after_a_miss() {
+    // An English line, so the question is transcribed reliably and the miss is sure.
+    let gw = Gateway::start("[stt]\nlanguage = \"en\"\n");
+    // "Can you order me a pizza with extra cheese?": nothing a municipality answers.
+    let question = padded_wav(gw.dir.path(), &committed("en-096"), AFTER_GREETING, 0.0);
+    let rec = gw.dir.path().join("menu.wav");
+    // The menu starts about two seconds after the question; keys may cut it short.
+    // 1 = waste, then 1 = the first of its answers (the collection calendar).
+    call_recording(
+        &gw,
+        &question,
+        &rec,
+        &["--dtmf", "1@24,1@30", "--hangup-after", "50"],
+    );
+    let log = gw.wait_for_log("call over", Duration::from_secs(10));
+    assert!(
+        log.contains("resolved intent=system.out_of_scope action=Answer"),
+        "{log}"
+    );
+    assert!(
+        log.contains("resolved intent=affald.toemning action=Answer"),
+        "{log}"
+    );
+    // "You can see your collection days in the waste calendar on the municipality's
+    // website. Enter your address to get the dates for your bins."
+    let heard = read_wav_8k(&rec);
+    let reply = transcribe(slice(&heard, 30.0, 45.0), "en");
+    let words = ["collection", "calendar", "website", "address", "bins"];
+    let found: Vec<&str> = words.iter().copied().filter(|w| reply.contains(w)).collect();
+    assert!(found.len() >= 2, "reply {reply:?} has only {found:?}");
+}
