@@ -11,7 +11,9 @@ use std::time::Duration;
 use common::*;
 
 fn committed(id: &str) -> PathBuf {
-    repo().join(format!("audio-fixtures/understand/committed/{id}.clean.wav"))
+    repo().join(format!(
+        "audio-fixtures/understand/committed/{id}.clean.wav"
+    ))
 }
 
 /// The greeting (with "For English, press 9") has played out by then.
@@ -26,7 +28,10 @@ fn an_english_caller_on_the_danish_line_is_answered_in_english() {
     let rec = gw.dir.path().join("reply.wav");
     call_recording(&gw, &question, &rec, &["--hangup-after", "45"]);
     let log = gw.wait_for_log("call over", Duration::from_secs(10));
-    assert!(log.contains("call switches language from=da to=en"), "{log}");
+    assert!(
+        log.contains("call switches language from=da to=en"),
+        "{log}"
+    );
     assert!(
         log.contains("resolved intent=pas_koerekort.nyt_pas"),
         "{log}"
@@ -35,9 +40,13 @@ fn an_english_caller_on_the_danish_line_is_answered_in_english() {
     // bring your old passport. We take your photo and fingerprints. ..."
     let heard = read_wav_8k(&rec);
     let speech_end = f64::from(AFTER_GREETING) + 7.5;
-    let reply = transcribe(slice(&heard, speech_end, speech_end + 20.0), "en");
+    let reply = transcribe_windows(slice(&heard, speech_end, speech_end + 20.0), "en");
     let words = ["appointment", "service", "passport", "photo", "fingerprint"];
-    let found: Vec<&str> = words.iter().copied().filter(|w| reply.contains(w)).collect();
+    let found: Vec<&str> = words
+        .iter()
+        .copied()
+        .filter(|w| reply.contains(w))
+        .collect();
     assert!(found.len() >= 3, "reply {reply:?} has only {found:?}");
 }
 
@@ -68,8 +77,12 @@ fn the_keypad_menu_reaches_an_answer_after_a_miss() {
     // "You can see your collection days in the waste calendar on the municipality's
     // website. Enter your address to get the dates for your bins."
     let heard = read_wav_8k(&rec);
-    let reply = transcribe(slice(&heard, 30.0, 45.0), "en");
+    let reply = transcribe_windows(slice(&heard, 30.0, 45.0), "en");
     let words = ["collection", "calendar", "website", "address", "bins"];
-    let found: Vec<&str> = words.iter().copied().filter(|w| reply.contains(w)).collect();
+    let found: Vec<&str> = words
+        .iter()
+        .copied()
+        .filter(|w| reply.contains(w))
+        .collect();
     assert!(found.len() >= 2, "reply {reply:?} has only {found:?}");
 }

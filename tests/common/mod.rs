@@ -440,6 +440,19 @@ pub fn transcribe(pcm: &[i16], lang: &str) -> String {
     })
 }
 
+/// Like `transcribe`, in overlapping 8 s windows: whisper stops early on a stretch that
+/// starts in another language (the Danish "Et øjeblik" before an English answer).
+pub fn transcribe_windows(pcm: &[i16], lang: &str) -> String {
+    let secs = pcm.len() as f64 / 8000.0;
+    let mut text = Vec::new();
+    let mut from = 0.0;
+    while from < secs {
+        text.push(transcribe(slice(pcm, from, from + 8.0), lang));
+        from += 5.0;
+    }
+    text.join(" ")
+}
+
 /// Stretches of speech separated by at least 600 ms of silence.
 pub fn speech_islands(pcm: &[i16]) -> Vec<&[i16]> {
     let env = envelope(pcm);
