@@ -86,3 +86,56 @@ fn the_keypad_menu_reaches_an_answer_after_a_miss() {
         .collect();
     assert!(found.len() >= 2, "reply {reply:?} has only {found:?}");
 }
+
+#[test]
+fn a_misrecognised_danish_question_reaches_its_answer_through_a_confirmation() {
+    let gw = Gateway::start("");
+    // "Altså, jeg har skiftet koden til MitID, og nu kan jeg ikke komme i tanke om den
+    // nye." (espeak-ng da+f1): whisper makes it "Elter, jeg har kitskontrollen til
+    // MitID, …", which alone is no sure match; the audio agrees on the forgotten
+    // password, so the bot asks "Handler det om Glemt adgangskode …? Sig ja, eller tryk
+    // 1." (or, when the call's audio leaves a second candidate in play, "… Så tryk 1.
+    // Eller om …? Så tryk 2."). The caller presses 1 (twice, in case the first comes
+    // before the question).
+    let question = padded_wav(gw.dir.path(), &committed("da-041"), AFTER_GREETING, 0.0);
+    let rec = gw.dir.path().join("confirm.wav");
+    call_recording(
+        &gw,
+        &question,
+        &rec,
+        &["--dtmf", "1@27,1@33", "--hangup-after", "50"],
+    );
+    let log = gw.wait_for_log("call over", Duration::from_secs(10));
+    let asked = ["Confirm", "Clarify"]
+        .map(|a| format!("resolved intent=mitid.glemt_adgangskode action={a}"));
+    assert!(asked.iter().any(|a| log.contains(a.as_str())), "{log}");
+    // What the bot said, as the call record keeps it: the confirm, then the answer.
+    let said = bot_lines(&gw);
+    assert!(
+        said.iter().any(|a| a.contains("Glemt adgangskode")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter().any(|a| a.contains("MitID's hjemmeside")),
+        "{said:?}"
+    );
+}
+
+/// The bot's side of the (only) recorded call, in order.
+fn bot_lines(gw: &Gateway) -> Vec<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let db = rusqlite::Connection::open(gw.records()).unwrap();
+        let lines: Vec<String> = db
+            .prepare("SELECT answer FROM turns WHERE answer IS NOT NULL ORDER BY seq")
+            .and_then(|mut s| {
+                s.query_map([], |r| r.get(0))?
+                    .collect::<Result<Vec<String>, _>>()
+            })
+            .unwrap_or_default();
+        if !lines.is_empty() || std::time::Instant::now() > deadline {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
