@@ -91,7 +91,7 @@ fn the_keypad_menu_reaches_an_answer_after_a_miss() {
 fn a_misrecognised_danish_question_reaches_its_answer_through_a_confirmation() {
     let gw = Gateway::start("");
     // "Altså, jeg har skiftet koden til MitID, og nu kan jeg ikke komme i tanke om den
-    // nye." (espeak-ng da+f1): whisper makes it "Elter, jeg har kitskontrollen til
+    // nye." (espeak-ng, voice da): whisper makes it "Elter, jeg har kitskontrollen til
     // MitID, …", which alone is no sure match; the audio agrees on the forgotten
     // password, so the bot asks "Handler det om Glemt adgangskode …? Sig ja, eller tryk
     // 1." (or, when the call's audio leaves a second candidate in play, "… Så tryk 1.
