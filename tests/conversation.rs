@@ -41,12 +41,7 @@ fn an_english_question_gets_the_knowledge_base_answer() {
         "fingerprint",
         "weeks",
     ];
-    let found: Vec<&str> = words
-        .iter()
-        .copied()
-        .filter(|w| reply.contains(w))
-        .collect();
-    assert!(found.len() >= 3, "reply {reply:?} has only {found:?}");
+    assert_hears(&reply, &words, 3);
     assert!(latency < 5.0, "{report}");
     let log = gw.wait_for_log(
         "resolved intent=pas_koerekort.nyt_pas",

@@ -440,6 +440,20 @@ pub fn transcribe(pcm: &[i16], lang: &str) -> String {
     })
 }
 
+/// Asserts a transcribed reply has at least `at_least` of `words` (espeak through G.711
+/// is hard for whisper base, so most, not all, of an answer's words are heard).
+pub fn assert_hears(reply: &str, words: &[&str], at_least: usize) {
+    let found: Vec<&str> = words
+        .iter()
+        .copied()
+        .filter(|w| reply.contains(w))
+        .collect();
+    assert!(
+        found.len() >= at_least,
+        "reply {reply:?} has only {found:?}"
+    );
+}
+
 /// Like `transcribe`, in overlapping 8 s windows: whisper stops early on a stretch that
 /// starts in another language (the Danish "Et øjeblik" before an English answer).
 pub fn transcribe_windows(pcm: &[i16], lang: &str) -> String {
