@@ -255,3 +255,47 @@ pub async fn run(config: &Config, opts: &Options) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intent::kb::Kb;
+    use crate::intent::matcher::Matcher;
+    use crate::intent::resolution::{Language, Request};
+
+    fn judge(text: &str, expect: &str) -> Verdict {
+        let m = Matcher::new(Kb::embedded().unwrap());
+        let r = m.resolve(&Request::new(text, Language::Da));
+        verdict(&r, expect, m.kb().get(expect).map(|i| i.kind))
+    }
+
+    #[test]
+    fn turns_are_judged_against_the_expected_intent() {
+        let bins = "hvornår bliver mit skrald hentet";
+        assert_eq!(judge(bins, "affald.toemning"), Verdict::Right);
+        assert_eq!(judge(bins, "pas_koerekort.nyt_pas"), Verdict::Wrong);
+        assert_eq!(
+            judge("jeg vil tale med et menneske", "system.person"),
+            Verdict::Right
+        );
+        assert_eq!(
+            judge("jeg vil tale med et menneske", "affald.toemning"),
+            Verdict::Transferred
+        );
+        assert_eq!(
+            judge("xylofon kvantefysik zebra", "affald.toemning"),
+            Verdict::Missed
+        );
+        assert_eq!(
+            judge("xylofon kvantefysik zebra", "system.out_of_scope"),
+            Verdict::Right
+        );
+        // "pas" alone is asked about: naming the expected intent is one key away.
+        let pas = Matcher::new(Kb::embedded().unwrap()).resolve(&Request::new("pas", Language::Da));
+        let named = pas.candidates[0].intent_id.clone();
+        assert_eq!(judge("pas", &named), Verdict::Confirmed);
+        assert_eq!(judge("pas", "affald.toemning"), Verdict::Missed);
+        // A "yes" on a first turn makes the bot ask what the caller wants: no wrong answer.
+        assert_eq!(judge("ja tak", "affald.toemning"), Verdict::Missed);
+    }
+}
