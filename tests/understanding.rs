@@ -94,7 +94,7 @@ fn a_misrecognised_danish_question_reaches_its_answer_through_a_confirmation() {
         &gw,
         &question,
         &rec,
-        &["--dtmf", "1@27,1@33", "--hangup-after", "50"],
+        &["--dtmf", "1@29,1@37", "--hangup-after", "56"],
     );
     let log = gw.wait_for_log("call over", Duration::from_secs(10));
     let asked = ["Confirm", "Clarify"]
