@@ -9,9 +9,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::call::conversation::Settings;
-use crate::call::driver::{self, CallContext, TurnMetrics};
+use crate::call::driver::{self, CallContext};
 use crate::call::menu::Menu;
 use crate::call::prompts::PromptSet;
+use crate::call::turn_metrics::TurnMetrics;
 use crate::call::understanding::Understanding;
 use crate::config::Config;
 use crate::intent::kb::Kb;

@@ -9,8 +9,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::histogram::Histogram;
 use rsipstack::dialog::dialog::DialogState;
 use rsipstack::sip::{Header, StatusCode};
 use tokio::sync::mpsc;
@@ -21,13 +19,13 @@ use tracing::Instrument;
 use super::conversation::{Action, Conversation, Event, Route, Settings, TransferRequest};
 use super::menu::Menu;
 use super::prompts::PromptSet;
+use super::turn_metrics::TurnMetrics;
 use super::understanding::{self, Understanding};
 use crate::config::Config;
 use crate::config::Voice;
 use crate::intent::client::IntentResolver;
 use crate::intent::resolution::{Action as IntentAction, Kind, Language, Request, Resolution};
 use crate::ops::live::{LiveCalls, TransferView};
-use crate::ops::metrics::latency_histogram;
 use crate::ops::switchboard::url_escape;
 use crate::rtp::session::{self, MediaEvent, MediaHandle, MediaParams, RtpCounters};
 use crate::sip::sdp::{self, Negotiated};
@@ -41,53 +39,6 @@ use crate::transfer::bridge::CallerLeg;
 use crate::transfer::context::TransferContext;
 use crate::transfer::{self, route, Transferer};
 use crate::tts::cache::{PromptCache, Speech};
-
-/// Where a turn's time goes, as histograms (`voicebot_turn_*_seconds`).
-#[derive(Clone)]
-pub struct TurnMetrics {
-    /// Caller's speech end detected → first reply audio queued.
-    pub reply: Histogram,
-    pub recognition: Histogram,
-    pub recognizer_queue: Histogram,
-    pub intent: Histogram,
-    pub barge_ins: Counter,
-    pub turns: Counter,
-    /// `voicebot_calls_total{outcome}`, counted when a call ends.
-    pub calls: CallCounters,
-    /// `voicebot_intent_hits_total{intent,topic}`, per resolved turn.
-    pub intent_hits: LabelledCounters,
-    pub clarify: Counter,
-    /// Turns understood as out of scope.
-    pub no_match: Counter,
-    pub intent_errors: Counter,
-    pub dtmf: Counter,
-}
-
-/// A counter per label set, e.g. `{intent="pas.nyt",topic="pas"}`.
-pub type LabelledCounters =
-    prometheus_client::metrics::family::Family<Vec<(&'static str, String)>, Counter>;
-
-pub type CallCounters =
-    prometheus_client::metrics::family::Family<Vec<(&'static str, &'static str)>, Counter>;
-
-impl Default for TurnMetrics {
-    fn default() -> Self {
-        TurnMetrics {
-            reply: latency_histogram(),
-            recognition: latency_histogram(),
-            recognizer_queue: latency_histogram(),
-            intent: latency_histogram(),
-            barge_ins: Counter::default(),
-            turns: Counter::default(),
-            calls: CallCounters::default(),
-            intent_hits: LabelledCounters::default(),
-            clarify: Counter::default(),
-            no_match: Counter::default(),
-            intent_errors: Counter::default(),
-            dtmf: Counter::default(),
-        }
-    }
-}
 
 pub struct CallContext {
     pub metrics: TurnMetrics,

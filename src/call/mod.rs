@@ -4,4 +4,5 @@ pub mod conversation;
 pub mod driver;
 pub mod menu;
 pub mod prompts;
+pub mod turn_metrics;
 pub mod understanding;

@@ -75,6 +75,22 @@ fn resolution(action: IntentAction, kind: Kind, id: &str, answer: &str) -> Resol
     }
 }
 
+/// "Is it about bin collection, or about bulky waste?"
+fn bins_or_bulky() -> Resolution {
+    let mut r = resolution(IntentAction::Clarify, Kind::Answer, "affald.toemning", "");
+    r.candidates = [
+        ("affald.toemning", "bin collection"),
+        ("affald.storskrald", "bulky waste"),
+    ]
+    .map(|(id, title)| Candidate {
+        intent_id: id.into(),
+        title: title.into(),
+        confidence: 0.45,
+    })
+    .to_vec();
+    r
+}
+
 fn answer(id: &str, text: &str) -> Event {
     Event::Resolved(resolution(IntentAction::Answer, Kind::Answer, id, text))
 }
@@ -311,19 +327,7 @@ fn repeat_replays_the_last_answer() {
 fn clarify_asks_between_the_top_two_candidates() {
     let mut call = Call::listening();
     call.say("waste");
-    let mut r = resolution(IntentAction::Clarify, Kind::Answer, "affald.toemning", "");
-    r.candidates = vec![
-        Candidate {
-            intent_id: "affald.toemning".into(),
-            title: "bin collection".into(),
-            confidence: 0.4,
-        },
-        Candidate {
-            intent_id: "affald.storskrald".into(),
-            title: "bulky waste".into(),
-            confidence: 0.35,
-        },
-    ];
+    let r = bins_or_bulky();
     assert_eq!(
         call.ev(Event::Resolved(r)),
         vec![play(

@@ -273,19 +273,7 @@ fn speech_in_the_menu_is_resolved_as_usual() {
 fn a_clarify_the_caller_does_not_settle_opens_the_menu() {
     let mut call = Call::listening();
     call.say("waste");
-    let mut r = resolution(IntentAction::Clarify, Kind::Answer, "affald.toemning", "");
-    r.candidates = vec![
-        Candidate {
-            intent_id: "affald.toemning".into(),
-            title: "bin collection".into(),
-            confidence: 0.5,
-        },
-        Candidate {
-            intent_id: "affald.storskrald".into(),
-            title: "bulky waste".into(),
-            confidence: 0.5,
-        },
-    ];
+    let r = bins_or_bulky();
     assert_eq!(call.ev(Event::Resolved(r.clone())).len(), 1);
     call.ev(Event::PlaybackFinished);
     call.say("the waste thing");
