@@ -189,13 +189,9 @@ pub async fn run(config: &Config, opts: &Options) -> anyhow::Result<()> {
             let mut text_only = understanding::request(&t, 1);
             text_only.hints.clear();
             let text_only = resolver.resolve(text_only).await?;
-            for with in [false, true] {
-                let mut req = understanding::request(&t, 1);
-                if !with {
-                    req.hints.clear();
-                }
-                let r = resolver.resolve(req).await?;
-                let v = verdict(&r, &q.expect, expect_kind);
+            let with_hints = resolver.resolve(understanding::request(&t, 1)).await?;
+            for (with, r) in [(false, &text_only), (true, &with_hints)] {
+                let v = verdict(r, &q.expect, expect_kind);
                 for set in [q.set.as_str(), "all"] {
                     tallies
                         .entry((q.lang.clone(), cond.clone(), set.to_string(), with))
