@@ -189,6 +189,9 @@ pub struct SttConfig {
     pub workers: Option<usize>,
     /// Utterances that may wait for a worker before new ones are refused.
     pub queue: Option<usize>,
+    /// A pause this long inside speech starts recognition of the audio so far (when a
+    /// worker is idle); 0: recognise only when the utterance has ended.
+    pub pause_ms: u32,
     pub trailing_silence_ms: u32,
     pub max_utterance_ms: u32,
     /// Domain words that steer recognition, per language.
@@ -215,6 +218,7 @@ impl Default for SttConfig {
             languages: Default::default(),
             workers: None,
             queue: None,
+            pause_ms: 200,
             trailing_silence_ms: 400,
             max_utterance_ms: 15_000,
             prompt_da: "Borgerservice, affald, storskrald, genbrugsplads, pas, kørekort, MitID, sundhedskort, \

@@ -35,6 +35,8 @@ use serde::Deserialize;
 
 pub struct Running {
     pub active_calls: Gauge,
+    /// Answered turns, for benchmarks.
+    pub turns: TurnMetrics,
     pub sip: std::net::SocketAddr,
     pub http: std::net::SocketAddr,
 }
@@ -147,66 +149,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         barge_in_greeting: c.barge_in_greeting,
     };
     let turn_metrics = TurnMetrics::default();
-    metrics.histogram(
-        "voicebot_turn_reply_seconds",
-        "Caller's speech end detected to first reply audio",
-        &turn_metrics.reply,
-    );
-    metrics.histogram(
-        "voicebot_turn_recognition_seconds",
-        "Whisper decoding time per utterance",
-        &turn_metrics.recognition,
-    );
-    metrics.histogram(
-        "voicebot_turn_recognizer_queue_seconds",
-        "Time an utterance waited for a recognizer worker",
-        &turn_metrics.recognizer_queue,
-    );
-    metrics.histogram(
-        "voicebot_turn_intent_seconds",
-        "Intent resolution time",
-        &turn_metrics.intent,
-    );
-    metrics.counter(
-        "voicebot_barge_ins",
-        "Times a caller interrupted the bot",
-        &turn_metrics.barge_ins,
-    );
-    metrics.counter(
-        "voicebot_turns",
-        "Caller utterances taken as turns",
-        &turn_metrics.turns,
-    );
-    metrics.register(
-        "voicebot_calls",
-        "Calls ended, by outcome",
-        turn_metrics.calls.clone(),
-    );
-    metrics.register(
-        "voicebot_intent_hits",
-        "Turns resolved, by intent and topic",
-        turn_metrics.intent_hits.clone(),
-    );
-    metrics.counter(
-        "voicebot_intent_clarify",
-        "Turns answered with a clarifying or confirming question",
-        &turn_metrics.clarify,
-    );
-    metrics.counter(
-        "voicebot_intent_no_match",
-        "Turns the intent service found out of scope",
-        &turn_metrics.no_match,
-    );
-    metrics.counter(
-        "voicebot_intent_errors",
-        "Intent resolutions that failed (service down, deadline passed)",
-        &turn_metrics.intent_errors,
-    );
-    metrics.counter(
-        "voicebot_dtmf",
-        "DTMF keys pressed by callers",
-        &turn_metrics.dtmf,
-    );
+    turn_metrics.register(&mut metrics);
     let transfer = transferer(&config, sip_stack, rtp.clone())?;
     metrics.register(
         "voicebot_transfers",
@@ -253,6 +196,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         .switchboard_url
         .clone()
         .unwrap_or_else(|| format!("http://{http}"));
+    let turns = turn_metrics.clone();
     let ctx = Arc::new(CallContext {
         metrics: turn_metrics,
         config: config.clone(),
@@ -273,6 +217,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
     tracing::info!(%sip, %http, "voicebot listening (SIP UDP+TCP, HTTP)");
     Ok(Running {
         active_calls,
+        turns,
         sip,
         http,
     })
@@ -313,7 +258,9 @@ pub fn load_recognizer(config: &Config) -> Result<Recognizer, SttError> {
     let defaults = SttOptions::default();
     let opts = SttOptions {
         workers: config.stt.workers.unwrap_or(defaults.workers),
-        queue: config.stt.queue.unwrap_or(defaults.queue),
+        // Each call has at most one decode in flight, so a queue as long as the lines
+        // are many is bounded and never refuses a caller's turn.
+        queue: config.stt.queue.unwrap_or(config.sip.max_calls),
         rescore_budget: config.stt.rescore_budget,
         ..defaults
     };

@@ -13,19 +13,29 @@ pub async fn run(model: &str, out: &mut String) -> anyhow::Result<()> {
     let all = fixtures::load().map_err(anyhow::Error::msg)?;
     let cfg = SttConfig::default();
     let path = crate::stt::model_path(model);
-    for adaptive in [true, false] {
+    // (adaptive encoder context, flash attention, threads when the pool is idle)
+    let variants = [
+        (true, false, 1),
+        (true, true, 1),
+        (true, false, 2),
+        (true, true, 2),
+        (false, false, 1),
+    ];
+    for (adaptive, flash_attn, idle_threads) in variants {
         let opts = SttOptions {
             adaptive_audio_ctx: adaptive,
+            flash_attn,
+            idle_threads,
             ..Default::default()
         };
         let workers = opts.workers;
         let stt = Recognizer::load(&path, opts)?;
-        let label = if adaptive {
-            "audio_ctx adaptive"
-        } else {
-            "audio_ctx 1500"
-        };
-        writeln!(out, "\n## {model}, {label}, {workers} workers × 1 thread\n")?;
+        let label = format!(
+            "audio_ctx {}, flash attention {}, {idle_threads} thread(s) when idle",
+            if adaptive { "adaptive" } else { "1500" },
+            if flash_attn { "on" } else { "off" },
+        );
+        writeln!(out, "\n## {model}, {label}, {workers} workers\n")?;
         writeln!(
             out,
             "| fixture | audio s | decode s | RTF | WER | transcript |\n|---|---|---|---|---|---|"

@@ -1,13 +1,15 @@
 //! `voicebot bench turn`: real calls from our caller to an in-process gateway, each
 //! asking an English fixture question after the greeting; the caller measures, on the
-//! wire, the time from the end of its speech to the first reply audio. Then the same
-//! with several callers at once. The gateway's histograms say where the time went.
+//! wire, the time from the end of its speech to the first reply audio (a filler, if
+//! the answer is late). Then the same with several callers at once. The gateway
+//! measures each turn to the first packet of the answer itself and where it went.
 
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use super::fixtures;
+use crate::call::turn_metrics::TurnTiming;
 use crate::caller::{self, CallOptions};
 use crate::config::Config;
 
@@ -60,9 +62,10 @@ pub async fn run(levels: &[usize], out: &mut String) -> anyhow::Result<()> {
         .collect();
     writeln!(
         out,
-        "| callers | turns | p50 s | p95 s | max s | no reply |\n|---|---|---|---|---|---|"
+        "| callers | turns | first audio p50 s | p95 s | answer p50 s | p95 s | max s | endpointing s | recognition wait s | intent s | answer to wire s | early decodes | no reply |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     )?;
     for &n in levels {
+        let before = running.turns.recent().len();
         let mut jobs = Vec::new();
         for i in 0..n {
             let f = &questions[i % questions.len()];
@@ -95,45 +98,32 @@ pub async fn run(levels: &[usize], out: &mut String) -> anyhow::Result<()> {
             }
         }
         latencies.sort_by(|a, b| a.total_cmp(b));
+        let turns: Vec<TurnTiming> = running.turns.recent().split_off(before);
+        let mut answers: Vec<f64> = turns.iter().map(|t| t.answer).collect();
+        answers.sort_by(|a, b| a.total_cmp(b));
+        let avg = |f: fn(&TurnTiming) -> f64| turns.iter().map(f).sum::<f64>() / turns.len() as f64;
         writeln!(
             out,
-            "| {n} | {} | {:.3} | {:.3} | {:.3} | {missing} |",
+            "| {n} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.4} | {:.3} | {} | {missing} |",
             latencies.len(),
             percentile(&latencies, 0.5),
             percentile(&latencies, 0.95),
-            latencies.last().copied().unwrap_or(f64::NAN)
+            percentile(&answers, 0.5),
+            percentile(&answers, 0.95),
+            answers.last().copied().unwrap_or(f64::NAN),
+            avg(|t| t.endpointing),
+            avg(|t| t.recognition_wait),
+            avg(|t| t.intent),
+            avg(|t| t.first_packet),
+            turns.iter().filter(|t| t.partial).count(),
         )?;
     }
     let (_, metrics) = http_get(running.http).await?;
     writeln!(
         out,
-        "\nwhere the time went (means over all turns, measured in the gateway):"
-    )?;
-    writeln!(
-        out,
-        "- endpointing: trailing silence {} ms + jitter buffer {} ms (configured)",
-        Config::default().stt.trailing_silence_ms,
-        Config::default().rtp.jitter_ms
-    )?;
-    writeln!(
-        out,
-        "- recognizer queue: {:.3} s",
-        mean(&metrics, "voicebot_turn_recognizer_queue_seconds")
-    )?;
-    writeln!(
-        out,
-        "- recognition: {:.3} s",
+        "\nrecognizer, means over the transcripts used: queue {:.3} s, decoding {:.3} s",
+        mean(&metrics, "voicebot_turn_recognizer_queue_seconds"),
         mean(&metrics, "voicebot_turn_recognition_seconds")
-    )?;
-    writeln!(
-        out,
-        "- intent: {:.4} s",
-        mean(&metrics, "voicebot_turn_intent_seconds")
-    )?;
-    writeln!(
-        out,
-        "- speech end detected → reply queued: {:.3} s",
-        mean(&metrics, "voicebot_turn_reply_seconds")
     )?;
     cancel.cancel();
     std::fs::remove_dir_all(&dir).ok();

@@ -17,9 +17,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::conversation::{Action, Conversation, Event, Route, Settings, TransferRequest};
+use super::decoding::{Decodes, Do, Speech};
+use super::playback::Playback;
 use super::menu::Menu;
 use super::prompts::PromptSet;
-use super::turn_metrics::TurnMetrics;
+use super::turn_metrics::{TurnClock, TurnMetrics};
 use super::understanding::{self, Understanding};
 use crate::config::Config;
 use crate::config::Voice;
@@ -34,11 +36,11 @@ use crate::sms::number::E164;
 use crate::sms::Sms;
 use crate::stt::endpoint::{Endpoint, EndpointConfig};
 use crate::stt::listener::Listener;
-use crate::stt::recognizer::{Recognizer, Transcript};
+use crate::stt::recognizer::{Abandon, Recognizer, Transcript};
 use crate::transfer::bridge::CallerLeg;
 use crate::transfer::context::TransferContext;
 use crate::transfer::{self, route, Transferer};
-use crate::tts::cache::{PromptCache, Speech};
+use crate::tts::cache::{self, PromptCache};
 
 pub struct CallContext {
     pub metrics: TurnMetrics,
@@ -81,15 +83,16 @@ fn sdp_headers() -> Option<Vec<Header>> {
 
 /// What background work reports back to the call's loop.
 enum Done {
-    Transcribed(Result<Transcript, String>),
+    /// The decode `Decodes` asked for under this id is over.
+    Transcribed(u64, Result<Transcript, String>),
     Resolved(Result<Resolution, String>, Duration),
-    /// A synthesized sentence, for the playback generation it belongs to.
+    /// A synthesized sentence of a playback item.
     Spoken {
-        generation: u64,
+        item: u64,
         pcm: Vec<i16>,
     },
     SynthesisOver {
-        generation: u64,
+        item: u64,
     },
     SmsQueued(bool),
 }
@@ -179,8 +182,14 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
         listener: Listener::new(EndpointConfig {
             trailing_silence_ms: cfg.stt.trailing_silence_ms,
             max_utterance_ms: cfg.stt.max_utterance_ms,
+            pause_ms: cfg.stt.pause_ms,
             ..Default::default()
         }),
+        decodes: Decodes::default(),
+        abandon: None,
+        playback: Playback::default(),
+        clock: None,
+        replying: false,
         media,
         ctx: ctx.clone(),
         language,
@@ -188,8 +197,6 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
         call_id: call.call_id.clone(),
         caller_user,
         sms_to,
-        generation: 0,
-        synthesizing: 0,
         turn_started: None,
         heard: None,
         answered_at: Instant::now(),
@@ -264,9 +271,16 @@ struct CallLoop {
     caller_user: Option<String>,
     /// Where a consented SMS goes; None: SMS is not offered in this call.
     sms_to: Option<E164>,
-    /// Bumped when playback is stopped, so sentences still being synthesized are dropped.
-    generation: u64,
-    synthesizing: usize,
+    /// The caller's speech, decoded at pauses and at the end, one decode at a time.
+    decodes: Decodes<Result<Transcript, String>>,
+    /// The flag that stops the partial decode in flight, with its id.
+    abandon: Option<(u64, Abandon)>,
+    /// What the caller hears, in order.
+    playback: Playback,
+    /// The turn being answered, until its answer is on the wire.
+    clock: Option<TurnClock>,
+    /// The event being handled is not a timer's: what it plays is a reply, not a filler.
+    replying: bool,
     /// When the caller's last utterance ended: the start of the turn's latency.
     turn_started: Option<Instant>,
     /// The last transcript, whose audio scores and confidence go with its request.
@@ -347,10 +361,11 @@ impl CallLoop {
                         self.step(Event::Dtmf(digit)).await;
                     }
                     Some(MediaEvent::PlaybackDone) => {
-                        if self.synthesizing == 0 {
+                        if !self.playback.pending() {
                             self.step(Event::PlaybackFinished).await;
                         }
                     }
+                    Some(MediaEvent::PlaybackStarted(item)) => self.answer_started(item),
                     Some(MediaEvent::Timeout) => {
                         tracing::warn!(secs = cfg.rtp.timeout_secs, "no RTP from caller: hanging up");
                         call.dialog.bye().await.ok();
@@ -447,41 +462,78 @@ impl CallLoop {
                 }
                 self.step(Event::SpeechConfirmed).await;
             }
-            Endpoint::Utterance {
-                audio,
-                start_ms,
-                end_ms,
-                ..
-            } => {
-                self.turn_started = Some(Instant::now());
+            Endpoint::Resumed { .. } => {
+                if let Some(id) = self.decodes.resumed() {
+                    if let Some((_, flag)) = self.abandon.as_ref().filter(|(i, _)| *i == id) {
+                        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            }
+            Endpoint::Pause { audio, end_ms } => {
+                let idle = self.ctx.stt.has_idle_worker();
+                if let Some(d) = self.decodes.pause(Speech { audio, end_ms }, idle) {
+                    self.hearing(d).await;
+                }
+            }
+            Endpoint::Utterance { audio, end_ms, .. } => {
+                let now = Instant::now();
+                let silence = self.listener.now_ms().saturating_sub(end_ms);
+                let endpointing = silence + self.ctx.config.rtp.jitter_ms as u64;
+                self.clock = Some(TurnClock::start(
+                    now.into_std(),
+                    Duration::from_millis(endpointing),
+                ));
+                self.turn_started = Some(now);
                 self.ctx.metrics.turns.inc();
                 self.step(Event::UtteranceEnded).await;
-                let stt = self.ctx.stt.clone();
-                let turn = self
-                    .ctx
-                    .understanding
-                    .turn(&self.language, self.conversation.turn());
-                let done = self.done_tx.clone();
-                tokio::spawn(
-                    async move {
-                        let r = stt.recognize_8k(&audio, turn).await.map_err(|e| e.to_string());
-                        if let Ok(t) = &r {
-                            let heard = t.hints.first().map(|h| h.intent_id.as_str()).unwrap_or("");
-                            tracing::info!(text = %crate::privacy::redact(&t.text), confidence = t.confidence,
-                                language = %t.language, heard, decode_secs = t.decode_secs, rescore_secs = t.rescore_secs,
-                                queued_secs = t.queued_secs, start_ms, end_ms, "transcript");
-                        }
-                        done.send(Done::Transcribed(r)).ok();
-                    }
-                    .in_current_span(),
-                );
+                if let Some(d) = self.decodes.utterance(Speech { audio, end_ms }) {
+                    self.hearing(d).await;
+                }
             }
         }
     }
 
-    async fn on_done(&mut self, done: Done) {
-        match done {
-            Done::Transcribed(Ok(t)) => {
+    /// Does what the call's decode schedule asks: submit a decode, or take a transcript.
+    async fn hearing(&mut self, d: Do<Result<Transcript, String>>) {
+        match d {
+            Do::Decode { id, audio, partial } => {
+                let turn = self
+                    .ctx
+                    .understanding
+                    .turn(&self.language, self.conversation.turn());
+                let abandon = partial.then(Abandon::default);
+                self.abandon = abandon.clone().map(|a| (id, a));
+                let pending = match self.ctx.stt.submit_8k(&audio, turn, abandon) {
+                    Ok(pending) => pending,
+                    Err(e) if partial => {
+                        tracing::debug!(error = %e, "no decode at the pause");
+                        self.decodes.refused(id);
+                        return;
+                    }
+                    Err(e) => {
+                        Box::pin(self.on_done(Done::Transcribed(id, Err(e.to_string())))).await;
+                        return;
+                    }
+                };
+                let done = self.done_tx.clone();
+                tokio::spawn(
+                    async move {
+                        let r = pending.await.map_err(|e| e.to_string());
+                        if let Ok(t) = &r {
+                            let heard = t.hints.first().map(|h| h.intent_id.as_str()).unwrap_or("");
+                            tracing::info!(text = %crate::privacy::redact(&t.text), confidence = t.confidence,
+                                language = %t.language, heard, decode_secs = t.decode_secs, rescore_secs = t.rescore_secs,
+                                queued_secs = t.queued_secs, partial, "transcript");
+                        }
+                        done.send(Done::Transcribed(id, r)).ok();
+                    }
+                    .in_current_span(),
+                );
+            }
+            Do::Heard(Ok(t), early) => {
+                if let Some(clock) = &mut self.clock {
+                    clock.heard(std::time::Instant::now(), early);
+                }
                 self.ctx
                     .live
                     .said(&self.call_id, self.since_answer(), "caller", &t.text);
@@ -500,12 +552,45 @@ impl CallLoop {
                 })
                 .await
             }
-            Done::Transcribed(Err(e)) => {
+            Do::Heard(Err(e), _) => {
                 tracing::warn!(error = %e, "utterance not transcribed");
                 self.step(Event::TranscriptFailed).await;
             }
+        }
+    }
+
+    /// A playback item's first packet is on the wire: if it answers the turn, the
+    /// turn is over.
+    fn answer_started(&mut self, item: u64) {
+        let Some(clock) = self.clock.take_if(|c| c.answer_item == Some(item)) else {
+            return;
+        };
+        let t = clock.finish(std::time::Instant::now());
+        self.ctx.metrics.observe(&t);
+        self.ctx.live.replied(&self.call_id, t.answer as f32);
+        tracing::info!(
+            answer_secs = t.answer,
+            endpointing_secs = t.endpointing,
+            recognition_wait_secs = t.recognition_wait,
+            intent_secs = t.intent,
+            first_packet_secs = t.first_packet,
+            early = t.partial,
+            "answer on the wire"
+        );
+    }
+
+    async fn on_done(&mut self, done: Done) {
+        match done {
+            Done::Transcribed(id, r) => {
+                for d in self.decodes.decoded(id, r) {
+                    self.hearing(d).await;
+                }
+            }
             Done::Resolved(Ok(r), took) => {
                 self.ctx.metrics.intent.observe(took.as_secs_f64());
+                if let Some(clock) = &mut self.clock {
+                    clock.resolved(std::time::Instant::now(), took);
+                }
                 tracing::info!(intent = %r.intent_id, action = ?r.action, confidence = r.confidence,
                     intent_secs = took.as_secs_f32(), "resolved");
                 self.ctx.live.understood(&self.call_id, &r);
@@ -528,10 +613,9 @@ impl CallLoop {
                 self.ctx.metrics.intent_errors.inc();
                 self.step(Event::ResolveFailed).await;
             }
-            Done::Spoken { generation, pcm } => {
-                if generation == self.generation {
-                    self.media.play(pcm);
-                }
+            Done::Spoken { item, pcm } => {
+                self.playback.chunk(item, pcm);
+                self.release_audio();
             }
             Done::SmsQueued(ok) => {
                 let event = if ok {
@@ -542,12 +626,11 @@ impl CallLoop {
                 };
                 self.step(event).await;
             }
-            Done::SynthesisOver { generation } => {
-                if generation == self.generation {
-                    self.synthesizing = self.synthesizing.saturating_sub(1);
-                    if self.synthesizing == 0 && !self.media.is_playing() {
-                        self.step(Event::PlaybackFinished).await;
-                    }
+            Done::SynthesisOver { item } => {
+                self.playback.finished(item);
+                self.release_audio();
+                if !self.playback.pending() && !self.media.is_playing() {
+                    self.step(Event::PlaybackFinished).await;
                 }
             }
         }
@@ -555,6 +638,7 @@ impl CallLoop {
 
     /// Feeds the conversation and performs what it asks, until it asks nothing more.
     async fn step(&mut self, event: Event) {
+        self.replying = !matches!(event, Event::Timer);
         let mut pending = vec![event];
         while let Some(ev) = pending.pop() {
             let actions = self.conversation.handle(std::time::Instant::now(), ev);
@@ -572,7 +656,6 @@ impl CallLoop {
                 if let Some(started) = self.turn_started.take() {
                     let secs = started.elapsed().as_secs_f64();
                     self.ctx.metrics.reply.observe(secs);
-                    self.ctx.live.replied(&self.call_id, secs as f32);
                     tracing::info!(reply_secs = secs, "first reply audio queued");
                 }
                 self.ctx
@@ -598,8 +681,7 @@ impl CallLoop {
                 None
             }
             Action::StopPlayback => {
-                self.generation += 1;
-                self.synthesizing = 0;
+                self.playback.cancel();
                 self.media.stop_playback();
                 None
             }
@@ -685,22 +767,39 @@ impl CallLoop {
         }
     }
 
+    /// Queues `text` after whatever is queued; the turn's first reply is its answer.
     fn play(&mut self, text: &str, language: &str) {
         let voice = self.ctx.voice(language).clone();
-        match self.ctx.tts.speak(text, &voice) {
-            Ok(Speech::Cached(pcm)) => self.media.play(pcm.as_ref().clone()),
-            Ok(Speech::Streaming(mut rx)) => {
-                self.synthesizing += 1;
-                let generation = self.generation;
+        let item = match self.ctx.tts.speak(text, &voice) {
+            Ok(cache::Speech::Cached(pcm)) => self.playback.ready(pcm.as_ref().clone()),
+            Ok(cache::Speech::Streaming(mut rx)) => {
+                let item = self.playback.streaming();
                 let done = self.done_tx.clone();
                 tokio::spawn(async move {
                     while let Some(pcm) = rx.recv().await {
-                        done.send(Done::Spoken { generation, pcm }).ok();
+                        done.send(Done::Spoken { item, pcm }).ok();
                     }
-                    done.send(Done::SynthesisOver { generation }).ok();
+                    done.send(Done::SynthesisOver { item }).ok();
                 });
+                item
             }
-            Err(e) => tracing::error!(error = %e, "cannot speak"),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot speak");
+                return;
+            }
+        };
+        if self.replying {
+            if let Some(clock) = &mut self.clock {
+                clock.answer_item.get_or_insert(item);
+            }
+        }
+        self.release_audio();
+    }
+
+    /// Hands the media what the playback queue lets go, in order.
+    fn release_audio(&mut self) {
+        for r in self.playback.release() {
+            self.media.play_marked(r.pcm, r.mark);
         }
     }
 }

@@ -47,6 +47,8 @@ pub enum MediaEvent {
     Dtmf(char),
     /// Everything queued with `play` has gone out on the wire.
     PlaybackDone,
+    /// The first packet of audio queued with `play_marked(.., mark)` went out.
+    PlaybackStarted(u64),
     /// No RTP from the caller for the configured timeout.
     Timeout,
 }
@@ -128,7 +130,7 @@ impl PacingHistogram {
 }
 
 enum Command {
-    Play(Vec<i16>),
+    Play(Vec<i16>, Option<u64>),
     StopPlayback,
     Dtmf(char),
     Update { remote: SocketAddr, sending: bool },
@@ -149,8 +151,14 @@ impl MediaHandle {
 
     /// Queues 8 kHz audio to be sent after whatever is already queued.
     pub fn play(&self, pcm: Vec<i16>) {
+        self.play_marked(pcm, None);
+    }
+
+    /// Like `play`; with a mark, `PlaybackStarted(mark)` tells when its first packet
+    /// is on the wire.
+    pub fn play_marked(&self, pcm: Vec<i16>, mark: Option<u64>) {
         *self.playing.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        self.commands.send(Command::Play(pcm)).ok();
+        self.commands.send(Command::Play(pcm, mark)).ok();
     }
 
     /// Drops queued audio at once (barge-in, hangup).
@@ -222,6 +230,8 @@ struct MediaTask {
     jitter: JitterBuffer,
     dtmf_in: DtmfDetector,
     outgoing: VecDeque<i16>,
+    /// Marks in `outgoing`: how many samples precede each, counted from the front.
+    marks: VecDeque<(usize, u64)>,
     dtmf_out: VecDeque<(char, u32)>,
     ssrc: u32,
     seq: u16,
@@ -256,6 +266,7 @@ impl MediaTask {
             jitter: JitterBuffer::new(depth, 8000),
             dtmf_in: DtmfDetector::default(),
             outgoing: VecDeque::new(),
+            marks: VecDeque::new(),
             dtmf_out: VecDeque::new(),
             ssrc: rand::random(),
             seq: rand::random(),
@@ -314,9 +325,15 @@ impl MediaTask {
 
     fn on_command(&mut self, c: Command) {
         match c {
-            Command::Play(pcm) => self.outgoing.extend(pcm),
+            Command::Play(pcm, mark) => {
+                if let Some(mark) = mark {
+                    self.marks.push_back((self.outgoing.len(), mark));
+                }
+                self.outgoing.extend(pcm);
+            }
             Command::StopPlayback => {
                 self.outgoing.clear();
+                self.marks.clear();
                 self.set_playing(false);
             }
             Command::Dtmf(d) => {
@@ -434,6 +451,7 @@ impl MediaTask {
         let n = samples.min(self.outgoing.len());
         let mut frame: Vec<i16> = self.outgoing.drain(..n).collect();
         frame.resize(samples, 0);
+        self.pass_marks(n);
         if had_audio && self.outgoing.is_empty() {
             self.set_playing(false);
             self.events.send(MediaEvent::PlaybackDone).ok();
@@ -446,6 +464,20 @@ impl MediaTask {
         let packet = self.build(self.p.payload_type, marker, &payload);
         self.transmit(packet).await;
         self.timestamp = self.timestamp.wrapping_add(step);
+    }
+
+    /// `sent` samples left the queue: marks among them have started playing.
+    fn pass_marks(&mut self, sent: usize) {
+        while let Some((ahead, mark)) = self.marks.front().copied() {
+            if ahead >= sent {
+                break;
+            }
+            self.marks.pop_front();
+            self.events.send(MediaEvent::PlaybackStarted(mark)).ok();
+        }
+        for (ahead, _) in self.marks.iter_mut() {
+            *ahead -= sent;
+        }
     }
 
     fn build(&mut self, pt: u8, marker: bool, payload: &[u8]) -> Option<Vec<u8>> {
@@ -546,5 +578,53 @@ mod tests {
             assert!(snr_db > 30.0, "{law:?}: SNR {snr_db:.1} dB");
             assert!(got.len() - best.1 >= sent.len(), "{law:?}: audio missing");
         }
+    }
+
+    /// Marks report when their audio reaches the wire, in order, and a stop drops them.
+    #[tokio::test]
+    async fn marked_audio_reports_its_first_packet() {
+        let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let cancel = CancellationToken::new();
+        let counters = Arc::new(RtpCounters::default());
+        let far = b.local_addr().unwrap();
+        let (tx, mut events) = start(a, params(far, Law::Alaw), counters, cancel.clone()).unwrap();
+        tx.play(vec![1000; 100]);
+        tx.play_marked(vec![1000; 400], Some(7));
+        tx.play_marked(vec![1000; 160], Some(8));
+        let mut seen = Vec::new();
+        let started = Instant::now();
+        while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_secs(2), events.recv()).await {
+            let done = ev == MediaEvent::PlaybackDone;
+            seen.push((ev, started.elapsed()));
+            if done {
+                break;
+            }
+        }
+        let kinds: Vec<_> = seen.iter().map(|(e, _)| e.clone()).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                MediaEvent::PlaybackStarted(7),
+                MediaEvent::PlaybackStarted(8),
+                MediaEvent::PlaybackDone
+            ]
+        );
+        // 7 starts in the first packet; 8 after 500 samples, in the fourth (60 ms later).
+        let gap = seen[1].1 - seen[0].1;
+        assert!(gap >= Duration::from_millis(40), "{gap:?}");
+
+        tx.play_marked(vec![1000; 800], Some(9));
+        tx.play_marked(vec![1000; 800], Some(10));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        tx.stop_playback();
+        let mut after = Vec::new();
+        while let Ok(Some(ev)) =
+            tokio::time::timeout(Duration::from_millis(300), events.recv()).await
+        {
+            after.push(ev);
+        }
+        cancel.cancel();
+        assert_eq!(after, vec![MediaEvent::PlaybackStarted(9)]);
     }
 }

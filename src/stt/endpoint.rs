@@ -5,7 +5,9 @@
 //! Speech starts when most of the last 200 ms was voiced (a click is not a word);
 //! it ends after `trailing_silence_ms` of unvoiced frames, or at `max_utterance_ms`.
 //! The utterance handed on includes a little audio before the onset, because the
-//! VAD is late on soft consonants.
+//! VAD is late on soft consonants. A short pause (`pause_ms`) inside speech is reported
+//! too, with the audio so far, so recognition can start before the turn is known to be
+//! over.
 
 use std::collections::VecDeque;
 
@@ -24,6 +26,9 @@ pub struct EndpointConfig {
     pub min_utterance_ms: u32,
     pub preroll_ms: u32,
     pub confirm_ms: u32,
+    /// Silence after which a pause is reported (0: never); shorter than the trailing
+    /// silence that ends the utterance.
+    pub pause_ms: u32,
 }
 
 impl Default for EndpointConfig {
@@ -34,6 +39,7 @@ impl Default for EndpointConfig {
             min_utterance_ms: 300,
             preroll_ms: 300,
             confirm_ms: 300,
+            pause_ms: 0,
         }
     }
 }
@@ -57,6 +63,11 @@ pub enum Endpoint {
     },
     /// The speech has lasted `confirm_ms`: long enough not to be a cough (barge-in).
     SpeechConfirmed { at_ms: u64 },
+    /// The caller paused for `pause_ms`: the audio so far, which is the utterance if
+    /// no more speech comes before the trailing silence ends it.
+    Pause { audio: Vec<i16>, end_ms: u64 },
+    /// Speech again after a reported pause: the audio of that pause is not the whole turn.
+    Resumed { at_ms: u64 },
     /// Voice too short to be a word.
     Noise { start_ms: u64, end_ms: u64 },
 }
@@ -71,6 +82,8 @@ pub struct Endpointer {
 
 struct Speech {
     confirmed: bool,
+    /// A pause was reported and no speech has come since.
+    paused: bool,
     start_frame: u64,
     last_voiced_frame: u64,
     audio: Vec<i16>,
@@ -88,6 +101,11 @@ impl Endpointer {
 
     pub fn in_speech(&self) -> bool {
         self.speech.is_some()
+    }
+
+    /// Audio time of the end of the last frame pushed.
+    pub fn now_ms(&self) -> u64 {
+        Self::ms(self.frames_seen)
     }
 
     /// Drops any utterance in progress (e.g. the caller pressed a key instead).
@@ -115,6 +133,12 @@ impl Endpointer {
             speech.audio.extend_from_slice(frame);
             if voiced {
                 speech.last_voiced_frame = index;
+                if speech.paused {
+                    speech.paused = false;
+                    return Some(Endpoint::Resumed {
+                        at_ms: Self::ms(index),
+                    });
+                }
             }
             let silent_ms = Self::ms(index - speech.last_voiced_frame);
             let length_ms = Self::ms(index + 1 - speech.start_frame);
@@ -126,6 +150,14 @@ impl Endpointer {
                 speech.confirmed = true;
                 return Some(Endpoint::SpeechConfirmed {
                     at_ms: Self::ms(index + 1),
+                });
+            } else if self.cfg.pause_ms > 0 && silent_ms == self.cfg.pause_ms as u64 {
+                let end_ms = Self::ms(speech.last_voiced_frame + 1);
+                let spoken_ms = end_ms - Self::ms(speech.start_frame);
+                speech.paused = spoken_ms >= self.cfg.min_utterance_ms as u64;
+                return speech.paused.then(|| Endpoint::Pause {
+                    audio: speech.audio.clone(),
+                    end_ms,
                 });
             } else {
                 return None;
@@ -167,6 +199,7 @@ impl Endpointer {
             .collect();
         self.speech = Some(Speech {
             confirmed: false,
+            paused: false,
             start_frame,
             last_voiced_frame: index,
             audio,
@@ -207,6 +240,8 @@ mod tests {
                 } => format!("utt {start_ms}-{end_ms} {reason:?}"),
                 Endpoint::Noise { start_ms, end_ms } => format!("noise {start_ms}-{end_ms}"),
                 Endpoint::SpeechConfirmed { at_ms } => format!("confirmed@{at_ms}"),
+                Endpoint::Pause { end_ms, audio } => format!("pause@{end_ms} {}", audio.len()),
+                Endpoint::Resumed { at_ms } => format!("resumed@{at_ms}"),
             })
             .collect()
     }
@@ -239,6 +274,46 @@ mod tests {
             summary(&ev),
             vec!["start@0", "confirmed@300", "utt 0-1500 Silence"]
         );
+    }
+
+    #[test]
+    fn each_short_pause_is_reported_with_the_audio_so_far() {
+        let mut ep = Endpointer::new(EndpointConfig {
+            pause_ms: 200,
+            ..Default::default()
+        });
+        // 600 ms speech, 300 ms pause, 400 ms speech, then silence.
+        let pattern = format!(
+            "{}{}{}{}",
+            "#".repeat(30),
+            ".".repeat(15),
+            "#".repeat(20),
+            ".".repeat(25)
+        );
+        let ev = run(&mut ep, &pattern);
+        // The audio of a pause runs to the frame where it was seen (600 + 200 ms).
+        assert_eq!(
+            summary(&ev),
+            vec![
+                "start@0",
+                "confirmed@300",
+                &format!("pause@600 {}", 40 * FRAME),
+                "resumed@900",
+                &format!("pause@1300 {}", 75 * FRAME),
+                "utt 0-1300 Silence"
+            ]
+        );
+        assert_eq!(ep.now_ms(), 90 * 20);
+    }
+
+    #[test]
+    fn a_pause_after_a_cough_is_not_reported() {
+        let mut ep = Endpointer::new(EndpointConfig {
+            pause_ms: 200,
+            ..Default::default()
+        });
+        let ev = run(&mut ep, &format!("{}{}", "#".repeat(10), ".".repeat(25)));
+        assert_eq!(summary(&ev), vec!["start@0", "noise 0-200"]);
     }
 
     #[test]

@@ -33,6 +33,11 @@ impl Listener {
             .collect()
     }
 
+    /// Audio time heard so far (the endpointer's clock).
+    pub fn now_ms(&self) -> u64 {
+        self.endpointer.now_ms()
+    }
+
     pub fn in_speech(&self) -> bool {
         self.endpointer.in_speech()
     }

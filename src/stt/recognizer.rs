@@ -10,6 +10,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,8 @@ pub enum SttError {
     Failed(String),
     #[error("speech recognizer stopped")]
     Stopped,
+    #[error("decode abandoned: the caller went on speaking")]
+    Abandoned,
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +49,11 @@ pub struct SttOptions {
     pub max_tokens: i32,
     /// Decoder calls one turn's knowledge-base scoring may take (see `forced::score`).
     pub rescore_budget: usize,
+    /// whisper.cpp's flash attention in the encoder and decoder.
+    pub flash_attn: bool,
+    /// Threads a job may use when no other job is running or waiting: a lone caller
+    /// gets both cores, a busy pool stays at one thread per job (ggml busy-waits).
+    pub idle_threads: i32,
 }
 
 impl Default for SttOptions {
@@ -57,6 +65,8 @@ impl Default for SttOptions {
             adaptive_audio_ctx: true,
             max_tokens: 64,
             rescore_budget: DEFAULT_RESCORE_BUDGET,
+            flash_attn: false,
+            idle_threads: 1,
         }
     }
 }
@@ -111,9 +121,13 @@ pub struct SttMetrics {
     pub utterances: Counter,
 }
 
+/// Set to stop a decode early (whisper checks it during computation).
+pub type Abandon = Arc<AtomicBool>;
+
 struct Job {
     audio_16k: Vec<f32>,
     turn: Turn,
+    abandon: Option<Abandon>,
     enqueued: Instant,
     reply: oneshot::Sender<Result<Transcript, SttError>>,
 }
@@ -123,6 +137,9 @@ pub struct Recognizer {
     jobs: SyncSender<Job>,
     queue: usize,
     pub metrics: SttMetrics,
+    /// Workers decoding now.
+    busy: Arc<AtomicUsize>,
+    workers: usize,
 }
 
 /// Whisper needs at least a second of audio; shorter turns ("ja") are padded.
@@ -136,7 +153,9 @@ impl Recognizer {
             });
         }
         whisper_rs::install_logging_hooks();
-        let ctx = WhisperContext::new_with_params(model, WhisperContextParameters::default())
+        let mut params = WhisperContextParameters::default();
+        params.flash_attn(opts.flash_attn);
+        let ctx = WhisperContext::new_with_params(model, params)
             .map_err(|e| SttError::ModelInvalid {
                 path: model.to_path_buf(),
                 reason: e.to_string(),
@@ -146,6 +165,7 @@ impl Recognizer {
         let rx = Arc::new(Mutex::new(rx));
         let metrics = SttMetrics::default();
         let priors = Priors::default();
+        let busy = Arc::new(AtomicUsize::new(0));
         for i in 0..opts.workers.max(1) {
             let invalid = |e: whisper_rs::WhisperError| SttError::ModelInvalid {
                 path: model.to_path_buf(),
@@ -160,6 +180,7 @@ impl Recognizer {
             let rx = rx.clone();
             let opts = opts.clone();
             let depth = metrics.queue_depth.clone();
+            let busy = busy.clone();
             std::thread::Builder::new()
                 .name(format!("stt-{i}"))
                 .spawn(move || loop {
@@ -168,9 +189,14 @@ impl Recognizer {
                         Err(_) => return,
                     };
                     let Ok(job) = job else { return };
+                    // Busy before no longer queued, so an idle check never sees neither.
+                    let others = busy.fetch_add(1, Ordering::SeqCst);
                     depth.dec();
+                    let alone = others == 0 && depth.get() == 0;
+                    let threads = if alone { opts.idle_threads.max(1) } else { 1 };
                     let queued = job.enqueued.elapsed();
-                    let result = worker.decode(&job, &opts, queued);
+                    let result = worker.decode(&job, &opts, threads, queued);
+                    busy.fetch_sub(1, Ordering::SeqCst);
                     job.reply.send(result).ok();
                 })
                 .map_err(|e| SttError::Failed(e.to_string()))?;
@@ -179,6 +205,8 @@ impl Recognizer {
             jobs: tx,
             queue: opts.queue,
             metrics,
+            busy,
+            workers: opts.workers.max(1),
         })
     }
 
@@ -218,10 +246,31 @@ impl Recognizer {
         audio_16k: Vec<f32>,
         turn: Turn,
     ) -> Result<Transcript, SttError> {
+        self.submit_16k(audio_16k, turn, None)?.await
+    }
+
+    /// Queues 8 kHz audio at once (refused when the queue is full); the transcript
+    /// comes from the returned future.
+    pub fn submit_8k(
+        &self,
+        pcm: &[i16],
+        turn: Turn,
+        abandon: Option<Abandon>,
+    ) -> Result<impl std::future::Future<Output = Result<Transcript, SttError>>, SttError> {
+        self.submit_16k(resample(&i16_to_f32(pcm), 8000, 16000), turn, abandon)
+    }
+
+    fn submit_16k(
+        &self,
+        audio_16k: Vec<f32>,
+        turn: Turn,
+        abandon: Option<Abandon>,
+    ) -> Result<impl std::future::Future<Output = Result<Transcript, SttError>>, SttError> {
         let (reply, rx) = oneshot::channel();
         let job = Job {
             audio_16k,
             turn,
+            abandon,
             enqueued: Instant::now(),
             reply,
         };
@@ -237,7 +286,12 @@ impl Recognizer {
             }
             Err(TrySendError::Disconnected(_)) => return Err(SttError::Stopped),
         }
-        rx.await.map_err(|_| SttError::Stopped)?
+        Ok(async move { rx.await.map_err(|_| SttError::Stopped)? })
+    }
+
+    /// A worker is free and nothing waits: a decode submitted now starts at once.
+    pub fn has_idle_worker(&self) -> bool {
+        self.metrics.queue_depth.get() == 0 && self.busy.load(Ordering::SeqCst) < self.workers
     }
 }
 
@@ -261,6 +315,7 @@ impl Worker {
         &mut self,
         job: &Job,
         opts: &SttOptions,
+        threads: i32,
         queued: Duration,
     ) -> Result<Transcript, SttError> {
         let started = Instant::now();
@@ -270,8 +325,19 @@ impl Worker {
             audio.resize(MIN_SAMPLES_16K, 0.0);
         }
         let turn = &job.turn;
-        let (mut text, mut confidence) =
-            transcribe(&mut self.state, &audio, &turn.language, &turn.prompt, opts)?;
+        let abandon = job.abandon.clone();
+        let abandoned = || abandon.as_ref().is_some_and(|a| a.load(Ordering::Relaxed));
+        let (mut text, mut confidence) = transcribe(
+            &mut self.state,
+            &audio,
+            (&turn.language, &turn.prompt),
+            opts,
+            threads,
+            job.abandon.clone(),
+        )?;
+        if abandoned() {
+            return Err(SttError::Abandoned);
+        }
         let mut language = turn.language.clone();
         let mut other_language_log_odds = None;
         if let Some(other) = turn.detect.as_deref().filter(|o| *o != language) {
@@ -280,8 +346,14 @@ impl Worker {
             tracing::debug!(%other, odds, "language check");
             other_language_log_odds = Some(odds);
             if odds > SWITCH_LANGUAGE_LOG_ODDS {
-                (text, confidence) =
-                    transcribe(&mut self.state, &audio, other, &turn.detect_prompt, opts)?;
+                (text, confidence) = transcribe(
+                    &mut self.state,
+                    &audio,
+                    (other, &turn.detect_prompt),
+                    opts,
+                    threads,
+                    job.abandon.clone(),
+                )?;
                 language = other.to_string();
             }
         }
@@ -324,7 +396,7 @@ impl Worker {
                 .ctx
                 .create_state()
                 .map_err(|e| SttError::Failed(e.to_string()))?;
-            transcribe(&mut state, &vec![0.0; 3 * 16000], "da", "", opts)?;
+            transcribe(&mut state, &vec![0.0; 3 * 16000], ("da", ""), opts, 1, None)?;
             self.silence = Some(state);
         }
         Ok(())
@@ -336,13 +408,14 @@ impl Worker {
 fn transcribe(
     state: &mut WhisperState,
     audio: &[f32],
-    language: &str,
-    prompt: &str,
+    (language, prompt): (&str, &str),
     opts: &SttOptions,
+    threads: i32,
+    abandon: Option<Abandon>,
 ) -> Result<(String, f32), SttError> {
     let audio_secs = audio.len() as f32 / 16000.0;
     let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
-    params.set_n_threads(1);
+    params.set_n_threads(threads);
     params.set_language(Some(language));
     params.set_translate(false);
     params.set_no_context(true);
@@ -361,6 +434,9 @@ fn transcribe(
     }
     if !prompt.is_empty() {
         params.set_initial_prompt(prompt);
+    }
+    if let Some(abandon) = abandon {
+        params.set_abort_callback_safe(move || abandon.load(Ordering::Relaxed));
     }
     state
         .full(params, audio)

@@ -202,13 +202,13 @@ pub async fn run(stack: &Stack, caller: CallerLeg<'_>, mut agent: AgentLeg) -> B
             ev = caller.events.recv() => match ev {
                 Some(MediaEvent::Audio(pcm)) => agent.media.play(pcm),
                 Some(MediaEvent::Dtmf(d)) => agent.media.send_dtmf(d),
-                Some(MediaEvent::PlaybackDone) => {}
+                Some(MediaEvent::PlaybackDone | MediaEvent::PlaybackStarted(_)) => {}
                 Some(MediaEvent::Timeout) | None => break BridgeEnd::MediaTimeout,
             },
             ev = agent.events.recv() => match ev {
                 Some(MediaEvent::Audio(pcm)) => caller.media.play(pcm),
                 Some(MediaEvent::Dtmf(d)) => caller.media.send_dtmf(d),
-                Some(MediaEvent::PlaybackDone) => {}
+                Some(MediaEvent::PlaybackDone | MediaEvent::PlaybackStarted(_)) => {}
                 Some(MediaEvent::Timeout) | None => break BridgeEnd::MediaTimeout,
             },
             st = caller.states.recv() => if super::ended(st).await {
