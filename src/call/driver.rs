@@ -279,7 +279,7 @@ struct CallLoop {
     playback: Playback,
     /// The turn being answered, until its answer is on the wire.
     clock: Option<TurnClock>,
-    /// The event being handled is not a timer's: what it plays is a reply, not a filler.
+    /// The event being handled answers the caller's words: what it plays is the reply.
     replying: bool,
     /// When the caller's last utterance ended: the start of the turn's latency.
     turn_started: Option<Instant>,
@@ -638,7 +638,15 @@ impl CallLoop {
 
     /// Feeds the conversation and performs what it asks, until it asks nothing more.
     async fn step(&mut self, event: Event) {
-        self.replying = !matches!(event, Event::Timer);
+        // What the caller's words lead to is the turn's reply; a filler (timer), the
+        // greeting's English offer (playback finished) and the like are not.
+        self.replying = matches!(
+            event,
+            Event::Transcript { .. }
+                | Event::TranscriptFailed
+                | Event::Resolved(_)
+                | Event::ResolveFailed
+        );
         let mut pending = vec![event];
         while let Some(ev) = pending.pop() {
             let actions = self.conversation.handle(std::time::Instant::now(), ev);
