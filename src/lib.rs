@@ -15,5 +15,6 @@ pub mod serve;
 pub mod sip;
 pub mod sms;
 pub mod stt;
+pub mod text;
 pub mod transfer;
 pub mod tts;
