@@ -22,6 +22,7 @@ use crate::ops::live::LiveCalls;
 use crate::ops::metrics::Metrics;
 use crate::ops::records::{self, RecordWriter, Records};
 use crate::rtp::session::RtpCounters;
+use crate::sip::dialogs::SipStats;
 use crate::sip::stack::{self, Stack};
 use crate::sip::uas;
 use crate::sms::Sms;
@@ -50,6 +51,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
     let rtp = Arc::new(RtpCounters::default());
     let mut metrics = Metrics::default();
     metrics.gauge("voicebot_calls_active", "Calls in progress", &active_calls);
+    metrics.collector(Box::new(SipStats(sip_stack.dialogs.clone())));
     metrics.counter(
         "voicebot_sip_rejected",
         "Malformed SIP requests answered with an error",
