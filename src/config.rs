@@ -451,6 +451,9 @@ pub struct SmsConfig {
     pub per_number_limit: u32,
     /// Submission attempts before a message is given up as failed.
     pub max_attempts: u32,
+    /// Finished messages (sent, delivered, failed) are deleted, number and text
+    /// included, this many days after their last update.
+    pub retention_days: u32,
     /// Wait after the first failed attempt; it doubles per attempt up to `retry_max_ms`.
     pub retry_initial_ms: u64,
     pub retry_max_ms: u64,
@@ -468,6 +471,7 @@ impl Default for SmsConfig {
             foreign_country_codes: Vec::new(),
             per_number_limit: 5,
             max_attempts: 10,
+            retention_days: 30,
             retry_initial_ms: 10_000,
             retry_max_ms: 900_000,
             smpp: SmppConfig::default(),

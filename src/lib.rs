@@ -7,6 +7,7 @@ pub mod bench;
 pub mod call;
 pub mod caller;
 pub mod config;
+pub mod db;
 pub mod intent;
 pub mod ops;
 pub mod privacy;

@@ -93,12 +93,7 @@ pub struct Records {
 impl Records {
     pub fn open(path: &Path) -> Result<Records, RecordsError> {
         let open = || -> rusqlite::Result<Connection> {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).ok();
-            }
-            let conn = Connection::open(path)?;
-            conn.busy_timeout(Duration::from_secs(5))?;
-            conn.pragma_update(None, "journal_mode", "WAL")?;
+            let conn = crate::db::open(path)?;
             conn.execute_batch(SCHEMA)?;
             Ok(conn)
         };
