@@ -51,6 +51,11 @@ pub struct SipConfig {
     #[serde(deserialize_with = "laws")]
     pub codecs: Vec<Law>,
     pub retry_after_secs: u32,
+    /// SIP over TCP: connections open at once; more are closed as they arrive.
+    pub tcp_max_connections: usize,
+    /// SIP over TCP: a connection with no complete message (or CRLF keepalive) from
+    /// the peer for this long is closed.
+    pub tcp_idle_secs: u64,
 }
 
 impl Default for SipConfig {
@@ -60,6 +65,8 @@ impl Default for SipConfig {
             max_calls: 200,
             codecs: vec![Law::Alaw, Law::Ulaw],
             retry_after_secs: 30,
+            tcp_max_connections: 256,
+            tcp_idle_secs: 300,
         }
     }
 }
