@@ -51,6 +51,11 @@ pub struct SipConfig {
     #[serde(deserialize_with = "laws")]
     pub codecs: Vec<Law>,
     pub retry_after_secs: u32,
+    /// SIP over TCP: connections open at once; more are closed as they arrive.
+    pub tcp_max_connections: usize,
+    /// SIP over TCP: a connection with no complete message (or CRLF keepalive) from
+    /// the peer for this long is closed.
+    pub tcp_idle_secs: u64,
 }
 
 impl Default for SipConfig {
@@ -60,6 +65,8 @@ impl Default for SipConfig {
             max_calls: 200,
             codecs: vec![Law::Alaw, Law::Ulaw],
             retry_after_secs: 30,
+            tcp_max_connections: 256,
+            tcp_idle_secs: 300,
         }
     }
 }
@@ -455,6 +462,9 @@ pub struct SmsConfig {
     pub per_number_limit: u32,
     /// Submission attempts before a message is given up as failed.
     pub max_attempts: u32,
+    /// Finished messages (sent, delivered, failed) are deleted, number and text
+    /// included, this many days after their last update.
+    pub retention_days: u32,
     /// Wait after the first failed attempt; it doubles per attempt up to `retry_max_ms`.
     pub retry_initial_ms: u64,
     pub retry_max_ms: u64,
@@ -472,6 +482,7 @@ impl Default for SmsConfig {
             foreign_country_codes: Vec::new(),
             per_number_limit: 5,
             max_attempts: 10,
+            retention_days: 30,
             retry_initial_ms: 10_000,
             retry_max_ms: 900_000,
             smpp: SmppConfig::default(),

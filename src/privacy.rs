@@ -8,9 +8,14 @@
 //! negative leaks personal data.
 //!
 //! Speech recognition writes numbers in many ways: "120345-1234", "120345 1234",
-//! "12 03 45 12 34", or one digit at a time ("1 2 0 3 4 5 1 2 3 4"). So digits are read
-//! as runs of digit groups joined by spaces, hyphens or ", ", and a run is classified by
-//! how many digits it has, not by how it was written.
+//! "12 03 45 12 34", "12.03.45-1234", "120345/1234", one digit at a time ("1 2 0 3 4 5
+//! 1 2 3 4"), or in words ("tolv nul tre fem og fyrre …", read by [`numbers`]). So
+//! digits are read as runs of digit groups joined by spaces, hyphens or dashes,
+//! slashes or ", " (and dots between groups of one or two digits, as in "20.12.34.56",
+//! not in "12.500.000"), and a run is classified by how many digits it has, not by how
+//! it was written. A date ("12-03-2026") is not personal data.
+
+mod numbers;
 
 use std::sync::LazyLock;
 
@@ -37,16 +42,29 @@ static EMAIL_RE: LazyLock<Regex> = LazyLock::new(|| {
     .expect("valid e-mail pattern")
 });
 
-/// A run of digit groups, optionally after "+". Separators: whitespace, a hyphen with
-/// optional spaces, or a comma and a space (ASR's way of writing spoken pairs).
+/// A run of digit groups, optionally after "+". Separators: whitespace, a hyphen, en or
+/// em dash or slash with optional spaces, or a comma and a space (ASR's way of writing
+/// spoken pairs). A group is digits, or one- and two-digit groups joined by dots.
 static DIGITS_RE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:\+\s*)?\d+(?:(?:\s*-\s*|\s+|,\s+)\d+)*").expect("valid digit-run pattern")
+    Regex::new(
+        r"(?x)
+        (?:\+\s*)? GROUP (?: (?: \s*[-–—/]\s* | \s+ | ,\s+ ) GROUP )*"
+            .replace("GROUP", r"(?:\d{1,2}(?:\.\d{1,2})+\b|\d+)")
+            .as_str(),
+    )
+    .expect("valid digit-run pattern")
 });
 
 /// Returns `text` with CPR numbers, phone numbers and e-mail addresses replaced by
 /// [`CPR`], [`PHONE`] and [`EMAIL`]. Idempotent: the placeholders contain no digits.
 pub fn redact(text: &str) -> String {
-    let text = EMAIL_RE.replace_all(text, EMAIL);
+    let mut text = EMAIL_RE.replace_all(text, EMAIL).into_owned();
+    // Numbers in words first, from the end so earlier spans stay valid.
+    for run in numbers::spoken_runs(&text).into_iter().rev() {
+        if let Some(placeholder) = classify(&run.digits) {
+            text.replace_range(run.span, placeholder);
+        }
+    }
     DIGITS_RE
         .replace_all(&text, |c: &Captures| {
             let run = &c[0];
@@ -60,6 +78,9 @@ fn classify(run: &str) -> Option<&'static str> {
     let plus = run.starts_with('+');
     let digits: String = run.chars().filter(char::is_ascii_digit).collect();
     let n = digits.len();
+    if is_date(run) {
+        return None;
+    }
     if (plus && digits.starts_with("45") && n == 10) || (digits.starts_with("0045") && n == 12) {
         return Some(PHONE);
     }
@@ -71,6 +92,18 @@ fn classify(run: &str) -> Option<&'static str> {
         10 if digits.starts_with("45") => Some(PHONE),
         _ => Some(CPR),
     }
+}
+
+/// "12-03-2026", "1/3/2026": day, month and a year of this or the last century.
+fn is_date(run: &str) -> bool {
+    let groups: Vec<&str> = run
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|g| !g.is_empty())
+        .collect();
+    let num = |g: &str| g.parse::<u32>().unwrap_or(0);
+    matches!(groups[..], [d, m, y]
+        if d.len() <= 2 && m.len() <= 2 && (1..=31).contains(&num(d)) && (1..=12).contains(&num(m))
+            && y.len() == 4 && (y.starts_with("19") || y.starts_with("20")))
 }
 
 /// Whether `text` (redacted or not) carries a CPR number.
@@ -93,6 +126,14 @@ mod tests {
             "mit cpr-nummer er 1 2 0 3 4 5 1 2 3 4",
             "mit cpr-nummer er 1 2 0 3 4 5 - 1 2 3 4",
             "mit cpr-nummer er 12, 03, 45, 12, 34",
+            "mit cpr-nummer er 12.03.45-1234",
+            "mit cpr-nummer er 120345/1234",
+            "mit cpr-nummer er 120345–1234",
+            "mit cpr-nummer er 120345 — 1234",
+            "mit cpr-nummer er tolv nul tre fem og fyrre tolv fire og tredive",
+            "mit cpr-nummer er tolv nul tre femogfyrre et to tre fire",
+            "mit cpr-nummer er 12 03 45 tolv fireogtredive",
+            "mit cpr-nummer er en to nul tre fire fem en to tre fire",
         ] {
             assert_eq!(redact(said), "mit cpr-nummer er [CPR]", "{said}");
         }
@@ -117,6 +158,9 @@ mod tests {
             "ring til 0045 12345678",
             "ring til 45 12 34 56 78",
             "ring til 12-34-56-78",
+            "ring til 20.12.34.56",
+            "ring til tyve tolv fireogtredive seksoghalvtreds",
+            "ring til twenty twelve thirty four fifty six",
         ] {
             assert_eq!(redact(said), "ring til [TELEFON]", "{said}");
         }
@@ -149,6 +193,11 @@ mod tests {
             "den 12.03.2026",
             "I'm at home",
             "bus 150S kl. 14",
+            "den 12-03-2026 eller 1/3/2026",
+            "det koster 12.500.000 kr",
+            "jeg har to børn på tre og fem år",
+            "en to tre fire",
+            "klokken 14.30",
         ] {
             assert_eq!(redact(said), said);
         }
@@ -162,5 +211,13 @@ mod tests {
         assert!(mentions_cpr("120345-1234"));
         assert!(mentions_cpr(&once));
         assert!(!mentions_cpr("tlf 12 34 56 78"));
+    }
+
+    #[test]
+    fn spoken_cpr_in_english_words() {
+        assert_eq!(
+            redact("my CPR number is one two zero three four five, one two three four."),
+            "my CPR number is [CPR]."
+        );
     }
 }

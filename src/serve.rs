@@ -22,7 +22,9 @@ use crate::ops::live::LiveCalls;
 use crate::ops::metrics::Metrics;
 use crate::ops::records::{self, RecordWriter, Records};
 use crate::rtp::session::RtpCounters;
+use crate::sip::dialogs::SipStats;
 use crate::sip::stack::{self, Stack};
+use crate::sip::transport::TcpLimits;
 use crate::sip::uas;
 use crate::sms::Sms;
 use crate::stt::recognizer::{Recognizer, SttError, SttOptions};
@@ -44,7 +46,11 @@ pub struct Running {
 pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<Running> {
     let config = Arc::new(config);
     let stt = load_recognizer(&config)?;
-    let started = stack::start(config.sip.listen, true, cancel.clone()).await?;
+    let tcp = TcpLimits {
+        max_connections: config.sip.tcp_max_connections,
+        idle: Duration::from_secs(config.sip.tcp_idle_secs),
+    };
+    let started = stack::start(config.sip.listen, Some(tcp), cancel.clone()).await?;
     let sip = started.stack.local;
     let guard = started.stack.guard.clone();
     let sip_stack = Arc::new(started.stack);
@@ -52,6 +58,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
     let rtp = Arc::new(RtpCounters::default());
     let mut metrics = Metrics::default();
     metrics.gauge("voicebot_calls_active", "Calls in progress", &active_calls);
+    metrics.collector(Box::new(SipStats(sip_stack.dialogs.clone())));
     metrics.counter(
         "voicebot_sip_rejected",
         "Malformed SIP requests answered with an error",

@@ -230,3 +230,64 @@ fn assert_calls_work(gw: &Gateway) {
     ]);
     assert_eq!(report["answered"], true, "{report}");
 }
+
+#[test]
+fn a_tcp_message_over_8_kb_is_taken_up_to_the_stream_limit() {
+    let gw = Gateway::start("");
+    let pad = format!("X-Pad: {}\r\n", "x".repeat(12_000));
+    let big = request(&gw, "OPTIONS", "big1", &pad, "");
+    // A datagram that large is still refused: it does not fit the stack's UDP reads.
+    let resp = udp_exchange(&gw, big.as_bytes()).expect("an answer over UDP");
+    assert_eq!(status_line(&resp), "SIP/2.0 513 Message Too Large");
+    let (resp, _) = tcp_exchange(&gw, big.replace("SIP/2.0/UDP", "SIP/2.0/TCP").as_bytes());
+    assert_eq!(
+        status_line(&resp.expect("an answer over TCP")),
+        "SIP/2.0 200 OK"
+    );
+    // Beyond what the stack's stream codec takes (65,535 bytes in all): refused as
+    // soon as the header section says so.
+    let pad = format!("X-Pad: {}\r\n", "x".repeat(1_000));
+    let huge = request(&gw, "OPTIONS", "big2", &pad, "")
+        .replace("Content-Length: 0", "Content-Length: 65000")
+        .replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+    let (resp, _) = tcp_exchange(&gw, huge.as_bytes());
+    assert_eq!(
+        status_line(&resp.expect("an answer over TCP")),
+        "SIP/2.0 513 Message Too Large"
+    );
+}
+
+/// Whether the server closed `s` within `within` (false: still open, or data came).
+fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
+    s.set_read_timeout(Some(within)).unwrap();
+    matches!(s.read(&mut [0u8; 64]), Ok(0))
+}
+
+#[test]
+fn sip_tcp_connections_are_capped_and_idle_ones_closed() {
+    let gw = Gateway::start("[sip]\ntcp_max_connections = 2\ntcp_idle_secs = 2\n");
+    let started = Instant::now();
+    let mut first = TcpStream::connect(gw.sip).unwrap();
+    let _second = TcpStream::connect(gw.sip).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut third = TcpStream::connect(gw.sip).unwrap();
+    assert!(
+        closed_within(&mut third, Duration::from_millis(800)),
+        "a connection over the cap stays open"
+    );
+    assert!(
+        !closed_within(&mut first, Duration::from_millis(500)),
+        "a connection under the cap was closed early"
+    );
+    assert!(
+        closed_within(&mut first, Duration::from_secs(4)),
+        "an idle connection stays open"
+    );
+    let idle_for = started.elapsed();
+    assert!(idle_for >= Duration::from_millis(1800), "{idle_for:?}");
+    // The slots are free again.
+    let ok = request(&gw, "OPTIONS", "cap1", "", "").replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+    let (resp, _) = tcp_exchange(&gw, ok.as_bytes());
+    assert_eq!(status_line(&resp.expect("an answer")), "SIP/2.0 200 OK");
+    assert_calls_work(&gw);
+}

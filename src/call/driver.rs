@@ -162,7 +162,8 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
     let language = cfg.stt.language_for(&called).to_string();
     let caller_user = caller_user(&call.request);
     let started_unix = chrono::Utc::now().timestamp();
-    ctx.live.start(
+    // The key this call's view and record go by (unique even for a repeated Call-ID).
+    let key = ctx.live.start(
         &call.call_id,
         started_unix,
         &called,
@@ -194,7 +195,7 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
         ctx: ctx.clone(),
         language,
         called,
-        call_id: call.call_id.clone(),
+        call_id: key.clone(),
         caller_user,
         sms_to,
         turn_started: None,
@@ -207,7 +208,7 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
         .run(&mut call, negotiated, local, session_id, events)
         .await;
     let outcome = call_loop.conversation.outcome().as_str();
-    ctx.live.end(&call.call_id, outcome);
+    ctx.live.end(&key, outcome);
     ctx.metrics
         .calls
         .get_or_create(&vec![("outcome", outcome)])
@@ -356,7 +357,7 @@ impl CallLoop {
                         }
                     }
                     Some(MediaEvent::Dtmf(digit)) => {
-                        tracing::info!(%digit, "dtmf");
+                        tracing::debug!(%digit, "dtmf");
                         self.ctx.metrics.dtmf.inc();
                         self.step(Event::Dtmf(digit)).await;
                     }

@@ -112,7 +112,7 @@ pub async fn place(opts: CallOptions) -> anyhow::Result<CallReport> {
 
     let cancel = CancellationToken::new();
     let _stop = cancel.clone().drop_guard();
-    let started = stack::start(SocketAddr::new(local_ip, 0), false, cancel.clone()).await?;
+    let started = stack::start(SocketAddr::new(local_ip, 0), None, cancel.clone()).await?;
     let stack = Arc::new(started.stack);
     tokio::spawn(crate::sip::uas::serve_in_dialog(
         stack.clone(),

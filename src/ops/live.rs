@@ -108,8 +108,27 @@ impl LiveCalls {
         r
     }
 
-    pub fn start(&self, call_id: &str, started: i64, called: &str, caller: &str, language: &str) {
+    /// Adds a call and returns its key, the name it goes by here, in call records and
+    /// on the switchboard: its Call-ID, or if a call kept here already has that
+    /// Call-ID (a peer that repeats them, or a crafted one), the Call-ID with `#2`,
+    /// `#3`, … so neither call's view or record overwrites the other's.
+    pub fn start(
+        &self,
+        call_id: &str,
+        started: i64,
+        called: &str,
+        caller: &str,
+        language: &str,
+    ) -> String {
         let mut calls = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let taken = |key: &str| calls.iter().any(|c| c.call_id == key);
+        let key = (1..)
+            .map(|n| match n {
+                1 => call_id.to_string(),
+                n => format!("{call_id}#{n}"),
+            })
+            .find(|k| !taken(k))
+            .unwrap_or_default();
         // Finished calls make room first; live ones are never dropped.
         while calls.len() >= self.keep {
             match calls.iter().position(|c| c.outcome.is_some()) {
@@ -120,7 +139,7 @@ impl LiveCalls {
             }
         }
         calls.push_back(CallView {
-            call_id: call_id.into(),
+            call_id: key.clone(),
             started,
             called: called.into(),
             caller: caller.into(),
@@ -137,6 +156,7 @@ impl LiveCalls {
         });
         drop(calls);
         self.changed.send_modify(|v| *v += 1);
+        key
     }
 
     pub fn said(&self, call_id: &str, at_secs: f32, who: &'static str, text: &str) {

@@ -39,6 +39,11 @@ impl Metrics {
         self.registry.register(name, help, metric);
     }
 
+    /// Metrics computed at scrape time.
+    pub fn collector(&mut self, collector: Box<dyn prometheus_client::collector::Collector>) {
+        self.registry.register_collector(collector);
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.

@@ -59,6 +59,28 @@ CREATE TABLE IF NOT EXISTS turns (
 );
 ";
 
+/// `call_id`, unless a different call (another start time) is stored under it: then
+/// the first free `call_id#n`.
+fn free_key(db: &Connection, call_id: &str, started: i64) -> rusqlite::Result<String> {
+    for n in 1u32.. {
+        let key = match n {
+            1 => call_id.to_string(),
+            n => format!("{call_id}#{n}"),
+        };
+        let stored: Option<i64> = db
+            .query_row(
+                "SELECT started FROM calls WHERE call_id = ?1",
+                [&key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if stored.is_none_or(|s| s == started) {
+            return Ok(key);
+        }
+    }
+    unreachable!("u32 keys run out before the database does")
+}
+
 /// The first `ended` time (unix seconds) whose transcripts are still kept.
 pub fn expired(now_unix: i64, retention_days: u32) -> i64 {
     now_unix - i64::from(retention_days) * 86_400
@@ -93,12 +115,7 @@ pub struct Records {
 impl Records {
     pub fn open(path: &Path) -> Result<Records, RecordsError> {
         let open = || -> rusqlite::Result<Connection> {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).ok();
-            }
-            let conn = Connection::open(path)?;
-            conn.busy_timeout(Duration::from_secs(5))?;
-            conn.pragma_update(None, "journal_mode", "WAL")?;
+            let conn = crate::db::open(path)?;
             conn.execute_batch(SCHEMA)?;
             Ok(conn)
         };
@@ -112,14 +129,17 @@ impl Records {
 
     /// Stores a finished call and its caller turns; a handed-over call gets a last
     /// turn answered by a person.
+    /// A record of another call under the same key (a Call-ID repeated across a
+    /// restart) is kept: this one is stored as `key#2` (`#3`, …).
     pub fn save(&mut self, call: &CallView) -> Result<(), RecordsError> {
         let tx = self.conn.transaction()?;
+        let key = free_key(&tx, &call.call_id, call.started)?;
         let turns = turns(call);
         tx.execute(
             "INSERT OR REPLACE INTO calls (call_id, started, ended, called, caller, language, \
              topic, outcome, queue, sms_sent, turns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
-                call.call_id,
+                key,
                 call.started,
                 call.ended.unwrap_or(call.started),
                 call.called,
@@ -132,13 +152,13 @@ impl Records {
                 turns.len() as i64,
             ],
         )?;
-        tx.execute("DELETE FROM turns WHERE call_id = ?1", [&call.call_id])?;
+        tx.execute("DELETE FROM turns WHERE call_id = ?1", [&key])?;
         for (seq, t) in turns.iter().enumerate() {
             tx.execute(
                 "INSERT INTO turns (call_id, seq, at_secs, text, answer, intent, confidence, \
                  answered, reply_secs, answered_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
-                    call.call_id,
+                    key,
                     seq as i64,
                     t.at_secs,
                     t.text,
@@ -415,6 +435,40 @@ mod tests {
             .query_row("SELECT sms_sent FROM calls", [], |r| r.get(0))
             .unwrap();
         assert!(sms);
+    }
+
+    #[test]
+    fn a_repeated_call_id_keeps_both_calls() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut records = Records::open(&dir.path().join("r.sqlite")).unwrap();
+        // In one run: the live view gives the second call its own key.
+        let live = LiveCalls::new(4);
+        assert_eq!(live.start("same", 1_000, "70101010", "", "da"), "same");
+        live.said("same", 2.0, "caller", "nyt pas");
+        records.save(&finished(&live, "same")).unwrap();
+        let second = live.start("same", 1_100, "70101010", "", "da");
+        assert_eq!(second, "same#2");
+        live.said(&second, 2.0, "caller", "storskrald");
+        records.save(&finished(&live, &second)).unwrap();
+        assert_eq!(live.get("same").unwrap().lines[0].text, "nyt pas");
+        // After a restart the live view is empty: the records keep both apart.
+        let fresh = LiveCalls::new(4);
+        let third = fresh.start("same", 1_200, "70101010", "", "da");
+        fresh.said(&third, 2.0, "caller", "boligstøtte");
+        records.save(&finished(&fresh, &third)).unwrap();
+        // Saving the same call again replaces it rather than adding a fourth.
+        records.save(&finished(&fresh, &third)).unwrap();
+        let texts = |key: &str| -> Option<String> {
+            records.call(key).unwrap().unwrap().turns[0].text.clone()
+        };
+        assert_eq!(texts("same").as_deref(), Some("nyt pas"));
+        assert_eq!(texts("same#2").as_deref(), Some("storskrald"));
+        assert_eq!(texts("same#3").as_deref(), Some("boligstøtte"));
+        let n: i64 = records
+            .conn
+            .query_row("SELECT COUNT(*) FROM calls", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 3);
     }
 
     #[test]

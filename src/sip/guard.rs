@@ -12,6 +12,8 @@ pub const MAX_DATAGRAM: usize = 8192;
 pub const MAX_HEADERS: usize = 16 * 1024;
 /// Largest body accepted on a stream.
 pub const MAX_BODY: usize = 64 * 1024;
+/// Largest whole message accepted on a stream: what the stack's stream codec takes.
+pub const MAX_STREAM_MESSAGE: usize = 65535;
 
 /// Option tags we implement; a `Require` naming anything else gets 420.
 const SUPPORTED_EXTENSIONS: &[&str] = &[];
@@ -173,9 +175,18 @@ fn is_token(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
 }
 
-/// Checks one complete message (a datagram, or a framed stream message).
+/// Checks one datagram.
 pub fn check(raw: &[u8]) -> Verdict {
-    if raw.len() > MAX_DATAGRAM {
+    check_within(raw, MAX_DATAGRAM)
+}
+
+/// Checks one message framed on a stream, which may be larger than a datagram.
+pub fn check_stream(raw: &[u8]) -> Verdict {
+    check_within(raw, MAX_STREAM_MESSAGE)
+}
+
+fn check_within(raw: &[u8], max: usize) -> Verdict {
+    if raw.len() > max {
         // Headers may still be readable: answer so the sender can switch to TCP.
         return match split_head(raw) {
             Ok(head) if head.get("via").is_some() => {
@@ -323,6 +334,9 @@ pub fn frame(buf: &[u8]) -> Framing {
             Err(_) => return Framing::Broken(refuse(buf, 400, "Malformed Content-Length")),
         },
     };
+    if body_start + length > MAX_STREAM_MESSAGE {
+        return Framing::Broken(refuse(buf, 513, "Message Too Large"));
+    }
     if buf.len() < body_start + length {
         return Framing::Incomplete;
     }

@@ -118,7 +118,9 @@ pub fn parse(body: &[u8]) -> Result<RemoteAudio, SdpError> {
         .media_name
         .formats
         .iter()
-        .filter_map(|f| f.parse::<u8>().ok())
+        // RTP has seven bits for the payload type: 128 and above cannot be sent, and
+        // taking one would give a silent call instead of a 488.
+        .filter_map(|f| f.parse::<u8>().ok().filter(|pt| *pt < 128))
         .map(|pt| {
             let name = rtpmap(pt).unwrap_or_else(|| match pt {
                 0 => "PCMU".into(),
@@ -271,6 +273,30 @@ mod tests {
             negotiate(&remote, PREF),
             Err(SdpError::NoCommonCodec("G729".into()))
         );
+    }
+
+    #[test]
+    fn payload_types_above_127_are_not_usable() {
+        let remote = parse(
+            sdp(
+                "m=audio 4000 RTP/AVP 200 201",
+                "a=rtpmap:200 PCMA/8000\r\na=rtpmap:201 telephone-event/8000\r\n",
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        assert!(remote.formats.is_empty(), "{:?}", remote.formats);
+        assert!(negotiate(&remote, PREF).is_err());
+        let remote = parse(
+            sdp(
+                "m=audio 4000 RTP/AVP 200 8 201",
+                "a=rtpmap:200 PCMU/8000\r\na=rtpmap:201 telephone-event/8000\r\n",
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let n = negotiate(&remote, PREF).unwrap();
+        assert_eq!((n.payload_type, n.dtmf_payload_type), (8, None));
     }
 
     #[test]

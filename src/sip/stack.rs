@@ -10,7 +10,7 @@ use rsipstack::transport::{udp::UdpConnection, TcpListenerConnection, TransportL
 use rsipstack::EndpointBuilder;
 use tokio_util::sync::CancellationToken;
 
-use super::transport::{serve_tcp, GuardCounters, GuardedUdp};
+use super::transport::{serve_tcp, GuardCounters, GuardedUdp, TcpLimits};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StackError {
@@ -37,10 +37,11 @@ pub struct Started {
     pub incoming: TransactionReceiver,
 }
 
-/// Binds UDP (and, if asked, TCP) on `listen` and runs the endpoint until `cancel`.
+/// Binds UDP (and TCP, if given its limits) on `listen` and runs the endpoint until
+/// `cancel`.
 pub async fn start(
     listen: SocketAddr,
-    tcp: bool,
+    tcp: Option<TcpLimits>,
     cancel: CancellationToken,
 ) -> Result<Started, StackError> {
     let guard = Arc::new(GuardCounters::default());
@@ -65,7 +66,7 @@ pub async fn start(
     .await?;
     transport_layer.add_transport(conn.into());
 
-    if tcp {
+    if let Some(limits) = tcp {
         let public = SocketAddr::new(local.ip(), local.port());
         let front = tokio::net::TcpListener::bind(public)
             .await
@@ -80,6 +81,7 @@ pub async fn start(
             front,
             private,
             guard.clone(),
+            limits,
             cancel.child_token(),
         ));
     }

@@ -9,11 +9,13 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Semaphore};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::guard::{self, Framing, Verdict};
@@ -91,13 +93,29 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdp {
     }
 }
 
+/// Bounds on the SIP TCP listener: each connection costs three file descriptors (the
+/// caller's, and both ends of the relay to the stack) and the stack's buffers.
+#[derive(Debug, Clone, Copy)]
+pub struct TcpLimits {
+    /// Connections open at once; one more is closed as soon as it is accepted.
+    pub max_connections: usize,
+    /// Closes a connection that brings no complete message or keepalive for this long
+    /// (a silent or trickling peer).
+    pub idle: Duration,
+}
+
+/// How long the accept loop rests after a failed accept (out of file descriptors).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
 /// Accepts TCP on the public address and relays checked messages to the stack.
 pub async fn serve_tcp(
     listener: TcpListener,
     stack: SocketAddr,
     counters: Arc<GuardCounters>,
+    limits: TcpLimits,
     cancel: CancellationToken,
 ) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
         let accepted = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -105,15 +123,28 @@ pub async fn serve_tcp(
         };
         match accepted {
             Ok((conn, peer)) => {
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    tracing::warn!(%peer, limit = limits.max_connections, "SIP TCP connection limit reached: closed");
+                    continue;
+                };
                 let counters = counters.clone();
                 let cancel = cancel.child_token();
                 tokio::spawn(async move {
-                    if let Err(e) = relay(conn, peer, stack, counters, cancel).await {
+                    let _slot = slot;
+                    if let Err(e) = relay(conn, peer, stack, counters, limits.idle, cancel).await {
                         tracing::debug!(%peer, error = %e, "sip tcp connection ended");
                     }
                 });
             }
-            Err(e) => tracing::warn!(error = %e, "sip tcp accept failed"),
+            Err(e) => {
+                // EMFILE/ENFILE leave the connection in the backlog: accepting again at
+                // once would spin. Rest, so calls ending can free descriptors.
+                tracing::warn!(error = %e, "sip tcp accept failed");
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(ACCEPT_BACKOFF) => {}
+                }
+            }
         }
     }
 }
@@ -123,6 +154,7 @@ async fn relay(
     peer: SocketAddr,
     stack: SocketAddr,
     counters: Arc<GuardCounters>,
+    idle: Duration,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
     let inner = TcpStream::connect(stack).await?;
@@ -146,8 +178,14 @@ async fn relay(
     let forth = async move {
         let mut pending: Vec<u8> = Vec::new();
         let mut buf = vec![0u8; 16384];
+        // Only whole messages and keepalives move it: trickled bytes do not.
+        let mut deadline = Instant::now() + idle;
         loop {
-            let n = peer_rd.read(&mut buf).await?;
+            let Ok(read) = tokio::time::timeout_at(deadline, peer_rd.read(&mut buf)).await else {
+                tracing::debug!(%peer, "sip tcp connection idle: closed");
+                return Ok(());
+            };
+            let n = read?;
             if n == 0 {
                 return Ok::<(), std::io::Error>(());
             }
@@ -158,9 +196,11 @@ async fn relay(
                     Framing::Keepalive(k) => {
                         inner_wr.write_all(&pending[..k]).await?;
                         pending.drain(..k);
+                        deadline = Instant::now() + idle;
                     }
                     Framing::Message(len) => {
-                        let verdict = guard::check(&pending[..len]);
+                        deadline = Instant::now() + idle;
+                        let verdict = guard::check_stream(&pending[..len]);
                         counters.note(&verdict, peer, "tcp");
                         match verdict {
                             Verdict::Pass => inner_wr.write_all(&pending[..len]).await?,

@@ -16,6 +16,7 @@ use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transaction::TransactionReceiver;
 use tokio::sync::mpsc;
 
+use super::dialogs::Registration;
 use super::sdp::{self, Negotiated};
 use super::stack::Stack;
 use crate::audio::g711::Law;
@@ -31,6 +32,8 @@ pub struct IncomingCall {
     /// None: the INVITE had no SDP, so our 200 carries the offer and the ACK the answer.
     pub negotiated: Option<Negotiated>,
     pub slot: CallSlot,
+    /// Removes the dialog from the stack when the call is dropped, however it ended.
+    _registration: Registration,
 }
 
 /// Holds one place under the call limit until the call is over.
@@ -135,6 +138,7 @@ async fn new_invite(
             return;
         }
     };
+    let registration = Registration::new(stack.dialogs.clone(), dialog.clone());
     let request = tx.original.clone();
     let mut driver = dialog.clone();
     tokio::spawn(async move {
@@ -150,6 +154,7 @@ async fn new_invite(
         request,
         negotiated,
         slot,
+        _registration: registration,
     };
     if calls.send(call).await.is_err() {
         tracing::error!("call layer is gone");

@@ -150,14 +150,27 @@ impl Sms {
             max: Duration::from_millis(config.retry_max_ms.max(config.retry_initial_ms)),
             max_attempts: config.max_attempts,
         };
+        if config.retention_days == 0 {
+            return Err(SmsError::Config(
+                "retention_days must be at least 1 (the per-number limit counts a day)".into(),
+            ));
+        }
         let path = config.outbox_path();
+        let max_attempts = config.max_attempts;
         let outbox = tokio::task::spawn_blocking(move || {
             let mut o = Outbox::open(&path)?;
-            let requeued = o.recover(SystemTime::now())?;
-            if requeued > 0 {
+            let r = o.recover(max_attempts, SystemTime::now())?;
+            if r.requeued > 0 {
                 tracing::warn!(
-                    requeued,
+                    requeued = r.requeued,
                     "SMS caught mid-submission by the last stop; sending again"
+                );
+            }
+            if r.failed > 0 {
+                tracing::error!(
+                    failed = r.failed,
+                    max_attempts,
+                    "SMS caught mid-submission on its last attempt: given up"
                 );
             }
             Ok::<_, OutboxError>(o)
@@ -177,6 +190,11 @@ impl Sms {
             cancel: cancel.clone(),
         };
         let task = tokio::spawn(driver.run());
+        let retention = tokio::spawn(retention_task(
+            outbox.clone(),
+            Duration::from_secs(u64::from(config.retention_days) * 86_400),
+            cancel.clone(),
+        ));
         Ok(Sms {
             inner: Arc::new(Inner {
                 outbox,
@@ -185,7 +203,7 @@ impl Sms {
                 wake,
                 metrics,
                 cancel,
-                tasks: Mutex::new(vec![task]),
+                tasks: Mutex::new(vec![task, retention]),
             }),
         })
     }
@@ -276,6 +294,24 @@ impl Sms {
         let tasks = std::mem::take(&mut *self.inner.tasks.lock().expect("not poisoned"));
         for t in tasks {
             let _ = t.await;
+        }
+    }
+}
+
+/// Hourly (and at start): deletes finished messages older than `keep`.
+async fn retention_task(outbox: SharedOutbox, keep: Duration, cancel: CancellationToken) {
+    let mut hourly = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = hourly.tick() => {
+                let before = SystemTime::now() - keep;
+                match outbox.run(move |o| o.purge(before)).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(deleted = n, "SMS outbox retention"),
+                    Err(e) => tracing::warn!(error = %e, "SMS outbox retention failed"),
+                }
+            }
         }
     }
 }

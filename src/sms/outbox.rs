@@ -125,6 +125,15 @@ pub enum Enqueued {
     },
 }
 
+/// What [`Outbox::recover`] did with the messages caught mid-submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recovered {
+    /// Back in the queue, due now.
+    pub requeued: usize,
+    /// Had used all their attempts: failed.
+    pub failed: usize,
+}
+
 /// What a failed attempt led to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AfterFailure {
@@ -143,24 +152,20 @@ impl Outbox {
             path: path.display().to_string(),
             source,
         };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| err(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
-        }
-        let db = Connection::open(path).map_err(err)?;
+        // WAL lets a second process (ops, a test) read while we write.
+        let db = crate::db::open(path).map_err(err)?;
         Outbox::init(db).map_err(err)
     }
 
     pub fn open_in_memory() -> Result<Outbox, OutboxError> {
-        Ok(Outbox::init(Connection::open_in_memory()?)?)
+        let db = Connection::open_in_memory()?;
+        crate::db::configure(&db)?;
+        Ok(Outbox::init(db)?)
     }
 
     fn init(db: Connection) -> Result<Outbox, rusqlite::Error> {
-        // WAL lets a second process (ops, a test) read while we write; FULL syncs each
-        // commit, so an enqueue that returned survives a power cut.
-        db.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL syncs each commit, so an enqueue that returned survives a power cut.
         db.pragma_update(None, "synchronous", "FULL")?;
-        db.busy_timeout(Duration::from_secs(5))?;
         db.execute_batch(SCHEMA)?;
         Ok(Outbox { db })
     }
@@ -211,13 +216,46 @@ impl Outbox {
         Ok(recent(&self.db, to, now)?)
     }
 
-    /// After a restart: messages caught mid-submission go back to the queue, due now.
-    pub fn recover(&mut self, now: SystemTime) -> Result<usize, OutboxError> {
-        Ok(self.db.execute(
+    /// After a restart: messages caught mid-submission go back to the queue, due now,
+    /// unless they have had `max_attempts` already: one whose submission keeps
+    /// crashing the gateway is then failed instead of retried forever.
+    pub fn recover(
+        &mut self,
+        max_attempts: u32,
+        now: SystemTime,
+    ) -> Result<Recovered, OutboxError> {
+        let tx = self.db.transaction()?;
+        let failed = tx.execute(
+            "UPDATE sms SET status = 'failed', updated_at = ?1,
+                            last_error = 'interrupted on its last attempt (gateway stopped)'
+             WHERE status = 'sending' AND attempts >= ?2",
+            params![millis(now), max_attempts],
+        )?;
+        let requeued = tx.execute(
             "UPDATE sms SET status = 'queued', next_attempt_at = ?1, updated_at = ?1
              WHERE status = 'sending'",
             [millis(now)],
-        )?)
+        )?;
+        tx.commit()?;
+        Ok(Recovered { requeued, failed })
+    }
+
+    /// Deletes messages finished (sent, delivered or failed) before `before`, with the
+    /// numbers and texts they hold. Returns how many went.
+    pub fn purge(&mut self, before: SystemTime) -> Result<usize, OutboxError> {
+        let tx = self.db.transaction()?;
+        let old = "SELECT id FROM sms WHERE status IN ('sent', 'delivered', 'failed')
+                   AND updated_at < ?1";
+        tx.execute(
+            &format!("DELETE FROM sms_part WHERE sms_id IN ({old})"),
+            [millis(before)],
+        )?;
+        let n = tx.execute(
+            &format!("DELETE FROM sms WHERE id IN ({old})"),
+            [millis(before)],
+        )?;
+        tx.commit()?;
+        Ok(n)
     }
 
     /// Takes the most overdue queued message, marking it `sending` and counting the
@@ -539,9 +577,73 @@ mod tests {
         };
         let mut o = Outbox::open(&path).unwrap();
         assert_eq!(o.get(id).unwrap().unwrap().status, Status::Sending);
-        assert_eq!(o.recover(t(50)).unwrap(), 1);
+        assert_eq!(
+            o.recover(3, t(50)).unwrap(),
+            Recovered {
+                requeued: 1,
+                failed: 0
+            }
+        );
         let m = o.claim_due(t(50)).unwrap().unwrap();
         assert_eq!((m.id, m.attempts), (id, 2));
+    }
+
+    #[test]
+    fn a_message_that_keeps_crashing_the_gateway_fails_after_max_attempts() {
+        let mut o = Outbox::open_in_memory().unwrap();
+        let Enqueued::New(id) = o.enqueue("k", &anna(), "x", 5, t(0)).unwrap() else {
+            panic!("not queued")
+        };
+        // Each start recovers it and claims it; each claim crashes the gateway.
+        for start in 1..=3 {
+            o.recover(3, t(start * 10)).unwrap();
+            let m = o.claim_due(t(start * 10)).unwrap().expect("due again");
+            assert_eq!(m.attempts, start as u32);
+        }
+        let r = o.recover(3, t(40)).unwrap();
+        assert_eq!(
+            r,
+            Recovered {
+                requeued: 0,
+                failed: 1
+            }
+        );
+        let m = o.get(id).unwrap().unwrap();
+        assert_eq!((m.status, m.attempts), (Status::Failed, 3));
+        assert!(m.last_error.unwrap().contains("interrupted"));
+        assert_eq!(o.claim_due(t(40)).unwrap(), None);
+    }
+
+    #[test]
+    fn purge_deletes_finished_messages_older_than_the_limit_only() {
+        let mut o = Outbox::open_in_memory().unwrap();
+        for k in ["old-sent", "old-failed", "old-queued", "new-sent"] {
+            o.enqueue(k, &anna(), k, 10, t(0)).unwrap();
+        }
+        let id = |o: &Outbox, k: &str| -> i64 {
+            o.db.query_row("SELECT id FROM sms WHERE idempotency_key = ?1", [k], |r| {
+                r.get(0)
+            })
+            .unwrap()
+        };
+        let (sent, failed, queued, new) = (
+            id(&o, "old-sent"),
+            id(&o, "old-failed"),
+            id(&o, "old-queued"),
+            id(&o, "new-sent"),
+        );
+        o.mark_sent(sent, &["p1".into()], t(10)).unwrap();
+        o.mark_failed(failed, "rejected", t(10)).unwrap();
+        o.mark_sent(new, &["p2".into()], t(100)).unwrap();
+        assert_eq!(o.purge(t(50)).unwrap(), 2);
+        assert_eq!(o.get(sent).unwrap(), None);
+        assert_eq!(o.get(failed).unwrap(), None);
+        assert!(o.get(queued).unwrap().is_some());
+        assert!(o.get(new).unwrap().is_some());
+        let parts: i64 =
+            o.db.query_row("SELECT COUNT(*) FROM sms_part", [], |r| r.get(0))
+                .unwrap();
+        assert_eq!(parts, 1);
     }
 
     #[test]

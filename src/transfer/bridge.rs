@@ -18,6 +18,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::audio::g711::Law;
 use crate::rtp::session::{self, MediaEvent, MediaHandle, MediaParams, RtpCounters};
+use crate::sip::dialogs::Registration;
 use crate::sip::sdp;
 use crate::sip::stack::Stack;
 
@@ -55,6 +56,8 @@ pub struct AgentLeg {
     pub events: mpsc::UnboundedReceiver<MediaEvent>,
     pub law: Law,
     _media: DropGuard,
+    /// Takes the agent's dialog out of the stack when the leg is dropped.
+    _registration: Registration,
 }
 
 /// Where the INVITE goes: a sip: URI as configured; a tel: number through the proxy.
@@ -137,12 +140,13 @@ pub async fn dial(
         Some(r) if (200..300).contains(&status) => r,
         _ => return Err(DialError::Status(status)),
     };
+    // From here every return (an error after our BYE, or the leg's end) removes it.
+    let registration = Registration::new(stack.dialogs.clone(), dialog.clone());
     let negotiated =
         match sdp::parse(&answer.body).and_then(|r| sdp::negotiate(&r, &settings.codecs)) {
             Ok(n) => n,
             Err(e) => {
                 dialog.bye().await.ok();
-                stack.dialogs.remove_dialog(&dialog.id());
                 return Err(DialError::Media(format!(
                     "queue's SDP answer unusable: {e}"
                 )));
@@ -163,7 +167,6 @@ pub async fn dial(
         Ok(m) => m,
         Err(e) => {
             dialog.bye().await.ok();
-            stack.dialogs.remove_dialog(&dialog.id());
             return Err(DialError::Media(e.to_string()));
         }
     };
@@ -174,6 +177,7 @@ pub async fn dial(
         events,
         law: negotiated.law,
         _media: cancel.drop_guard(),
+        _registration: registration,
     })
 }
 
@@ -195,7 +199,7 @@ pub struct CallerLeg<'a> {
 }
 
 /// Carries audio and DTMF both ways until one side hangs up, then hangs up the other.
-pub async fn run(stack: &Stack, caller: CallerLeg<'_>, mut agent: AgentLeg) -> BridgeEnd {
+pub async fn run(caller: CallerLeg<'_>, mut agent: AgentLeg) -> BridgeEnd {
     caller.media.stop_playback();
     let end = loop {
         tokio::select! {
@@ -225,7 +229,6 @@ pub async fn run(stack: &Stack, caller: CallerLeg<'_>, mut agent: AgentLeg) -> B
     if end != BridgeEnd::CallerHungUp {
         caller.dialog.bye().await.ok();
     }
-    stack.dialogs.remove_dialog(&agent.dialog.id());
     end
 }
 

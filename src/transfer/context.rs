@@ -45,7 +45,7 @@ impl TransferContext {
             self.call_id
         );
         // The UUI element of ISDN interworking holds at most 128 octets (RFC 7434).
-        payload.truncate(128);
+        crate::text::truncate(&mut payload, 128);
         let hex: String = payload.bytes().map(|b| format!("{b:02x}")).collect();
         format!("{hex};encoding=hex;purpose=voicebot")
     }
@@ -175,6 +175,29 @@ mod tests {
         let (r, omitted) = ctx().refer_to("sip:affald@192.0.2.10:5080", 20);
         assert_eq!(r, "<sip:affald@192.0.2.10:5080>");
         assert_eq!(omitted.len(), 6);
+    }
+
+    #[test]
+    fn a_call_id_of_multibyte_characters_is_cut_on_a_character_boundary() {
+        // A crafted Call-ID: "a" + 100 × "é" puts byte 128 inside an "é".
+        let c = TransferContext {
+            call_id: format!("a{}", "é".repeat(100)),
+            ..ctx()
+        };
+        let (_, value) = c.headers()[0].clone();
+        let hex = value.split(';').next().unwrap();
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        assert!(bytes.len() <= 128, "{} bytes", bytes.len());
+        let text = String::from_utf8(bytes).expect("whole characters only");
+        assert!(text.ends_with('é'), "{text}");
+        let (refer_to, _) = c.refer_to("sip:q@192.0.2.10", 2000);
+        assert!(
+            refer_to.contains("X-Voicebot-Call-Id=a%C3%A9%C3%A9"),
+            "{refer_to}"
+        );
     }
 
     #[test]

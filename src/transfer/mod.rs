@@ -105,7 +105,7 @@ impl Transferer {
             Dialed::Answered(agent) => {
                 self.count("bridge", "success");
                 tracing::info!(queue = %queue.name, law = ?agent.law, "bridged to the queue");
-                let end = bridge::run(&self.stack, caller, *agent).await;
+                let end = bridge::run(caller, *agent).await;
                 tracing::info!(?end, "bridged call ended");
                 Outcome::Bridged(end)
             }
