@@ -288,6 +288,11 @@ pub fn envelope(pcm: &[i16]) -> Vec<f32> {
 /// (20 ms frames, tried at 2.5 ms sub-frame offsets so the frame grids line up):
 /// close to 1 when the recording contains the reference audio.
 pub fn envelope_match(hay: &[i16], needle: &[i16]) -> f32 {
+    envelope_find(hay, needle).0
+}
+
+/// Like `envelope_match`, with where the best match starts in `hay` (seconds).
+pub fn envelope_find(hay: &[i16], needle: &[i16]) -> (f32, f64) {
     let n = envelope(needle);
     let norm = |v: &[f32]| {
         let m = v.iter().sum::<f32>() / v.len() as f32;
@@ -296,25 +301,24 @@ pub fn envelope_match(hay: &[i16], needle: &[i16]) -> f32 {
         c.into_iter().map(|x| x / e).collect::<Vec<_>>()
     };
     let nn = norm(&n);
-    (0..160)
-        .step_by(20)
-        .filter(|offset| *offset < hay.len())
-        .map(|offset| {
-            let h = envelope(&hay[offset..]);
-            if h.len() < n.len() || n.is_empty() {
-                return 0.0;
+    let mut best = (0.0f32, 0.0f64);
+    for offset in (0..160).step_by(20).filter(|o| *o < hay.len()) {
+        let h = envelope(&hay[offset..]);
+        if h.len() < n.len() || n.is_empty() {
+            continue;
+        }
+        for lag in 0..=h.len() - n.len() {
+            let score: f32 = norm(&h[lag..lag + n.len()])
+                .iter()
+                .zip(&nn)
+                .map(|(a, b)| a * b)
+                .sum();
+            if score > best.0 {
+                best = (score, (offset + lag * 160) as f64 / 8000.0);
             }
-            (0..=h.len() - n.len())
-                .map(|lag| {
-                    norm(&h[lag..lag + n.len()])
-                        .iter()
-                        .zip(&nn)
-                        .map(|(a, b)| a * b)
-                        .sum::<f32>()
-                })
-                .fold(0.0, f32::max)
-        })
-        .fold(0.0, f32::max)
+        }
+    }
+    best
 }
 
 pub fn read_wav_8k(path: &Path) -> Vec<i16> {

@@ -1,0 +1,85 @@
+//! Turn-taking on a real call: what the caller hears comes in the order the bot meant
+//! it, however its audio was made. Our test caller plays a question to `voicebot serve`,
+//! whose intent service (a real gRPC server in this process) answers with a text no
+//! cache holds, so the answer is synthesized while the cached follow-up is ready at
+//! once. The recording is searched for both, by their sound.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::*;
+use tokio::net::TcpListener;
+use tonic::{Request, Response, Status};
+use voicebot_gateway::intent::proto::intent_service_server::IntentService;
+use voicebot_gateway::intent::proto::{self, ResolveRequest, ResolveResponse};
+use voicebot_gateway::intent::server;
+
+/// Long enough to be synthesized sentence by sentence, and in no knowledge base.
+const ANSWER: &str = "Thank you for waiting. Your case number is noted in our system. \
+                      A letter with every detail will reach you within five working days.";
+
+struct FreshAnswer;
+
+#[tonic::async_trait]
+impl IntentService for FreshAnswer {
+    async fn resolve(
+        &self,
+        _: Request<ResolveRequest>,
+    ) -> Result<Response<ResolveResponse>, Status> {
+        Ok(Response::new(ResolveResponse {
+            action: proto::Action::Answer as i32,
+            kind: proto::Kind::Answer as i32,
+            intent_id: "test.fresh".into(),
+            topic: "test".into(),
+            answer_text: ANSWER.into(),
+            confidence: 0.9,
+            ..Default::default()
+        }))
+    }
+}
+
+fn committed(id: &str) -> PathBuf {
+    repo().join(format!(
+        "audio-fixtures/understand/committed/{id}.clean.wav"
+    ))
+}
+
+#[test]
+fn an_answer_synthesized_on_the_fly_plays_before_the_cached_follow_up() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    rt.spawn(server::serve(listener, FreshAnswer, std::future::pending()));
+
+    let gw = Gateway::start(&format!(
+        "[stt]\nlanguage = \"en\"\n[intent]\nendpoint = \"{url}\"\ndeadline_ms = 3000\n"
+    ));
+    // The English greeting is over by 11 s; the question, one breath ("Can you order
+    // me a pizza with extra cheese?"), is over by 14 s: one turn, one answer.
+    let question = padded_wav(gw.dir.path(), &committed("en-096"), 11.0, 0.0);
+    let rec = gw.dir.path().join("reply.wav");
+    call_recording(&gw, &question, &rec, &["--hangup-after", "40"]);
+    let log = gw.wait_for_log("call over", Duration::from_secs(10));
+    assert!(log.contains("resolved intent=test.fresh"), "{log}");
+    let timing = log
+        .lines()
+        .find(|l| l.contains("answer on the wire"))
+        .unwrap_or_else(|| panic!("{log}"));
+    eprintln!("{timing}");
+
+    let heard = read_wav_8k(&rec);
+    let after_question = slice(&heard, 14.0, 40.0);
+    let answer = reference_speech(ANSWER, "en");
+    let follow_up = reference_speech("Is there anything else I can help with?", "en");
+    let (a_score, a_at) = envelope_find(after_question, &answer);
+    let (f_score, f_at) = envelope_find(after_question, &follow_up);
+    assert!(a_score > 0.8, "answer not heard whole: {a_score}");
+    assert!(f_score > 0.8, "follow-up not heard: {f_score}");
+    let answer_secs = answer.len() as f64 / 8000.0;
+    assert!(
+        f_at >= a_at + answer_secs - 0.1,
+        "follow-up at {f_at:.2} s, answer at {a_at:.2} s lasting {answer_secs:.2} s"
+    );
+}
