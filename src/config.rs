@@ -199,6 +199,9 @@ pub struct SttConfig {
     /// A pause this long inside speech starts recognition of the audio so far (when a
     /// worker is idle); 0: recognise only when the utterance has ended.
     pub pause_ms: u32,
+    /// Speech this long over the bot's audio interrupts it; a shorter "mm", "ja" or
+    /// cough (a backchannel) does not.
+    pub barge_in_ms: u32,
     pub trailing_silence_ms: u32,
     pub max_utterance_ms: u32,
     /// Domain words that steer recognition, per language.
@@ -226,6 +229,7 @@ impl Default for SttConfig {
             workers: None,
             queue: None,
             pause_ms: 200,
+            barge_in_ms: 600,
             trailing_silence_ms: 400,
             max_utterance_ms: 15_000,
             prompt_da: "Borgerservice, affald, storskrald, genbrugsplads, pas, kørekort, MitID, sundhedskort, \

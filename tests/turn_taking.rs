@@ -83,3 +83,43 @@ fn an_answer_synthesized_on_the_fly_plays_before_the_cached_follow_up() {
         "follow-up at {f_at:.2} s, answer at {a_at:.2} s lasting {answer_secs:.2} s"
     );
 }
+
+#[test]
+fn a_backchannel_during_the_answer_does_not_stop_it() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    rt.spawn(server::serve(listener, FreshAnswer, std::future::pending()));
+
+    let gw = Gateway::start(&format!(
+        "[stt]\nlanguage = \"en\"\n[intent]\nendpoint = \"{url}\"\ndeadline_ms = 3000\n"
+    ));
+    // The question ends by 15 s; the answer (8 s long) then plays for a while. At
+    // 19.5 s the caller says "yeah" (0.34 s of voice: long enough to have stopped the
+    // bot before, shorter than a barge-in).
+    let dir = gw.dir.path();
+    let question = read_wav_8k(&padded_wav(dir, &committed("en-096"), 11.0, 0.0));
+    let mut mic = question.clone();
+    mic.resize(8000 * 39 / 2, 0);
+    let yeah = reference_speech("yeah", "en");
+    let yeah_at = mic.len() as f64 / 8000.0;
+    mic.extend(&yeah);
+    let mic_path = dir.join("mic.wav");
+    voicebot_gateway::audio::wav::write_i16(&mic_path, &mic, 8000).unwrap();
+    let rec = dir.join("reply.wav");
+    call_recording(&gw, &mic_path, &rec, &["--hangup-after", "40"]);
+    let log = gw.wait_for_log("call over", Duration::from_secs(10));
+    assert!(log.contains("resolved intent=test.fresh"), "{log}");
+    assert!(!log.contains("barge-in"), "{log}");
+
+    let heard = read_wav_8k(&rec);
+    let answer = reference_speech(ANSWER, "en");
+    let (score, at) = envelope_find(slice(&heard, 14.0, 40.0), &answer);
+    let at = at + 14.0;
+    let answer_secs = answer.len() as f64 / 8000.0;
+    assert!(
+        at < yeah_at && yeah_at + 0.5 < at + answer_secs,
+        "the backchannel at {yeah_at:.1} s must fall inside the answer ({at:.1} s + {answer_secs:.1} s)"
+    );
+    assert!(score > 0.8, "the answer was not heard whole: {score}");
+}

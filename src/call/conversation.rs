@@ -168,6 +168,12 @@ impl Conversation {
         self.language
     }
 
+    /// The last utterance was taken as a turn and waits for its transcript (one spoken
+    /// over an uninterruptible prompt, or a backchannel over an answer, is not).
+    pub fn awaits_transcript(&self) -> bool {
+        matches!(self.state, State::Thinking { .. })
+    }
+
     pub fn is_over(&self) -> bool {
         self.state == State::Ended
     }

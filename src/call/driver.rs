@@ -184,6 +184,7 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
             trailing_silence_ms: cfg.stt.trailing_silence_ms,
             max_utterance_ms: cfg.stt.max_utterance_ms,
             pause_ms: cfg.stt.pause_ms,
+            confirm_ms: cfg.stt.barge_in_ms,
             ..Default::default()
         }),
         decodes: Decodes::default(),
@@ -478,6 +479,11 @@ impl CallLoop {
             }
             Endpoint::Utterance { audio, end_ms, .. } => {
                 let now = Instant::now();
+                self.step(Event::UtteranceEnded).await;
+                if !self.conversation.awaits_transcript() {
+                    tracing::debug!(end_ms, "speech over the bot's audio, not a turn");
+                    return;
+                }
                 let silence = self.listener.now_ms().saturating_sub(end_ms);
                 let endpointing = silence + self.ctx.config.rtp.jitter_ms as u64;
                 self.clock = Some(TurnClock::start(
@@ -486,7 +492,6 @@ impl CallLoop {
                 ));
                 self.turn_started = Some(now);
                 self.ctx.metrics.turns.inc();
-                self.step(Event::UtteranceEnded).await;
                 if let Some(d) = self.decodes.utterance(Speech { audio, end_ms }) {
                     self.hearing(d).await;
                 }
