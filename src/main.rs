@@ -145,6 +145,10 @@ enum BenchCommand {
     Turn {
         #[arg(long, default_value = "1,5,10,20")]
         callers: String,
+        /// A config file whose settings the in-process gateway uses (its SIP and HTTP
+        /// addresses and the line's language are the bench's own).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -229,10 +233,11 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench {
-            what: BenchCommand::Turn { callers },
+            what: BenchCommand::Turn { callers, config },
         } => {
             let mut out = String::new();
-            voicebot_gateway::bench::turn::run(&numbers(&callers)?, &mut out).await?;
+            let config = Config::load(config.as_deref())?;
+            voicebot_gateway::bench::turn::run(config, &numbers(&callers)?, &mut out).await?;
             println!("{out}");
             Ok(())
         }

@@ -48,3 +48,45 @@ async fn english_telephone_fixtures_contain_their_key_words_and_danish_is_measur
         missing.join("\n")
     );
 }
+
+/// A decode abandoned (the caller went on speaking) says so, and leaves the worker
+/// able to decode the next utterance.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_abandoned_decode_leaves_the_worker_usable() {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    use voicebot_gateway::stt::recognizer::{SttError, Turn};
+
+    let model = voicebot_gateway::stt::model_path("base");
+    let opts = SttOptions {
+        workers: 1,
+        ..Default::default()
+    };
+    let stt = Recognizer::load(&model, opts).expect("models/fetch.sh base");
+    let f = fixtures::load()
+        .unwrap()
+        .into_iter()
+        .find(|f| f.lang == "en" && !f.keywords.is_empty())
+        .unwrap();
+    let pcm = voicebot_gateway::audio::wav::read_at(&f.telephone_wav(), 8000).unwrap();
+    let turn = Turn {
+        language: "en".into(),
+        ..Turn::default()
+    };
+    let abandoned = stt
+        .submit_8k(&pcm, turn.clone(), Some(Arc::new(AtomicBool::new(true))))
+        .unwrap()
+        .await;
+    assert!(matches!(abandoned, Err(SttError::Abandoned)), "{abandoned:?}");
+    // Then decodes that may be abandoned but are not, and one that may not be: each
+    // is heard whole (a callback reading the wrong memory once aborted them at random).
+    for flag in [Some(Arc::new(AtomicBool::new(false))), Some(Arc::default()), None] {
+        let next = stt.submit_8k(&pcm, turn.clone(), flag).unwrap().await.unwrap();
+        let text = next.text.to_lowercase();
+        assert!(
+            f.keywords.iter().any(|k| text.contains(k.as_str())),
+            "{text:?} has none of {:?}",
+            f.keywords
+        );
+    }
+}

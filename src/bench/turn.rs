@@ -38,9 +38,8 @@ fn mean(metrics: &str, name: &str) -> f64 {
     value("_sum") / value("_count")
 }
 
-pub async fn run(levels: &[usize], out: &mut String) -> anyhow::Result<()> {
+pub async fn run(mut config: Config, levels: &[usize], out: &mut String) -> anyhow::Result<()> {
     use std::fmt::Write;
-    let mut config = Config::default();
     config.sip.listen = format!("127.0.0.1:{}", free_port()?).parse()?;
     config.http.listen = format!("127.0.0.1:{}", free_port()?).parse()?;
     config.stt.language = "en".into();

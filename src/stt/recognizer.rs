@@ -327,17 +327,19 @@ impl Worker {
         let turn = &job.turn;
         let abandon = job.abandon.clone();
         let abandoned = || abandon.as_ref().is_some_and(|a| a.load(Ordering::Relaxed));
-        let (mut text, mut confidence) = transcribe(
+        let heard = transcribe(
             &mut self.state,
             &audio,
             (&turn.language, &turn.prompt),
             opts,
             threads,
-            job.abandon.clone(),
-        )?;
+            job.abandon.as_ref(),
+        );
         if abandoned() {
+            // whisper reports an aborted encode as a failure (-6): it is not one.
             return Err(SttError::Abandoned);
         }
+        let (mut text, mut confidence) = heard?;
         let mut language = turn.language.clone();
         let mut other_language_log_odds = None;
         if let Some(other) = turn.detect.as_deref().filter(|o| *o != language) {
@@ -352,7 +354,7 @@ impl Worker {
                     (other, &turn.detect_prompt),
                     opts,
                     threads,
-                    job.abandon.clone(),
+                    job.abandon.as_ref(),
                 )?;
                 language = other.to_string();
             }
@@ -411,7 +413,7 @@ fn transcribe(
     (language, prompt): (&str, &str),
     opts: &SttOptions,
     threads: i32,
-    abandon: Option<Abandon>,
+    abandon: Option<&Abandon>,
 ) -> Result<(String, f32), SttError> {
     let audio_secs = audio.len() as f32 / 16000.0;
     let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
@@ -436,7 +438,15 @@ fn transcribe(
         params.set_initial_prompt(prompt);
     }
     if let Some(abandon) = abandon {
-        params.set_abort_callback_safe(move || abandon.load(Ordering::Relaxed));
+        // whisper-rs 0.16's `set_abort_callback_safe` casts its boxed `dyn FnMut` back
+        // to the closure's own type and reads garbage (aborting decodes at random), so
+        // the flag is handed over directly.
+        // SAFETY: the flag's Arc is borrowed for this function, and whisper calls the
+        // callback only inside `full` below.
+        unsafe {
+            params.set_abort_callback(Some(abandon_requested));
+            params.set_abort_callback_user_data(Arc::as_ptr(abandon) as *mut std::ffi::c_void);
+        }
     }
     state
         .full(params, audio)
@@ -468,6 +478,12 @@ fn transcribe(
         0.0
     };
     Ok((collapse_repeats(text.trim()), confidence))
+}
+
+/// whisper's abort callback: the job's `Abandon` flag.
+unsafe extern "C" fn abandon_requested(flag: *mut std::ffi::c_void) -> bool {
+    // SAFETY: `flag` is the AtomicBool `transcribe` registered, alive while whisper runs.
+    unsafe { (*(flag as *const AtomicBool)).load(Ordering::Relaxed) }
 }
 
 /// Tokens a turn of this length can need (people say ~3 words a second): without
