@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Deserializer};
 
 use crate::audio::g711::Law;
+use crate::sip::cidr::Cidr;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -51,6 +52,15 @@ pub struct SipConfig {
     #[serde(deserialize_with = "laws")]
     pub codecs: Vec<Law>,
     pub retry_after_secs: u32,
+    /// The carriers, trunks and PBXs that may place calls (address blocks), limited
+    /// only by `max_calls`. Default: loopback only.
+    pub trusted: Vec<Cidr>,
+    /// Admit INVITEs from untrusted sources too, under `rate_limit` (a public SIP
+    /// address); false: they get 403.
+    pub open: bool,
+    /// Lines untrusted sources can never take; default: half of `max_calls`.
+    pub reserved_for_trusted: Option<usize>,
+    pub rate_limit: RateLimitConfig,
 }
 
 impl Default for SipConfig {
@@ -60,6 +70,43 @@ impl Default for SipConfig {
             max_calls: 200,
             codecs: vec![Law::Alaw, Law::Ulaw],
             retry_after_secs: 30,
+            trusted: vec![
+                "127.0.0.0/8".parse().expect("valid default"),
+                "::1/128".parse().expect("valid default"),
+            ],
+            open: false,
+            reserved_for_trusted: None,
+            rate_limit: RateLimitConfig::default(),
+        }
+    }
+}
+
+impl SipConfig {
+    /// Lines untrusted sources may hold together.
+    pub fn untrusted_lines(&self) -> usize {
+        let reserved = self.reserved_for_trusted.unwrap_or(self.max_calls / 2);
+        self.max_calls.saturating_sub(reserved)
+    }
+}
+
+/// `[sip.rate_limit]`: what an untrusted source may do when `[sip] open`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// New calls per second, on average.
+    pub per_source_per_sec: f64,
+    /// New calls at once after a quiet spell.
+    pub burst: u32,
+    /// Calls in progress at once.
+    pub max_calls_per_source: usize,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            per_source_per_sec: 1.0,
+            burst: 5,
+            max_calls_per_source: 2,
         }
     }
 }
@@ -598,7 +645,29 @@ impl Config {
     }
 
     pub fn parse(text: &str) -> Result<Config, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+        let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// What types alone cannot say.
+    fn check(&self) -> Result<(), String> {
+        let sip = &self.sip;
+        if sip.reserved_for_trusted.is_some_and(|r| r > sip.max_calls) {
+            return Err(format!(
+                "[sip] reserved_for_trusted ({}) is more than max_calls ({})",
+                sip.reserved_for_trusted.unwrap_or(0),
+                sip.max_calls
+            ));
+        }
+        let r = &sip.rate_limit;
+        if !(r.per_source_per_sec.is_finite() && r.per_source_per_sec > 0.0) {
+            return Err("[sip.rate_limit] per_source_per_sec must be a positive number".into());
+        }
+        if r.burst == 0 {
+            return Err("[sip.rate_limit] burst must be at least 1".into());
+        }
+        Ok(())
     }
 
     pub fn public_ip(&self) -> IpAddr {
@@ -645,6 +714,35 @@ mod tests {
         assert!(e.contains("carrier-pigeon"), "{e}");
         let e = Config::parse("[sms.smpp]\nhots = \"x\"\n").unwrap_err();
         assert!(e.contains("hots"), "{e}");
+    }
+
+    #[test]
+    fn sip_access_keys() {
+        let c = Config::parse("").unwrap();
+        let lo = |s: &str| c.sip.trusted.iter().any(|t| t.contains(s.parse().unwrap()));
+        assert!(lo("127.0.0.1") && lo("127.0.0.2") && lo("::1") && !lo("192.0.2.1"));
+        assert!(!c.sip.open);
+        assert_eq!(c.sip.untrusted_lines(), 100);
+        assert_eq!(c.sip.rate_limit.per_source_per_sec, 1.0);
+        assert_eq!(c.sip.rate_limit.burst, 5);
+        assert_eq!(c.sip.rate_limit.max_calls_per_source, 2);
+        let c = Config::parse(
+            "[sip]\ntrusted = [\"192.0.2.0/24\", \"2001:db8::1\"]\nopen = true\nmax_calls = 10\n\
+             reserved_for_trusted = 8\n[sip.rate_limit]\nper_source_per_sec = 0.5\nburst = 2\n\
+             max_calls_per_source = 1\n",
+        )
+        .unwrap();
+        assert_eq!(c.sip.trusted.len(), 2);
+        assert!(c.sip.open);
+        assert_eq!(c.sip.untrusted_lines(), 2);
+        assert_eq!(c.sip.rate_limit.per_source_per_sec, 0.5);
+        assert_eq!(c.sip.rate_limit.max_calls_per_source, 1);
+        let e = Config::parse("[sip]\ntrusted = [\"10.0.0.0/33\"]\n").unwrap_err();
+        assert!(e.contains("trusted") && e.contains("10.0.0.0/33"), "{e}");
+        let e = Config::parse("[sip]\nmax_calls = 4\nreserved_for_trusted = 5\n").unwrap_err();
+        assert!(e.contains("reserved_for_trusted"), "{e}");
+        let e = Config::parse("[sip.rate_limit]\nburst = 0\n").unwrap_err();
+        assert!(e.contains("burst"), "{e}");
     }
 
     #[test]

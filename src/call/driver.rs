@@ -69,7 +69,10 @@ impl CallContext {
 
 pub async fn accept_calls(mut calls: mpsc::Receiver<IncomingCall>, ctx: Arc<CallContext>) {
     while let Some(call) = calls.recv().await {
-        let span = tracing::info_span!("call", call_id = %call.call_id);
+        let source = call
+            .source
+            .map_or_else(|| "unknown".into(), |s| s.to_string());
+        let span = tracing::info_span!("call", call_id = %call.call_id, %source);
         let ctx = ctx.clone();
         tokio::spawn(run(call, ctx).instrument(span));
     }

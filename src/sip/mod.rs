@@ -1,6 +1,10 @@
-//! SIP signalling: rsipstack behind our request guard, SDP offer/answer, and the UAS
-//! side that turns INVITEs into calls.
+//! SIP signalling: rsipstack behind our request guard, SDP offer/answer, who may call
+//! (`access`), and the UAS side that turns INVITEs into calls.
+pub mod access;
+pub mod cidr;
 pub mod guard;
+pub mod offenders;
+pub mod rate_limit;
 pub mod sdp;
 pub mod stack;
 pub mod transport;
