@@ -77,6 +77,11 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         &rtp.garbage,
     );
     metrics.counter(
+        "voicebot_rtp_foreign",
+        "RTP packets with a call's payload type from a source the call is not latched on",
+        &rtp.foreign,
+    );
+    metrics.counter(
         "voicebot_rtp_packets_lost",
         "RTP packets never received (concealed)",
         &rtp.lost,
@@ -111,6 +116,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         max_calls: config.sip.max_calls,
         retry_after_secs: config.sip.retry_after_secs,
         codecs: config.sip.codecs.clone(),
+        media_ip: config.sip.listen.ip(),
         access: Arc::new(Mutex::new(Access::new(access_settings(&config.sip)))),
         rate_limited: Counter::default(),
     };

@@ -135,7 +135,7 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
 
     let negotiated = match call.negotiated {
         Some(n) => n,
-        None => match wait_for_ack_answer(&mut call, &cfg.sip.codecs).await {
+        None => match wait_for_ack_answer(&mut call, &cfg.sip.codecs, cfg.sip.listen.ip()).await {
             Some(n) => n,
             None => {
                 call.dialog.bye().await.ok();
@@ -158,6 +158,9 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
         }
     };
     let _stop_media = cancel.drop_guard();
+    if call.dialog.last_remote_ack().is_some() {
+        media.confirm();
+    }
     let called = call.request.uri.user().unwrap_or_default().to_string();
     let language = cfg.stt.language_for(&called).to_string();
     let caller_user = caller_user(&call.request);
@@ -315,7 +318,7 @@ impl CallLoop {
                         let reply = if req.body.is_empty() {
                             Ok(sdp::answer(&negotiated, local, session_id))
                         } else {
-                            sdp::parse(&req.body).and_then(|r| sdp::negotiate(&r, &cfg.sip.codecs)).map(|n| {
+                            sdp::accept(&req.body, &cfg.sip.codecs, cfg.sip.listen.ip()).map(|n| {
                                 self.media.update(n.remote, n.direction.we_send());
                                 tracing::info!(direction = ?n.direction, "media updated by re-INVITE");
                                 sdp::answer(&n, local, session_id)
@@ -329,6 +332,7 @@ impl CallLoop {
                             }
                         };
                     }
+                    Some(DialogState::Confirmed(..)) => self.media.confirm(),
                     Some(DialogState::Options(_, _, h)) | Some(DialogState::Info(_, _, h))
                     | Some(DialogState::Message(_, _, h)) | Some(DialogState::Notify(_, _, h)) => {
                         h.reply(StatusCode::OK).await.ok();
@@ -749,6 +753,7 @@ async fn ring(call: &mut IncomingCall, delay: Duration) -> bool {
 async fn wait_for_ack_answer(
     call: &mut IncomingCall,
     codecs: &[crate::audio::g711::Law],
+    media_ip: std::net::IpAddr,
 ) -> Option<Negotiated> {
     loop {
         match tokio::time::timeout(Duration::from_secs(32), call.states.recv()).await {
@@ -762,7 +767,7 @@ async fn wait_for_ack_answer(
         }
     }
     let ack = call.dialog.last_remote_ack()?;
-    match sdp::parse(&ack.body).and_then(|r| sdp::negotiate(&r, codecs)) {
+    match sdp::accept(&ack.body, codecs, media_ip) {
         Ok(n) => Some(n),
         Err(e) => {
             tracing::info!(error = %e, "ACK answer unusable: hanging up");

@@ -169,6 +169,7 @@ pub async fn place(opts: CallOptions) -> anyhow::Result<CallReport> {
         sending: true,
     };
     let (media, mut events) = session::start(rtp_socket, params, counters, cancel.child_token())?;
+    media.confirm();
     let media_start = Instant::now();
     media.play(speech);
     let speech_end_at = speech_end_secs.map(|s| media_start + Duration::from_secs_f64(s + 0.02));

@@ -69,6 +69,8 @@ pub struct Admission {
     pub max_calls: usize,
     pub retry_after_secs: u32,
     pub codecs: Vec<Law>,
+    /// Our media address: SDP may point at loopback only when it is loopback too.
+    pub media_ip: IpAddr,
     pub access: Arc<Mutex<Access>>,
     /// INVITEs refused by an untrusted source's limits (`voicebot_sip_rate_limited`).
     pub rate_limited: Counter,
@@ -189,7 +191,7 @@ async fn new_invite(
     let negotiated = if tx.original.body.is_empty() {
         None
     } else {
-        match sdp::parse(&tx.original.body).and_then(|r| sdp::negotiate(&r, &admission.codecs)) {
+        match sdp::accept(&tx.original.body, &admission.codecs, admission.media_ip) {
             Ok(n) => Some(n),
             Err(e) => {
                 tracing::info!(%call_id, error = %e, "refusing call: 488");
