@@ -496,6 +496,10 @@ pub struct SmsConfig {
     pub foreign_country_codes: Vec<String>,
     /// SMS to one number within 24 hours, beyond which the bot stops offering them.
     pub per_number_limit: u32,
+    /// Take the caller's number from `From` when a trusted peer sent no usable
+    /// P-Asserted-Identity (a PBX that only sets From). False: only an identity a
+    /// trusted peer asserts gets an SMS; From is whatever the caller wrote.
+    pub trust_from: bool,
     /// Submission attempts before a message is given up as failed.
     pub max_attempts: u32,
     /// Wait after the first failed attempt; it doubles per attempt up to `retry_max_ms`.
@@ -514,6 +518,7 @@ impl Default for SmsConfig {
             default_country_code: "45".into(),
             foreign_country_codes: Vec::new(),
             per_number_limit: 5,
+            trust_from: false,
             max_attempts: 10,
             retry_initial_ms: 10_000,
             retry_max_ms: 900_000,
@@ -726,10 +731,11 @@ mod tests {
         assert_eq!(c.sip.rate_limit.per_source_per_sec, 1.0);
         assert_eq!(c.sip.rate_limit.burst, 5);
         assert_eq!(c.sip.rate_limit.max_calls_per_source, 2);
+        assert!(!c.sms.trust_from);
         let c = Config::parse(
             "[sip]\ntrusted = [\"192.0.2.0/24\", \"2001:db8::1\"]\nopen = true\nmax_calls = 10\n\
              reserved_for_trusted = 8\n[sip.rate_limit]\nper_source_per_sec = 0.5\nburst = 2\n\
-             max_calls_per_source = 1\n",
+             max_calls_per_source = 1\n[sms]\ntrust_from = true\n",
         )
         .unwrap();
         assert_eq!(c.sip.trusted.len(), 2);
@@ -737,6 +743,7 @@ mod tests {
         assert_eq!(c.sip.untrusted_lines(), 2);
         assert_eq!(c.sip.rate_limit.per_source_per_sec, 0.5);
         assert_eq!(c.sip.rate_limit.max_calls_per_source, 1);
+        assert!(c.sms.trust_from);
         let e = Config::parse("[sip]\ntrusted = [\"10.0.0.0/33\"]\n").unwrap_err();
         assert!(e.contains("trusted") && e.contains("10.0.0.0/33"), "{e}");
         let e = Config::parse("[sip]\nmax_calls = 4\nreserved_for_trusted = 5\n").unwrap_err();

@@ -80,6 +80,8 @@ pub async fn run(levels: &[usize], out: &mut String) -> anyhow::Result<()> {
                 hangup_after: Some(pcm.len() as f64 / 8000.0 + 6.0),
                 codecs: vec![crate::audio::g711::Law::Alaw],
                 from: "caller".into(),
+                pai: None,
+                local_ip: None,
             };
             jobs.push(tokio::spawn(caller::place(opts)));
         }

@@ -28,6 +28,7 @@ use crate::intent::resolution::{Action as IntentAction, Kind, Language, Request,
 use crate::ops::live::{LiveCalls, TransferView};
 use crate::ops::switchboard::url_escape;
 use crate::rtp::session::{self, MediaEvent, MediaHandle, MediaParams, RtpCounters};
+use crate::sip::identity::{self, Identity, Trust};
 use crate::sip::sdp::{self, Negotiated};
 use crate::sip::uas::IncomingCall;
 use crate::sms::number::E164;
@@ -163,7 +164,14 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
     }
     let called = call.request.uri.user().unwrap_or_default().to_string();
     let language = cfg.stt.language_for(&called).to_string();
-    let caller_user = caller_user(&call.request);
+    let identity = identity::caller(
+        &call.request,
+        Trust {
+            peer: call.trusted,
+            from: cfg.sms.trust_from,
+        },
+    );
+    let caller_user = identity.as_ref().ok().map(|i| i.user().to_string());
     let started_unix = chrono::Utc::now().timestamp();
     ctx.live.start(
         &call.call_id,
@@ -172,7 +180,7 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
         &crate::privacy::redact(caller_user.as_deref().unwrap_or("anonymous")),
         &language,
     );
-    let sms_to = sms_number(&ctx, &call.request).await;
+    let sms_to = sms_number(&ctx, &identity).await;
     let mut conversation = Conversation::new(
         ctx.settings.clone(),
         ctx.prompts.clone(),
@@ -214,28 +222,20 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
     tracing::info!(outcome, "call over");
 }
 
-fn header(request: &rsipstack::sip::Request, name: &str) -> Option<String> {
-    request
-        .headers
-        .iter()
-        .find(|h| h.name().eq_ignore_ascii_case(name))
-        .map(|h| h.value().to_string())
-}
-
-/// The caller's number in E.164 if an SMS may be offered to it (a mobile, under the
-/// per-number limit, with a sender configured); why not, in the log.
-async fn sms_number(ctx: &CallContext, request: &rsipstack::sip::Request) -> Option<E164> {
+/// The caller's number in E.164 if an SMS may be offered to it (an identity we may
+/// believe, a mobile, under the per-number limit, with a sender configured); why not,
+/// in the log.
+async fn sms_number(
+    ctx: &CallContext,
+    identity: &Result<Identity, identity::Unknown>,
+) -> Option<E164> {
     let sms = ctx.sms.as_ref()?;
-    let from = header(request, "From").unwrap_or_default();
-    let number = sms
-        .numbers()
-        .caller(
-            header(request, "P-Asserted-Identity").as_deref(),
-            &from,
-            header(request, "Privacy").as_deref(),
-        )
-        .inspect_err(|e| tracing::info!(reason = ?e, "no SMS: caller's number unknown"))
-        .ok()?;
+    let number = match identity {
+        Ok(id) => sms.numbers().number(id).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+    .inspect_err(|reason| tracing::info!(%reason, "no SMS: caller's number unknown"))
+    .ok()?;
     match sms.can_offer(&number).await {
         Ok(()) => Some(number),
         Err(e) => {
@@ -243,20 +243,6 @@ async fn sms_number(ctx: &CallContext, request: &rsipstack::sip::Request) -> Opt
             None
         }
     }
-}
-
-/// The caller's user part from P-Asserted-Identity, else From (a number, usually).
-fn caller_user(request: &rsipstack::sip::Request) -> Option<String> {
-    let value = header(request, "P-Asserted-Identity").or_else(|| header(request, "From"))?;
-    let start = value
-        .find("sip:")
-        .map(|i| i + 4)
-        .or(value.find("tel:").map(|i| i + 4))?;
-    let user: String = value[start..]
-        .chars()
-        .take_while(|c| !matches!(c, '@' | ';' | '>' | '?'))
-        .collect();
-    (!user.is_empty() && !user.eq_ignore_ascii_case("anonymous")).then_some(user)
 }
 
 struct CallLoop {

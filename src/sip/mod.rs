@@ -3,6 +3,7 @@
 pub mod access;
 pub mod cidr;
 pub mod guard;
+pub mod identity;
 pub mod offenders;
 pub mod rate_limit;
 pub mod sdp;
