@@ -3,6 +3,7 @@
 pub mod access;
 pub mod cidr;
 pub mod guard;
+pub mod header_value;
 pub mod identity;
 pub mod offenders;
 pub mod rate_limit;

@@ -21,6 +21,7 @@ use rsipstack::transaction::TransactionReceiver;
 use tokio::sync::mpsc;
 
 use super::access::{Access, Door};
+use super::header_value;
 use super::sdp::{self, Negotiated};
 use super::stack::Stack;
 use crate::audio::g711::Law;
@@ -195,7 +196,9 @@ async fn new_invite(
             Ok(n) => Some(n),
             Err(e) => {
                 tracing::info!(%call_id, error = %e, "refusing call: 488");
-                let warning = Header::Other("Warning".into(), format!("304 voicebot \"{e}\""));
+                // The error may quote the caller's SDP: no control characters, no quotes.
+                let text = header_value::sanitize(&e.to_string(), 200).replace(['"', '\\'], "'");
+                let warning = Header::Other("Warning".into(), format!("304 voicebot \"{text}\""));
                 tx.reply_with(StatusCode::NotAcceptableHere, vec![warning], None)
                     .await
                     .ok();
