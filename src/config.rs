@@ -145,6 +145,13 @@ pub struct HttpConfig {
     pub dashboard_token: Option<String>,
     /// A separate listener for `/metrics`, `/healthz` and `/readyz` only.
     pub metrics_listen: Option<SocketAddr>,
+    /// `/metrics` (on both listeners) needs `dashboard_token` too.
+    pub metrics_token_required: bool,
+    /// A client must send a request's headers within this long, and a connection idle
+    /// this long between requests is closed.
+    pub header_timeout_secs: u64,
+    /// HTTP connections open at once (per listener); more are closed at once.
+    pub max_connections: usize,
 }
 
 impl Default for HttpConfig {
@@ -153,6 +160,9 @@ impl Default for HttpConfig {
             listen: "127.0.0.1:8080".parse().expect("valid default"),
             dashboard_token: None,
             metrics_listen: None,
+            metrics_token_required: false,
+            header_timeout_secs: 10,
+            max_connections: 256,
         }
     }
 }
@@ -672,6 +682,13 @@ impl Config {
         if r.burst == 0 {
             return Err("[sip.rate_limit] burst must be at least 1".into());
         }
+        let http = &self.http;
+        if http.metrics_token_required && http.dashboard_token.as_deref().unwrap_or("").is_empty() {
+            return Err("[http] metrics_token_required needs a dashboard_token".into());
+        }
+        if http.header_timeout_secs == 0 || http.max_connections == 0 {
+            return Err("[http] header_timeout_secs and max_connections must be at least 1".into());
+        }
         Ok(())
     }
 
@@ -785,6 +802,19 @@ mod tests {
         assert_eq!(c.log.format, LogFormat::Json);
         assert_eq!(c.http.dashboard_token.as_deref(), Some("t"));
         assert_eq!(c.http.metrics_listen.unwrap().port(), 9100);
+        assert!(!c.http.metrics_token_required);
+        assert_eq!(
+            (c.http.header_timeout_secs, c.http.max_connections),
+            (10, 256)
+        );
+        let e = Config::parse("[http]\nmetrics_token_required = true\n").unwrap_err();
+        assert!(e.contains("metrics_token_required"), "{e}");
+        let c = Config::parse(
+            "[http]\ndashboard_token = \"t\"\nmetrics_token_required = true\nheader_timeout_secs = 3\nmax_connections = 9\n",
+        )
+        .unwrap();
+        assert!(c.http.metrics_token_required);
+        assert_eq!((c.http.header_timeout_secs, c.http.max_connections), (3, 9));
         let e = Config::parse("[privacy]\nrecord_audio = true\n").unwrap_err();
         assert!(
             e.contains("record_audio") && e.contains("not implemented"),
