@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Deserializer};
 
 use crate::audio::g711::Law;
+use crate::sip::cidr::Cidr;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -56,6 +57,15 @@ pub struct SipConfig {
     /// SIP over TCP: a connection with no complete message (or CRLF keepalive) from
     /// the peer for this long is closed.
     pub tcp_idle_secs: u64,
+    /// The carriers, trunks and PBXs that may place calls (address blocks), limited
+    /// only by `max_calls`. Default: loopback only.
+    pub trusted: Vec<Cidr>,
+    /// Admit INVITEs from untrusted sources too, under `rate_limit` (a public SIP
+    /// address); false: they get 403.
+    pub open: bool,
+    /// Lines untrusted sources can never take; default: half of `max_calls`.
+    pub reserved_for_trusted: Option<usize>,
+    pub rate_limit: RateLimitConfig,
 }
 
 impl Default for SipConfig {
@@ -67,6 +77,43 @@ impl Default for SipConfig {
             retry_after_secs: 30,
             tcp_max_connections: 256,
             tcp_idle_secs: 300,
+            trusted: vec![
+                "127.0.0.0/8".parse().expect("valid default"),
+                "::1/128".parse().expect("valid default"),
+            ],
+            open: false,
+            reserved_for_trusted: None,
+            rate_limit: RateLimitConfig::default(),
+        }
+    }
+}
+
+impl SipConfig {
+    /// Lines untrusted sources may hold together.
+    pub fn untrusted_lines(&self) -> usize {
+        let reserved = self.reserved_for_trusted.unwrap_or(self.max_calls / 2);
+        self.max_calls.saturating_sub(reserved)
+    }
+}
+
+/// `[sip.rate_limit]`: what an untrusted source may do when `[sip] open`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// New calls per second, on average.
+    pub per_source_per_sec: f64,
+    /// New calls at once after a quiet spell.
+    pub burst: u32,
+    /// Calls in progress at once.
+    pub max_calls_per_source: usize,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            per_source_per_sec: 1.0,
+            burst: 5,
+            max_calls_per_source: 2,
         }
     }
 }
@@ -105,6 +152,13 @@ pub struct HttpConfig {
     pub dashboard_token: Option<String>,
     /// A separate listener for `/metrics`, `/healthz` and `/readyz` only.
     pub metrics_listen: Option<SocketAddr>,
+    /// `/metrics` (on both listeners) needs `dashboard_token` too.
+    pub metrics_token_required: bool,
+    /// A client must send a request's headers within this long, and a connection idle
+    /// this long between requests is closed.
+    pub header_timeout_secs: u64,
+    /// HTTP connections open at once (per listener); more are closed at once.
+    pub max_connections: usize,
 }
 
 impl Default for HttpConfig {
@@ -113,6 +167,9 @@ impl Default for HttpConfig {
             listen: "127.0.0.1:8080".parse().expect("valid default"),
             dashboard_token: None,
             metrics_listen: None,
+            metrics_token_required: false,
+            header_timeout_secs: 10,
+            max_connections: 256,
         }
     }
 }
@@ -464,6 +521,10 @@ pub struct SmsConfig {
     pub foreign_country_codes: Vec<String>,
     /// SMS to one number within 24 hours, beyond which the bot stops offering them.
     pub per_number_limit: u32,
+    /// Take the caller's number from `From` when a trusted peer sent no usable
+    /// P-Asserted-Identity (a PBX that only sets From). False: only an identity a
+    /// trusted peer asserts gets an SMS; From is whatever the caller wrote.
+    pub trust_from: bool,
     /// Submission attempts before a message is given up as failed.
     pub max_attempts: u32,
     /// Finished messages (sent, delivered, failed) are deleted, number and text
@@ -485,6 +546,7 @@ impl Default for SmsConfig {
             default_country_code: "45".into(),
             foreign_country_codes: Vec::new(),
             per_number_limit: 5,
+            trust_from: false,
             max_attempts: 10,
             retention_days: 30,
             retry_initial_ms: 10_000,
@@ -617,7 +679,36 @@ impl Config {
     }
 
     pub fn parse(text: &str) -> Result<Config, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+        let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// What types alone cannot say.
+    fn check(&self) -> Result<(), String> {
+        let sip = &self.sip;
+        if sip.reserved_for_trusted.is_some_and(|r| r > sip.max_calls) {
+            return Err(format!(
+                "[sip] reserved_for_trusted ({}) is more than max_calls ({})",
+                sip.reserved_for_trusted.unwrap_or(0),
+                sip.max_calls
+            ));
+        }
+        let r = &sip.rate_limit;
+        if !(r.per_source_per_sec.is_finite() && r.per_source_per_sec > 0.0) {
+            return Err("[sip.rate_limit] per_source_per_sec must be a positive number".into());
+        }
+        if r.burst == 0 {
+            return Err("[sip.rate_limit] burst must be at least 1".into());
+        }
+        let http = &self.http;
+        if http.metrics_token_required && http.dashboard_token.as_deref().unwrap_or("").is_empty() {
+            return Err("[http] metrics_token_required needs a dashboard_token".into());
+        }
+        if http.header_timeout_secs == 0 || http.max_connections == 0 {
+            return Err("[http] header_timeout_secs and max_connections must be at least 1".into());
+        }
+        Ok(())
     }
 
     pub fn public_ip(&self) -> IpAddr {
@@ -667,6 +758,37 @@ mod tests {
     }
 
     #[test]
+    fn sip_access_keys() {
+        let c = Config::parse("").unwrap();
+        let lo = |s: &str| c.sip.trusted.iter().any(|t| t.contains(s.parse().unwrap()));
+        assert!(lo("127.0.0.1") && lo("127.0.0.2") && lo("::1") && !lo("192.0.2.1"));
+        assert!(!c.sip.open);
+        assert_eq!(c.sip.untrusted_lines(), 100);
+        assert_eq!(c.sip.rate_limit.per_source_per_sec, 1.0);
+        assert_eq!(c.sip.rate_limit.burst, 5);
+        assert_eq!(c.sip.rate_limit.max_calls_per_source, 2);
+        assert!(!c.sms.trust_from);
+        let c = Config::parse(
+            "[sip]\ntrusted = [\"192.0.2.0/24\", \"2001:db8::1\"]\nopen = true\nmax_calls = 10\n\
+             reserved_for_trusted = 8\n[sip.rate_limit]\nper_source_per_sec = 0.5\nburst = 2\n\
+             max_calls_per_source = 1\n[sms]\ntrust_from = true\n",
+        )
+        .unwrap();
+        assert_eq!(c.sip.trusted.len(), 2);
+        assert!(c.sip.open);
+        assert_eq!(c.sip.untrusted_lines(), 2);
+        assert_eq!(c.sip.rate_limit.per_source_per_sec, 0.5);
+        assert_eq!(c.sip.rate_limit.max_calls_per_source, 1);
+        assert!(c.sms.trust_from);
+        let e = Config::parse("[sip]\ntrusted = [\"10.0.0.0/33\"]\n").unwrap_err();
+        assert!(e.contains("trusted") && e.contains("10.0.0.0/33"), "{e}");
+        let e = Config::parse("[sip]\nmax_calls = 4\nreserved_for_trusted = 5\n").unwrap_err();
+        assert!(e.contains("reserved_for_trusted"), "{e}");
+        let e = Config::parse("[sip.rate_limit]\nburst = 0\n").unwrap_err();
+        assert!(e.contains("burst"), "{e}");
+    }
+
+    #[test]
     fn sms_is_off_by_default_and_read_when_configured() {
         let c = Config::parse("").unwrap();
         assert_eq!(c.sms.sender, SmsSenderKind::None);
@@ -699,6 +821,19 @@ mod tests {
         assert_eq!(c.log.format, LogFormat::Json);
         assert_eq!(c.http.dashboard_token.as_deref(), Some("t"));
         assert_eq!(c.http.metrics_listen.unwrap().port(), 9100);
+        assert!(!c.http.metrics_token_required);
+        assert_eq!(
+            (c.http.header_timeout_secs, c.http.max_connections),
+            (10, 256)
+        );
+        let e = Config::parse("[http]\nmetrics_token_required = true\n").unwrap_err();
+        assert!(e.contains("metrics_token_required"), "{e}");
+        let c = Config::parse(
+            "[http]\ndashboard_token = \"t\"\nmetrics_token_required = true\nheader_timeout_secs = 3\nmax_connections = 9\n",
+        )
+        .unwrap();
+        assert!(c.http.metrics_token_required);
+        assert_eq!((c.http.header_timeout_secs, c.http.max_connections), (3, 9));
         let e = Config::parse("[privacy]\nrecord_audio = true\n").unwrap_err();
         assert!(
             e.contains("record_audio") && e.contains("not implemented"),

@@ -16,6 +16,5 @@ pub mod serve;
 pub mod sip;
 pub mod sms;
 pub mod stt;
-pub mod text;
 pub mod transfer;
 pub mod tts;

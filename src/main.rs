@@ -46,6 +46,12 @@ enum Command {
         /// Our number (From user part), e.g. +4520123456.
         #[arg(long, default_value = "caller")]
         from: String,
+        /// Send this number as P-Asserted-Identity, as a carrier does.
+        #[arg(long)]
+        pai: Option<String>,
+        /// Call from this address (e.g. 127.0.0.2, an untrusted source for the gateway).
+        #[arg(long)]
+        local_ip: Option<std::net::IpAddr>,
     },
     /// What the gateway makes of a WAV (any rate) as a caller's first turn: one JSON
     /// object (transcript, action, intent_id, confidence, language).
@@ -342,6 +348,8 @@ async fn main() -> anyhow::Result<()> {
             hangup_after,
             codec,
             from,
+            pai,
+            local_ip,
         } => {
             let codecs = match codec.as_deref() {
                 None => vec![
@@ -363,6 +371,8 @@ async fn main() -> anyhow::Result<()> {
                 hangup_after,
                 codecs,
                 from,
+                pai,
+                local_ip,
             };
             let report = caller::place(opts).await?;
             println!("{}", serde_json::to_string(&report)?);

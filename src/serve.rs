@@ -1,6 +1,6 @@
 //! `voicebot serve`: wires the SIP stack, the call layer and the HTTP side together.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
@@ -23,6 +23,7 @@ use crate::ops::metrics::Metrics;
 use crate::ops::records::{self, RecordWriter, Records};
 use crate::rtp::session::RtpCounters;
 use crate::sip::dialogs::SipStats;
+use crate::sip::access::{Access, AccessSettings};
 use crate::sip::stack::{self, Stack};
 use crate::sip::transport::TcpLimits;
 use crate::sip::uas;
@@ -85,6 +86,11 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         &rtp.garbage,
     );
     metrics.counter(
+        "voicebot_rtp_foreign",
+        "RTP packets with a call's payload type from a source the call is not latched on",
+        &rtp.foreign,
+    );
+    metrics.counter(
         "voicebot_rtp_packets_lost",
         "RTP packets never received (concealed)",
         &rtp.lost,
@@ -119,7 +125,15 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         max_calls: config.sip.max_calls,
         retry_after_secs: config.sip.retry_after_secs,
         codecs: config.sip.codecs.clone(),
+        media_ip: config.sip.listen.ip(),
+        access: Arc::new(Mutex::new(Access::new(access_settings(&config.sip)))),
+        rate_limited: Counter::default(),
     };
+    metrics.counter(
+        "voicebot_sip_rate_limited",
+        "INVITEs from untrusted sources refused by [sip.rate_limit] or reserved_for_trusted",
+        &admission.rate_limited,
+    );
     let (calls_tx, calls_rx) = mpsc::channel(64);
     tokio::spawn(uas::serve(
         sip_stack.clone(),
@@ -228,6 +242,18 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         sip,
         http,
     })
+}
+
+fn access_settings(sip: &crate::config::SipConfig) -> AccessSettings {
+    AccessSettings {
+        trusted: sip.trusted.clone(),
+        open: sip.open,
+        per_source_per_sec: sip.rate_limit.per_source_per_sec,
+        burst: sip.rate_limit.burst,
+        max_calls_per_source: sip.rate_limit.max_calls_per_source,
+        untrusted_lines: sip.untrusted_lines(),
+        retry_after: Duration::from_secs(sip.retry_after_secs.into()),
+    }
 }
 
 fn transferer(

@@ -122,8 +122,15 @@ fn a_call_is_recorded_redacted_counted_and_the_metrics_pass_promtool() {
 /// here two FIFOs): `--dump-dom` with `--virtual-time-budget` never returns while the
 /// page holds an open event stream, and without it the DOM is taken before the first
 /// event arrives. The page runs `settle` in real time, then its DOM is read and,
-/// if asked, a screenshot is written.
-fn chromium(dir: &Path, url: &str, settle: Duration, screenshot: Option<&Path>) -> String {
+/// if asked, a screenshot is written. With `login`, the page (`/login`) first posts that
+/// token to `/login` and goes to `/` with the session cookie it got.
+fn chromium(
+    dir: &Path,
+    url: &str,
+    settle: Duration,
+    screenshot: Option<&Path>,
+    login: Option<&str>,
+) -> String {
     use base64::Engine;
     use std::io::{BufRead, BufReader, Write};
     let (to, from) = (dir.join("cdp-in"), dir.join("cdp-out"));
@@ -177,6 +184,18 @@ fn chromium(dir: &Path, url: &str, settle: Duration, screenshot: Option<&Path>) 
         None,
     );
     let session = attached["sessionId"].as_str().unwrap().to_string();
+    if let Some(token) = login {
+        let script = format!(
+            "fetch('/login', {{method: 'POST', body: new URLSearchParams({{token: {token:?}}})}})\
+             .then(() => {{ location.href = '/'; }})"
+        );
+        call(
+            "Runtime.evaluate",
+            serde_json::json!({"expression": script}),
+            Some(&session),
+        );
+        std::thread::sleep(settle);
+    }
     let dom = call(
         "Runtime.evaluate",
         serde_json::json!({"expression": "document.documentElement.outerHTML", "returnByValue": true}),
@@ -232,8 +251,14 @@ fn the_dashboard_shows_the_live_call_and_then_the_totals() {
     };
     // While the call runs: the caller's words are on the page.
     let transcript = logged_transcript(&gw);
-    let url = format!("http://{}/?token={token}", gw.http);
-    let during = chromium(gw.dir.path(), &url, Duration::from_secs(2), None);
+    let url = format!("http://{}/login", gw.http);
+    let during = chromium(
+        gw.dir.path(),
+        &url,
+        Duration::from_secs(2),
+        None,
+        Some(token),
+    );
     assert!(
         !caller.is_finished(),
         "the call ended before the page was read"
@@ -254,7 +279,13 @@ fn the_dashboard_shows_the_live_call_and_then_the_totals() {
     // After the call: the 24-hour totals count it.
     let shot = repo().join("target/dashboard.png");
     std::fs::create_dir_all(shot.parent().unwrap()).unwrap();
-    let after = chromium(gw.dir.path(), &url, Duration::from_secs(2), Some(&shot));
+    let after = chromium(
+        gw.dir.path(),
+        &url,
+        Duration::from_secs(2),
+        Some(&shot),
+        Some(token),
+    );
     assert!(after.contains("id=\"calls\">1<"), "totals:\n{after}");
     assert!(after.contains(&outcome), "outcome {outcome}:\n{after}");
     assert!(
@@ -288,4 +319,166 @@ fn json_logs_a_metrics_listener_and_not_ready_while_the_remote_intent_service_is
     assert!(reason.contains("intent service"), "{reason}");
     let (status, _) = gw.http_get("/healthz");
     assert_eq!(status, 200, "alive, just not ready");
+}
+
+#[test]
+fn metrics_can_require_the_token() {
+    let gw =
+        Gateway::start("[http]\ndashboard_token = \"scrape-me\"\nmetrics_token_required = true\n");
+    let (status, _) = gw.http_get("/metrics");
+    assert_eq!(status, 401, "no token");
+    let (status, _) = http_get(gw.http, "/metrics", Some("Bearer wrong"));
+    assert_eq!(status, 401, "wrong token");
+    let (status, body) = http_get(gw.http, "/metrics", Some("Bearer scrape-me"));
+    assert_eq!(status, 200);
+    assert!(body.contains("voicebot_calls_active"), "{body}");
+    let (status, _) = gw.http_get("/healthz");
+    assert_eq!(status, 200, "health checks stay open");
+}
+
+/// Reads until the server closes the connection (or `limit` passes): what it sent.
+fn read_until_closed(s: &mut std::net::TcpStream, limit: Duration) -> Option<String> {
+    use std::io::Read;
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return Some(String::from_utf8_lossy(&got).into_owned()),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            // A reset is a close too.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return Some(String::from_utf8_lossy(&got).into_owned())
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+#[test]
+fn slow_and_idle_http_clients_are_cut_off_and_connections_are_capped() {
+    use std::io::Write;
+    use std::net::TcpStream;
+    let gw = Gateway::start("[http]\nheader_timeout_secs = 1\nmax_connections = 3\n");
+    // Headers that never end (slowloris): closed after the header timeout.
+    let mut slow = TcpStream::connect(gw.http).unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n")
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    let got = read_until_closed(&mut slow, Duration::from_secs(5));
+    assert!(got.is_some(), "still open after 5 s");
+    assert!(!got.unwrap().contains("200 OK"));
+    assert!(
+        t0.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        t0.elapsed()
+    );
+    // A keep-alive connection is answered, then closed once idle that long.
+    let mut idle = TcpStream::connect(gw.http).unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    let got = read_until_closed(&mut idle, Duration::from_secs(5)).expect("closed when idle");
+    assert!(got.starts_with("HTTP/1.1 200 OK"), "{got}");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        t0.elapsed()
+    );
+    // Three connections open: a fourth is closed at once, answered nothing.
+    let held: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(gw.http).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut fourth = TcpStream::connect(gw.http).unwrap();
+    fourth
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .ok();
+    let got = read_until_closed(&mut fourth, Duration::from_millis(800));
+    assert_eq!(got.as_deref(), Some(""), "the fourth connection was served");
+    // Once the idle ones are cut off, there is room again.
+    drop(held);
+    std::thread::sleep(Duration::from_millis(1500));
+    let (status, _) = gw.http_get("/healthz");
+    assert_eq!(status, 200);
+}
+
+/// One raw HTTP/1.1 exchange: the whole response (status line, headers, body).
+fn http_raw(addr: std::net::SocketAddr, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).ok();
+    resp
+}
+
+#[test]
+fn staff_pages_need_a_session_from_login_never_a_token_in_the_url() {
+    let token = "t0k3n-for-staff";
+    let gw = Gateway::start(&format!("[http]\ndashboard_token = \"{token}\"\n"));
+    let get = |path: &str, cookie: &str| {
+        http_raw(
+            gw.http,
+            &format!("GET {path} HTTP/1.1\r\nHost: x\r\n{cookie}Connection: close\r\n\r\n"),
+        )
+    };
+    let status = |resp: &str| resp.split(' ').nth(1).unwrap_or("").to_string();
+    assert_eq!(status(&get("/", "")), "401", "no session");
+    assert_eq!(status(&get("/switchboard", "")), "401", "no session");
+    assert_eq!(
+        status(&get(&format!("/?token={token}"), "")),
+        "401",
+        "a token in the URL is not taken"
+    );
+    let login_page = get("/login", "");
+    assert_eq!(status(&login_page), "200");
+    assert!(login_page.contains("name=\"token\""), "{login_page}");
+    let login = |given: &str| {
+        let body = format!("token={given}");
+        http_raw(
+            gw.http,
+            &format!(
+                "POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            ),
+        )
+    };
+    let wrong = login("guess");
+    assert_eq!(status(&wrong), "401", "{wrong}");
+    assert!(
+        !wrong.to_ascii_lowercase().contains("set-cookie"),
+        "{wrong}"
+    );
+    let ok = login(token);
+    assert_eq!(status(&ok), "303", "{ok}");
+    let cookie = ok
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or(l.strip_prefix("Set-Cookie: "))
+        })
+        .expect("a session cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains(token),
+        "the cookie is not the token: {cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap();
+    let with = |c: &str| format!("Cookie: {c}\r\n");
+    assert_eq!(status(&get("/", &with(pair))), "200");
+    assert_eq!(status(&get("/api/summary", &with(pair))), "200");
+    let forged = format!("voicebot_session={}", "ab".repeat(32));
+    assert_eq!(
+        status(&get("/", &with(&forged))),
+        "401",
+        "a made-up session"
+    );
+    let (code, _) = http_get(gw.http, "/", Some(&format!("Bearer {token}")));
+    assert_eq!(code, 200, "scripts still send the token in a header");
 }

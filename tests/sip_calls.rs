@@ -161,3 +161,13 @@ fn both_codecs_are_answered() {
         assert!(loud > 50, "{codec}: only {loud} loud frames heard");
     }
 }
+
+#[test]
+fn sdp_aimed_at_a_multicast_group_gets_488() {
+    let gw = Gateway::start("");
+    sipp_ok(&gw, &["-sf", &scenario("refuse_multicast.xml"), "-m", "1"]);
+    let log = gw.log();
+    assert!(log.contains("media address 224.0.0.1 refused"), "{log}");
+    assert!(!log.contains("answered"), "{log}");
+    assert_eq!(gw.metric("voicebot_calls_active"), Some(0.0));
+}

@@ -72,6 +72,13 @@ fn cases(gw: &Gateway) -> Vec<(&'static str, String, &'static str)> {
             "SIP/2.0 420 Bad Extension",
         ),
         (
+            // A lone CR splits no line here or in the stack: it would ride inside the
+            // Call-ID into every header that repeats it.
+            "bare CR in a header",
+            good.replace("Call-ID: m1\r\n", "Call-ID: m1\rX-Evil: 1\r\n"),
+            "SIP/2.0 400 Bare CR in Headers",
+        ),
+        (
             "huge header",
             good.replace(
                 "Max-Forwards: 70\r\n",
@@ -88,6 +95,16 @@ fn malformed_udp_requests_get_the_right_error_and_calls_still_work() {
     for (what, msg, want) in cases(&gw) {
         let resp = udp_exchange(&gw, msg.as_bytes()).unwrap_or_else(|| panic!("{what}: no answer"));
         assert_eq!(status_line(&resp), want, "{what}");
+        // What the caller wrote is echoed without its CR: no header of its own.
+        let lines: Vec<&str> = resp.split("\r\n").collect();
+        assert!(
+            !lines.iter().any(|l| l.contains(['\r', '\n', '\0'])),
+            "{what}: {resp:?}"
+        );
+        assert!(
+            !lines.iter().any(|l| l.starts_with("X-Evil")),
+            "{what}: {resp:?}"
+        );
     }
     let good = request(&gw, "OPTIONS", "m2", "", "");
     let bad_length = good.replace("Content-Length: 0", "Content-Length: 500");
@@ -120,8 +137,8 @@ fn malformed_udp_requests_get_the_right_error_and_calls_still_work() {
         "{ok}"
     );
     assert_calls_work(&gw);
-    // Six cases, bad length, truncated: answered. No Via, garbage, binary header: dropped.
-    assert_eq!(gw.metric("voicebot_sip_rejected_total"), Some(8.0));
+    // Seven cases, bad length, truncated: answered. No Via, garbage, binary header: dropped.
+    assert_eq!(gw.metric("voicebot_sip_rejected_total"), Some(9.0));
     assert_eq!(gw.metric("voicebot_sip_dropped_total"), Some(3.0));
 }
 

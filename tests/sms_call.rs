@@ -1,6 +1,7 @@
-//! SMS end to end: a caller with a Danish mobile number asks an English question whose
-//! answer has a page, presses 1 at the offer, and the SMSC receives the link for that
-//! number; a caller without a number is never offered an SMS.
+//! SMS end to end: a caller whose Danish mobile number a trusted peer asserts asks an
+//! English question whose answer has a page, presses 1 at the offer, and the SMSC
+//! receives the link for that number; a caller without a number, and one whose number
+//! only an untrusted source asserts, is never offered an SMS.
 
 mod common;
 
@@ -11,7 +12,9 @@ use voicebot_gateway::sms::smsc::TestSmsc;
 
 /// A test SMSC and an English-line gateway sending to it; keep the runtime, the SMSC
 /// and the outbox folder alive for the test.
-fn gateway_with_smsc() -> (
+fn gateway_with_smsc(
+    extra: &str,
+) -> (
     tokio::runtime::Runtime,
     TestSmsc,
     tempfile::TempDir,
@@ -24,7 +27,7 @@ fn gateway_with_smsc() -> (
     let outbox = tempfile::tempdir().unwrap();
     let gw = Gateway::start(&format!(
         "[stt]\nlanguage = \"en\"\n[sms]\nsender = \"smpp\"\noutbox = \"{}\"\n\
-         [sms.smpp]\nhost = \"127.0.0.1\"\nport = {}\nsystem_id = \"voicebot\"\npassword = \"secret\"\n",
+         [sms.smpp]\nhost = \"127.0.0.1\"\nport = {}\nsystem_id = \"voicebot\"\npassword = \"secret\"\n{extra}",
         outbox.path().join("sms.sqlite").display(),
         smsc.addr().port()
     ));
@@ -33,7 +36,7 @@ fn gateway_with_smsc() -> (
 
 #[test]
 fn pressing_1_at_the_offer_texts_the_answers_link_to_the_callers_mobile() {
-    let (_rt, smsc, _outbox, gw) = gateway_with_smsc();
+    let (_rt, smsc, _outbox, gw) = gateway_with_smsc("");
     // "My passport runs out next month, how do I renew it?" after the greeting; the
     // answer (pas_koerekort.nyt_pas) has a page, so the bot offers it by SMS; 1 at 26 s
     // lands during the answer or the offer, both of which accept it.
@@ -44,7 +47,7 @@ fn pressing_1_at_the_offer_texts_the_answers_link_to_the_callers_mobile() {
         &question,
         &rec,
         &[
-            "--from",
+            "--pai",
             "+4520123456",
             "--dtmf",
             "1@26",
@@ -97,7 +100,7 @@ fn pressing_1_at_the_offer_texts_the_answers_link_to_the_callers_mobile() {
 
 #[test]
 fn a_caller_without_a_number_is_not_offered_an_sms() {
-    let (_rt, smsc, _outbox, gw) = gateway_with_smsc();
+    let (_rt, smsc, _outbox, gw) = gateway_with_smsc("");
     let question = padded_fixture(gw.dir.path(), "en-passport", 12.0, 0.0);
     let rec = gw.dir.path().join("anon.wav");
     call_recording(
@@ -120,5 +123,45 @@ fn a_caller_without_a_number_is_not_offered_an_sms() {
         "{log}"
     );
     assert!(smsc.received().is_empty());
+    assert!(!log.contains("SMS queued"), "{log}");
+}
+
+#[test]
+fn a_number_only_an_untrusted_source_asserts_never_gets_an_sms() {
+    // The gateway is open to the public, but only 127.0.0.1 is a trusted peer; the
+    // call comes from 127.0.0.2 with the victim's number in PAI and From alike.
+    let (_rt, smsc, _outbox, gw) = gateway_with_smsc(
+        "[sip]\ntrusted = [\"127.0.0.1/32\"]\nopen = true\n[sms]\ntrust_from = true\n",
+    );
+    let question = padded_fixture(gw.dir.path(), "en-passport", 12.0, 0.0);
+    let rec = gw.dir.path().join("untrusted.wav");
+    call_recording(
+        &gw,
+        &question,
+        &rec,
+        &[
+            "--local-ip",
+            "127.0.0.2",
+            "--pai",
+            "+4520123456",
+            "--from",
+            "+4520123456",
+            "--dtmf",
+            "1@26",
+            "--hangup-after",
+            "30",
+        ],
+    );
+    let log = gw.wait_for_log("call over", Duration::from_secs(10));
+    assert!(
+        log.contains("no SMS: caller's number unknown reason=caller's identity is not asserted by a trusted peer"),
+        "{log}"
+    );
+    assert!(
+        log.contains("resolved intent=pas_koerekort.nyt_pas"),
+        "{log}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(smsc.received().is_empty(), "{:?}", smsc.received());
     assert!(!log.contains("SMS queued"), "{log}");
 }

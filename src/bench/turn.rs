@@ -82,6 +82,8 @@ pub async fn run(mut config: Config, levels: &[usize], out: &mut String) -> anyh
                 hangup_after: Some(pcm.len() as f64 / 8000.0 + 6.0),
                 codecs: vec![crate::audio::g711::Law::Alaw],
                 from: "caller".into(),
+                pai: None,
+                local_ip: None,
             };
             jobs.push(tokio::spawn(caller::place(opts)));
         }

@@ -30,6 +30,7 @@ use crate::intent::resolution::{Action as IntentAction, Kind, Language, Request,
 use crate::ops::live::{LiveCalls, TransferView};
 use crate::ops::switchboard::url_escape;
 use crate::rtp::session::{self, MediaEvent, MediaHandle, MediaParams, RtpCounters};
+use crate::sip::identity::{self, Identity, Trust};
 use crate::sip::sdp::{self, Negotiated};
 use crate::sip::uas::IncomingCall;
 use crate::sms::number::E164;
@@ -71,7 +72,10 @@ impl CallContext {
 
 pub async fn accept_calls(mut calls: mpsc::Receiver<IncomingCall>, ctx: Arc<CallContext>) {
     while let Some(call) = calls.recv().await {
-        let span = tracing::info_span!("call", call_id = %call.call_id);
+        let source = call
+            .source
+            .map_or_else(|| "unknown".into(), |s| s.to_string());
+        let span = tracing::info_span!("call", call_id = %call.call_id, %source);
         let ctx = ctx.clone();
         tokio::spawn(run(call, ctx).instrument(span));
     }
@@ -135,7 +139,7 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
 
     let negotiated = match call.negotiated {
         Some(n) => n,
-        None => match wait_for_ack_answer(&mut call, &cfg.sip.codecs).await {
+        None => match wait_for_ack_answer(&mut call, &cfg.sip.codecs, cfg.sip.listen.ip()).await {
             Some(n) => n,
             None => {
                 call.dialog.bye().await.ok();
@@ -158,9 +162,19 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
         }
     };
     let _stop_media = cancel.drop_guard();
+    if call.dialog.last_remote_ack().is_some() {
+        media.confirm();
+    }
     let called = call.request.uri.user().unwrap_or_default().to_string();
     let language = cfg.stt.language_for(&called).to_string();
-    let caller_user = caller_user(&call.request);
+    let identity = identity::caller(
+        &call.request,
+        Trust {
+            peer: call.trusted,
+            from: cfg.sms.trust_from,
+        },
+    );
+    let caller_user = identity.as_ref().ok().map(|i| i.user().to_string());
     let started_unix = chrono::Utc::now().timestamp();
     // The key this call's view and record go by (unique even for a repeated Call-ID).
     let key = ctx.live.start(
@@ -170,7 +184,7 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
         &crate::privacy::redact(caller_user.as_deref().unwrap_or("anonymous")),
         &language,
     );
-    let sms_to = sms_number(&ctx, &call.request).await;
+    let sms_to = sms_number(&ctx, &identity).await;
     let mut conversation = Conversation::new(
         ctx.settings.clone(),
         ctx.prompts.clone(),
@@ -217,28 +231,20 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
     tracing::info!(outcome, "call over");
 }
 
-fn header(request: &rsipstack::sip::Request, name: &str) -> Option<String> {
-    request
-        .headers
-        .iter()
-        .find(|h| h.name().eq_ignore_ascii_case(name))
-        .map(|h| h.value().to_string())
-}
-
-/// The caller's number in E.164 if an SMS may be offered to it (a mobile, under the
-/// per-number limit, with a sender configured); why not, in the log.
-async fn sms_number(ctx: &CallContext, request: &rsipstack::sip::Request) -> Option<E164> {
+/// The caller's number in E.164 if an SMS may be offered to it (an identity we may
+/// believe, a mobile, under the per-number limit, with a sender configured); why not,
+/// in the log.
+async fn sms_number(
+    ctx: &CallContext,
+    identity: &Result<Identity, identity::Unknown>,
+) -> Option<E164> {
     let sms = ctx.sms.as_ref()?;
-    let from = header(request, "From").unwrap_or_default();
-    let number = sms
-        .numbers()
-        .caller(
-            header(request, "P-Asserted-Identity").as_deref(),
-            &from,
-            header(request, "Privacy").as_deref(),
-        )
-        .inspect_err(|e| tracing::info!(reason = ?e, "no SMS: caller's number unknown"))
-        .ok()?;
+    let number = match identity {
+        Ok(id) => sms.numbers().number(id).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+    .inspect_err(|reason| tracing::info!(%reason, "no SMS: caller's number unknown"))
+    .ok()?;
     match sms.can_offer(&number).await {
         Ok(()) => Some(number),
         Err(e) => {
@@ -246,20 +252,6 @@ async fn sms_number(ctx: &CallContext, request: &rsipstack::sip::Request) -> Opt
             None
         }
     }
-}
-
-/// The caller's user part from P-Asserted-Identity, else From (a number, usually).
-fn caller_user(request: &rsipstack::sip::Request) -> Option<String> {
-    let value = header(request, "P-Asserted-Identity").or_else(|| header(request, "From"))?;
-    let start = value
-        .find("sip:")
-        .map(|i| i + 4)
-        .or(value.find("tel:").map(|i| i + 4))?;
-    let user: String = value[start..]
-        .chars()
-        .take_while(|c| !matches!(c, '@' | ';' | '>' | '?'))
-        .collect();
-    (!user.is_empty() && !user.eq_ignore_ascii_case("anonymous")).then_some(user)
 }
 
 struct CallLoop {
@@ -328,7 +320,7 @@ impl CallLoop {
                         let reply = if req.body.is_empty() {
                             Ok(sdp::answer(&negotiated, local, session_id))
                         } else {
-                            sdp::parse(&req.body).and_then(|r| sdp::negotiate(&r, &cfg.sip.codecs)).map(|n| {
+                            sdp::accept(&req.body, &cfg.sip.codecs, cfg.sip.listen.ip()).map(|n| {
                                 self.media.update(n.remote, n.direction.we_send());
                                 tracing::info!(direction = ?n.direction, "media updated by re-INVITE");
                                 sdp::answer(&n, local, session_id)
@@ -342,6 +334,7 @@ impl CallLoop {
                             }
                         };
                     }
+                    Some(DialogState::Confirmed(..)) => self.media.confirm(),
                     Some(DialogState::Options(_, _, h)) | Some(DialogState::Info(_, _, h))
                     | Some(DialogState::Message(_, _, h)) | Some(DialogState::Notify(_, _, h)) => {
                         h.reply(StatusCode::OK).await.ok();
@@ -859,6 +852,7 @@ async fn ring(call: &mut IncomingCall, delay: Duration) -> bool {
 async fn wait_for_ack_answer(
     call: &mut IncomingCall,
     codecs: &[crate::audio::g711::Law],
+    media_ip: std::net::IpAddr,
 ) -> Option<Negotiated> {
     loop {
         match tokio::time::timeout(Duration::from_secs(32), call.states.recv()).await {
@@ -872,7 +866,7 @@ async fn wait_for_ack_answer(
         }
     }
     let ack = call.dialog.last_remote_ack()?;
-    match sdp::parse(&ack.body).and_then(|r| sdp::negotiate(&r, codecs)) {
+    match sdp::accept(&ack.body, codecs, media_ip) {
         Ok(n) => Some(n),
         Err(e) => {
             tracing::info!(error = %e, "ACK answer unusable: hanging up");

@@ -31,8 +31,12 @@ pub struct CallOptions {
     pub dtmf: Vec<(char, f64)>,
     pub hangup_after: Option<f64>,
     pub codecs: Vec<Law>,
-    /// The user part of our From URI: the caller's number as the gateway sees it.
+    /// The user part of our From URI: what the caller's side claims to be.
     pub from: String,
+    /// A P-Asserted-Identity to send (what a carrier asserts about its caller).
+    pub pai: Option<String>,
+    /// Our address (signalling and media); default: the target's if it is loopback.
+    pub local_ip: Option<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -104,10 +108,10 @@ pub async fn place(opts: CallOptions) -> anyhow::Result<CallReport> {
     let (callee, server) = target_uri(&opts.target)?;
     let speech = wav::read_at(&opts.play, 8000)?;
     let speech_end_secs = speech_end(&speech, 8000);
-    let local_ip = if server.ip().is_loopback() {
-        server.ip()
-    } else {
-        "0.0.0.0".parse()?
+    let local_ip = match opts.local_ip {
+        Some(ip) => ip,
+        None if server.ip().is_loopback() => server.ip(),
+        None => "0.0.0.0".parse()?,
     };
 
     let cancel = CancellationToken::new();
@@ -131,6 +135,12 @@ pub async fn place(opts: CallOptions) -> anyhow::Result<CallReport> {
         contact: caller,
         content_type: Some("application/sdp".into()),
         offer: Some(offer.into_bytes()),
+        headers: opts.pai.as_ref().map(|pai| {
+            vec![rsipstack::sip::Header::Other(
+                "P-Asserted-Identity".into(),
+                format!("<sip:{pai}@{}>", stack.local.ip()),
+            )]
+        }),
         ..Default::default()
     };
     let (state_tx, mut states) = stack.dialogs.new_dialog_state_channel();
@@ -169,6 +179,7 @@ pub async fn place(opts: CallOptions) -> anyhow::Result<CallReport> {
         sending: true,
     };
     let (media, mut events) = session::start(rtp_socket, params, counters, cancel.child_token())?;
+    media.confirm();
     let media_start = Instant::now();
     media.play(speech);
     let speech_end_at = speech_end_secs.map(|s| media_start + Duration::from_secs_f64(s + 0.02));

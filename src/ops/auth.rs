@@ -1,24 +1,31 @@
 //! Who may see the dashboard and the switchboard pages: they show what callers said
 //! (redacted, but still personal), so they need `[http] dashboard_token` unless the
-//! gateway listens on loopback only. Metrics and health checks stay open.
+//! gateway listens on loopback only. Health checks stay open; `/metrics` too unless
+//! `[http] metrics_token_required`.
 //!
-//! The token is accepted as `Authorization: Bearer <token>`, as the password of basic
-//! auth (a browser's login prompt), or as `?token=` (a bookmarked link).
+//! The token is accepted as `Authorization: Bearer <token>` or as the password of basic
+//! auth, or once at `POST /login`, which gives the browser a session cookie
+//! ([`session`]). Never in a URL: `?token=` would land in browser history and logs.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Form;
 use base64::Engine;
+use serde::Deserialize;
+
+use super::session::{self, Sessions};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Policy {
     /// Anyone who can reach the (loopback) listener.
     Open,
-    /// Requests must carry this token.
+    /// Requests must carry this token, or a session got with it.
     Token(String),
     /// No token and a public listener: the pages are not served.
     Disabled,
@@ -41,20 +48,17 @@ pub enum Decision {
     NotServed,
 }
 
-/// Decides on a request's `Authorization` header and query string.
-pub fn decide(policy: &Policy, authorization: Option<&str>, query: Option<&str>) -> Decision {
+/// Decides on a request's `Authorization` header, and whether it carries a live
+/// session.
+pub fn decide(policy: &Policy, authorization: Option<&str>, session: bool) -> Decision {
     let token = match policy {
         Policy::Open => return Decision::Allow,
         Policy::Disabled => return Decision::NotServed,
         Policy::Token(t) => t.as_bytes(),
     };
-    let from_query = query
-        .into_iter()
-        .flat_map(|q| q.split('&'))
-        .filter_map(|kv| {
-            kv.strip_prefix("token=")
-                .map(|v| percent_decode(v).into_bytes())
-        });
+    if session {
+        return Decision::Allow;
+    }
     let from_header = authorization.and_then(|a| {
         if let Some(bearer) = a.strip_prefix("Bearer ") {
             return Some(bearer.trim().as_bytes().to_vec());
@@ -65,11 +69,7 @@ pub fn decide(policy: &Policy, authorization: Option<&str>, query: Option<&str>)
         let colon = basic.iter().position(|&b| b == b':')?;
         Some(basic[colon + 1..].to_vec())
     });
-    if from_header
-        .into_iter()
-        .chain(from_query)
-        .any(|given| same(&given, token))
-    {
+    if from_header.is_some_and(|given| same(&given, token)) {
         Decision::Allow
     } else {
         Decision::Unauthorized
@@ -81,53 +81,137 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b'+', _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
+/// The policy and the sessions logged in under it.
+#[derive(Debug)]
+pub struct Auth {
+    pub policy: Policy,
+    sessions: Mutex<Sessions>,
+}
+
+impl Auth {
+    pub fn new(policy: Policy) -> Self {
+        Auth {
+            policy,
+            sessions: Mutex::new(Sessions::default()),
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+
+    fn sessions(&self) -> std::sync::MutexGuard<'_, Sessions> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn has_session(&self, headers: &HeaderMap) -> bool {
+        let now = Instant::now();
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(session::from_cookie_header)
+            .any(|id| self.sessions().is_valid(now, id))
+    }
 }
 
 /// Axum middleware applying the policy.
-pub async fn require(State(policy): State<Arc<Policy>>, request: Request, next: Next) -> Response {
+pub async fn require(State(auth): State<Arc<Auth>>, request: Request, next: Next) -> Response {
     let authorization = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    match decide(&policy, authorization, request.uri().query()) {
+    let session = auth.has_session(request.headers());
+    match decide(&auth.policy, authorization, session) {
         Decision::Allow => next.run(request).await,
         Decision::Unauthorized => (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Basic realm=\"voicebot\"")],
-            "a dashboard token is required",
+            "a dashboard token is required: log in at /login",
         )
             .into_response(),
-        Decision::NotServed => (
-            StatusCode::NOT_FOUND,
-            "the dashboard is off: set [http] dashboard_token to serve it on a public address",
-        )
-            .into_response(),
+        Decision::NotServed => not_served(),
     }
+}
+
+fn not_served() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        "the dashboard is off: set [http] dashboard_token to serve it on a public address",
+    )
+        .into_response()
+}
+
+const LOGIN_PAGE: &str = "<!doctype html><html lang=\"da\"><head><meta charset=\"utf-8\">\
+<title>Log ind</title></head><body><h1>Voicebot</h1>{message}\
+<form method=\"post\" action=\"/login\"><label>Adgangsnøgle \
+<input type=\"password\" name=\"token\" autofocus></label> <button>Log ind</button></form>\
+</body></html>";
+
+fn login_page(message: &str) -> Html<String> {
+    Html(LOGIN_PAGE.replace("{message}", message))
+}
+
+/// `GET /login`: the form.
+pub async fn login_form(State(auth): State<Arc<Auth>>) -> Response {
+    match auth.policy {
+        Policy::Disabled => not_served(),
+        _ => login_page("").into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    token: String,
+}
+
+/// `POST /login`: the token, once, for a session cookie; then to the dashboard.
+pub async fn login(State(auth): State<Arc<Auth>>, Form(form): Form<LoginForm>) -> Response {
+    let to_dashboard = |cookie: Option<String>| {
+        let mut r = (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
+        if let Some(c) = cookie.and_then(|c| c.parse().ok()) {
+            r.headers_mut().insert(header::SET_COOKIE, c);
+        }
+        r
+    };
+    match &auth.policy {
+        Policy::Disabled => not_served(),
+        Policy::Open => to_dashboard(None),
+        Policy::Token(t) if same(form.token.as_bytes(), t.as_bytes()) => {
+            let mut sessions = auth.sessions();
+            let id = sessions.create(Instant::now());
+            let max_age = sessions.lifetime().as_secs();
+            to_dashboard(Some(format!(
+                "{}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}",
+                session::COOKIE
+            )))
+        }
+        Policy::Token(_) => {
+            tracing::info!("dashboard login with a wrong token");
+            (
+                StatusCode::UNAUTHORIZED,
+                login_page("<p>Forkert adgangsnøgle.</p>"),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// `POST /logout`: ends the session.
+pub async fn logout(State(auth): State<Arc<Auth>>, headers: HeaderMap) -> Response {
+    for id in headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(session::from_cookie_header)
+    {
+        auth.sessions().end(id);
+    }
+    let clear = format!(
+        "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
+        session::COOKIE
+    );
+    let mut r = (StatusCode::SEE_OTHER, [(header::LOCATION, "/login")]).into_response();
+    if let Ok(v) = clear.parse() {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
 }
 
 #[cfg(test)]
@@ -135,33 +219,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_token_is_taken_from_bearer_basic_or_query() {
+    fn the_token_is_taken_from_bearer_or_basic_never_the_url() {
         let p = Policy::new(Some("s3cret"), "0.0.0.0:8080".parse().unwrap());
-        assert_eq!(decide(&p, Some("Bearer s3cret"), None), Decision::Allow);
+        assert_eq!(decide(&p, Some("Bearer s3cret"), false), Decision::Allow);
         // "staff:s3cret"
         assert_eq!(
-            decide(&p, Some("Basic c3RhZmY6czNjcmV0"), None),
+            decide(&p, Some("Basic c3RhZmY6czNjcmV0"), false),
             Decision::Allow
         );
-        assert_eq!(decide(&p, None, Some("a=1&token=s3cret")), Decision::Allow);
-        assert_eq!(decide(&p, None, None), Decision::Unauthorized);
+        assert_eq!(decide(&p, None, false), Decision::Unauthorized);
         assert_eq!(
-            decide(&p, Some("Bearer s3cre"), None),
+            decide(&p, Some("Bearer s3cre"), false),
             Decision::Unauthorized
         );
-        assert_eq!(
-            decide(&p, None, Some("token=wrong")),
-            Decision::Unauthorized
-        );
-        let p = Policy::new(Some("a b&c"), "127.0.0.1:8080".parse().unwrap());
-        assert_eq!(decide(&p, None, Some("token=a%20b%26c")), Decision::Allow);
+        // A live session (from POST /login) is enough.
+        assert_eq!(decide(&p, None, true), Decision::Allow);
     }
 
     #[test]
     fn without_a_token_only_loopback_serves_the_pages() {
         let local = Policy::new(None, "127.0.0.1:8080".parse().unwrap());
-        assert_eq!(decide(&local, None, None), Decision::Allow);
+        assert_eq!(decide(&local, None, false), Decision::Allow);
         let public = Policy::new(None, "0.0.0.0:8080".parse().unwrap());
-        assert_eq!(decide(&public, Some("Bearer x"), None), Decision::NotServed);
+        assert_eq!(decide(&public, Some("Bearer x"), true), Decision::NotServed);
     }
 }

@@ -1,6 +1,7 @@
-//! The HTTP side: `/metrics` for Prometheus, `/healthz` and `/readyz` for the
-//! orchestrator (always open), and the staff pages behind [`auth`]: the dashboard
-//! (`/`, `/api/*`) and the switchboard screen-pop (`/switchboard`).
+//! The HTTP side: `/metrics` for Prometheus (behind [`auth`] too with `[http]
+//! metrics_token_required`), `/healthz` and `/readyz` for the orchestrator (always
+//! open), and the staff pages behind [`auth`]: the dashboard (`/`, `/api/*`) and the
+//! switchboard screen-pop (`/switchboard`). Served by [`listener`] (timeouts, a cap).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,7 +14,8 @@ use axum::routing::get;
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 
-use super::auth::{self, Policy};
+use super::auth::{self, Auth, Policy};
+use super::listener::{self, Limits};
 use super::live::LiveCalls;
 use super::metrics::{self, Metrics};
 use super::{dashboard, switchboard};
@@ -63,50 +65,54 @@ pub async fn serve(
     state: Arc<OpsState>,
     cancel: CancellationToken,
 ) -> std::io::Result<SocketAddr> {
-    let policy = Arc::new(Policy::new(
+    let auth = Arc::new(Auth::new(Policy::new(
         config.dashboard_token.as_deref(),
         config.listen,
-    ));
+    )));
     let staff = Router::new()
         .route("/", get(dashboard::page))
         .route("/api/events", get(dashboard::events))
         .route("/api/summary", get(dashboard::summary))
         .route("/switchboard", get(switchboard::list))
         .route("/switchboard/calls/{call_id}", get(switchboard::call))
-        .route_layer(axum::middleware::from_fn_with_state(policy, auth::require));
-    let app = open_routes().merge(staff).with_state(state.clone());
-    let local = spawn(config.listen, app, cancel.clone()).await?;
+        .route_layer(axum::middleware::from_fn_with_state(
+            auth.clone(),
+            auth::require,
+        ));
+    let login = Router::new()
+        .route("/login", get(auth::login_form).post(auth::login))
+        .route("/logout", axum::routing::post(auth::logout))
+        .with_state(auth.clone());
+    let metrics_policy = config.metrics_token_required.then_some(auth);
+    let limits = Limits {
+        header_timeout: std::time::Duration::from_secs(config.header_timeout_secs),
+        max_connections: config.max_connections,
+    };
+    let app = open_routes(metrics_policy.clone())
+        .merge(staff)
+        .with_state(state.clone())
+        .merge(login);
+    let local = listener::spawn(config.listen, app, limits, cancel.clone()).await?;
     if let Some(listen) = config.metrics_listen {
-        let addr = spawn(listen, open_routes().with_state(state), cancel).await?;
+        let app = open_routes(metrics_policy).with_state(state);
+        let addr = listener::spawn(listen, app, limits, cancel).await?;
         tracing::info!(%addr, "metrics listening");
     }
     Ok(local)
 }
 
-fn open_routes() -> Router<Arc<OpsState>> {
-    Router::new()
-        .route("/metrics", get(metrics))
+/// The routes every listener serves; `/metrics` behind `metrics_policy` if given.
+fn open_routes(metrics_policy: Option<Arc<Auth>>) -> Router<Arc<OpsState>> {
+    let scrape = Router::new().route("/metrics", get(metrics));
+    let scrape = match metrics_policy {
+        Some(policy) => {
+            scrape.route_layer(axum::middleware::from_fn_with_state(policy, auth::require))
+        }
+        None => scrape,
+    };
+    scrape
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-}
-
-async fn spawn(
-    listen: SocketAddr,
-    app: Router,
-    cancel: CancellationToken,
-) -> std::io::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(listen).await?;
-    let local = listener.local_addr()?;
-    tokio::spawn(async move {
-        let shutdown = async move { cancel.cancelled().await };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!(error = %e, "http server failed");
-        }
-    });
-    Ok(local)
 }
 
 async fn readyz(State(state): State<Arc<OpsState>>) -> impl IntoResponse {

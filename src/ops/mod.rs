@@ -2,8 +2,10 @@
 pub mod auth;
 pub mod dashboard;
 pub mod http;
+pub mod listener;
 pub mod live;
 pub mod metrics;
 pub mod records;
+pub mod session;
 pub mod summary;
 pub mod switchboard;

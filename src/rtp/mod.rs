@@ -1,5 +1,7 @@
-//! RTP media: packets in and out, paced, with a jitter buffer and RFC 4733 DTMF.
+//! RTP media: packets in and out, paced, with a jitter buffer, RFC 4733 DTMF, and
+//! strict RTP (`latch`).
 pub mod arrival;
 pub mod dtmf;
 pub mod jitter;
+pub mod latch;
 pub mod session;

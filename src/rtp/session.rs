@@ -4,8 +4,9 @@
 //! (`interval_at`: tick n is due at start + n·ptime, however late tick n−1 ran). Each
 //! tick plays one packet's worth of received audio out of the jitter buffer to the
 //! call, and sends one packet of whatever the call queued (or silence, which keeps
-//! NAT bindings and the far end's media timers alive). The caller's packets may come
-//! from another address than the SDP said (NAT): we answer where they come from.
+//! NAT bindings and the far end's media timers alive). Whose packets count and where
+//! we send is `latch`'s (strict RTP): the first source of the call's audio, which may
+//! be another address than the SDP said (NAT), and nobody else.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -24,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::dtmf::{digit_to_event, DtmfDetector, EventPayload};
 use super::jitter::{JitterBuffer, Playout};
+use super::latch::{Latch, Verdict};
 use crate::audio::g711::Law;
 
 #[derive(Debug, Clone, Copy)]
@@ -61,6 +63,8 @@ pub struct RtpCounters {
     pub garbage: Counter,
     pub lost: Counter,
     pub late: Counter,
+    /// Packets with the call's payload type from a source the call is not latched on.
+    pub foreign: Counter,
     pub pacing: PacingHistogram,
     /// Each call's interarrival jitter (RFC 3550) when its media ends.
     pub jitter: prometheus_client::metrics::histogram::Histogram,
@@ -74,6 +78,7 @@ impl Default for RtpCounters {
             garbage: Counter::default(),
             lost: Counter::default(),
             late: Counter::default(),
+            foreign: Counter::default(),
             pacing: PacingHistogram::default(),
             // 0.5 ms to about 1 s.
             jitter: prometheus_client::metrics::histogram::Histogram::new(
@@ -134,6 +139,7 @@ enum Command {
     StopPlayback,
     Dtmf(char),
     Update { remote: SocketAddr, sending: bool },
+    Confirm,
 }
 
 /// The call's handle on its media task. Dropping it (or cancelling) ends the task.
@@ -170,9 +176,15 @@ impl MediaHandle {
         self.commands.send(Command::Dtmf(digit)).ok();
     }
 
-    /// A re-INVITE moved the far end or put the call on hold.
+    /// A re-INVITE moved the far end (media latches afresh) or put the call on hold.
     pub fn update(&self, remote: SocketAddr, sending: bool) {
         self.commands.send(Command::Update { remote, sending }).ok();
+    }
+
+    /// The far end confirmed the call (its ACK, or its answer to our INVITE): audio
+    /// may go to its SDP address beyond the first second even before its RTP arrives.
+    pub fn confirm(&self) {
+        self.commands.send(Command::Confirm).ok();
     }
 
     pub fn is_playing(&self) -> bool {
@@ -239,6 +251,9 @@ struct MediaTask {
     talkspurt: bool,
     last_rx: Instant,
     arrival: ArrivalJitter,
+    latch: Latch,
+    /// A foreign source was logged for this call (once is enough).
+    foreign_logged: bool,
     timed_out: bool,
     owed_samples: i64,
     last_frame_len: usize,
@@ -274,6 +289,8 @@ impl MediaTask {
             talkspurt: true,
             last_rx: Instant::now(),
             arrival: ArrivalJitter::default(),
+            latch: Latch::new(p.remote),
+            foreign_logged: false,
             timed_out: false,
             owed_samples: 0,
             last_frame_len: 160,
@@ -342,9 +359,13 @@ impl MediaTask {
                 }
             }
             Command::Update { remote, sending } => {
+                if remote != self.p.remote {
+                    self.latch.relatch(remote);
+                }
                 self.p.remote = remote;
                 self.p.sending = sending;
             }
+            Command::Confirm => self.latch.confirm(),
         }
     }
 
@@ -363,13 +384,23 @@ impl MediaTask {
             self.counters.garbage.inc();
             return;
         }
-        self.counters.received.inc();
-        self.last_rx = Instant::now();
-        self.timed_out = false;
-        if from != self.p.remote {
-            tracing::debug!(%from, sdp = %self.p.remote, "symmetric RTP: answering where media comes from");
-            self.p.remote = from;
+        let now = Instant::now();
+        let audio = pt == self.p.payload_type;
+        if self
+            .latch
+            .on_packet(now.into_std(), from, pkt.ssrc(), audio)
+            == Verdict::Foreign
+        {
+            self.counters.foreign.inc();
+            if !self.foreign_logged {
+                self.foreign_logged = true;
+                tracing::warn!(%from, sdp = %self.p.remote, "RTP from a source this call is not latched on: ignored");
+            }
+            return;
         }
+        self.counters.received.inc();
+        self.last_rx = now;
+        self.timed_out = false;
         if Some(pt) == self.p.dtmf_payload_type {
             if let Some(d) = self.dtmf_in.on_packet(pkt.timestamp(), pkt.payload()) {
                 self.events.send(MediaEvent::Dtmf(d)).ok();
@@ -496,10 +527,17 @@ impl MediaTask {
 
     async fn transmit(&mut self, packet: Option<Vec<u8>>) {
         let Some(packet) = packet else { return };
-        if !self.p.sending || self.p.remote.ip().is_unspecified() {
+        if !self.p.sending {
             return;
         }
-        if self.socket.send_to(&packet, self.p.remote).await.is_ok() {
+        let ptime = Duration::from_millis(self.p.ptime_ms.into());
+        let Some(to) = self.latch.destination(ptime) else {
+            return;
+        };
+        if to.ip().is_unspecified() {
+            return;
+        }
+        if self.socket.send_to(&packet, to).await.is_ok() {
             self.counters.sent.inc();
         }
     }

@@ -4,7 +4,11 @@
 //! non-UTF-8 header byte makes it lose the rest of the headers. So every message is
 //! checked here first: a bad request gets the right 4xx/5xx with a reason phrase, a
 //! message that cannot be answered (no Via, a broken response) is dropped with a log
-//! line, and only what passes reaches the stack.
+//! line, and only what passes reaches the stack. A bare CR or a NUL in the headers is
+//! refused (400): neither we nor rsipstack split lines on a lone CR, so it would ride
+//! inside a header value into whatever repeats it.
+
+use super::header_value::sanitize;
 
 /// Largest datagram the stack reads (it truncates beyond this); over it we answer 513.
 pub const MAX_DATAGRAM: usize = 8192;
@@ -45,6 +49,8 @@ pub enum Framing {
 }
 
 struct Head<'a> {
+    /// The whole header section, as received.
+    text: &'a str,
     start_line: &'a str,
     /// (lower-cased canonical name, value) in order.
     headers: Vec<(String, String)>,
@@ -113,6 +119,7 @@ fn split_head(raw: &[u8]) -> Result<Head<'_>, String> {
         headers.push((canonical(name), value.trim().to_string()));
     }
     Ok(Head {
+        text: head,
         start_line,
         headers,
         body: &raw[body_start..],
@@ -133,18 +140,39 @@ impl Head<'_> {
             .filter(move |(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     }
+
+    /// Why the header section cannot be taken apart safely, if it cannot.
+    fn unsafe_characters(&self) -> Option<&'static str> {
+        let bytes = self.text.as_bytes();
+        let bare_cr = bytes
+            .iter()
+            .enumerate()
+            .any(|(i, b)| *b == b'\r' && bytes.get(i + 1) != Some(&b'\n'));
+        if bare_cr {
+            Some("Bare CR in Headers")
+        } else if bytes.contains(&0) {
+            Some("NUL in Headers")
+        } else {
+            None
+        }
+    }
 }
 
-/// Builds a stateless error response that echoes what the request gave us.
+/// Longest header value echoed in an error response.
+const MAX_ECHO: usize = 1024;
+
+/// Builds a stateless error response that echoes what the request gave us (without
+/// control characters: it may be the very request refused for them).
 fn error_response(head: &Head<'_>, status: u16, reason: &str, extra: &[(&str, String)]) -> Verdict {
     let mut r = format!("SIP/2.0 {status} {reason}\r\n");
+    let clean = |v: &str| sanitize(v, MAX_ECHO);
     for via in head.all("via") {
-        r += &format!("Via: {via}\r\n");
+        r += &format!("Via: {}\r\n", clean(via));
     }
     if let Some(v) = head.get("from") {
-        r += &format!("From: {v}\r\n");
+        r += &format!("From: {}\r\n", clean(v));
     }
-    if let Some(v) = head.get("to") {
+    if let Some(v) = head.get("to").map(clean) {
         let tag = if v.contains(";tag=") {
             ""
         } else {
@@ -155,11 +183,11 @@ fn error_response(head: &Head<'_>, status: u16, reason: &str, extra: &[(&str, St
     for name in ["call-id", "cseq"] {
         if let Some(v) = head.get(name) {
             let label = if name == "call-id" { "Call-ID" } else { "CSeq" };
-            r += &format!("{label}: {v}\r\n");
+            r += &format!("{label}: {}\r\n", clean(v));
         }
     }
     for (name, value) in extra {
-        r += &format!("{name}: {value}\r\n");
+        r += &format!("{name}: {}\r\n", clean(value));
     }
     r += "Server: voicebot-gateway\r\nContent-Length: 0\r\n\r\n";
     Verdict::Reply {
@@ -203,6 +231,9 @@ fn check_within(raw: &[u8], max: usize) -> Verdict {
         Err(e) => return Verdict::Drop(e),
     };
     if head.start_line.starts_with("SIP/") {
+        if let Some(why) = head.unsafe_characters() {
+            return Verdict::Drop(format!("response with {why}"));
+        }
         return check_response(&head);
     }
     let parts: Vec<&str> = head.start_line.split(' ').collect();
@@ -217,6 +248,9 @@ fn check_within(raw: &[u8], max: usize) -> Verdict {
             ))
         }
     };
+    if let Some(why) = head.unsafe_characters() {
+        return reject(400, why);
+    }
     if parts.len() != 3 || !is_token(method) || parts[1].is_empty() {
         return reject(400, "Malformed Request-Line");
     }
@@ -456,6 +490,30 @@ mod tests {
         let pos = GOOD.find("Max-Forwards").unwrap();
         raw.splice(pos..pos, b"X-Bad: \xff\xfe\r\n".iter().copied());
         assert!(matches!(check(&raw), Verdict::Drop(_)));
+    }
+
+    #[test]
+    fn a_bare_cr_or_nul_in_the_headers_gets_400_and_is_not_echoed() {
+        for (evil, reason) in [
+            ("Call-ID: abc\rX-Evil: 1\r\n", "Bare CR in Headers"),
+            ("Call-ID: abc\0X-Evil: 1\r\n", "NUL in Headers"),
+        ] {
+            let v = check(GOOD.replace("Call-ID: abc\r\n", evil).as_bytes());
+            let text = reply_text(&v);
+            assert!(
+                text.starts_with(&format!("SIP/2.0 400 {reason}\r\n")),
+                "{text:?}"
+            );
+            assert!(text.contains("Call-ID: abcX-Evil: 1\r\n"), "{text:?}");
+            let lines: Vec<&str> = text.split("\r\n").collect();
+            assert!(
+                !lines.iter().any(|l| l.contains(['\r', '\n', '\0'])),
+                "{text:?}"
+            );
+        }
+        // In a response: dropped.
+        let resp = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nCall-ID: a\rb\r\nCSeq: 1 INVITE\r\n\r\n";
+        assert!(matches!(check(resp.as_bytes()), Verdict::Drop(_)));
     }
 
     #[test]

@@ -1,7 +1,13 @@
-//! SIP signalling: rsipstack behind our request guard, SDP offer/answer, and the UAS
-//! side that turns INVITEs into calls.
+//! SIP signalling: rsipstack behind our request guard, SDP offer/answer, who may call
+//! (`access`), and the UAS side that turns INVITEs into calls.
+pub mod access;
+pub mod cidr;
 pub mod dialogs;
 pub mod guard;
+pub mod header_value;
+pub mod identity;
+pub mod offenders;
+pub mod rate_limit;
 pub mod sdp;
 pub mod stack;
 pub mod transport;

@@ -2,7 +2,9 @@
 //!
 //! Parsing uses the webrtc-rs `sdp` crate; what we send is small enough to write out.
 //! We speak PCMA and PCMU (order of preference from config) plus RFC 4733
-//! telephone-event, and follow the caller's hold direction.
+//! telephone-event, and follow the caller's hold direction. A media address we must
+//! never send to (multicast, broadcast, loopback of a public gateway) refuses the offer:
+//! otherwise one spoofed INVITE points a call's RTP at a victim.
 
 use std::io::Cursor;
 use std::net::{IpAddr, SocketAddr};
@@ -19,6 +21,8 @@ pub enum SdpError {
     NoAddress,
     #[error("no common codec (offered: {0})")]
     NoCommonCodec(String),
+    #[error("media address {0} refused (multicast, broadcast, this-network or loopback)")]
+    RefusedAddress(IpAddr),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,6 +169,37 @@ pub fn parse(body: &[u8]) -> Result<RemoteAudio, SdpError> {
         ptime_ms,
         direction,
     })
+}
+
+/// A remote description from the network, refused if its media address is one we will
+/// not send to (see [`check_address`]), else negotiated.
+pub fn accept(body: &[u8], preference: &[Law], local: IpAddr) -> Result<Negotiated, SdpError> {
+    let remote = parse(body)?;
+    check_address(remote.addr.ip(), local)?;
+    negotiate(&remote, preference)
+}
+
+/// Whether RTP may go to `remote`, from a gateway whose media address is `local`:
+/// not multicast, not broadcast, not "this network" (0.x.x.x), and loopback only when
+/// we are on loopback ourselves. The unspecified address is hold (we send nothing).
+pub fn check_address(remote: IpAddr, local: IpAddr) -> Result<(), SdpError> {
+    let ip = match remote {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(remote, IpAddr::V4),
+        v4 => v4,
+    };
+    if ip.is_unspecified() {
+        return Ok(());
+    }
+    let refused = ip.is_multicast()
+        || match ip {
+            IpAddr::V4(v4) => v4.is_broadcast() || v4.octets()[0] == 0,
+            IpAddr::V6(_) => false,
+        }
+        || (ip.is_loopback() && !local.is_loopback());
+    if refused {
+        return Err(SdpError::RefusedAddress(remote));
+    }
+    Ok(())
 }
 
 /// Picks the first of our preferred laws that the remote offered.
@@ -373,6 +408,33 @@ mod tests {
             a.formats,
             vec![(0, "PCMU".into()), (DTMF_PT, "TELEPHONE-EVENT".into())]
         );
+    }
+
+    #[test]
+    fn media_addresses_we_never_send_to_are_refused() {
+        let public: IpAddr = "192.0.2.1".parse().unwrap();
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        let offer_to = |addr: &str| {
+            sdp("m=audio 4000 RTP/AVP 8", "")
+                .replace("c=IN IP4 10.0.0.5", &format!("c=IN IP4 {addr}"))
+        };
+        for bad in ["224.0.0.1", "239.1.2.3", "255.255.255.255", "0.1.2.3"] {
+            let e = accept(offer_to(bad).as_bytes(), PREF, lo).unwrap_err();
+            assert_eq!(e, SdpError::RefusedAddress(bad.parse().unwrap()), "{bad}");
+        }
+        assert!(accept(offer_to("127.0.0.1").as_bytes(), PREF, public).is_err());
+        assert!(accept(offer_to("127.0.0.1").as_bytes(), PREF, lo).is_ok());
+        assert!(accept(offer_to("10.0.0.5").as_bytes(), PREF, public).is_ok());
+        // Hold, old style: allowed, and nothing is sent.
+        let hold = accept(offer_to("0.0.0.0").as_bytes(), PREF, public).unwrap();
+        assert!(!hold.direction.we_send());
+        for bad in ["ff02::1", "::1", "::ffff:127.0.0.1", "::ffff:224.0.0.1"] {
+            assert!(
+                check_address(bad.parse().unwrap(), public).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(check_address("2001:db8::5".parse().unwrap(), public).is_ok());
     }
 
     #[test]

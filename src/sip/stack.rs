@@ -10,7 +10,7 @@ use rsipstack::transport::{udp::UdpConnection, TcpListenerConnection, TransportL
 use rsipstack::EndpointBuilder;
 use tokio_util::sync::CancellationToken;
 
-use super::transport::{serve_tcp, GuardCounters, GuardedUdp, TcpLimits};
+use super::transport::{serve_tcp, GuardCounters, GuardedUdp, RelayedPeers, TcpLimits};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StackError {
@@ -30,6 +30,23 @@ pub struct Stack {
     pub contact: rsipstack::sip::Uri,
     pub local: SocketAddr,
     pub guard: Arc<GuardCounters>,
+    relayed: Arc<RelayedPeers>,
+}
+
+impl Stack {
+    /// Where a request came from: the datagram's source, or the far end of the TCP
+    /// connection our relay accepted. None when that cannot be told (never trusted).
+    pub fn source(
+        &self,
+        tx: &rsipstack::transaction::transaction::Transaction,
+    ) -> Option<SocketAddr> {
+        let conn = tx.connection.as_ref()?;
+        let seen = conn.get_remote_addr()?.get_socketaddr().ok()?;
+        match conn.transport() {
+            rsipstack::sip::transport::Transport::Udp => Some(seen),
+            _ => self.relayed.peer(seen),
+        }
+    }
 }
 
 pub struct Started {
@@ -45,6 +62,7 @@ pub async fn start(
     cancel: CancellationToken,
 ) -> Result<Started, StackError> {
     let guard = Arc::new(GuardCounters::default());
+    let relayed = Arc::new(RelayedPeers::default());
     let transport_layer = TransportLayer::new(cancel.clone());
     let bind_err = |transport, addr| {
         move |source| StackError::Bind {
@@ -82,6 +100,7 @@ pub async fn start(
             private,
             guard.clone(),
             limits,
+            relayed.clone(),
             cancel.child_token(),
         ));
     }
@@ -109,6 +128,7 @@ pub async fn start(
             contact,
             local,
             guard,
+            relayed,
         },
         incoming,
     })

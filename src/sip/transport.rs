@@ -4,9 +4,10 @@
 //! datagram before the stack's read returns it. TCP: the stack's TCP type is tied to
 //! its own listener, so we accept connections ourselves, frame and check each message,
 //! and relay what passes to the stack's listener on a private loopback port. (The stack
-//! therefore sees loopback as the TCP peer address; responses still go back on the
-//! caller's own connection.)
+//! therefore sees loopback as the TCP peer address, so [`RelayedPeers`] remembers the
+//! real one; responses still go back on the caller's own connection.)
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +41,34 @@ impl GuardCounters {
             }
             Verdict::Pass => {}
         }
+    }
+}
+
+/// The real peer of each relayed TCP connection, by the relay's own address (which is
+/// what the stack sees as the peer).
+#[derive(Debug, Default)]
+pub struct RelayedPeers(std::sync::Mutex<HashMap<SocketAddr, SocketAddr>>);
+
+impl RelayedPeers {
+    /// The real peer behind the address the stack saw; None if it is not a relay.
+    pub fn peer(&self, seen: SocketAddr) -> Option<SocketAddr> {
+        self.lock().get(&seen).copied()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, SocketAddr>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Forgets a relay's peer when the relay ends.
+struct Relayed<'a> {
+    peers: &'a RelayedPeers,
+    seen: SocketAddr,
+}
+
+impl Drop for Relayed<'_> {
+    fn drop(&mut self) {
+        self.peers.lock().remove(&self.seen);
     }
 }
 
@@ -113,6 +142,7 @@ pub async fn serve_tcp(
     stack: SocketAddr,
     counters: Arc<GuardCounters>,
     limits: TcpLimits,
+    peers: Arc<RelayedPeers>,
     cancel: CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -128,10 +158,11 @@ pub async fn serve_tcp(
                     continue;
                 };
                 let counters = counters.clone();
+                let peers = peers.clone();
                 let cancel = cancel.child_token();
                 tokio::spawn(async move {
                     let _slot = slot;
-                    if let Err(e) = relay(conn, peer, stack, counters, limits.idle, cancel).await {
+                    if let Err(e) = relay(conn, peer, stack, counters, limits.idle, &peers, cancel).await {
                         tracing::debug!(%peer, error = %e, "sip tcp connection ended");
                     }
                 });
@@ -155,9 +186,13 @@ async fn relay(
     stack: SocketAddr,
     counters: Arc<GuardCounters>,
     idle: Duration,
+    peers: &RelayedPeers,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
     let inner = TcpStream::connect(stack).await?;
+    let seen = inner.local_addr()?;
+    peers.lock().insert(seen, peer);
+    let _forget = Relayed { peers, seen };
     let (mut peer_rd, peer_wr) = conn.into_split();
     let (mut inner_rd, mut inner_wr) = inner.into_split();
     let peer_wr = Arc::new(Mutex::new(peer_wr));

@@ -1,11 +1,15 @@
 //! The answering side: turns incoming transactions into calls for the call layer.
 //!
 //! Out-of-dialog OPTIONS (trunk keepalives) are answered here; in-dialog requests go to
-//! their dialog; a new INVITE is checked against the call limit (503 + Retry-After) and
-//! our codecs (488) before a dialog exists, then handed over with its negotiated media.
+//! their dialog; a new INVITE is checked against who may call (`access`: 403, or 503 +
+//! Retry-After), the call limit (503 + Retry-After) and our codecs (488) before a
+//! dialog exists, then handed over with its source and negotiated media.
 
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 
 use rsipstack::dialog::dialog::DialogStateReceiver;
@@ -17,6 +21,8 @@ use rsipstack::transaction::TransactionReceiver;
 use tokio::sync::mpsc;
 
 use super::dialogs::Registration;
+use super::access::{Access, Door};
+use super::header_value;
 use super::sdp::{self, Negotiated};
 use super::stack::Stack;
 use crate::audio::g711::Law;
@@ -34,15 +40,30 @@ pub struct IncomingCall {
     pub slot: CallSlot,
     /// Removes the dialog from the stack when the call is dropped, however it ended.
     _registration: Registration,
+    /// Where the INVITE came from (None: the transport could not tell).
+    pub source: Option<SocketAddr>,
+    /// The source is one of `[sip] trusted`: what it asserts about the caller counts.
+    pub trusted: bool,
 }
 
-/// Holds one place under the call limit until the call is over.
-pub struct CallSlot(Gauge);
+/// Holds one place under the call limit (and an untrusted source's place under its
+/// limits) until the call is over.
+pub struct CallSlot {
+    active: Gauge,
+    untrusted: Option<(Arc<Mutex<Access>>, IpAddr)>,
+}
 
 impl Drop for CallSlot {
     fn drop(&mut self) {
-        self.0.dec();
+        self.active.dec();
+        if let Some((access, source)) = &self.untrusted {
+            lock(access).call_ended(*source);
+        }
     }
+}
+
+fn lock(access: &Mutex<Access>) -> std::sync::MutexGuard<'_, Access> {
+    access.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[derive(Clone)]
@@ -52,14 +73,72 @@ pub struct Admission {
     pub max_calls: usize,
     pub retry_after_secs: u32,
     pub codecs: Vec<Law>,
+    /// Our media address: SDP may point at loopback only when it is loopback too.
+    pub media_ip: IpAddr,
+    pub access: Arc<Mutex<Access>>,
+    /// INVITEs refused by an untrusted source's limits (`voicebot_sip_rate_limited`).
+    pub rate_limited: Counter,
 }
 
 impl Admission {
-    fn take_slot(&self) -> Option<CallSlot> {
+    fn take_slot(&self, untrusted: Option<IpAddr>) -> Option<CallSlot> {
         let prev = self.active.inc();
-        let slot = CallSlot(self.active.clone());
+        let slot = CallSlot {
+            active: self.active.clone(),
+            untrusted: untrusted.map(|ip| (self.access.clone(), ip)),
+        };
         (prev < self.max_calls as i64).then_some(slot)
     }
+
+    /// Applies `access` to a new INVITE: Some(untrusted source) or Some(None) for a
+    /// trusted one when it may go on, None when it has been answered here.
+    async fn door(
+        &self,
+        tx: &mut Transaction,
+        source: Option<SocketAddr>,
+    ) -> Option<Option<IpAddr>> {
+        let ip = source.map(|s| s.ip());
+        let door = lock(&self.access).admit(Instant::now(), ip);
+        let shown = ip.map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+        match door {
+            Door::Trusted => Some(None),
+            Door::Untrusted => Some(ip),
+            Door::Forbidden { report } => {
+                if let Some(refusals) = report {
+                    // The address is in the message itself: fail2ban's filter
+                    // (contrib/fail2ban/voicebot.conf) reads it there.
+                    tracing::warn!(refusals, "SIP source refused: {shown} (403, not trusted)");
+                }
+                tx.reply(StatusCode::Forbidden).await.ok();
+                None
+            }
+            Door::Limited {
+                limit,
+                retry_after,
+                report,
+            } => {
+                self.rate_limited.inc();
+                if let Some(refusals) = report {
+                    tracing::warn!(
+                        refusals,
+                        "SIP source refused: {shown} (503, {})",
+                        limit.as_str()
+                    );
+                }
+                let retry =
+                    Header::Other("Retry-After".into(), retry_secs(retry_after).to_string());
+                tx.reply_with(StatusCode::ServiceUnavailable, vec![retry], None)
+                    .await
+                    .ok();
+                None
+            }
+        }
+    }
+}
+
+/// Whole seconds, rounded up, at least 1 (Retry-After has no fractions).
+fn retry_secs(d: Duration) -> u64 {
+    (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
 }
 
 pub async fn serve(
@@ -101,7 +180,11 @@ async fn new_invite(
         .call_id_header()
         .map(|c| c.value().to_string())
         .unwrap_or_default();
-    let Some(slot) = admission.take_slot() else {
+    let source = stack.source(&tx);
+    let Some(untrusted) = admission.door(&mut tx, source).await else {
+        return;
+    };
+    let Some(slot) = admission.take_slot(untrusted) else {
         tracing::warn!(%call_id, limit = admission.max_calls, "call limit reached: 503");
         let retry = Header::Other("Retry-After".into(), admission.retry_after_secs.to_string());
         tx.reply_with(StatusCode::ServiceUnavailable, vec![retry], None)
@@ -112,11 +195,13 @@ async fn new_invite(
     let negotiated = if tx.original.body.is_empty() {
         None
     } else {
-        match sdp::parse(&tx.original.body).and_then(|r| sdp::negotiate(&r, &admission.codecs)) {
+        match sdp::accept(&tx.original.body, &admission.codecs, admission.media_ip) {
             Ok(n) => Some(n),
             Err(e) => {
                 tracing::info!(%call_id, error = %e, "refusing call: 488");
-                let warning = Header::Other("Warning".into(), format!("304 voicebot \"{e}\""));
+                // The error may quote the caller's SDP: no control characters, no quotes.
+                let text = header_value::sanitize(&e.to_string(), 200).replace(['"', '\\'], "'");
+                let warning = Header::Other("Warning".into(), format!("304 voicebot \"{text}\""));
                 tx.reply_with(StatusCode::NotAcceptableHere, vec![warning], None)
                     .await
                     .ok();
@@ -155,6 +240,8 @@ async fn new_invite(
         negotiated,
         slot,
         _registration: registration,
+        source,
+        trusted: untrusted.is_none(),
     };
     if calls.send(call).await.is_err() {
         tracing::error!("call layer is gone");

@@ -3,9 +3,10 @@
 //! API, with retries and delivery receipts.
 //!
 //! The call layer uses [`Sms`]: read the caller's number with [`Sms::numbers`]
-//! ([`NumberPlan::caller`]), ask [`Sms::can_offer`] before offering, build the text
-//! with [`text::for_resolution`], and after consent [`Sms::enqueue`], which returns
-//! once the message is on disk, so the bot may then say it is on its way.
+//! ([`NumberPlan::number`] of the caller's `sip::identity`), ask [`Sms::can_offer`]
+//! before offering, build the text with [`text::for_resolution`], and after consent
+//! [`Sms::enqueue`], which returns once the message is on disk, so the bot may then
+//! say it is on its way.
 //!
 //! Pieces: `number` (caller → E.164, mobile or not, redaction), `encoding` (GSM-7 /
 //! UCS-2, concatenated parts), `outbox` (SQLite, sans-IO), `retry` (backoff),

@@ -170,6 +170,8 @@ pub async fn dial(
             return Err(DialError::Media(e.to_string()));
         }
     };
+    // The queue answered our INVITE: its SDP is where it wants our audio.
+    media.confirm();
     Ok(AgentLeg {
         dialog,
         states,

@@ -4,6 +4,15 @@
 //!
 //! A bridged INVITE carries them as headers; a REFER carries them embedded in the
 //! Refer-To URI (RFC 3261 §19.1.1), which the caller's phone copies into its INVITE.
+//! The call id is the caller's writing: every value is sanitised (`sip::header_value`)
+//! before it goes into a header.
+
+use crate::sip::header_value::{cut, sanitize};
+
+/// Longest value of one context header; the page link may be longer (it carries the
+/// call id escaped).
+const MAX_VALUE: usize = 256;
+const MAX_PAGE: usize = 1024;
 
 /// The facts sent along; none of them personal (the topic and intent are ours, the
 /// transcript stays on the switchboard page behind the link).
@@ -18,26 +27,26 @@ pub struct TransferContext {
 }
 
 impl TransferContext {
-    /// Header name and value pairs, in the order sent.
+    /// Header name and value pairs, in the order sent, each value sanitised.
     pub fn headers(&self) -> Vec<(&'static str, String)> {
         let mut out = vec![("User-to-User", self.user_to_user())];
         if let Some(topic) = &self.topic {
-            out.push(("X-Voicebot-Topic", topic.clone()));
+            out.push(("X-Voicebot-Topic", sanitize(topic, MAX_VALUE)));
         }
         if let Some(intent) = &self.intent_id {
-            out.push(("X-Voicebot-Intent", intent.clone()));
+            out.push(("X-Voicebot-Intent", sanitize(intent, MAX_VALUE)));
         }
-        out.push(("X-Voicebot-Call-Id", self.call_id.clone()));
-        out.push(("X-Voicebot-Reason", self.reason.clone()));
+        out.push(("X-Voicebot-Call-Id", sanitize(&self.call_id, MAX_VALUE)));
+        out.push(("X-Voicebot-Reason", sanitize(&self.reason, MAX_VALUE)));
         if let Some(page) = &self.page {
-            out.push(("X-Voicebot-Context", page.clone()));
+            out.push(("X-Voicebot-Context", sanitize(page, MAX_PAGE)));
         }
         out
     }
 
     /// RFC 7433: the payload as hex, with `encoding=hex` and our purpose.
     fn user_to_user(&self) -> String {
-        let mut payload = format!(
+        let payload = format!(
             "topic={};intent={};reason={};call={}",
             self.topic.as_deref().unwrap_or(""),
             self.intent_id.as_deref().unwrap_or(""),
@@ -45,8 +54,10 @@ impl TransferContext {
             self.call_id
         );
         // The UUI element of ISDN interworking holds at most 128 octets (RFC 7434).
-        crate::text::truncate(&mut payload, 128);
-        let hex: String = payload.bytes().map(|b| format!("{b:02x}")).collect();
+        let hex: String = cut(&payload, 128)
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         format!("{hex};encoding=hex;purpose=voicebot")
     }
 
@@ -198,6 +209,28 @@ mod tests {
             refer_to.contains("X-Voicebot-Call-Id=a%C3%A9%C3%A9"),
             "{refer_to}"
         );
+    }
+
+    #[test]
+    fn a_callers_call_id_with_cr_lf_never_reaches_a_header() {
+        let c = TransferContext {
+            call_id: format!("x\r\nX-Evil: 1\r\n\r\n{}\0", "æ".repeat(200)),
+            ..ctx()
+        };
+        for (name, value) in c.headers() {
+            assert!(!value.contains(['\r', '\n', '\0']), "{name}: {value:?}");
+            assert!(value.len() <= MAX_PAGE, "{name}: {} bytes", value.len());
+        }
+        let call_id = c
+            .headers()
+            .into_iter()
+            .find(|(n, _)| *n == "X-Voicebot-Call-Id")
+            .unwrap()
+            .1;
+        assert!(call_id.starts_with("xX-Evil: 1æ"), "{call_id}");
+        assert!(call_id.len() <= MAX_VALUE);
+        let (refer_to, _) = c.refer_to("sip:affald@192.0.2.10", 2000);
+        assert!(!refer_to.contains(['\r', '\n', '\0']), "{refer_to}");
     }
 
     #[test]

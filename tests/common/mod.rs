@@ -143,7 +143,7 @@ impl Drop for Gateway {
 }
 
 /// Joins two TOML texts table by table, so a test can add keys to a table the base
-/// config already opened.
+/// config already opened, or give a key of the base another value.
 fn merge_toml(base: &str, extra: &str) -> String {
     let mut tables: Vec<(String, String)> = Vec::new();
     for text in [base, extra] {
@@ -160,6 +160,11 @@ fn merge_toml(base: &str, extra: &str) -> String {
                     tables.push((current.clone(), String::new()));
                 }
                 let entry = tables.iter_mut().find(|(h, _)| *h == current).unwrap();
+                let key = |l: &str| l.split('=').next().unwrap_or("").trim().to_string();
+                if !current.starts_with("[[") && t.contains('=') {
+                    let kept: Vec<&str> = entry.1.lines().filter(|l| key(l) != key(t)).collect();
+                    entry.1 = kept.iter().map(|l| format!("{l}\n")).collect();
+                }
                 entry.1 += line;
                 entry.1 += "\n";
             }
@@ -211,6 +216,24 @@ pub fn http_get(addr: SocketAddr, path: &str, auth: Option<&str>) -> (u16, Strin
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     (status, body)
+}
+
+/// Runs sipp from `ip` (another loopback address is another source for the gateway)
+/// against the gateway, in a folder of its own; asserts it succeeded if `must_pass`.
+pub fn sipp_from(gw: &Gateway, ip: &str, args: &[&str], must_pass: bool) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port().to_string();
+    let mport = free_port().to_string();
+    let sip = gw.sip.to_string();
+    let mut all = vec!["-i", ip, "-p", &port, "-mp", &mport, "-s", "bot", &sip];
+    all.extend_from_slice(args);
+    let out = sipp(dir.path(), &all, 90);
+    let report = sipp_report(dir.path(), &out);
+    assert!(
+        !must_pass || out.status.success(),
+        "sipp from {ip} failed:\n{report}"
+    );
+    report
 }
 
 /// Runs sipp in its own folder (for the `pcap` link and its logs), bounded in time.
