@@ -77,11 +77,22 @@ async fn an_abandoned_decode_leaves_the_worker_usable() {
         .submit_8k(&pcm, turn.clone(), Some(Arc::new(AtomicBool::new(true))))
         .unwrap()
         .await;
-    assert!(matches!(abandoned, Err(SttError::Abandoned)), "{abandoned:?}");
+    assert!(
+        matches!(abandoned, Err(SttError::Abandoned)),
+        "{abandoned:?}"
+    );
     // Then decodes that may be abandoned but are not, and one that may not be: each
     // is heard whole (a callback reading the wrong memory once aborted them at random).
-    for flag in [Some(Arc::new(AtomicBool::new(false))), Some(Arc::default()), None] {
-        let next = stt.submit_8k(&pcm, turn.clone(), flag).unwrap().await.unwrap();
+    for flag in [
+        Some(Arc::new(AtomicBool::new(false))),
+        Some(Arc::default()),
+        None,
+    ] {
+        let next = stt
+            .submit_8k(&pcm, turn.clone(), flag)
+            .unwrap()
+            .await
+            .unwrap();
         let text = next.text.to_lowercase();
         assert!(
             f.keywords.iter().any(|k| text.contains(k.as_str())),

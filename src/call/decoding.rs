@@ -197,7 +197,10 @@ mod tests {
             panic!("{after:?}")
         };
         assert_eq!(audio.len(), 2500);
-        assert_eq!(d.decoded(*id, "hello there"), vec![Do::Heard("hello there", false)]);
+        assert_eq!(
+            d.decoded(*id, "hello there"),
+            vec![Do::Heard("hello there", false)]
+        );
 
         // A finished partial that speech followed is dropped, and the whole decoded.
         let (p, _) = decode_id(d.pause(speech(900), true));
@@ -214,7 +217,10 @@ mod tests {
         assert_eq!(d.utterance(speech(2500)), None);
         // The abandoned decode comes back (as an error, say); the whole is decoded next.
         let after = d.decoded(id, "abandoned");
-        assert!(matches!(after.as_slice(), [Do::Decode { partial: false, .. }]), "{after:?}");
+        assert!(
+            matches!(after.as_slice(), [Do::Decode { partial: false, .. }]),
+            "{after:?}"
+        );
         // A final is never abandoned.
         assert_eq!(d.resumed(), None);
     }

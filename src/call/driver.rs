@@ -18,8 +18,8 @@ use tracing::Instrument;
 
 use super::conversation::{Action, Conversation, Event, Route, Settings, TransferRequest};
 use super::decoding::{Decodes, Do, Speech};
-use super::playback::Playback;
 use super::menu::Menu;
+use super::playback::Playback;
 use super::prompts::PromptSet;
 use super::turn_metrics::{TurnClock, TurnMetrics};
 use super::understanding::{self, Understanding};

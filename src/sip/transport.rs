@@ -162,7 +162,9 @@ pub async fn serve_tcp(
                 let cancel = cancel.child_token();
                 tokio::spawn(async move {
                     let _slot = slot;
-                    if let Err(e) = relay(conn, peer, stack, counters, limits.idle, &peers, cancel).await {
+                    if let Err(e) =
+                        relay(conn, peer, stack, counters, limits.idle, &peers, cancel).await
+                    {
                         tracing::debug!(%peer, error = %e, "sip tcp connection ended");
                     }
                 });

@@ -20,8 +20,8 @@ use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transaction::TransactionReceiver;
 use tokio::sync::mpsc;
 
-use super::dialogs::Registration;
 use super::access::{Access, Door};
+use super::dialogs::Registration;
 use super::header_value;
 use super::sdp::{self, Negotiated};
 use super::stack::Stack;

@@ -9,8 +9,8 @@
 //! capped instead, and the language is fixed rather than detected.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -155,8 +155,8 @@ impl Recognizer {
         whisper_rs::install_logging_hooks();
         let mut params = WhisperContextParameters::default();
         params.flash_attn(opts.flash_attn);
-        let ctx = WhisperContext::new_with_params(model, params)
-            .map_err(|e| SttError::ModelInvalid {
+        let ctx =
+            WhisperContext::new_with_params(model, params).map_err(|e| SttError::ModelInvalid {
                 path: model.to_path_buf(),
                 reason: e.to_string(),
             })?;
