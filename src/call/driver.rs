@@ -10,14 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rsipstack::dialog::dialog::DialogState;
-use rsipstack::sip::{Header, StatusCode};
+use rsipstack::sip::StatusCode;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::conversation::{Action, Conversation, Event, Route, Settings, TransferRequest};
-use super::decoding::{Decodes, Do, Speech};
+use super::conversation::{Action, Conversation, Event, Settings, TransferRequest};
+use super::decoding::Decodes;
 use super::menu::Menu;
 use super::playback::Playback;
 use super::prompts::PromptSet;
@@ -27,21 +27,19 @@ use crate::config::Config;
 use crate::config::Voice;
 use crate::intent::client::IntentResolver;
 use crate::intent::resolution::{Action as IntentAction, Kind, Language, Request, Resolution};
-use crate::ops::live::{LiveCalls, TransferView};
-use crate::ops::switchboard::url_escape;
+use crate::ops::live::LiveCalls;
 use crate::rtp::session::{self, MediaEvent, MediaHandle, MediaParams, RtpCounters};
+use crate::sip::answer::{ring, sdp_headers, wait_for_ack_answer};
 use crate::sip::identity::{self, Identity, Trust};
 use crate::sip::sdp::{self, Negotiated};
 use crate::sip::uas::IncomingCall;
 use crate::sms::number::E164;
 use crate::sms::Sms;
-use crate::stt::endpoint::{Endpoint, EndpointConfig};
+use crate::stt::endpoint::EndpointConfig;
 use crate::stt::listener::Listener;
 use crate::stt::recognizer::{Abandon, Recognizer, Transcript};
-use crate::transfer::bridge::CallerLeg;
-use crate::transfer::context::TransferContext;
-use crate::transfer::{self, route, Transferer};
-use crate::tts::cache::{self, PromptCache};
+use crate::transfer::Transferer;
+use crate::tts::cache::PromptCache;
 
 pub struct CallContext {
     pub metrics: TurnMetrics,
@@ -81,9 +79,9 @@ pub async fn accept_calls(mut calls: mpsc::Receiver<IncomingCall>, ctx: Arc<Call
     }
 }
 
-fn sdp_headers() -> Option<Vec<Header>> {
-    Some(vec![Header::ContentType("application/sdp".into())])
-}
+mod hearing;
+mod speaking;
+mod transferring;
 
 /// What background work reports back to the call's loop.
 enum Done {
@@ -380,204 +378,6 @@ impl CallLoop {
         call.dialog.bye().await.ok();
     }
 
-    /// Performs a transfer; true when the call is over for us (put through, or gone).
-    async fn transfer(
-        &mut self,
-        call: &mut IncomingCall,
-        media_events: &mut mpsc::UnboundedReceiver<MediaEvent>,
-        request: TransferRequest,
-    ) -> bool {
-        let ctx = self.ctx.clone();
-        let queue = request
-            .queue
-            .as_deref()
-            .and_then(|q| ctx.transfer.router.queue(q));
-        let Some(queue) = queue else {
-            tracing::error!(?request, "transfer without a routed queue");
-            self.step(Event::TransferFailed).await;
-            return false;
-        };
-        let context = TransferContext {
-            call_id: self.call_id.clone(),
-            topic: request.topic.clone(),
-            intent_id: request.intent_id.clone(),
-            reason: request.reason.as_str().into(),
-            page: Some(format!(
-                "{}/switchboard/calls/{}",
-                ctx.switchboard_url,
-                url_escape(&self.call_id)
-            )),
-        };
-        let view = |method: &str, result: &str| TransferView {
-            queue: queue.name.clone(),
-            reason: request.reason.as_str().into(),
-            method: method.into(),
-            result: result.into(),
-        };
-        ctx.live.transfer(&self.call_id, view("", "trying"));
-        let caller = CallerLeg {
-            dialog: &call.dialog,
-            states: &mut call.states,
-            media: &self.media,
-            events: media_events,
-        };
-        let outcome = ctx
-            .transfer
-            .transfer(caller, queue, &context, self.caller_user.as_deref())
-            .await;
-        tracing::info!(queue = %queue.name, ?outcome, "transfer over");
-        match outcome {
-            transfer::Outcome::Referred => {
-                ctx.live.transfer(&self.call_id, view("refer", "success"));
-                self.step(Event::TransferDone).await;
-            }
-            transfer::Outcome::Bridged(end) => {
-                ctx.live
-                    .transfer(&self.call_id, view("bridge", &format!("success, {end:?}")));
-                self.step(Event::TransferDone).await;
-            }
-            transfer::Outcome::CallerLeft => self.step(Event::HungUp).await,
-            transfer::Outcome::Failed(why) => {
-                ctx.live
-                    .transfer(&self.call_id, view("", &format!("failed: {why}")));
-                self.step(Event::TransferFailed).await;
-                return false;
-            }
-        }
-        true
-    }
-
-    async fn on_endpoint(&mut self, ep: Endpoint) {
-        match ep {
-            Endpoint::SpeechStart { .. } | Endpoint::Noise { .. } => {}
-            Endpoint::SpeechConfirmed { .. } => {
-                if self.conversation.interruptible() && self.media.is_playing() {
-                    tracing::info!("barge-in");
-                    self.ctx.metrics.barge_ins.inc();
-                }
-                self.step(Event::SpeechConfirmed).await;
-            }
-            Endpoint::Resumed { .. } => {
-                if let Some(id) = self.decodes.resumed() {
-                    if let Some((_, flag)) = self.abandon.as_ref().filter(|(i, _)| *i == id) {
-                        flag.store(true, std::sync::atomic::Ordering::Relaxed);
-                    }
-                }
-            }
-            Endpoint::Pause { audio, end_ms } => {
-                let idle = self.ctx.stt.has_idle_worker();
-                if let Some(d) = self.decodes.pause(Speech { audio, end_ms }, idle) {
-                    self.hearing(d).await;
-                }
-            }
-            Endpoint::Utterance { audio, end_ms, .. } => {
-                let now = Instant::now();
-                self.step(Event::UtteranceEnded).await;
-                if !self.conversation.awaits_transcript() {
-                    tracing::debug!(end_ms, "speech over the bot's audio, not a turn");
-                    return;
-                }
-                let silence = self.listener.now_ms().saturating_sub(end_ms);
-                let endpointing = silence + self.ctx.config.rtp.jitter_ms as u64;
-                self.clock = Some(TurnClock::start(
-                    now.into_std(),
-                    Duration::from_millis(endpointing),
-                ));
-                self.turn_started = Some(now);
-                self.ctx.metrics.turns.inc();
-                if let Some(d) = self.decodes.utterance(Speech { audio, end_ms }) {
-                    self.hearing(d).await;
-                }
-            }
-        }
-    }
-
-    /// Does what the call's decode schedule asks: submit a decode, or take a transcript.
-    async fn hearing(&mut self, d: Do<Result<Transcript, String>>) {
-        match d {
-            Do::Decode { id, audio, partial } => {
-                let turn = self
-                    .ctx
-                    .understanding
-                    .turn(&self.language, self.conversation.turn());
-                let abandon = partial.then(Abandon::default);
-                self.abandon = abandon.clone().map(|a| (id, a));
-                let pending = match self.ctx.stt.submit_8k(&audio, turn, abandon) {
-                    Ok(pending) => pending,
-                    Err(e) if partial => {
-                        tracing::debug!(error = %e, "no decode at the pause");
-                        self.decodes.refused(id);
-                        return;
-                    }
-                    Err(e) => {
-                        Box::pin(self.on_done(Done::Transcribed(id, Err(e.to_string())))).await;
-                        return;
-                    }
-                };
-                let done = self.done_tx.clone();
-                tokio::spawn(
-                    async move {
-                        let r = pending.await.map_err(|e| e.to_string());
-                        if let Ok(t) = &r {
-                            let heard = t.hints.first().map(|h| h.intent_id.as_str()).unwrap_or("");
-                            tracing::info!(text = %crate::privacy::redact(&t.text), confidence = t.confidence,
-                                language = %t.language, heard, decode_secs = t.decode_secs, rescore_secs = t.rescore_secs,
-                                queued_secs = t.queued_secs, partial, "transcript");
-                        }
-                        done.send(Done::Transcribed(id, r)).ok();
-                    }
-                    .in_current_span(),
-                );
-            }
-            Do::Heard(Ok(t), early) => {
-                if let Some(clock) = &mut self.clock {
-                    clock.heard(std::time::Instant::now(), early);
-                }
-                self.ctx
-                    .live
-                    .said(&self.call_id, self.since_answer(), "caller", &t.text);
-                self.ctx.metrics.recognition.observe(t.decode_secs as f64);
-                self.ctx
-                    .metrics
-                    .recognizer_queue
-                    .observe(t.queued_secs as f64);
-                let (text, confidence, language) =
-                    (t.text.clone(), t.confidence, t.language.clone());
-                self.heard = Some(t);
-                self.step(Event::Transcript {
-                    text,
-                    confidence,
-                    language,
-                })
-                .await
-            }
-            Do::Heard(Err(e), _) => {
-                tracing::warn!(error = %e, "utterance not transcribed");
-                self.step(Event::TranscriptFailed).await;
-            }
-        }
-    }
-
-    /// A playback item's first packet is on the wire: if it answers the turn, the
-    /// turn is over.
-    fn answer_started(&mut self, item: u64) {
-        let Some(clock) = self.clock.take_if(|c| c.answer_item == Some(item)) else {
-            return;
-        };
-        let t = clock.finish(std::time::Instant::now());
-        self.ctx.metrics.observe(&t);
-        self.ctx.live.replied(&self.call_id, t.answer as f32);
-        tracing::info!(
-            answer_secs = t.answer,
-            endpointing_secs = t.endpointing,
-            recognition_wait_secs = t.recognition_wait,
-            intent_secs = t.intent,
-            first_packet_secs = t.first_packet,
-            early = t.partial,
-            "answer on the wire"
-        );
-    }
-
     async fn on_done(&mut self, done: Done) {
         match done {
             Done::Transcribed(id, r) => {
@@ -752,63 +552,6 @@ impl CallLoop {
     fn since_answer(&self) -> f32 {
         self.answered_at.elapsed().as_secs_f32()
     }
-
-    /// Which queue, and is it open now (in the configured zone, holidays included).
-    fn route(&self, request: &TransferRequest) -> Route {
-        let router = &self.ctx.transfer.router;
-        let at = router.local_time(chrono::Utc::now());
-        let lang = self.language.as_str();
-        match router.route(request.topic.as_deref(), at) {
-            None => Route::NoQueue,
-            Some(route::Route::Open(q)) => Route::Open {
-                queue: q.name.clone(),
-                spoken: q.spoken(lang).into(),
-            },
-            Some(route::Route::Closed { queue, reopens }) => {
-                tracing::info!(queue = %queue.name, local = %at, ?reopens, "queue closed");
-                Route::Closed {
-                    spoken: queue.spoken(lang).into(),
-                    hours: queue.hours.describe(lang),
-                }
-            }
-        }
-    }
-
-    /// Queues `text` after whatever is queued; the turn's first reply is its answer.
-    fn play(&mut self, text: &str, language: &str) {
-        let voice = self.ctx.voice(language).clone();
-        let item = match self.ctx.tts.speak(text, &voice) {
-            Ok(cache::Speech::Cached(pcm)) => self.playback.ready(pcm.as_ref().clone()),
-            Ok(cache::Speech::Streaming(mut rx)) => {
-                let item = self.playback.streaming();
-                let done = self.done_tx.clone();
-                tokio::spawn(async move {
-                    while let Some(pcm) = rx.recv().await {
-                        done.send(Done::Spoken { item, pcm }).ok();
-                    }
-                    done.send(Done::SynthesisOver { item }).ok();
-                });
-                item
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot speak");
-                return;
-            }
-        };
-        if self.replying {
-            if let Some(clock) = &mut self.clock {
-                clock.answer_item.get_or_insert(item);
-            }
-        }
-        self.release_audio();
-    }
-
-    /// Hands the media what the playback queue lets go, in order.
-    fn release_audio(&mut self) {
-        for r in self.playback.release() {
-            self.media.play_marked(r.pcm, r.mark);
-        }
-    }
 }
 
 /// Minutes since local midnight (UTC here; opening hours use the configured zone).
@@ -829,48 +572,5 @@ fn media_params(n: &Negotiated, cfg: &Config) -> MediaParams {
         jitter_ms: cfg.rtp.jitter_ms,
         timeout: Duration::from_secs(cfg.rtp.timeout_secs),
         sending: n.direction.we_send(),
-    }
-}
-
-/// Rings for `delay`; false if the caller gave up (CANCEL) meanwhile.
-async fn ring(call: &mut IncomingCall, delay: Duration) -> bool {
-    let deadline = Instant::now() + delay;
-    loop {
-        match tokio::time::timeout_at(deadline, call.states.recv()).await {
-            Err(_) => return true,
-            Ok(Some(DialogState::Terminated(_, reason))) => {
-                tracing::info!(?reason, "caller gave up while ringing");
-                return false;
-            }
-            Ok(Some(_)) => {}
-            Ok(None) => return false,
-        }
-    }
-}
-
-/// Late offer: our 200 carried the offer, the caller's ACK carries the answer.
-async fn wait_for_ack_answer(
-    call: &mut IncomingCall,
-    codecs: &[crate::audio::g711::Law],
-    media_ip: std::net::IpAddr,
-) -> Option<Negotiated> {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(32), call.states.recv()).await {
-            Ok(Some(DialogState::Confirmed(..))) => break,
-            Ok(Some(DialogState::Terminated(_, reason))) => {
-                tracing::info!(?reason, "call ended before ACK");
-                return None;
-            }
-            Ok(Some(_)) => {}
-            Ok(None) | Err(_) => return None,
-        }
-    }
-    let ack = call.dialog.last_remote_ack()?;
-    match sdp::accept(&ack.body, codecs, media_ip) {
-        Ok(n) => Some(n),
-        Err(e) => {
-            tracing::info!(error = %e, "ACK answer unusable: hanging up");
-            None
-        }
     }
 }

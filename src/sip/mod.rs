@@ -1,6 +1,7 @@
 //! SIP signalling: rsipstack behind our request guard, SDP offer/answer, who may call
 //! (`access`), and the UAS side that turns INVITEs into calls.
 pub mod access;
+pub mod answer;
 pub mod cidr;
 pub mod dialogs;
 pub mod guard;

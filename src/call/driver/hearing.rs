@@ -1,0 +1,148 @@
+//! The call's ears: the endpointer's events become decodes (scheduled by `Decodes`),
+//! transcripts become the conversation's events, and the turn's clock runs from the
+//! caller's last word until the answer's first packet.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::{CallLoop, Done};
+use crate::call::conversation::Event;
+use crate::call::decoding::{Do, Speech};
+use crate::call::turn_metrics::TurnClock;
+use crate::stt::endpoint::Endpoint;
+use crate::stt::recognizer::{Abandon, Transcript};
+
+impl CallLoop {
+    pub(super) async fn on_endpoint(&mut self, ep: Endpoint) {
+        match ep {
+            Endpoint::SpeechStart { .. } | Endpoint::Noise { .. } => {}
+            Endpoint::SpeechConfirmed { .. } => {
+                if self.conversation.interruptible() && self.media.is_playing() {
+                    tracing::info!("barge-in");
+                    self.ctx.metrics.barge_ins.inc();
+                }
+                self.step(Event::SpeechConfirmed).await;
+            }
+            Endpoint::Resumed { .. } => {
+                if let Some(id) = self.decodes.resumed() {
+                    if let Some((_, flag)) = self.abandon.as_ref().filter(|(i, _)| *i == id) {
+                        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            }
+            Endpoint::Pause { audio, end_ms } => {
+                let idle = self.ctx.stt.has_idle_worker();
+                if let Some(d) = self.decodes.pause(Speech { audio, end_ms }, idle) {
+                    self.hearing(d).await;
+                }
+            }
+            Endpoint::Utterance { audio, end_ms, .. } => {
+                let now = Instant::now();
+                self.step(Event::UtteranceEnded).await;
+                if !self.conversation.awaits_transcript() {
+                    tracing::debug!(end_ms, "speech over the bot's audio, not a turn");
+                    return;
+                }
+                let silence = self.listener.now_ms().saturating_sub(end_ms);
+                let endpointing = silence + self.ctx.config.rtp.jitter_ms as u64;
+                self.clock = Some(TurnClock::start(
+                    now.into_std(),
+                    Duration::from_millis(endpointing),
+                ));
+                self.turn_started = Some(now);
+                self.ctx.metrics.turns.inc();
+                if let Some(d) = self.decodes.utterance(Speech { audio, end_ms }) {
+                    self.hearing(d).await;
+                }
+            }
+        }
+    }
+
+    /// Does what the call's decode schedule asks: submit a decode, or take a transcript.
+    pub(super) async fn hearing(&mut self, d: Do<Result<Transcript, String>>) {
+        match d {
+            Do::Decode { id, audio, partial } => {
+                let turn = self
+                    .ctx
+                    .understanding
+                    .turn(&self.language, self.conversation.turn());
+                let abandon = partial.then(Abandon::default);
+                self.abandon = abandon.clone().map(|a| (id, a));
+                let pending = match self.ctx.stt.submit_8k(&audio, turn, abandon) {
+                    Ok(pending) => pending,
+                    Err(e) if partial => {
+                        tracing::debug!(error = %e, "no decode at the pause");
+                        self.decodes.refused(id);
+                        return;
+                    }
+                    Err(e) => {
+                        Box::pin(self.on_done(Done::Transcribed(id, Err(e.to_string())))).await;
+                        return;
+                    }
+                };
+                let done = self.done_tx.clone();
+                tokio::spawn(
+                    async move {
+                        let r = pending.await.map_err(|e| e.to_string());
+                        if let Ok(t) = &r {
+                            let heard = t.hints.first().map(|h| h.intent_id.as_str()).unwrap_or("");
+                            tracing::info!(text = %crate::privacy::redact(&t.text), confidence = t.confidence,
+                                language = %t.language, heard, decode_secs = t.decode_secs, rescore_secs = t.rescore_secs,
+                                queued_secs = t.queued_secs, partial, "transcript");
+                        }
+                        done.send(Done::Transcribed(id, r)).ok();
+                    }
+                    .in_current_span(),
+                );
+            }
+            Do::Heard(Ok(t), early) => {
+                if let Some(clock) = &mut self.clock {
+                    clock.heard(std::time::Instant::now(), early);
+                }
+                self.ctx
+                    .live
+                    .said(&self.call_id, self.since_answer(), "caller", &t.text);
+                self.ctx.metrics.recognition.observe(t.decode_secs as f64);
+                self.ctx
+                    .metrics
+                    .recognizer_queue
+                    .observe(t.queued_secs as f64);
+                let (text, confidence, language) =
+                    (t.text.clone(), t.confidence, t.language.clone());
+                self.heard = Some(t);
+                self.step(Event::Transcript {
+                    text,
+                    confidence,
+                    language,
+                })
+                .await
+            }
+            Do::Heard(Err(e), _) => {
+                tracing::warn!(error = %e, "utterance not transcribed");
+                self.step(Event::TranscriptFailed).await;
+            }
+        }
+    }
+
+    /// A playback item's first packet is on the wire: if it answers the turn, the
+    /// turn is over.
+    pub(super) fn answer_started(&mut self, item: u64) {
+        let Some(clock) = self.clock.take_if(|c| c.answer_item == Some(item)) else {
+            return;
+        };
+        let t = clock.finish(std::time::Instant::now());
+        self.ctx.metrics.observe(&t);
+        self.ctx.live.replied(&self.call_id, t.answer as f32);
+        tracing::info!(
+            answer_secs = t.answer,
+            endpointing_secs = t.endpointing,
+            recognition_wait_secs = t.recognition_wait,
+            intent_secs = t.intent,
+            first_packet_secs = t.first_packet,
+            early = t.partial,
+            "answer on the wire"
+        );
+    }
+}

@@ -1,0 +1,43 @@
+//! The call's voice: what the conversation says goes through the prompt cache or
+//! speech synthesis into the playback queue, which hands it to the media in order.
+
+use super::{CallLoop, Done};
+use crate::tts::cache;
+
+impl CallLoop {
+    /// Queues `text` after whatever is queued; the turn's first reply is its answer.
+    pub(super) fn play(&mut self, text: &str, language: &str) {
+        let voice = self.ctx.voice(language).clone();
+        let item = match self.ctx.tts.speak(text, &voice) {
+            Ok(cache::Speech::Cached(pcm)) => self.playback.ready(pcm.as_ref().clone()),
+            Ok(cache::Speech::Streaming(mut rx)) => {
+                let item = self.playback.streaming();
+                let done = self.done_tx.clone();
+                tokio::spawn(async move {
+                    while let Some(pcm) = rx.recv().await {
+                        done.send(Done::Spoken { item, pcm }).ok();
+                    }
+                    done.send(Done::SynthesisOver { item }).ok();
+                });
+                item
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot speak");
+                return;
+            }
+        };
+        if self.replying {
+            if let Some(clock) = &mut self.clock {
+                clock.answer_item.get_or_insert(item);
+            }
+        }
+        self.release_audio();
+    }
+
+    /// Hands the media what the playback queue lets go, in order.
+    pub(super) fn release_audio(&mut self) {
+        for r in self.playback.release() {
+            self.media.play_marked(r.pcm, r.mark);
+        }
+    }
+}
