@@ -64,10 +64,10 @@ impl CallLoop {
     pub(super) async fn hearing(&mut self, d: Do<Result<Transcript, String>>) {
         match d {
             Do::Decode { id, audio, partial } => {
-                let turn = self
-                    .ctx
-                    .understanding
-                    .turn(&self.language, self.conversation.turn());
+                // A decode at a pause is for the turn this utterance becomes when it
+                // ends (the first turn's decode checks the caller's language).
+                let number = self.conversation.turn() + u32::from(partial);
+                let turn = self.ctx.understanding.turn(&self.language, number);
                 let abandon = partial.then(Abandon::default);
                 self.abandon = abandon.clone().map(|a| (id, a));
                 let pending = match self.ctx.stt.submit_8k(&audio, turn, abandon) {
