@@ -46,8 +46,9 @@ fn committed(id: &str) -> PathBuf {
     ))
 }
 
-#[test]
-fn an_answer_synthesized_on_the_fly_plays_before_the_cached_follow_up() {
+/// An English line whose intent service (running on the returned runtime) gives
+/// `ANSWER` to every question.
+fn english_line_with_fresh_answers() -> (tokio::runtime::Runtime, Gateway) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -56,6 +57,12 @@ fn an_answer_synthesized_on_the_fly_plays_before_the_cached_follow_up() {
     let gw = Gateway::start(&format!(
         "[stt]\nlanguage = \"en\"\n[intent]\nendpoint = \"{url}\"\ndeadline_ms = 3000\n"
     ));
+    (rt, gw)
+}
+
+#[test]
+fn an_answer_synthesized_on_the_fly_plays_before_the_cached_follow_up() {
+    let (_intents, gw) = english_line_with_fresh_answers();
     // The English greeting is over by 11 s; the question, one breath ("Can you order
     // me a pizza with extra cheese?"), is over by 14 s: one turn, one answer.
     let question = padded_wav(gw.dir.path(), &committed("en-096"), 11.0, 0.0);
@@ -86,14 +93,7 @@ fn an_answer_synthesized_on_the_fly_plays_before_the_cached_follow_up() {
 
 #[test]
 fn a_backchannel_during_the_answer_does_not_stop_it() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    rt.spawn(server::serve(listener, FreshAnswer, std::future::pending()));
-
-    let gw = Gateway::start(&format!(
-        "[stt]\nlanguage = \"en\"\n[intent]\nendpoint = \"{url}\"\ndeadline_ms = 3000\n"
-    ));
+    let (_intents, gw) = english_line_with_fresh_answers();
     // The question ends by 15 s; the answer (8 s long) then plays for a while. At
     // 19.5 s the caller says "yeah" (0.34 s of voice: long enough to have stopped the
     // bot before, shorter than a barge-in).
