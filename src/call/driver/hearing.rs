@@ -33,7 +33,9 @@ impl CallLoop {
                 }
             }
             Endpoint::Pause { audio, end_ms } => {
-                let idle = self.ctx.stt.has_idle_worker();
+                // Speech under the bot's audio is a backchannel until it barges in
+                // (which stops the audio): not worth a worker.
+                let idle = self.ctx.stt.has_idle_worker() && !self.media.is_playing();
                 if let Some(d) = self.decodes.pause(Speech { audio, end_ms }, idle) {
                     self.hearing(d).await;
                 }
