@@ -74,27 +74,6 @@ fn a_call_id_of_multibyte_characters_is_transferred_and_recorded() {
     gw.wait_metric("voicebot_sip_dialogs", 0.0, Duration::from_secs(10));
 }
 
-/// Runs sipp against the gateway; panics with its report unless every call succeeded.
-fn sipp_ok(gw: &Gateway, args: &[&str]) {
-    let dir = tempfile::tempdir().unwrap();
-    let (port, mport, sip) = (free_port(), free_port(), gw.sip.to_string());
-    let (port, mport) = (port.to_string(), mport.to_string());
-    let mut all = vec![
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &port,
-        "-mp",
-        &mport,
-        "-s",
-        "bot",
-        &sip,
-    ];
-    all.extend_from_slice(args);
-    let out = sipp(dir.path(), &all, 90);
-    assert!(out.status.success(), "{}", sipp_report(dir.path(), &out));
-}
-
 #[test]
 fn every_finished_call_leaves_the_sip_stack_with_no_dialog() {
     // Ring 1 s (so a CANCEL finds the call ringing); hang up when RTP stops for 2 s.

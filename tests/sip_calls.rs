@@ -6,31 +6,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn sipp_ok(gw: &Gateway, args: &[&str]) {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port().to_string();
-    let mport = free_port().to_string();
-    let sip = gw.sip.to_string();
-    let mut all = vec![
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &port,
-        "-mp",
-        &mport,
-        "-s",
-        "bot",
-        &sip,
-    ];
-    all.extend_from_slice(args);
-    let out = sipp(dir.path(), &all, 90);
-    assert!(
-        out.status.success(),
-        "sipp failed:\n{}",
-        sipp_report(dir.path(), &out)
-    );
-}
-
 #[test]
 fn sipp_uac_pcap_plays_audio_and_dtmf_then_hangs_up() {
     let gw = Gateway::start("");

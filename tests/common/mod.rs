@@ -558,6 +558,32 @@ pub fn call_recording(
     voicebot_call(&args)
 }
 
+/// Runs sipp (from 127.0.0.1, free ports) against the gateway's `bot`; panics with its
+/// report unless every call succeeded.
+pub fn sipp_ok(gw: &Gateway, args: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, mport, sip) = (free_port(), free_port(), gw.sip.to_string());
+    let (port, mport) = (port.to_string(), mport.to_string());
+    let mut all = vec![
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-mp",
+        &mport,
+        "-s",
+        "bot",
+        &sip,
+    ];
+    all.extend_from_slice(args);
+    let out = sipp(dir.path(), &all, 90);
+    assert!(
+        out.status.success(),
+        "sipp failed:\n{}",
+        sipp_report(dir.path(), &out)
+    );
+}
+
 /// Starts sipp in the background in its own folder (for its logs), bounded in time.
 pub fn sipp_spawn(dir: &Path, args: &[&str], limit_secs: u32) -> std::process::Child {
     Command::new("timeout")
