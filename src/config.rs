@@ -275,6 +275,8 @@ pub struct SttConfig {
     pub rescore_candidates: usize,
     /// Decoder calls the scoring of one utterance may take (~3 ms each).
     pub rescore_budget: usize,
+    /// Hypotheses whisper keeps while transcribing (beam search); 1: greedy.
+    pub beam_size: u32,
     /// On the caller's first turn, check whether they speak the line's other language
     /// (da ↔ en) and switch the call to it.
     pub detect_language: bool,
@@ -303,6 +305,7 @@ impl Default for SttConfig {
             rescore: true,
             rescore_candidates: 6,
             rescore_budget: crate::stt::recognizer::DEFAULT_RESCORE_BUDGET,
+            beam_size: 1,
             detect_language: true,
         }
     }

@@ -295,6 +295,7 @@ pub fn load_recognizer(config: &Config) -> Result<Recognizer, SttError> {
         // are many is bounded and never refuses a caller's turn.
         queue: config.stt.queue.unwrap_or(config.sip.max_calls),
         rescore_budget: config.stt.rescore_budget,
+        beam_size: config.stt.beam_size,
         ..defaults
     };
     let path = crate::stt::model_path(&config.stt.model);

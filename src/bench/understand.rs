@@ -118,6 +118,7 @@ fn load(config: &Config) -> anyhow::Result<Loaded> {
         workers: 1,
         queue: 1,
         rescore_budget: config.stt.rescore_budget,
+        beam_size: config.stt.beam_size,
         ..SttOptions::default()
     };
     let stt = Recognizer::load(&crate::stt::model_path(&config.stt.model), opts)?;

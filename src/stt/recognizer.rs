@@ -49,6 +49,8 @@ pub struct SttOptions {
     pub max_tokens: i32,
     /// Decoder calls one turn's knowledge-base scoring may take (see `forced::score`).
     pub rescore_budget: usize,
+    /// Hypotheses kept while transcribing (beam search); 1: greedy.
+    pub beam_size: u32,
     /// whisper.cpp's flash attention in the encoder and decoder.
     pub flash_attn: bool,
     /// Threads a job may use when no other job is running or waiting: a lone caller
@@ -65,6 +67,7 @@ impl Default for SttOptions {
             adaptive_audio_ctx: true,
             max_tokens: 64,
             rescore_budget: DEFAULT_RESCORE_BUDGET,
+            beam_size: 1,
             flash_attn: false,
             idle_threads: 1,
         }
@@ -416,7 +419,14 @@ fn transcribe(
     abandon: Option<&Abandon>,
 ) -> Result<(String, f32), SttError> {
     let audio_secs = audio.len() as f32 / 16000.0;
-    let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+    let strategy = match opts.beam_size {
+        0 | 1 => SamplingStrategy::Greedy { best_of: 1 },
+        n => SamplingStrategy::BeamSearch {
+            beam_size: n as i32,
+            patience: -1.0,
+        },
+    };
+    let mut params = FullParams::new(strategy);
     params.set_n_threads(threads);
     params.set_language(Some(language));
     params.set_translate(false);
@@ -477,7 +487,33 @@ fn transcribe(
     } else {
         0.0
     };
-    Ok((collapse_repeats(text.trim()), confidence))
+    let text = collapse_repeats(text.trim());
+    let confidence = confidence.min(plausibility_cap(&text, audio_secs));
+    Ok((text, confidence))
+}
+
+/// Whisper can be sure of a transcript that cannot be the whole utterance: a few words
+/// for seconds of speech (it stopped early), or one word over and over (a loop). Such
+/// a transcript is not trusted, whatever its token probabilities say.
+fn plausibility_cap(text: &str, audio_secs: f32) -> f32 {
+    /// Fewer words a second than this over the voiced part means a cut transcript
+    /// (people say 2 to 3; the utterance carries up to a second of silence).
+    const MIN_WORDS_PER_SEC: f32 = 0.8;
+    /// The same word this many times in a row is a decoding loop.
+    const LOOP: usize = 3;
+    const UNSURE: f32 = 0.5;
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let cut = (words.len() as f32) < (audio_secs - 1.0) * MIN_WORDS_PER_SEC;
+    let looped = words.windows(LOOP).any(|w| w.iter().all(|x| *x == w[0]));
+    if cut || looped {
+        UNSURE
+    } else {
+        1.0
+    }
 }
 
 /// whisper's abort callback: the job's `Abandon` flag.
@@ -562,6 +598,22 @@ mod tests {
     fn short_turns_get_few_tokens() {
         assert_eq!(max_tokens_for(1.2, 64), 18);
         assert_eq!(max_tokens_for(30.0, 64), 64);
+    }
+
+    #[test]
+    fn a_cut_or_looping_transcript_is_not_sure() {
+        assert_eq!(plausibility_cap("Ja, jeg,", 6.0), 0.5);
+        assert_eq!(plausibility_cap("Må jeg et et et et et", 4.0), 0.5);
+        assert_eq!(
+            plausibility_cap("When do you empty the bins on my street?", 3.5),
+            1.0
+        );
+        assert_eq!(plausibility_cap("Yes.", 0.9), 1.0);
+        assert_eq!(
+            plausibility_cap("Jeg og min mand og vores søn og datter og hunden", 4.0),
+            1.0
+        );
+        assert_eq!(plausibility_cap("", 0.5), 1.0);
     }
 
     #[test]
