@@ -69,6 +69,8 @@ pub struct SipConfig {
     /// Lines untrusted sources can never take; default: half of `max_calls`.
     pub reserved_for_trusted: Option<usize>,
     pub rate_limit: RateLimitConfig,
+    /// Trunks that authenticate with digest credentials (`[[sip.trunks]]`).
+    pub trunks: Vec<crate::sip::digest::Trunk>,
 }
 
 impl Default for SipConfig {
@@ -87,6 +89,7 @@ impl Default for SipConfig {
             open: false,
             reserved_for_trusted: None,
             rate_limit: RateLimitConfig::default(),
+            trunks: Vec::new(),
         }
     }
 }

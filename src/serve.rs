@@ -24,6 +24,7 @@ use crate::ops::records::{self, RecordWriter, Records};
 use crate::rtp::session::RtpCounters;
 use crate::sip::access::{Access, AccessSettings};
 use crate::sip::dialogs::SipStats;
+use crate::sip::digest::Authenticator;
 use crate::sip::stack::{self, Stack};
 use crate::sip::transport::TcpLimits;
 use crate::sip::uas;
@@ -128,6 +129,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         media_ip: config.sip.listen.ip(),
         access: Arc::new(Mutex::new(Access::new(access_settings(&config.sip)))),
         rate_limited: Counter::default(),
+        authenticator: Arc::new(Authenticator::new(rand::random())),
     };
     metrics.counter(
         "voicebot_sip_rate_limited",
@@ -247,6 +249,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
 fn access_settings(sip: &crate::config::SipConfig) -> AccessSettings {
     AccessSettings {
         trusted: sip.trusted.clone(),
+        trunks: sip.trunks.clone(),
         open: sip.open,
         per_source_per_sec: sip.rate_limit.per_source_per_sec,
         burst: sip.rate_limit.burst,

@@ -143,3 +143,36 @@ fn a_flood_from_one_untrusted_source_is_limited_while_others_get_through() {
     );
     gw.wait_metric("voicebot_calls_active", 0.0, Duration::from_secs(20));
 }
+
+#[test]
+fn a_trunk_calls_only_with_its_digest_credentials() {
+    // sipp 3.6 answers MD5 challenges only; SHA-256 is checked against RFC 7616's
+    // example in src/sip/digest.rs.
+    let gw = Gateway::start(
+        "[sip]\ntrusted = [\"127.0.0.1/32\"]\n\
+         [[sip.trunks]]\nname = \"carrier\"\nsource = \"127.0.0.3/32\"\n\
+         username = \"kommune\"\npassword = \"hemmelig\"\nalgorithms = [\"MD5\"]\n",
+    );
+    let auth = |scenario_file: &str, password: &str| {
+        let s = scenario(scenario_file);
+        sipp_from(
+            &gw,
+            "127.0.0.3",
+            &["-sf", &s, "-au", "kommune", "-ap", password, "-m", "1"],
+            true,
+        )
+    };
+    // Challenged, then answered: the call is taken and ends with the trunk's BYE.
+    auth("trunk_auth.xml", "hemmelig");
+    gw.wait_for_log("reason=UacBye", Duration::from_secs(10));
+    // Challenged, then refused: a wrong password is a 403 that fail2ban sees.
+    auth("trunk_auth_bad.xml", "forkert");
+    let log = gw.log();
+    assert_eq!(log.matches("answered").count(), 1, "{log}");
+    assert!(
+        log.contains("SIP source refused: 127.0.0.3 (403, bad credentials)"),
+        "{log}"
+    );
+    assert_eq!(fail2ban_hosts(&log), ["127.0.0.3"]);
+    gw.wait_metric("voicebot_calls_active", 0.0, Duration::from_secs(5));
+}

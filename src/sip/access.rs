@@ -12,12 +12,15 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::cidr::Cidr;
+use super::digest::Trunk;
 use super::offenders::Offenders;
 use super::rate_limit::{Rate, RateLimiter};
 
 #[derive(Debug, Clone)]
 pub struct AccessSettings {
     pub trusted: Vec<Cidr>,
+    /// Sources that must authenticate (digest); checked before `trusted`.
+    pub trunks: Vec<Trunk>,
     pub open: bool,
     pub per_source_per_sec: f64,
     pub burst: u32,
@@ -50,6 +53,8 @@ impl Limit {
 pub enum Door {
     /// A trusted peer.
     Trusted,
+    /// A trunk's source (index into the trunks): trusted once it authenticates.
+    Trunk(usize),
     /// An untrusted source under its limits; `call_ended` gives its place back.
     Untrusted,
     /// Not trusted, and the gateway is not open: 403. `report`: see `Limited`.
@@ -94,6 +99,14 @@ impl Access {
         let Some(source) = source else {
             return Door::Forbidden { report: None };
         };
+        if let Some(i) = self
+            .settings
+            .trunks
+            .iter()
+            .position(|t| t.source.contains(source))
+        {
+            return Door::Trunk(i);
+        }
         if self.is_trusted(source) {
             return Door::Trusted;
         }
@@ -122,6 +135,16 @@ impl Access {
         Door::Untrusted
     }
 
+    pub fn trunk(&self, i: usize) -> Option<&Trunk> {
+        self.settings.trunks.get(i)
+    }
+
+    /// A refusal decided elsewhere (bad credentials): `Some(n)` when a log line for
+    /// this source is due, standing for n refusals.
+    pub fn refused(&mut self, now: Instant, source: IpAddr) -> Option<u64> {
+        self.offenders.refused(now, source)
+    }
+
     /// An untrusted call admitted by `admit` is over.
     pub fn call_ended(&mut self, source: IpAddr) {
         if let Some(n) = self.calls.get_mut(&source) {
@@ -141,6 +164,7 @@ mod tests {
     fn settings(open: bool) -> AccessSettings {
         AccessSettings {
             trusted: vec!["127.0.0.1/32".parse().unwrap(), "::1".parse().unwrap()],
+            trunks: Vec::new(),
             open,
             per_source_per_sec: 1.0,
             burst: 5,

@@ -4,6 +4,7 @@ pub mod access;
 pub mod answer;
 pub mod cidr;
 pub mod dialogs;
+pub mod digest;
 pub mod guard;
 pub mod header_value;
 pub mod identity;

@@ -7,7 +7,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 
 use super::access::{Access, Door};
 use super::dialogs::Registration;
+use super::digest::{self, Authenticator, Trunk, Verdict};
 use super::header_value;
 use super::sdp::{self, Negotiated};
 use super::stack::Stack;
@@ -78,6 +79,8 @@ pub struct Admission {
     pub access: Arc<Mutex<Access>>,
     /// INVITEs refused by an untrusted source's limits (`voicebot_sip_rate_limited`).
     pub rate_limited: Counter,
+    /// Checks the digest credentials of `[[sip.trunks]]`.
+    pub authenticator: Arc<Authenticator>,
 }
 
 impl Admission {
@@ -102,6 +105,10 @@ impl Admission {
         let shown = ip.map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
         match door {
             Door::Trusted => Some(None),
+            Door::Trunk(i) => {
+                let trunk = lock(&self.access).trunk(i).cloned()?;
+                self.authenticate(tx, &trunk, ip?).await.then_some(None)
+            }
             Door::Untrusted => Some(ip),
             Door::Forbidden { report } => {
                 if let Some(refusals) = report {
@@ -131,6 +138,48 @@ impl Admission {
                     .await
                     .ok();
                 None
+            }
+        }
+    }
+}
+
+impl Admission {
+    /// A trunk's INVITE: true when its credentials are good; otherwise it has been
+    /// answered here (401 with our challenges, or 403 for wrong credentials).
+    async fn authenticate(&self, tx: &mut Transaction, trunk: &Trunk, source: IpAddr) -> bool {
+        let now = SystemTime::now();
+        let verdict = tx
+            .original
+            .headers
+            .iter()
+            .filter(|h| h.name().eq_ignore_ascii_case("Authorization"))
+            .find_map(|h| digest::parse(h.value()))
+            .map(|c| self.authenticator.verify(now, trunk, "INVITE", &c));
+        match verdict {
+            Some(Verdict::Good) => true,
+            None | Some(Verdict::Stale) => {
+                let stale = verdict == Some(Verdict::Stale);
+                let challenges = self
+                    .authenticator
+                    .challenges(now, trunk, stale)
+                    .into_iter()
+                    .map(|c| Header::Other("WWW-Authenticate".into(), c))
+                    .collect();
+                tx.reply_with(StatusCode::Unauthorized, challenges, None)
+                    .await
+                    .ok();
+                false
+            }
+            Some(Verdict::Bad) => {
+                if let Some(refusals) = lock(&self.access).refused(Instant::now(), source) {
+                    tracing::warn!(
+                        refusals,
+                        trunk = %trunk.name,
+                        "SIP source refused: {source} (403, bad credentials)"
+                    );
+                }
+                tx.reply(StatusCode::Forbidden).await.ok();
+                false
             }
         }
     }
