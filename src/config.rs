@@ -471,6 +471,7 @@ impl Default for TransferConfig {
             queues: vec![QueueConfig {
                 name: "borgerservice".into(),
                 uri: "sip:borgerservice@127.0.0.1:5080".into(),
+                refer_uri: None,
                 topics: Vec::new(),
                 hours,
                 open_on_holidays: false,
@@ -495,6 +496,11 @@ pub struct QueueConfig {
     pub name: String,
     /// `sip:` or `tel:` URI, used exactly as written.
     pub uri: String,
+    /// A public alias of the queue for REFER (the caller's phone is told to call it, and
+    /// the carrier or PBX routes it to `uri`), so the internal URI and the switchboard's
+    /// address never reach the caller; bridged calls still use `uri`.
+    #[serde(default)]
+    pub refer_uri: Option<String>,
     /// Knowledge-base topics routed here (e.g. "affald", "pas_koerekort").
     #[serde(default)]
     pub topics: Vec<String>,

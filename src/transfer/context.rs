@@ -68,6 +68,23 @@ impl TransferContext {
     /// do not fit are left out and named; a bridged INVITE always carries them all.
     /// The queue's URI is used exactly as configured; only `?headers` are appended.
     pub fn refer_to(&self, queue_uri: &str, max_len: usize) -> (String, Vec<&'static str>) {
+        self.refer_to_with(queue_uri, max_len, self.headers())
+    }
+
+    /// `refer_to` for a queue's public alias: the switchboard page's address stays
+    /// inside (staff find the call by its id there).
+    pub fn public_refer_to(&self, alias: &str, max_len: usize) -> (String, Vec<&'static str>) {
+        let mut headers = self.headers();
+        headers.retain(|(name, _)| *name != "X-Voicebot-Context");
+        self.refer_to_with(alias, max_len, headers)
+    }
+
+    fn refer_to_with(
+        &self,
+        queue_uri: &str,
+        max_len: usize,
+        mut headers: Vec<(&'static str, String)>,
+    ) -> (String, Vec<&'static str>) {
         const ORDER: [&str; 6] = [
             "X-Voicebot-Call-Id",
             "X-Voicebot-Reason",
@@ -76,7 +93,6 @@ impl TransferContext {
             "User-to-User",
             "X-Voicebot-Context",
         ];
-        let mut headers = self.headers();
         headers.sort_by_key(|(name, _)| ORDER.iter().position(|o| o == name));
         let mut uri = queue_uri.to_string();
         let mut sep = if queue_uri.contains('?') { '&' } else { '?' };
@@ -172,6 +188,14 @@ mod tests {
         assert!(r.contains("calls/a84b4c76e66710%2540pc33"), "{r}");
         assert!(r.ends_with('>'));
         assert!(!r[1..r.len() - 1].contains(['<', '>', ' ', ';']), "{r}");
+    }
+
+    #[test]
+    fn a_public_alias_never_carries_the_switchboard_address() {
+        let (r, omitted) = ctx().public_refer_to("sip:borgerservice@kommune.example.org", 2000);
+        assert!(omitted.is_empty());
+        assert!(r.starts_with("<sip:borgerservice@kommune.example.org?X-Voicebot-Call-Id="));
+        assert!(!r.contains("Context") && !r.contains("http"), "{r}");
     }
 
     #[test]

@@ -125,7 +125,10 @@ impl Transferer {
         queue: &Queue,
         context: &TransferContext,
     ) -> Result<(), ReferEnd> {
-        let (refer_to, omitted) = context.refer_to(&queue.uri, self.refer_to_max);
+        let (refer_to, omitted) = match &queue.public_uri {
+            Some(public) => context.public_refer_to(public, self.refer_to_max),
+            None => context.refer_to(&queue.uri, self.refer_to_max),
+        };
         if !omitted.is_empty() {
             tracing::info!(?omitted, "Refer-To too long for these context headers");
         }

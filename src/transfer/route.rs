@@ -27,6 +27,8 @@ pub enum RouteError {
 pub struct Queue {
     pub name: String,
     pub uri: String,
+    /// What a REFER names (`refer_uri`), when it is not `uri`.
+    pub public_uri: Option<String>,
     topics: Vec<String>,
     pub hours: WeekHours,
     open_on_holidays: bool,
@@ -138,14 +140,24 @@ fn queue(c: &QueueConfig) -> Result<Queue, RouteError> {
         queue: c.name.clone(),
         message,
     };
-    let scheme_ok = c.uri.starts_with("sip:") || c.uri.starts_with("tel:");
-    if !scheme_ok || c.uri.len() <= 4 || c.uri.contains(char::is_whitespace) {
+    let uri_ok = |u: &str| {
+        (u.starts_with("sip:") || u.starts_with("tel:"))
+            && u.len() > 4
+            && !u.contains(char::is_whitespace)
+    };
+    if !uri_ok(&c.uri) {
         return Err(err(format!("uri {:?} is not a sip: or tel: URI", c.uri)));
+    }
+    if let Some(alias) = c.refer_uri.as_deref().filter(|u| !uri_ok(u)) {
+        return Err(err(format!(
+            "refer_uri {alias:?} is not a sip: or tel: URI"
+        )));
     }
     let hours = WeekHours::parse(&c.hours).map_err(|e| err(format!("hours: {e}")))?;
     Ok(Queue {
         name: c.name.clone(),
         uri: c.uri.clone(),
+        public_uri: c.refer_uri.clone(),
         topics: c.topics.clone(),
         hours,
         open_on_holidays: c.open_on_holidays,
@@ -267,6 +279,8 @@ mod tests {
         };
         let e = bad("[[transfer.queues]]\nname = \"x\"\nuri = \"http://a\"\nhours = {}\n");
         assert!(e.contains("\"x\"") && e.contains("uri"), "{e}");
+        let e = bad("[[transfer.queues]]\nname = \"z\"\nuri = \"sip:a@b\"\nrefer_uri = \"a b\"\nhours = {}\n");
+        assert!(e.contains("\"z\"") && e.contains("refer_uri"), "{e}");
         let e = bad(
             "[[transfer.queues]]\nname = \"y\"\nuri = \"sip:a@b\"\nhours = { mon = \"9-5\" }\n",
         );
