@@ -33,7 +33,7 @@ use crate::transfer::bridge::DialSettings;
 use crate::transfer::route::Router;
 use crate::transfer::{Method, Transferer};
 use crate::tts::cache::PromptCache;
-use crate::tts::espeak::Espeak;
+use crate::tts::engines::Engines;
 use serde::Deserialize;
 
 pub struct Running {
@@ -145,7 +145,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         .map_err(|e| anyhow::anyhow!("config [prompts]: {e}"))?;
     let kb = Kb::load_or_embedded(config.intent.kb.as_deref())?;
     let menu = Arc::new(Menu::from_kb(&kb));
-    let tts = PromptCache::new(Espeak::shared()?);
+    let tts = PromptCache::new(Arc::new(Engines::from_config(&config.tts)?));
     // Warm in the background: calls are answered at once, and a prompt not yet cached
     // is synthesized on the spot (espeak is fast; the cache takes it off the hot path).
     tokio::spawn(warm_prompts(

@@ -25,9 +25,7 @@ impl PromptCache {
 
     pub fn get(&self, text: &str, voice: &Voice) -> Option<Arc<Vec<i16>>> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries
-            .get(&(super::voice_key(voice), text.to_string()))
-            .cloned()
+        entries.get(&(voice.key(), text.to_string())).cloned()
     }
 
     /// Synthesizes (whole) and stores a prompt.
@@ -42,7 +40,7 @@ impl PromptCache {
         }
         let pcm = Arc::new(pcm);
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.insert((super::voice_key(voice), text.to_string()), pcm.clone());
+        entries.insert((voice.key(), text.to_string()), pcm.clone());
         Ok(pcm)
     }
 
