@@ -13,6 +13,11 @@ use tokio::sync::mpsc;
 pub enum TtsError {
     #[error("speech synthesis unavailable: {0}")]
     Init(String),
+    #[error("recorded prompt {path}: {message}")]
+    Recording {
+        path: std::path::PathBuf,
+        message: String,
+    },
     #[error("voice {path}: {message}")]
     Voice {
         path: std::path::PathBuf,
