@@ -96,14 +96,15 @@ mod tests {
     use crate::tts::settings::SHIPPED_VOICE;
 
     fn piper(model: &str, fallback: Fallback) -> TtsConfig {
-        let mut c = TtsConfig::default();
-        c.en = Voice {
-            engine: Engine::Piper,
-            model: Some(model.into()),
-            fallback,
-            ..Voice::espeak("en-gb", 150)
-        };
-        c
+        TtsConfig {
+            en: Voice {
+                engine: Engine::Piper,
+                model: Some(model.into()),
+                fallback,
+                ..Voice::espeak("en-gb", 150)
+            },
+            ..TtsConfig::default()
+        }
     }
 
     async fn collect(mut rx: mpsc::UnboundedReceiver<Vec<i16>>) -> Vec<Vec<i16>> {
