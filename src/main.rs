@@ -147,6 +147,13 @@ enum BenchCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Voices: time to first audio, real-time factor, cache warm-up and word error rate
+    /// through G.711, per engine and language.
+    Tts {
+        /// `[tts]` (a Danish Piper voice by path is measured too) and `[stt] model`.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Turn latency on the wire: caller's speech end → first reply audio.
     Turn {
         #[arg(long, default_value = "1,5,10,20")]
@@ -170,7 +177,7 @@ fn numbers(list: &str) -> anyhow::Result<Vec<usize>> {
 
 #[derive(Subcommand)]
 enum ModelsAction {
-    /// base | tiny.en | vad | all
+    /// base | tiny.en | vad | voice | onnxruntime | all
     Fetch {
         #[arg(default_value = "all")]
         which: Vec<String>,
@@ -235,6 +242,15 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let mut out = String::new();
             voicebot_gateway::bench::stt::run(&model, &mut out).await?;
+            println!("{out}");
+            Ok(())
+        }
+        Command::Bench {
+            what: BenchCommand::Tts { config },
+        } => {
+            let mut out = String::new();
+            let config = Config::load(config.as_deref())?;
+            voicebot_gateway::bench::tts::run(&config, &mut out).await?;
             println!("{out}");
             Ok(())
         }

@@ -20,6 +20,7 @@ use crate::intent::resolution::Language;
 use crate::ops::http::{self, OpsState, Readiness};
 use crate::ops::live::LiveCalls;
 use crate::ops::metrics::Metrics;
+use crate::ops::prompts::PromptSource;
 use crate::ops::records::{self, RecordWriter, Records};
 use crate::rtp::session::RtpCounters;
 use crate::sip::access::{Access, AccessSettings};
@@ -34,7 +35,7 @@ use crate::transfer::bridge::DialSettings;
 use crate::transfer::route::Router;
 use crate::transfer::{Method, Transferer};
 use crate::tts::cache::PromptCache;
-use crate::tts::espeak::Espeak;
+use crate::tts::engines::Engines;
 use serde::Deserialize;
 
 pub struct Running {
@@ -147,7 +148,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         .map_err(|e| anyhow::anyhow!("config [prompts]: {e}"))?;
     let kb = Kb::load_or_embedded(config.intent.kb.as_deref())?;
     let menu = Arc::new(Menu::from_kb(&kb));
-    let tts = PromptCache::new(Espeak::shared()?);
+    let (tts, prompt_sources) = voices(&config, &prompts)?;
     // Warm in the background: calls are answered at once, and a prompt not yet cached
     // is synthesized on the spot (espeak is fast; the cache takes it off the hot path).
     tokio::spawn(warm_prompts(
@@ -204,6 +205,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
             metrics,
             live: live.clone(),
             records: record_path,
+            prompts: prompt_sources,
             readiness: Readiness {
                 // Both are done above, or `start` has returned an error.
                 speech_model_loaded: true,
@@ -244,6 +246,52 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         sip,
         http,
     })
+}
+
+/// The engines from `[tts]`, the recorded prompts in the cache (a file that cannot be
+/// read stops the start, naming it), and what speaks each prompt, for the dashboard.
+fn voices(
+    config: &Config,
+    prompts: &PromptSet,
+) -> anyhow::Result<(PromptCache, Vec<PromptSource>)> {
+    let engines = Arc::new(Engines::from_config(&config.tts)?);
+    let tts = PromptCache::new(engines.clone());
+    for r in &prompts.recordings {
+        tts.record(&r.text, config.tts.voice(r.voice_language()), &r.audio)?;
+        tracing::info!(prompt = %format!("{}.{}", r.language, r.prompt),
+            file = %r.audio.display(), "recorded prompt");
+    }
+    let mut sources = Vec::new();
+    for language in ["da", "en"] {
+        let table = toml::Table::try_from(prompts.for_language(language))?;
+        for (prompt, text) in table {
+            let text = text.as_str().unwrap_or_default().to_string();
+            let recording = prompts
+                .recordings
+                .iter()
+                .find(|r| r.language == language && r.prompt == prompt)
+                .map(|r| r.audio.display().to_string());
+            let voice = match &recording {
+                Some(_) => "recording".into(),
+                None => {
+                    let lang = if prompt == "offer_english" {
+                        "en"
+                    } else {
+                        language
+                    };
+                    engines.describe(config.tts.voice(lang))
+                }
+            };
+            sources.push(PromptSource {
+                language: language.into(),
+                prompt,
+                text,
+                recording,
+                voice,
+            });
+        }
+    }
+    Ok((tts, sources))
 }
 
 fn access_settings(sip: &crate::config::SipConfig) -> AccessSettings {

@@ -1,7 +1,8 @@
 //! `voicebot bench`: measured figures for the closing notes (RTP load, speech
-//! recognition, turn latency). Benchmarks print; tests assert.
+//! recognition, turn latency, voices). Benchmarks print; tests assert.
 pub mod fixtures;
 pub mod rtp;
 pub mod stt;
+pub mod tts;
 pub mod turn;
 pub mod understand;

@@ -24,7 +24,6 @@ use super::prompts::PromptSet;
 use super::turn_metrics::{TurnClock, TurnMetrics};
 use super::understanding::{self, Understanding};
 use crate::config::Config;
-use crate::config::Voice;
 use crate::intent::client::IntentResolver;
 use crate::intent::resolution::{Action as IntentAction, Kind, Language, Request, Resolution};
 use crate::ops::live::LiveCalls;
@@ -40,6 +39,7 @@ use crate::stt::listener::Listener;
 use crate::stt::recognizer::{Abandon, Recognizer, Transcript};
 use crate::transfer::Transferer;
 use crate::tts::cache::PromptCache;
+use crate::tts::Voice;
 
 pub struct CallContext {
     pub metrics: TurnMetrics,

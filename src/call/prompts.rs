@@ -1,5 +1,6 @@
 //! Everything the bot says that is not a knowledge-base answer, per language. Defaults
-//! are built in; `[prompts.da]` / `[prompts.en]` in the config override any of them.
+//! are built in; `[prompts.da]` / `[prompts.en]` in the config override any of them,
+//! as text or as a recording with its text (`greeting = { text = "…", audio = "x.wav" }`).
 
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -186,6 +187,31 @@ impl Prompts {
 pub struct PromptSet {
     pub da: Prompts,
     pub en: Prompts,
+    /// Prompts a person recorded; their text stays for captions, records and staff.
+    pub recordings: Vec<Recording>,
+}
+
+/// A recorded fixed prompt: played instead of synthesizing `text`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recording {
+    /// The prompts table it is in ("da", "en").
+    pub language: String,
+    /// Its key, e.g. "greeting".
+    pub prompt: String,
+    pub text: String,
+    /// A WAV file, any rate and sample format; relative to the working directory.
+    pub audio: std::path::PathBuf,
+}
+
+impl Recording {
+    /// The voice it replaces: `offer_english` is said in the English voice.
+    pub fn voice_language(&self) -> &str {
+        if self.prompt == "offer_english" {
+            "en"
+        } else {
+            &self.language
+        }
+    }
 }
 
 /// Keys given in the file replace that language's built-in text; the rest stay.
@@ -193,7 +219,8 @@ impl<'de> Deserialize<'de> for PromptSet {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
         let given = toml::Table::deserialize(d)?;
-        let merge = |lang: &str, base: Prompts| -> Result<Prompts, D::Error> {
+        let mut recordings = Vec::new();
+        let mut merge = |lang: &str, base: Prompts| -> Result<Prompts, D::Error> {
             let mut table = toml::Table::try_from(base).map_err(D::Error::custom)?;
             if let Some(over) = given.get(lang) {
                 let over = over
@@ -205,7 +232,16 @@ impl<'de> Deserialize<'de> for PromptSet {
                             "unknown prompt prompts.{lang}.{k}"
                         )));
                     }
-                    table.insert(k.clone(), v.clone());
+                    let text = match v.as_table() {
+                        Some(r) => {
+                            let r = recording(lang, k, r).map_err(D::Error::custom)?;
+                            let text = r.text.clone();
+                            recordings.push(r);
+                            toml::Value::String(text)
+                        }
+                        None => v.clone(),
+                    };
+                    table.insert(k.clone(), text);
                 }
             }
             Prompts::deserialize(table)
@@ -216,11 +252,38 @@ impl<'de> Deserialize<'de> for PromptSet {
                 "unknown prompt language prompts.{other} (da and en exist)"
             )));
         }
-        Ok(PromptSet {
-            da: merge("da", Prompts::danish())?,
-            en: merge("en", Prompts::english())?,
-        })
+        let da = merge("da", Prompts::danish())?;
+        let en = merge("en", Prompts::english())?;
+        Ok(PromptSet { da, en, recordings })
     }
+}
+
+/// `{ text = "…", audio = "….wav" }`; only whole texts (no `{…}` filled per call).
+fn recording(lang: &str, key: &str, t: &toml::Table) -> Result<Recording, String> {
+    let name = format!("prompts.{lang}.{key}");
+    let field = |f: &str| {
+        t.get(f)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| format!("{name}: a recording needs text and audio (strings)"))
+    };
+    if let Some(other) = t.keys().find(|k| *k != "text" && *k != "audio") {
+        return Err(format!(
+            "{name}: unknown key {other} (text and audio exist)"
+        ));
+    }
+    let text = field("text")?;
+    if text.contains('{') {
+        return Err(format!(
+            "{name}: a text filled in per call ({{…}}) cannot be recorded"
+        ));
+    }
+    Ok(Recording {
+        language: lang.into(),
+        prompt: key.into(),
+        text,
+        audio: field("audio")?.into(),
+    })
 }
 
 impl Default for PromptSet {
@@ -228,6 +291,7 @@ impl Default for PromptSet {
         PromptSet {
             da: Prompts::danish(),
             en: Prompts::english(),
+            recordings: Vec::new(),
         }
     }
 }
@@ -274,6 +338,35 @@ mod tests {
         // Only Danish lines offer English, in English.
         assert_eq!(f.prompts.da.offer_english, "For English, press 9.");
         assert!(Prompts::english().offer_english.is_empty());
+    }
+
+    #[test]
+    fn a_recorded_prompt_keeps_its_text() {
+        let f: File = toml::from_str(
+            "[prompts.da]\ngreeting = { text = \"Goddag.\", audio = \"prompts/da/greeting.wav\" }\n",
+        )
+        .unwrap();
+        assert_eq!(f.prompts.da.greeting, "Goddag.");
+        assert_eq!(
+            f.prompts.recordings,
+            [Recording {
+                language: "da".into(),
+                prompt: "greeting".into(),
+                text: "Goddag.".into(),
+                audio: "prompts/da/greeting.wav".into(),
+            }]
+        );
+        for bad in [
+            "greeting = { audio = \"g.wav\" }",
+            "greeting = { text = \"x\", audio = \"g.wav\", volume = 2 }",
+            "confirm = { text = \"Om {title}?\", audio = \"c.wav\" }",
+        ] {
+            let e = toml::from_str::<File>(&format!("[prompts.da]\n{bad}\n"))
+                .err()
+                .unwrap_or_else(|| panic!("{bad} accepted"))
+                .to_string();
+            assert!(e.contains("prompts.da."), "{e}");
+        }
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub struct OpsState {
     /// The call records file the dashboard's figures come from.
     pub records: PathBuf,
     pub readiness: Readiness,
+    /// The fixed prompts and what speaks each (recorded or synthesized).
+    pub prompts: Vec<super::prompts::PromptSource>,
 }
 
 /// What must be up before the gateway can take calls.
@@ -73,6 +75,7 @@ pub async fn serve(
         .route("/", get(dashboard::page))
         .route("/api/events", get(dashboard::events))
         .route("/api/summary", get(dashboard::summary))
+        .route("/api/prompts", get(super::prompts::list))
         .route("/switchboard", get(switchboard::list))
         .route("/switchboard/calls/{call_id}", get(switchboard::call))
         .route_layer(axum::middleware::from_fn_with_state(

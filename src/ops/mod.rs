@@ -5,6 +5,7 @@ pub mod http;
 pub mod listener;
 pub mod live;
 pub mod metrics;
+pub mod prompts;
 pub mod records;
 pub mod session;
 pub mod summary;

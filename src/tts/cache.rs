@@ -2,9 +2,11 @@
 //! kept, so a cached answer starts playing with no synthesis on the turn's critical path.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use super::{Synthesizer, TtsError, Voice};
+use crate::audio::resample::{f32_to_i16, resample};
 
 /// (voice key, text) → 8 kHz audio.
 type Entries = HashMap<(String, String), Arc<Vec<i16>>>;
@@ -25,9 +27,7 @@ impl PromptCache {
 
     pub fn get(&self, text: &str, voice: &Voice) -> Option<Arc<Vec<i16>>> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries
-            .get(&(super::voice_key(voice), text.to_string()))
-            .cloned()
+        entries.get(&(voice.key(), text.to_string())).cloned()
     }
 
     /// Synthesizes (whole) and stores a prompt.
@@ -42,8 +42,21 @@ impl PromptCache {
         }
         let pcm = Arc::new(pcm);
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.insert((super::voice_key(voice), text.to_string()), pcm.clone());
+        entries.insert((voice.key(), text.to_string()), pcm.clone());
         Ok(pcm)
+    }
+
+    /// Puts a person's recording of `text` in the cache (read once, resampled to 8 kHz),
+    /// so `text` in `voice` is never synthesized.
+    pub fn record(&self, text: &str, voice: &Voice, wav: &Path) -> Result<(), TtsError> {
+        let (pcm, rate) = crate::audio::wav::read_mono(wav).map_err(|e| TtsError::Recording {
+            path: wav.into(),
+            message: e.to_string(),
+        })?;
+        let at_8k = f32_to_i16(&resample(&pcm, rate, 8000));
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.insert((voice.key(), text.to_string()), Arc::new(at_8k));
+        Ok(())
     }
 
     /// Cached audio in one piece, or a stream of sentences from the synthesizer.

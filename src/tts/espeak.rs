@@ -2,8 +2,8 @@
 //! English, ~500× faster than real time.
 //!
 //! espeak keeps global state and is not thread-safe, so one dedicated thread owns it and
-//! takes jobs over a channel. Each sentence is synthesized, resampled to 8 kHz and sent
-//! on at once, so a long answer starts playing after its first sentence.
+//! takes jobs over a channel: speech, streamed sentence by sentence, and IPA phonemes
+//! for the Piper voices (which read espeak's phonemes, as piper-phonemize does).
 
 use std::cell::RefCell;
 use std::ffi::CString;
@@ -14,21 +14,27 @@ use std::sync::{Arc, OnceLock};
 use espeakng_sys as es;
 use tokio::sync::mpsc;
 
+use super::sentences::{self, Rendered};
 use super::{Synthesizer, TtsError, Voice};
-use crate::audio::resample::{f32_to_i16, i16_to_f32, resample};
+use crate::audio::resample::i16_to_f32;
 
-struct Job {
-    text: String,
-    voice: Voice,
-    out: mpsc::UnboundedSender<Vec<i16>>,
+enum Job {
+    Speak {
+        text: String,
+        voice: Voice,
+        out: mpsc::UnboundedSender<Vec<i16>>,
+    },
+    Phonemes {
+        text: String,
+        /// An espeak language code ("en-us"), as a Piper voice's `espeak.voice` names it.
+        language: String,
+        reply: std_mpsc::Sender<Option<String>>,
+    },
 }
 
 pub struct Espeak {
     jobs: std_mpsc::Sender<Job>,
 }
-
-/// 250 ms at 8 kHz.
-const SENTENCE_PAUSE_SAMPLES: usize = 2000;
 
 thread_local! {
     /// Where the synthesis callback puts samples; only the espeak thread touches it.
@@ -85,7 +91,18 @@ impl Espeak {
                 unsafe { es::espeak_SetSynthCallback(Some(on_samples)) };
                 ready_tx.send(Ok(())).ok();
                 while let Ok(job) = rx.recv() {
-                    synthesize(job, rate as u32);
+                    match job {
+                        Job::Speak { text, voice, out } => {
+                            synthesize(&text, &voice, &out, rate as u32)
+                        }
+                        Job::Phonemes {
+                            text,
+                            language,
+                            reply,
+                        } => {
+                            reply.send(phonemes(&text, &language)).ok();
+                        }
+                    }
                 }
             })
             .map_err(|e| TtsError::Init(e.to_string()))?;
@@ -96,25 +113,19 @@ impl Espeak {
     }
 }
 
-fn synthesize(job: Job, rate: u32) {
-    if !select_voice(&job.voice.name) {
+fn synthesize(text: &str, voice: &Voice, out: &mpsc::UnboundedSender<Vec<i16>>, rate: u32) {
+    if !select_voice(&voice.name) {
         // Never speak one language with another's voice: that is gibberish to a caller.
-        tracing::error!(voice = %job.voice.name, "espeak has no such voice");
+        tracing::error!(voice = %voice.name, "espeak has no such voice");
         return;
     }
     // SAFETY: plain setters on the thread that owns espeak.
     unsafe {
-        es::espeak_SetParameter(es::espeak_PARAMETER_espeakRATE, job.voice.rate as c_int, 0);
-        es::espeak_SetParameter(
-            es::espeak_PARAMETER_espeakPITCH,
-            job.voice.pitch as c_int,
-            0,
-        );
+        es::espeak_SetParameter(es::espeak_PARAMETER_espeakRATE, voice.rate as c_int, 0);
+        es::espeak_SetParameter(es::espeak_PARAMETER_espeakPITCH, voice.pitch as c_int, 0);
     }
-    for sentence in super::sentences(&job.text) {
-        let Ok(text) = CString::new(sentence) else {
-            continue;
-        };
+    sentences::stream(text, out, |sentence| {
+        let text = CString::new(sentence).ok()?;
         SINK.with(|s| s.borrow_mut().clear());
         // SAFETY: `text` is NUL-terminated UTF-8 and outlives the synchronous call.
         unsafe {
@@ -130,14 +141,49 @@ fn synthesize(job: Job, rate: u32) {
             );
         }
         let pcm = SINK.with(|s| std::mem::take(&mut *s.borrow_mut()));
-        let mut at_8k = f32_to_i16(&resample(&i16_to_f32(&pcm), rate, 8000));
-        // A breath between sentences: easier to follow on a phone, and it lets a
-        // caller get a word in.
-        at_8k.extend(std::iter::repeat_n(0i16, SENTENCE_PAUSE_SAMPLES));
-        if job.out.send(at_8k).is_err() {
-            return; // the caller hung up or barged in
+        Some(Rendered {
+            pcm: i16_to_f32(&pcm),
+            rate,
+        })
+    });
+}
+
+/// IPA for one sentence, clause by clause with its punctuation kept (Piper voices were
+/// trained on it). Debian's libespeak-ng 1.51 has no `espeak_TextToPhonemesWithTerminator`,
+/// so the clauses are cut here, where espeak would cut them.
+fn phonemes(text: &str, language: &str) -> Option<String> {
+    if !select_voice(language) {
+        tracing::error!(%language, "espeak has no voice for this Piper voice's language");
+        return None;
+    }
+    let mut ipa = String::new();
+    for (clause, punctuation) in super::phonemes::clauses(text) {
+        let c_text = CString::new(clause).ok()?;
+        let mut ptr: *const std::os::raw::c_void = c_text.as_ptr().cast();
+        let mut words = Vec::new();
+        while !ptr.is_null() {
+            // SAFETY: `ptr` points into `c_text` (NUL-terminated), which outlives the
+            // loop; espeak advances it or sets it to null at the end. The returned
+            // string is espeak's buffer, copied before the next call.
+            let out =
+                unsafe { es::espeak_TextToPhonemes(&mut ptr, es::espeakCHARS_UTF8 as c_int, 0x02) };
+            if out.is_null() {
+                break;
+            }
+            let s = unsafe { std::ffi::CStr::from_ptr(out) }.to_string_lossy();
+            if !s.trim().is_empty() {
+                words.push(s.trim().to_string());
+            }
+        }
+        ipa.push_str(&words.join(" "));
+        if let Some(p) = punctuation {
+            ipa.push(p);
+            if matches!(p, ',' | ':' | ';') {
+                ipa.push(' ');
+            }
         }
     }
+    Some(ipa)
 }
 
 /// Selects a voice by language code ("da", "en-gb") or, failing that, by voice name
@@ -157,6 +203,24 @@ fn select_voice(name: &str) -> bool {
     }
 }
 
+impl Espeak {
+    /// IPA phonemes of one sentence in `language`, waiting for the espeak thread (fast:
+    /// no audio is made). None when espeak has no such language.
+    pub fn phonemes(&self, text: &str, language: &str) -> Result<Option<String>, TtsError> {
+        let (reply, answer) = std_mpsc::channel();
+        self.jobs
+            .send(Job::Phonemes {
+                text: text.into(),
+                language: language.into(),
+                reply,
+            })
+            .map_err(|_| TtsError::Init("espeak thread is gone".into()))?;
+        answer
+            .recv()
+            .map_err(|_| TtsError::Init("espeak thread is gone".into()))
+    }
+}
+
 impl Synthesizer for Espeak {
     fn stream(
         &self,
@@ -165,7 +229,7 @@ impl Synthesizer for Espeak {
     ) -> Result<mpsc::UnboundedReceiver<Vec<i16>>, TtsError> {
         let (out, rx) = mpsc::unbounded_channel();
         self.jobs
-            .send(Job {
+            .send(Job::Speak {
                 text: text.to_string(),
                 voice: voice.clone(),
                 out,

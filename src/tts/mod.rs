@@ -1,6 +1,11 @@
 //! Talking back: text to 8 kHz speech, cached for everything the bot says often.
 pub mod cache;
+pub mod engines;
 pub mod espeak;
+pub mod phonemes;
+pub mod piper;
+pub mod sentences;
+pub mod settings;
 
 use tokio::sync::mpsc;
 
@@ -8,13 +13,19 @@ use tokio::sync::mpsc;
 pub enum TtsError {
     #[error("speech synthesis unavailable: {0}")]
     Init(String),
+    #[error("recorded prompt {path}: {message}")]
+    Recording {
+        path: std::path::PathBuf,
+        message: String,
+    },
+    #[error("voice {path}: {message}")]
+    Voice {
+        path: std::path::PathBuf,
+        message: String,
+    },
 }
 
-pub use crate::config::Voice;
-
-fn voice_key(v: &Voice) -> String {
-    format!("{}/{}/{}", v.name, v.rate, v.pitch)
-}
+pub use settings::Voice;
 
 /// Anything that turns text into 8 kHz speech, sentence by sentence.
 pub trait Synthesizer: Send + Sync {
@@ -25,39 +36,9 @@ pub trait Synthesizer: Send + Sync {
     ) -> Result<mpsc::UnboundedReceiver<Vec<i16>>, TtsError>;
 }
 
-/// Splits text after sentence punctuation so the first sentence can play while the rest
-/// is synthesized.
-pub fn sentences(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut current = String::new();
-    for c in text.chars() {
-        current.push(c);
-        if matches!(c, '.' | '?' | '!') {
-            let s = current.trim();
-            if !s.is_empty() {
-                out.push(s.to_string());
-            }
-            current.clear();
-        }
-    }
-    if !current.trim().is_empty() {
-        out.push(current.trim().to_string());
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn splits_into_sentences() {
-        assert_eq!(
-            sentences("Hej. Hvordan går det? Godt"),
-            vec!["Hej.", "Hvordan går det?", "Godt"]
-        );
-        assert!(sentences("  ").is_empty());
-    }
 
     #[tokio::test]
     async fn espeak_speaks_danish_at_8k() {
@@ -81,11 +62,7 @@ mod tests {
     #[tokio::test]
     async fn each_language_gets_its_own_voice_whatever_came_before() {
         let tts = espeak::Espeak::shared().unwrap();
-        let en = Voice {
-            name: "en-gb".into(),
-            rate: 150,
-            pitch: 50,
-        };
+        let en = Voice::espeak("en-gb", 150);
         let collect = |mut rx: mpsc::UnboundedReceiver<Vec<i16>>| async move {
             let mut all = Vec::new();
             while let Some(c) = rx.recv().await {
@@ -132,10 +109,7 @@ mod tests {
     async fn cache_returns_the_same_audio_without_synthesis() {
         let tts: std::sync::Arc<dyn Synthesizer> = espeak::Espeak::shared().unwrap();
         let cache = cache::PromptCache::new(tts);
-        let v = Voice {
-            name: "en".into(),
-            ..Voice::default()
-        };
+        let v = Voice::espeak("en", 165);
         assert!(cache.get("Hello there.", &v).is_none());
         let first = cache.warm("Hello there.", &v).await.unwrap();
         let again = cache.get("Hello there.", &v).unwrap();

@@ -38,14 +38,16 @@ pub struct Gateway {
 
 impl Gateway {
     /// Starts `voicebot serve` with the given extra TOML appended to a config that
-    /// puts SIP and HTTP on free loopback ports.
+    /// puts SIP and HTTP on free loopback ports. English is spoken by espeak-ng (as the
+    /// references below are) unless the test asks for `[tts.en] engine = "piper"`: warming
+    /// every English answer in the neural voice costs a core for ~80 s per gateway.
     pub fn start(extra_toml: &str) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let sip_port = free_port();
         let http_port = free_port();
         let records = dir.path().join("records.sqlite");
         let base = format!(
-            "[sip]\nlisten = \"127.0.0.1:{sip_port}\"\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n[rtp]\nports = \"40000-49999\"\n[privacy]\nrecord_path = {records:?}\n"
+            "[sip]\nlisten = \"127.0.0.1:{sip_port}\"\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n[rtp]\nports = \"40000-49999\"\n[privacy]\nrecord_path = {records:?}\n[tts.en]\nengine = \"espeak\"\n"
         );
         let config = merge_toml(&base, extra_toml);
         let cfg_path = dir.path().join("voicebot.toml");
@@ -430,7 +432,7 @@ pub fn reference_speech(text: &str, lang: &str) -> Vec<i16> {
         let cache = voicebot_gateway::tts::cache::PromptCache::new(tts);
         let config = voicebot_gateway::config::Config::default();
         cache
-            .warm(text, config.tts.voice(lang))
+            .warm(text, &config.tts.voice(lang).as_espeak())
             .await
             .unwrap()
             .as_ref()

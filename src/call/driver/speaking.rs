@@ -14,10 +14,21 @@ impl CallLoop {
                 let item = self.playback.streaming();
                 let done = self.done_tx.clone();
                 tokio::spawn(async move {
+                    let started = std::time::Instant::now();
+                    let (mut first, mut sentences) = (None, 0);
                     while let Some(pcm) = rx.recv().await {
+                        first.get_or_insert(started.elapsed());
+                        sentences += 1;
                         done.send(Done::Spoken { item, pcm }).ok();
                     }
                     done.send(Done::SynthesisOver { item }).ok();
+                    // Shows streaming at work: the first sentence plays long before the last is made.
+                    tracing::info!(
+                        sentences,
+                        first_audio_ms = first.unwrap_or_default().as_millis() as u64,
+                        all_ms = started.elapsed().as_millis() as u64,
+                        "speech synthesized while playing"
+                    );
                 });
                 item
             }

@@ -1,0 +1,124 @@
+//! Sentence-by-sentence synthesis, shared by every engine: a long answer starts playing
+//! once its first sentence is made, while the engine works on the next.
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::audio::resample::{f32_to_i16, resample};
+
+/// 250 ms at 8 kHz: a breath between sentences, easier to follow on a phone, and it
+/// lets a caller get a word in.
+const SENTENCE_PAUSE_SAMPLES: usize = 2000;
+
+/// Splits text after sentence punctuation so the first sentence can play while the rest
+/// is synthesized.
+pub fn sentences(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for c in text.chars() {
+        current.push(c);
+        if matches!(c, '.' | '?' | '!') {
+            let s = current.trim();
+            if !s.is_empty() {
+                out.push(s.to_string());
+            }
+            current.clear();
+        }
+    }
+    if !current.trim().is_empty() {
+        out.push(current.trim().to_string());
+    }
+    out
+}
+
+/// Audio an engine made for one sentence, at its own rate.
+pub struct Rendered {
+    pub pcm: Vec<f32>,
+    pub rate: u32,
+}
+
+/// Renders `text` one sentence at a time with `render` (None: that sentence is skipped,
+/// the engine has logged why) and sends each on as 8 kHz audio the moment it is made.
+/// Stops early when the receiver is gone (the caller hung up or barged in).
+pub fn stream(
+    text: &str,
+    out: &UnboundedSender<Vec<i16>>,
+    mut render: impl FnMut(&str) -> Option<Rendered>,
+) {
+    for sentence in sentences(text) {
+        if out.is_closed() {
+            return;
+        }
+        let Some(r) = render(&sentence) else {
+            continue;
+        };
+        let mut at_8k = f32_to_i16(&resample(&r.pcm, r.rate, 8000));
+        at_8k.extend(std::iter::repeat_n(0i16, SENTENCE_PAUSE_SAMPLES));
+        if out.send(at_8k).is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc as std_mpsc;
+    use std::time::Duration;
+
+    #[test]
+    fn splits_into_sentences() {
+        assert_eq!(
+            sentences("Hej. Hvordan går det? Godt"),
+            vec!["Hej.", "Hvordan går det?", "Godt"]
+        );
+        assert!(sentences("  ").is_empty());
+    }
+
+    /// A slow engine: the last sentence is rendered only once the first one's audio
+    /// has reached the listener, so this finishes only if audio streams.
+    #[tokio::test]
+    async fn the_first_sentence_is_out_before_the_last_is_made() {
+        let (out, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (heard_tx, heard_rx) = std_mpsc::channel::<()>();
+        let engine = std::thread::spawn(move || {
+            let mut rendered = Vec::new();
+            stream("One. Two. Three.", &out, |s| {
+                if s == "Three." {
+                    // Blocks until the listener got sentence one (or gives up).
+                    heard_rx.recv_timeout(Duration::from_secs(5)).ok()?;
+                }
+                rendered.push(s.to_string());
+                Some(Rendered {
+                    pcm: vec![0.1; 1600],
+                    rate: 16000,
+                })
+            });
+            rendered
+        });
+        let first = rx.recv().await.expect("first sentence");
+        assert_eq!(
+            first.len(),
+            800 + SENTENCE_PAUSE_SAMPLES,
+            "8 kHz plus a pause"
+        );
+        heard_tx.send(()).unwrap();
+        let mut rest = 0;
+        while rx.recv().await.is_some() {
+            rest += 1;
+        }
+        assert_eq!(engine.join().unwrap(), ["One.", "Two.", "Three."]);
+        assert_eq!(rest, 2);
+    }
+
+    #[test]
+    fn a_listener_that_left_stops_the_engine() {
+        let (out, rx) = tokio::sync::mpsc::unbounded_channel();
+        drop(rx);
+        let mut calls = 0;
+        stream("One. Two.", &out, |_| {
+            calls += 1;
+            None
+        });
+        assert_eq!(calls, 0);
+    }
+}
