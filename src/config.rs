@@ -281,6 +281,11 @@ pub struct SttConfig {
     pub rescore_budget: usize,
     /// Hypotheses whisper keeps while transcribing (beam search); 1: greedy.
     pub beam_size: u32,
+    /// The end-of-turn model (Smart Turn v3.2, ONNX); default: the one
+    /// `models/fetch.sh turn` puts in the model cache.
+    pub turn_model: Option<std::path::PathBuf>,
+    /// ONNX Runtime for it; default: the one in the model cache (as for `[tts]`).
+    pub onnxruntime: Option<std::path::PathBuf>,
     /// On the caller's first turn, check whether they speak the line's other language
     /// (da ↔ en) and switch the call to it.
     pub detect_language: bool,
@@ -310,6 +315,8 @@ impl Default for SttConfig {
             rescore_candidates: 6,
             rescore_budget: crate::stt::recognizer::DEFAULT_RESCORE_BUDGET,
             beam_size: 1,
+            turn_model: None,
+            onnxruntime: None,
             detect_language: true,
         }
     }
@@ -320,6 +327,18 @@ impl SttConfig {
         self.languages
             .get(called)
             .map_or(self.language.as_str(), String::as_str)
+    }
+
+    pub fn turn_model_path(&self) -> std::path::PathBuf {
+        self.turn_model
+            .clone()
+            .unwrap_or_else(|| crate::stt::model_dir().join("smart-turn-v3.2-cpu.onnx"))
+    }
+
+    pub fn onnxruntime_path(&self) -> std::path::PathBuf {
+        self.onnxruntime
+            .clone()
+            .unwrap_or_else(|| crate::stt::model_dir().join("libonnxruntime.so"))
     }
 
     pub fn prompt_for(&self, language: &str) -> &str {

@@ -154,6 +154,12 @@ enum BenchCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// The end-of-turn model on the understanding fixtures: finished turns ended at
+    /// their last pause, pauses inside a turn waited out, time per judgement.
+    TurnEnd {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Turn latency on the wire: caller's speech end → first reply audio.
     Turn {
         #[arg(long, default_value = "1,5,10,20")]
@@ -251,6 +257,15 @@ async fn main() -> anyhow::Result<()> {
             let mut out = String::new();
             let config = Config::load(config.as_deref())?;
             voicebot_gateway::bench::tts::run(&config, &mut out).await?;
+            println!("{out}");
+            Ok(())
+        }
+        Command::Bench {
+            what: BenchCommand::TurnEnd { config },
+        } => {
+            let mut out = String::new();
+            let config = Config::load(config.as_deref())?;
+            voicebot_gateway::bench::turn_end::run(&config, &mut out)?;
             println!("{out}");
             Ok(())
         }

@@ -5,4 +5,5 @@ pub mod rtp;
 pub mod stt;
 pub mod tts;
 pub mod turn;
+pub mod turn_end;
 pub mod understand;

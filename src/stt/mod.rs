@@ -4,6 +4,7 @@ pub mod forced;
 pub mod listener;
 pub mod recognizer;
 pub mod rescore;
+pub mod turn_end;
 pub mod vad;
 
 use std::path::PathBuf;
