@@ -12,6 +12,7 @@ packages=(
   python3 python3-pip                                    # model download and conversion
   sip-tester baresip sox                                 # real SIP peers and audio tools for tests
   prometheus chromium                                    # tests: promtool on /metrics, the dashboard headless
+  openssl curl                                           # tests: a certificate for HTTPS, a client for it
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -166,6 +166,10 @@ pub struct HttpConfig {
     pub header_timeout_secs: u64,
     /// HTTP connections open at once (per listener); more are closed at once.
     pub max_connections: usize,
+    /// PEM certificate chain and private key: `listen` serves HTTPS (the metrics
+    /// listener stays plain, for a local scraper).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for HttpConfig {
@@ -177,6 +181,8 @@ impl Default for HttpConfig {
             metrics_token_required: false,
             header_timeout_secs: 10,
             max_connections: 256,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }

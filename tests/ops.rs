@@ -482,3 +482,89 @@ fn staff_pages_need_a_session_from_login_never_a_token_in_the_url() {
     let (code, _) = http_get(gw.http, "/", Some(&format!("Bearer {token}")));
     assert_eq!(code, 200, "scripts still send the token in a header");
 }
+
+#[test]
+fn with_a_certificate_the_staff_pages_are_served_over_https_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (apt package openssl)");
+    assert!(made.status.success(), "{made:?}");
+    let gw = Gateway::start(&format!(
+        "[http]\ntls_cert = \"{}\"\ntls_key = \"{}\"\ndashboard_token = \"staff\"\n",
+        cert.display(),
+        key.display()
+    ));
+    let curl = |url: &str| {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "5",
+            ])
+            .arg("--cacert")
+            .arg(&cert)
+            .arg(url)
+            .output()
+            .expect("curl (apt package curl)");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    // The certificate is checked (not skipped) and the pages answer over TLS.
+    assert_eq!(
+        curl(&format!("https://127.0.0.1:{}/healthz", gw.http.port())),
+        "200"
+    );
+    assert_eq!(
+        curl(&format!("https://127.0.0.1:{}/login", gw.http.port())),
+        "200"
+    );
+    // Plain HTTP on the same port gets no page.
+    assert_eq!(
+        curl(&format!("http://127.0.0.1:{}/healthz", gw.http.port())),
+        "000"
+    );
+    // The session cookie of a login over HTTPS is never sent over plain HTTP.
+    let login = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-D",
+            "-",
+            "-o",
+            "/dev/null",
+            "--max-time",
+            "5",
+            "--cacert",
+        ])
+        .arg(&cert)
+        .args(["--data", "token=staff"])
+        .arg(format!("https://127.0.0.1:{}/login", gw.http.port()))
+        .output()
+        .unwrap();
+    let headers = String::from_utf8_lossy(&login.stdout).to_lowercase();
+    let cookie = headers
+        .lines()
+        .find(|l| l.starts_with("set-cookie:"))
+        .unwrap_or_else(|| panic!("{headers}"));
+    assert!(
+        cookie.contains("secure") && cookie.contains("httponly"),
+        "{cookie}"
+    );
+}

@@ -86,6 +86,8 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 pub struct Auth {
     pub policy: Policy,
     sessions: Mutex<Sessions>,
+    /// The pages are served over HTTPS: the session cookie is marked `Secure`.
+    pub https: bool,
 }
 
 impl Auth {
@@ -93,6 +95,7 @@ impl Auth {
         Auth {
             policy,
             sessions: Mutex::new(Sessions::default()),
+            https: false,
         }
     }
 
@@ -177,8 +180,9 @@ pub async fn login(State(auth): State<Arc<Auth>>, Form(form): Form<LoginForm>) -
             let mut sessions = auth.sessions();
             let id = sessions.create(Instant::now());
             let max_age = sessions.lifetime().as_secs();
+            let secure = if auth.https { "; Secure" } else { "" };
             to_dashboard(Some(format!(
-                "{}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}",
+                "{}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}",
                 session::COOKIE
             )))
         }

@@ -67,10 +67,12 @@ pub async fn serve(
     state: Arc<OpsState>,
     cancel: CancellationToken,
 ) -> std::io::Result<SocketAddr> {
-    let auth = Arc::new(Auth::new(Policy::new(
+    let mut auth = Auth::new(Policy::new(
         config.dashboard_token.as_deref(),
         config.listen,
-    )));
+    ));
+    auth.https = config.tls_cert.is_some();
+    let auth = Arc::new(auth);
     let staff = Router::new()
         .route("/", get(dashboard::page))
         .route("/api/events", get(dashboard::events))
@@ -95,10 +97,21 @@ pub async fn serve(
         .merge(staff)
         .with_state(state.clone())
         .merge(login);
-    let local = listener::spawn(config.listen, app, limits, cancel.clone()).await?;
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            super::tls::acceptor(cert, key).map_err(|e| std::io::Error::other(e.to_string()))?,
+        ),
+        (None, None) => None,
+        _ => {
+            return Err(std::io::Error::other(
+                "[http] tls_cert and tls_key go together",
+            ))
+        }
+    };
+    let local = listener::spawn(config.listen, app, limits, tls, cancel.clone()).await?;
     if let Some(listen) = config.metrics_listen {
         let app = open_routes(metrics_policy).with_state(state);
-        let addr = listener::spawn(listen, app, limits, cancel).await?;
+        let addr = listener::spawn(listen, app, limits, None, cancel).await?;
         tracing::info!(%addr, "metrics listening");
     }
     Ok(local)

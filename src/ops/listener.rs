@@ -14,6 +14,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +29,7 @@ pub async fn spawn(
     listen: SocketAddr,
     app: Router,
     limits: Limits,
+    tls: Option<TlsAcceptor>,
     cancel: CancellationToken,
 ) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(listen).await?;
@@ -59,27 +61,54 @@ pub async fn spawn(
             refused_logged = false;
             let service = TowerToHyperService::new(app.clone());
             let cancel = cancel.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
                 let _permit = permit;
-                let mut http = hyper::server::conn::http1::Builder::new();
-                http.timer(TokioTimer::new())
-                    .header_read_timeout(limits.header_timeout);
-                let conn = http
-                    .serve_connection(TokioIo::new(stream), service)
-                    .with_upgrades();
-                tokio::pin!(conn);
-                let ended = tokio::select! {
-                    r = conn.as_mut() => r,
-                    _ = cancel.cancelled() => {
-                        conn.as_mut().graceful_shutdown();
-                        conn.await
+                match tls {
+                    None => serve(stream, service, limits, peer, cancel).await,
+                    Some(tls) => {
+                        // The handshake is held to the same limit as a request's headers.
+                        match tokio::time::timeout(limits.header_timeout, tls.accept(stream)).await
+                        {
+                            Ok(Ok(stream)) => serve(stream, service, limits, peer, cancel).await,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "https handshake failed")
+                            }
+                            Err(_) => tracing::debug!(%peer, "https handshake too slow"),
+                        }
                     }
-                };
-                if let Err(e) = ended {
-                    tracing::debug!(%peer, error = %e, "http connection ended");
                 }
             });
         }
     });
     Ok(local)
+}
+
+/// Serves one connection (plain or TLS) until it ends or `cancel`.
+async fn serve<S>(
+    stream: S,
+    service: TowerToHyperService<Router>,
+    limits: Limits,
+    peer: SocketAddr,
+    cancel: CancellationToken,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    let conn = http
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    let ended = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = cancel.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = ended {
+        tracing::debug!(%peer, error = %e, "http connection ended");
+    }
 }

@@ -10,3 +10,4 @@ pub mod records;
 pub mod session;
 pub mod summary;
 pub mod switchboard;
+pub mod tls;
