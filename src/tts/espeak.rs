@@ -148,6 +148,9 @@ fn synthesize(text: &str, voice: &Voice, out: &mpsc::UnboundedSender<Vec<i16>>, 
     });
 }
 
+/// `phonememode` bit 1 of `espeak_TextToPhonemes`: IPA in UTF-8, as Piper voices expect.
+const PHONEMES_IPA: c_int = 0x02;
+
 /// IPA for one sentence, clause by clause with its punctuation kept (Piper voices were
 /// trained on it). Debian's libespeak-ng 1.51 has no `espeak_TextToPhonemesWithTerminator`,
 /// so the clauses are cut here, where espeak would cut them.
