@@ -168,8 +168,9 @@ fn phonemes(text: &str, language: &str) -> Option<String> {
             // SAFETY: `ptr` points into `c_text` (NUL-terminated), which outlives the
             // loop; espeak advances it or sets it to null at the end. The returned
             // string is espeak's buffer, copied before the next call.
-            let out =
-                unsafe { es::espeak_TextToPhonemes(&mut ptr, es::espeakCHARS_UTF8 as c_int, 0x02) };
+            let out = unsafe {
+                es::espeak_TextToPhonemes(&mut ptr, es::espeakCHARS_UTF8 as c_int, PHONEMES_IPA)
+            };
             if out.is_null() {
                 break;
             }
