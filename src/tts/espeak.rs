@@ -148,6 +148,9 @@ fn synthesize(text: &str, voice: &Voice, out: &mpsc::UnboundedSender<Vec<i16>>, 
     });
 }
 
+/// `phonememode` bit 1 of `espeak_TextToPhonemes`: IPA in UTF-8, as Piper voices expect.
+const PHONEMES_IPA: c_int = 0x02;
+
 /// IPA for one sentence, clause by clause with its punctuation kept (Piper voices were
 /// trained on it). Debian's libespeak-ng 1.51 has no `espeak_TextToPhonemesWithTerminator`,
 /// so the clauses are cut here, where espeak would cut them.
@@ -165,8 +168,9 @@ fn phonemes(text: &str, language: &str) -> Option<String> {
             // SAFETY: `ptr` points into `c_text` (NUL-terminated), which outlives the
             // loop; espeak advances it or sets it to null at the end. The returned
             // string is espeak's buffer, copied before the next call.
-            let out =
-                unsafe { es::espeak_TextToPhonemes(&mut ptr, es::espeakCHARS_UTF8 as c_int, 0x02) };
+            let out = unsafe {
+                es::espeak_TextToPhonemes(&mut ptr, es::espeakCHARS_UTF8 as c_int, PHONEMES_IPA)
+            };
             if out.is_null() {
                 break;
             }

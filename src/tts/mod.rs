@@ -1,4 +1,7 @@
 //! Talking back: text to 8 kHz speech, cached for everything the bot says often.
+//! `engines` picks who speaks each voice (`settings`, from `[tts]`): espeak-ng, or a
+//! Piper neural voice (`piper`, fed espeak's phonemes through `phonemes`); both stream
+//! sentence by sentence (`sentences`). The cache also holds recorded prompts.
 pub mod cache;
 pub mod engines;
 pub mod espeak;
@@ -115,5 +118,40 @@ mod tests {
         let again = cache.get("Hello there.", &v).unwrap();
         assert!(std::sync::Arc::ptr_eq(&first, &again));
         assert_eq!(cache.size(), (1, first.len() * 2));
+    }
+
+    #[tokio::test]
+    async fn a_recording_is_resampled_once_and_served_instead_of_synthesis() {
+        let dir = tempfile::tempdir().unwrap();
+        let wav = dir.path().join("greeting.wav");
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: 16000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(&wav, spec).unwrap();
+        for n in 0..16000 {
+            let s = ((n as f32 * 0.05).sin() * 8000.0) as i16;
+            w.write_sample(s).unwrap();
+            w.write_sample(s).unwrap();
+        }
+        w.finalize().unwrap();
+        let cache = cache::PromptCache::new(espeak::Espeak::shared().unwrap());
+        let v = Voice::default();
+        cache.record("Goddag.", &v, &wav).unwrap();
+        let pcm = cache.get("Goddag.", &v).expect("cached");
+        assert_eq!(pcm.len(), 8000, "one second at 8 kHz");
+        assert!(crate::audio::wav::level(&pcm) > 0.1);
+        let again = cache.warm("Goddag.", &v).await.unwrap();
+        assert!(
+            std::sync::Arc::ptr_eq(&pcm, &again),
+            "warming keeps the recording"
+        );
+        let e = cache
+            .record("Farvel.", &v, &dir.path().join("missing.wav"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing.wav"), "{e}");
     }
 }
