@@ -23,7 +23,9 @@ use super::menu::{Level, Menu};
 use super::prompts::{PromptSet, Prompts};
 use crate::intent::resolution::{Action as IntentAction, Kind, Language, Resolution};
 
+mod answering;
 mod keypad;
+mod routing;
 mod vocabulary;
 
 pub use vocabulary::{
@@ -289,65 +291,6 @@ impl Conversation {
         self.state = State::Listening { since: now };
     }
 
-    fn transfer_now(&mut self, reason: TransferReason) -> Vec<Action> {
-        self.transfer_saying(reason, None)
-    }
-
-    fn transfer_saying(&mut self, reason: TransferReason, lead: Option<String>) -> Vec<Action> {
-        if matches!(
-            self.state,
-            State::Transferring | State::NotAnswered | State::Routing { .. }
-        ) {
-            return Vec::new();
-        }
-        if let State::Speaking {
-            then: After::Transfer(_),
-            ..
-        } = self.state
-        {
-            return Vec::new(); // already on the way
-        }
-        let request = TransferRequest {
-            topic: self.last_topic.clone(),
-            intent_id: self.last_intent.clone(),
-            reason,
-            queue: None,
-        };
-        self.state = State::Routing {
-            request: request.clone(),
-            lead,
-        };
-        vec![Action::StopPlayback, Action::Route(request)]
-    }
-
-    fn on_routed(&mut self, route: Route) -> Vec<Action> {
-        let State::Routing { request, lead } = &self.state else {
-            return Vec::new();
-        };
-        let (mut request, lead) = (request.clone(), lead.clone());
-        let with_lead = |text: String| match &lead {
-            Some(lead) => format!("{lead} {text}"),
-            None => text,
-        };
-        match route {
-            Route::Open { queue, spoken } => {
-                request.queue = Some(queue);
-                let text = with_lead(self.p().transferring_to(&spoken));
-                self.say(&text, false, After::Transfer(request))
-            }
-            Route::Closed { spoken, hours } => {
-                self.outcome = Some(Outcome::OutOfHours);
-                let text = with_lead(self.p().closed_goodbye(&spoken, &hours));
-                self.say(&text, false, After::Hangup)
-            }
-            Route::NoQueue => {
-                self.outcome = Some(Outcome::Error);
-                let text = with_lead(self.p().no_agents_goodbye());
-                self.say(&text, false, After::Hangup)
-            }
-        }
-    }
-
     fn on_speech(&mut self, now: Instant) -> Vec<Action> {
         match self.state {
             State::Speaking {
@@ -540,72 +483,6 @@ impl Conversation {
                 .unwrap_or_else(|| self.p().what_else.clone()),
         };
         self.say(&text, true, After::Listen)
-    }
-
-    /// Speaks an answer, then offers its page by SMS (or points to it) and asks if
-    /// there is anything else.
-    fn answer(&mut self, r: Resolution) -> Vec<Action> {
-        self.no_match = 0;
-        self.answered_any = true;
-        self.last_intent = Some(r.intent_id.clone());
-        self.last_topic = Some(r.topic.clone());
-        self.last_answer = Some(r.answer_text.clone());
-        self.state = State::Speaking {
-            then: After::Listen,
-            interruptible: true,
-        };
-        let follow_up = match r.link_url.clone() {
-            Some(link) if self.sms_possible && !self.sms_sent.contains(&r.intent_id) => {
-                self.asked = Asked::OfferedSms(SmsOffer {
-                    intent_id: r.intent_id.clone(),
-                    link,
-                    sms_text: r.sms_text.clone(),
-                });
-                self.p().sms_offer.clone()
-            }
-            Some(_) => {
-                self.asked = Asked::AnythingElse;
-                format!("{} {}", self.p().link_elsewhere, self.p().anything_else)
-            }
-            None => {
-                self.asked = Asked::AnythingElse;
-                self.p().anything_else.clone()
-            }
-        };
-        vec![
-            Action::Play {
-                text: r.answer_text,
-                barge_in: true,
-            },
-            Action::Play {
-                text: follow_up,
-                barge_in: true,
-            },
-        ]
-    }
-
-    /// Yes (or 1) to the SMS offer: only while that offer is the open question.
-    fn accept_sms(&mut self) -> Vec<Action> {
-        let Asked::OfferedSms(offer) = &self.asked else {
-            return Vec::new();
-        };
-        let waiting = matches!(
-            self.state,
-            State::Listening { .. }
-                | State::Thinking { .. }
-                | State::Speaking {
-                    then: After::Listen,
-                    ..
-                }
-        );
-        if !waiting {
-            return Vec::new();
-        }
-        let offer = offer.clone();
-        self.sms_sent.push(offer.intent_id.clone());
-        self.asked = Asked::Nothing;
-        self.state = State::Sending;
-        vec![Action::StopPlayback, Action::SendSms(offer)]
     }
 
     fn on_playback_finished(&mut self, now: Instant) -> Vec<Action> {

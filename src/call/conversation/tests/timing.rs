@@ -1,0 +1,137 @@
+//! Time in the conversation: silence is reprompted then handed to a person, a slow
+//! answer gets one filler, and the caller may talk over the bot (barge-in) where that
+//! is allowed.
+
+use super::*;
+
+#[test]
+fn silence_reprompts_then_offers_a_person_then_transfers() {
+    let mut call = Call::listening();
+    assert_eq!(call.c.deadline(), Some(call.now + Duration::from_secs(7)));
+    assert_eq!(call.wait_for_timer(), vec![play(&call.p.reprompt)]);
+    call.ev(Event::PlaybackFinished);
+    assert_eq!(call.wait_for_timer(), vec![play(&call.p.offer_person)]);
+    call.ev(Event::PlaybackFinished);
+    assert_eq!(
+        call.wait_for_timer(),
+        call.transfer(TransferReason::NoInput)
+    );
+}
+
+#[test]
+fn yes_to_the_offered_person_transfers() {
+    let mut call = Call::listening();
+    call.wait_for_timer();
+    call.ev(Event::PlaybackFinished);
+    call.wait_for_timer();
+    call.ev(Event::PlaybackFinished);
+    call.say("yes please");
+    assert_eq!(
+        call.ev(special(Kind::Yes)),
+        call.transfer(TransferReason::Requested)
+    );
+}
+
+#[test]
+fn a_timer_that_fires_early_does_nothing() {
+    let mut call = Call::listening();
+    assert_eq!(call.at(100, Event::Timer), vec![]);
+}
+
+#[test]
+fn speech_pushes_the_no_input_timer_back() {
+    let mut call = Call::listening();
+    call.at(6000, Event::SpeechConfirmed);
+    assert_eq!(call.c.deadline(), Some(call.now + Duration::from_secs(7)));
+}
+
+#[test]
+fn a_slow_answer_gets_a_filler_once() {
+    let mut call = Call::listening();
+    call.at(1000, Event::SpeechConfirmed);
+    call.at(1000, Event::UtteranceEnded);
+    assert_eq!(
+        call.c.deadline(),
+        Some(call.now + Duration::from_millis(1500))
+    );
+    assert_eq!(
+        call.wait_for_timer(),
+        vec![Action::Play {
+            text: call.p.filler.clone(),
+            barge_in: false
+        }]
+    );
+    assert_eq!(call.c.deadline(), None, "only one filler");
+    // The filler ending does not start listening: we still owe an answer.
+    assert_eq!(call.ev(Event::PlaybackFinished), vec![]);
+    call.ev(Event::Transcript {
+        text: "passport".into(),
+        confidence: 0.9,
+        language: "en".into(),
+    });
+    assert_eq!(call.ev(answer("pas.nyt", "Book a time.")).len(), 2);
+}
+
+#[test]
+fn a_fast_answer_gets_no_filler() {
+    let mut call = Call::listening();
+    call.say("passport");
+    let acts = call.at(300, answer("pas.nyt", "Book a time."));
+    assert!(!acts
+        .iter()
+        .any(|a| matches!(a, Action::Play { text, .. } if *text == call.p.filler)));
+}
+
+#[test]
+fn barge_in_stops_an_interruptible_prompt_and_takes_the_new_question() {
+    let mut call = Call::listening();
+    call.say("passport");
+    call.ev(answer("pas.nyt", "A long answer about passports."));
+    assert!(call.c.interruptible());
+    assert_eq!(
+        call.at(800, Event::SpeechConfirmed),
+        vec![Action::StopPlayback]
+    );
+    call.at(1200, Event::UtteranceEnded);
+    let acts = call.at(
+        400,
+        Event::Transcript {
+            text: "what about driving licences".into(),
+            confidence: 0.8,
+            language: "en".into(),
+        },
+    );
+    assert!(
+        matches!(acts.as_slice(), [Action::Resolve { turn: 2, .. }]),
+        "{acts:?}"
+    );
+}
+
+#[test]
+fn prompts_that_may_not_be_interrupted_are_not() {
+    let mut call = Call::with(Settings {
+        barge_in_greeting: false,
+        ..Settings::default()
+    });
+    call.ev(Event::Answered);
+    assert!(!call.c.interruptible());
+    assert_eq!(call.ev(Event::SpeechConfirmed), vec![]);
+    // An utterance spoken over it is not a turn.
+    assert_eq!(call.ev(Event::UtteranceEnded), vec![]);
+    assert_eq!(
+        call.ev(Event::Transcript {
+            text: "hello".into(),
+            confidence: 0.9,
+            language: "en".into(),
+        }),
+        vec![]
+    );
+    assert_eq!(call.c.turn(), 0);
+}
+
+#[test]
+fn the_greeting_can_be_interrupted_by_default() {
+    let mut call = Call::new();
+    call.ev(Event::Answered);
+    assert_eq!(call.ev(Event::SpeechConfirmed), vec![Action::StopPlayback]);
+}
