@@ -69,6 +69,9 @@ pub struct SipConfig {
     /// Lines untrusted sources can never take; default: half of `max_calls`.
     pub reserved_for_trusted: Option<usize>,
     pub rate_limit: RateLimitConfig,
+    /// On SIGTERM/SIGINT: how long calls in progress may go on (new ones get 503)
+    /// before the rest are ended with a goodbye.
+    pub drain_secs: u64,
 }
 
 impl Default for SipConfig {
@@ -87,6 +90,7 @@ impl Default for SipConfig {
             open: false,
             reserved_for_trusted: None,
             rate_limit: RateLimitConfig::default(),
+            drain_secs: 120,
         }
     }
 }

@@ -189,6 +189,17 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// SIGTERM (systemd, Docker, Kubernetes) or SIGINT (Ctrl-C), whichever comes first.
+async fn stop_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -298,12 +309,11 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Serve { .. } => {
             let config = config.unwrap_or_default();
-            let cancel = CancellationToken::new();
-            voicebot_gateway::serve::start(config, cancel.clone()).await?;
-            tokio::signal::ctrl_c()
-                .await
-                .context("waiting for ctrl-c")?;
-            cancel.cancel();
+            let drain_for = std::time::Duration::from_secs(config.sip.drain_secs);
+            let running = voicebot_gateway::serve::start(config, CancellationToken::new()).await?;
+            let signal = stop_signal().await?;
+            tracing::info!(signal, "stopping");
+            running.drain.run(drain_for).await;
             Ok(())
         }
         Command::Transcribe {

@@ -36,12 +36,17 @@ use crate::tts::cache::PromptCache;
 use crate::tts::espeak::Espeak;
 use serde::Deserialize;
 
+mod drain;
+pub use drain::Drain;
+
 pub struct Running {
     pub active_calls: Gauge,
     /// Answered turns, for benchmarks.
     pub turns: TurnMetrics,
     pub sip: std::net::SocketAddr,
     pub http: std::net::SocketAddr,
+    /// Stops the gateway without dropping a caller.
+    pub drain: Drain,
 }
 
 pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<Running> {
@@ -128,12 +133,14 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         media_ip: config.sip.listen.ip(),
         access: Arc::new(Mutex::new(Access::new(access_settings(&config.sip)))),
         rate_limited: Counter::default(),
+        draining: CancellationToken::new(),
     };
     metrics.counter(
         "voicebot_sip_rate_limited",
         "INVITEs from untrusted sources refused by [sip.rate_limit] or reserved_for_trusted",
         &admission.rate_limited,
     );
+    let draining = admission.draining.clone();
     let (calls_tx, calls_rx) = mpsc::channel(64);
     tokio::spawn(uas::serve(
         sip_stack.clone(),
@@ -207,6 +214,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
                 speech_model_loaded: true,
                 sip_listener: Some(sip),
                 intents: intents.clone(),
+                draining: draining.clone(),
             },
         }),
         cancel.clone(),
@@ -218,6 +226,15 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         .clone()
         .unwrap_or_else(|| format!("http://{http}"));
     let turns = turn_metrics.clone();
+    let end_calls = CancellationToken::new();
+    let drain = Drain {
+        active_calls: active_calls.clone(),
+        draining,
+        end_calls: end_calls.clone(),
+        live: live.clone(),
+        sms: sms.clone(),
+        cancel: cancel.clone(),
+    };
     let ctx = Arc::new(CallContext {
         metrics: turn_metrics,
         config: config.clone(),
@@ -233,6 +250,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         sms,
         live,
         switchboard_url,
+        end_calls,
     });
     tokio::spawn(driver::accept_calls(calls_rx, ctx));
     tracing::info!(%sip, %http, "voicebot listening (SIP UDP+TCP, HTTP)");
@@ -241,6 +259,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         turns,
         sip,
         http,
+        drain,
     })
 }
 

@@ -255,6 +255,28 @@ impl Conversation {
                 self.say(&text, false, After::Hangup)
             }
             Event::Timer => self.on_timer(now),
+            Event::ShuttingDown => self.on_shutdown(),
+        }
+    }
+
+    /// The drain time is over: a call on its way to a person or already saying
+    /// goodbye goes on; any other stops what it says, hears why, and is hung up.
+    fn on_shutdown(&mut self) -> Vec<Action> {
+        match &self.state {
+            State::Transferring
+            | State::NotAnswered
+            | State::Routing { .. }
+            | State::Speaking {
+                then: After::Transfer(_) | After::Hangup,
+                ..
+            } => Vec::new(),
+            _ => {
+                self.outcome = Some(Outcome::Shutdown);
+                let text = self.p().shutdown.clone();
+                let mut actions = vec![Action::StopPlayback];
+                actions.extend(self.say(&text, false, After::Hangup));
+                actions
+            }
         }
     }
 

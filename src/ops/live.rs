@@ -244,6 +244,13 @@ impl LiveCalls {
         }
     }
 
+    /// Waits until the call records have everything handed to them so far.
+    pub async fn flush_records(&self) {
+        if let Some(records) = &self.records {
+            records.flush().await;
+        }
+    }
+
     pub fn get(&self, call_id: &str) -> Option<CallView> {
         self.with(call_id, |c| c.clone())
     }

@@ -312,7 +312,12 @@ fn turns(call: &CallView) -> Vec<Turn<'_>> {
 pub enum Write {
     Call(Box<CallView>),
     SmsSent(String),
-    Retention { now_unix: i64, retention_days: u32 },
+    Retention {
+        now_unix: i64,
+        retention_days: u32,
+    },
+    /// Answered once every write sent before it is done.
+    Flush(tokio::sync::oneshot::Sender<()>),
 }
 
 /// Sends writes to the records thread; cheap to clone.
@@ -337,6 +342,10 @@ impl RecordWriter {
                         } => records
                             .apply_retention(now_unix, retention_days)
                             .map(|n| tracing::info!(turns = n, "retention: transcripts blanked")),
+                        Write::Flush(done) => {
+                            done.send(()).ok();
+                            Ok(())
+                        }
                     };
                     if let Err(e) = done {
                         failures.inc();
@@ -352,6 +361,13 @@ impl RecordWriter {
         if self.0.send(write).is_err() {
             tracing::error!("call records thread is gone; record lost");
         }
+    }
+
+    /// Waits until every write sent so far is on disk (or has failed and been logged).
+    pub async fn flush(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.send(Write::Flush(tx));
+        rx.await.ok();
     }
 }
 

@@ -132,6 +132,35 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// Sends a signal ("TERM", "INT", "KILL") to the gateway process.
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill -{name} failed");
+    }
+
+    /// Waits for the process to exit by itself (panics after `limit`).
+    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "gateway still running after {limit:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 impl Drop for Gateway {
     fn drop(&mut self) {
         self.child.kill().ok();
@@ -140,6 +169,38 @@ impl Drop for Gateway {
             eprintln!("--- gateway log ---\n{}", self.log());
         }
     }
+}
+
+/// A SIP request over UDP from nowhere in particular (the reply goes to the socket).
+pub fn request(gw: &Gateway, method: &str, call_id: &str, extra: &str, body: &str) -> String {
+    format!(
+        "{method} sip:bot@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-{call_id}\r\n\
+         From: <sip:t@127.0.0.1>;tag=1\r\nTo: <sip:bot@{sip}>\r\nCall-ID: {call_id}\r\nCSeq: 1 {method}\r\n\
+         Max-Forwards: 70\r\nContact: <sip:t@127.0.0.1:9>\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+        body.len(),
+        sip = gw.sip
+    )
+}
+
+/// Sends one datagram and returns the first final response, if one comes in 1.5 s.
+pub fn udp_exchange(gw: &Gateway, msg: &[u8]) -> Option<String> {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    sock.send_to(msg, gw.sip).unwrap();
+    let mut buf = vec![0u8; 65536];
+    // Skip provisional responses.
+    loop {
+        let (n, _) = sock.recv_from(&mut buf).ok()?;
+        let text = String::from_utf8_lossy(&buf[..n]).to_string();
+        if !text.starts_with("SIP/2.0 1") {
+            return Some(text);
+        }
+    }
+}
+
+pub fn status_line(resp: &str) -> &str {
+    resp.lines().next().unwrap_or_default()
 }
 
 /// Joins two TOML texts table by table, so a test can add keys to a table the base
