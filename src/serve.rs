@@ -196,7 +196,15 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         "Call record writes (SQLite) that failed",
         &record_failures,
     );
-    let records = RecordWriter::spawn(Records::open(&record_path)?, record_failures);
+    let stored = Records::open(&record_path)?;
+    let interrupted = stored.mark_interrupted()?;
+    if interrupted > 0 {
+        tracing::warn!(
+            calls = interrupted,
+            "calls cut off by the last stop: recorded as interrupted"
+        );
+    }
+    let records = RecordWriter::spawn(stored, record_failures);
     tokio::spawn(records::retention_task(
         records.clone(),
         config.privacy.retention_days,

@@ -81,6 +81,12 @@ fn free_key(db: &Connection, call_id: &str, started: i64) -> rusqlite::Result<St
     unreachable!("u32 keys run out before the database does")
 }
 
+/// The outcome of a call whose record is written while it goes on.
+pub const IN_PROGRESS: &str = "in_progress";
+/// The outcome of a call that was in progress when the gateway stopped without
+/// ending it (a crash, kill -9, power loss): found at the next start.
+pub const INTERRUPTED: &str = "interrupted";
+
 /// The first `ended` time (unix seconds) whose transcripts are still kept.
 pub fn expired(now_unix: i64, retention_days: u32) -> i64 {
     now_unix - i64::from(retention_days) * 86_400
@@ -127,8 +133,8 @@ impl Records {
             })
     }
 
-    /// Stores a finished call and its caller turns; a handed-over call gets a last
-    /// turn answered by a person.
+    /// Stores a call as it stands (outcome `in_progress` until it has ended) and its
+    /// caller turns; a handed-over call gets a last turn answered by a person.
     /// A record of another call under the same key (a Call-ID repeated across a
     /// restart) is kept: this one is stored as `key#2` (`#3`, …).
     pub fn save(&mut self, call: &CallView) -> Result<(), RecordsError> {
@@ -146,7 +152,7 @@ impl Records {
                 call.caller,
                 call.language,
                 call.topic,
-                call.outcome.as_deref().unwrap_or("unresolved"),
+                call.outcome.as_deref().unwrap_or(IN_PROGRESS),
                 call.transfer.as_ref().map(|t| &t.queue),
                 call.sms_sent,
                 turns.len() as i64,
@@ -175,6 +181,16 @@ impl Records {
         Ok(())
     }
 
+    /// At start: calls recorded as in progress were cut off by the last stop. They are
+    /// marked `interrupted`, ending at their last turn. Returns how many.
+    pub fn mark_interrupted(&self) -> Result<usize, RecordsError> {
+        Ok(self.conn.execute(
+            "UPDATE calls SET outcome = ?1, ended = started + COALESCE((SELECT CAST(MAX(at_secs) AS INTEGER) \
+             + 1 FROM turns WHERE turns.call_id = calls.call_id), 0) WHERE outcome = ?2",
+            [INTERRUPTED, IN_PROGRESS],
+        )?)
+    }
+
     pub fn sms_sent(&self, call_id: &str) -> Result<(), RecordsError> {
         self.conn.execute(
             "UPDATE calls SET sms_sent = 1 WHERE call_id = ?1",
@@ -198,17 +214,19 @@ impl Records {
         )?)
     }
 
-    /// Calls that ended at or after `since` (unix seconds), oldest first.
+    /// Calls that ended at or after `since` (unix seconds), oldest first; calls in
+    /// progress are not among them.
     pub fn since(&self, since: i64) -> Result<Vec<CallRecord>, RecordsError> {
         let mut calls = self.conn.prepare(
-            "SELECT call_id, ended, topic, outcome FROM calls WHERE ended >= ?1 ORDER BY ended",
+            "SELECT call_id, ended, topic, outcome FROM calls WHERE ended >= ?1 AND outcome != ?2 \
+             ORDER BY ended",
         )?;
         let mut turns = self.conn.prepare(
             "SELECT text, intent, answered, reply_secs, answered_by FROM turns \
              WHERE call_id = ?1 ORDER BY seq",
         )?;
         let mut out: Vec<CallRecord> = calls
-            .query_map([since], |r| {
+            .query_map(params![since, IN_PROGRESS], |r| {
                 Ok(CallRecord {
                     call_id: r.get(0)?,
                     ended: r.get(1)?,
@@ -523,16 +541,61 @@ mod tests {
     }
 
     #[test]
+    fn a_call_is_written_turn_by_turn_and_one_cut_off_is_marked_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.sqlite");
+        let writer = RecordWriter::spawn(Records::open(&path).unwrap(), Counter::default());
+        let live = LiveCalls::with_records(4, writer.clone());
+        live.start("a", 1_000, "70101010", "", "da");
+        live.said("a", 1.0, "bot", "Goddag");
+        live.said("a", 4.0, "caller", "nyt pas");
+        live.understood("a", &answer("pas.nyt", "pas_koerekort", 0.8));
+        live.said("a", 5.0, "bot", "Pas bestilles på borger.dk.");
+        live.said("a", 12.0, "caller", "og kørekort");
+        live.understood("a", &answer("koerekort.nyt", "pas_koerekort", 0.7));
+        // Turn 2's answer is not out yet when the gateway dies.
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(writer.flush());
+        let reader = Records::open(&path).unwrap();
+        assert!(
+            reader.since(0).unwrap().is_empty(),
+            "the dashboard counts finished calls only"
+        );
+        let stored: (String, i64) = reader
+            .conn
+            .query_row(
+                "SELECT outcome, turns FROM calls WHERE call_id = 'a'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(stored, (IN_PROGRESS.to_string(), 2));
+        // The next start.
+        assert_eq!(reader.mark_interrupted().unwrap(), 1);
+        let call = reader.call("a").unwrap().unwrap();
+        assert_eq!((call.outcome.as_str(), call.ended), (INTERRUPTED, 1_013));
+        let intents: Vec<_> = call.turns.iter().map(|t| t.intent.as_deref()).collect();
+        assert_eq!(intents, [Some("pas.nyt"), Some("koerekort.nyt")]);
+        let answer: String = reader
+            .conn
+            .query_row("SELECT answer FROM turns WHERE seq = 0", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(answer, "Pas bestilles på borger.dk.");
+        assert_eq!(reader.mark_interrupted().unwrap(), 0);
+    }
+
+    #[test]
     fn failed_writes_are_counted() {
         let dir = tempfile::tempdir().unwrap();
         let records = Records::open(&dir.path().join("r.sqlite")).unwrap();
         records.conn.execute_batch("DROP TABLE turns").unwrap();
         let failures = Counter::default();
         let live = LiveCalls::with_records(4, RecordWriter::spawn(records, failures.clone()));
+        // Two writes: the call at its start, and at its end.
         live.start("a", 1_000, "70101010", "", "da");
         live.end("a", "abandoned");
         let start = std::time::Instant::now();
-        while failures.get() != 1 {
+        while failures.get() != 2 {
             assert!(start.elapsed() < Duration::from_secs(5), "not counted");
             std::thread::sleep(Duration::from_millis(10));
         }
