@@ -1,6 +1,9 @@
-//! Chaos with real processes: kill -9 the gateway itself in the middle of a call. Every
-//! turn the caller finished is in the call records after the restart, and the call is
-//! marked as cut off rather than left "in progress" or lost.
+//! Chaos with real processes, each killed with SIGKILL mid-work: the gateway itself in
+//! the middle of a call (every turn the caller finished is in the call records after
+//! the restart, and the call is marked as cut off rather than left "in progress" or
+//! lost); the intent service between two turns of a call (the caller hears an apology
+//! and is put through, never dead air); the SMSC with a message queued (delivered
+//! exactly once after it returns).
 
 mod common;
 
@@ -34,6 +37,48 @@ fn wait_for_count(gw: &Gateway, needle: &str, n: usize, limit: Duration) {
             gw.log()
         );
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A `voicebot` subcommand as its own process, logging to `log`, once its log shows
+/// `ready`; killed (SIGKILL) when dropped.
+struct Peer {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+}
+
+impl Peer {
+    fn start(args: &[&str], log: std::path::PathBuf, ready: &str) -> Peer {
+        let child = Command::new(bin())
+            .args(args)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start voicebot");
+        let peer = Peer { child, log };
+        let start = Instant::now();
+        while !peer.log().contains(ready) {
+            assert!(start.elapsed() < Duration::from_secs(30), "{}", peer.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        peer
+    }
+
+    fn log(&self) -> String {
+        strip_ansi(&std::fs::read_to_string(&self.log).unwrap_or_default())
+    }
+
+    fn kill_9(&mut self) {
+        self.child.kill().ok(); // SIGKILL
+        self.child.wait().ok();
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.kill_9();
     }
 }
 
@@ -117,4 +162,116 @@ fn kill_9_mid_call_keeps_every_finished_turn_in_the_records() {
     let (status, body) = restarted.http_get("/api/summary");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"calls\":1"), "{body}");
+}
+
+#[test]
+fn kill_9_of_the_intent_service_between_turns_means_an_apology_and_a_transfer() {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let mut intents = Peer::start(
+        &["intents", "serve", "--listen", &listen],
+        dir.path().join("intents.log"),
+        "intent service listening",
+    );
+    // Its one queue is open but down, so the transfer ends in a polite goodbye.
+    let gw = Gateway::start(&format!(
+        "[stt]\nlanguage = \"en\"\n[intent]\nendpoint = \"http://{listen}\"\n\
+         [transfer]\nring_timeout_secs = 4\n{}",
+        always_open_queue(&format!("sip:queue@127.0.0.1:{}", free_port()))
+    ));
+    let (q1, gap) = (4.6f64, 12.0f64);
+    let audio = questions(
+        gw.dir.path(),
+        2.0,
+        &[("en-passport", gap as f32), ("en-opening-hours", 30.0)],
+    );
+    let second_ends = 2.0 + q1 + gap + 4.2;
+    let rec = gw.dir.path().join("heard.wav");
+    let rec_arg = rec.display().to_string();
+    let audio_arg = audio.display().to_string();
+    let uri = gw.uri();
+    let caller = std::thread::spawn(move || {
+        voicebot_call(&[
+            &uri,
+            "--play",
+            &audio_arg,
+            "--record",
+            &rec_arg,
+            "--hangup-after",
+            "50",
+        ])
+    });
+    // The first turn is answered by the service; then it dies.
+    wait_for_count(
+        &gw,
+        "resolved intent=pas_koerekort.nyt_pas",
+        1,
+        Duration::from_secs(30),
+    );
+    intents.kill_9();
+    let report = caller.join().unwrap();
+    let log = gw.log();
+    assert!(log.contains("intent service failed"), "{log}");
+    assert!(log.contains("transfer over"), "{log}");
+    assert_eq!(gw.metric("voicebot_intent_errors_total"), Some(1.0));
+    let bye = report["remote_hangup_secs"]
+        .as_f64()
+        .expect("the bot ends the call politely");
+    assert!(bye > second_ends, "{report}");
+    // No dead air: the bot speaks (the apology) within 3 s of the second question's end.
+    let heard = read_wav_8k(&rec);
+    let speaking = envelope(slice(&heard, second_ends + 0.3, second_ends + 3.0));
+    assert!(
+        speaking.iter().filter(|e| **e > 0.01).count() > 25,
+        "silence after the second question"
+    );
+}
+
+#[tokio::test]
+async fn kill_9_of_the_smsc_with_a_message_queued_delivers_it_once_after_it_returns() {
+    use voicebot_gateway::sms::outbox::Status;
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let smsc = |n: u32| {
+        Peer::start(
+            &["smsc", "--listen", &listen],
+            dir.path().join(format!("smsc-{n}.log")),
+            "test SMSC listening",
+        )
+    };
+    let mut first = smsc(1);
+    let config = voicebot_gateway::config::Config::parse(&format!(
+        "[sms]\nsender = \"smpp\"\noutbox = {:?}\nretry_initial_ms = 200\nretry_max_ms = 400\n\
+         [sms.smpp]\nport = {port}\n",
+        dir.path().join("sms.sqlite")
+    ))
+    .unwrap();
+    let sms =
+        voicebot_gateway::sms::Sms::start(&config.sms, tokio_util::sync::CancellationToken::new())
+            .await
+            .unwrap()
+            .expect("an SMPP sender");
+    let anna = voicebot_gateway::sms::number::E164::parse("+4520123456").unwrap();
+    let before = sms.enqueue("chaos-1", "a", &anna, "Et").await.unwrap();
+    wait_sms_status(&sms, before, Status::Delivered).await;
+
+    first.kill_9();
+    let id = sms.enqueue("chaos-1", "b", &anna, "To").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sms.message(id).await.unwrap().unwrap().attempts < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "not tried while the SMSC was gone"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let second = smsc(2);
+    wait_sms_status(&sms, id, Status::Delivered).await;
+    // A little longer, in case anything would be sent twice.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let submits = |p: &Peer| p.log().matches("test SMSC: submit_sm").count();
+    assert_eq!((submits(&first), submits(&second)), (1, 1));
+    sms.shutdown().await;
 }
