@@ -24,6 +24,7 @@ use super::prompts::{PromptSet, Prompts};
 use crate::intent::resolution::{Action as IntentAction, Kind, Language, Resolution};
 
 mod keypad;
+mod shutdown;
 mod vocabulary;
 
 pub use vocabulary::{
@@ -256,27 +257,6 @@ impl Conversation {
             }
             Event::Timer => self.on_timer(now),
             Event::ShuttingDown => self.on_shutdown(),
-        }
-    }
-
-    /// The drain time is over: a call on its way to a person or already saying
-    /// goodbye goes on; any other stops what it says, hears why, and is hung up.
-    fn on_shutdown(&mut self) -> Vec<Action> {
-        match &self.state {
-            State::Transferring
-            | State::NotAnswered
-            | State::Routing { .. }
-            | State::Speaking {
-                then: After::Transfer(_) | After::Hangup,
-                ..
-            } => Vec::new(),
-            _ => {
-                self.outcome = Some(Outcome::Shutdown);
-                let text = self.p().shutdown.clone();
-                let mut actions = vec![Action::StopPlayback];
-                actions.extend(self.say(&text, false, After::Hangup));
-                actions
-            }
         }
     }
 

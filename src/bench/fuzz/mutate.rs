@@ -8,7 +8,7 @@ impl Rng {
         Rng(seed)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -21,7 +21,7 @@ impl Rng {
         if n == 0 {
             0
         } else {
-            (self.next() % n as u64) as usize
+            (self.next_u64() % n as u64) as usize
         }
     }
 }
@@ -116,7 +116,7 @@ fn step(rng: &mut Rng, out: &mut Vec<u8>, other: &[u8]) {
         8 => {
             let n = 1 + rng.below(8);
             for _ in 0..n {
-                let b = rng.next() as u8;
+                let b = rng.next_u64() as u8;
                 out.insert(at.min(out.len()), b);
             }
         }
@@ -125,7 +125,7 @@ fn step(rng: &mut Rng, out: &mut Vec<u8>, other: &[u8]) {
             let (i, j) = (rng.below(len), rng.below(len));
             out.swap(i, j);
         }
-        _ => out.push(rng.next() as u8),
+        _ => out.push(rng.next_u64() as u8),
     }
 }
 
