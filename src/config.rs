@@ -72,6 +72,9 @@ pub struct SipConfig {
     pub rate_limit: RateLimitConfig,
     /// Trunks that authenticate with digest credentials (`[[sip.trunks]]`).
     pub trunks: Vec<crate::sip::digest::Trunk>,
+    /// On SIGTERM/SIGINT: how long calls in progress may go on (new ones get 503)
+    /// before the rest are ended with a goodbye.
+    pub drain_secs: u64,
 }
 
 impl Default for SipConfig {
@@ -91,6 +94,7 @@ impl Default for SipConfig {
             reserved_for_trusted: None,
             rate_limit: RateLimitConfig::default(),
             trunks: Vec::new(),
+            drain_secs: 120,
         }
     }
 }

@@ -160,6 +160,18 @@ enum BenchCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Fuzz every parser of outside input (SIP, SDP, RTP, RFC 4733, sipfrag, SMPP,
+    /// knowledge base, config) with mutants of fuzz/corpus; prints inputs and panics.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value = "60")]
+        secs: u64,
+        /// Only these targets (comma separated); default: all.
+        #[arg(long)]
+        targets: Option<String>,
+        #[arg(long, default_value = "1")]
+        seed: u64,
+    },
     /// Turn latency on the wire: caller's speech end → first reply audio.
     Turn {
         #[arg(long, default_value = "1,5,10,20")]
@@ -202,6 +214,51 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// `voicebot bench fuzz`: each target in turn; exits non-zero if anything panicked.
+fn fuzz(secs: u64, only: Option<&str>, seed: u64) -> anyhow::Result<()> {
+    use voicebot_gateway::bench::fuzz;
+    let corpus = fuzz::default_corpus();
+    println!("| target | seeds | inputs | inputs/s | kept | panics |");
+    println!("|---|---|---|---|---|---|");
+    let mut panics = 0;
+    for target in fuzz::targets::ALL {
+        if only.is_some_and(|o| !o.split(',').any(|t| t.trim() == target.name)) {
+            continue;
+        }
+        let seeds = fuzz::seeds(&corpus, target.name)
+            .with_context(|| format!("corpus {}", corpus.display()))?;
+        let time = std::time::Duration::from_secs(secs);
+        let started = std::time::Instant::now();
+        let r = fuzz::run(target, seeds, seed, time, u64::MAX);
+        let rate = r.inputs as f64 / started.elapsed().as_secs_f64();
+        println!(
+            "| {} | {} | {} | {rate:.0} | {} | {} |",
+            r.target, r.seeds, r.inputs, r.pool, r.panic_count
+        );
+        for (msg, input) in &r.panics {
+            eprintln!(
+                "{}: {msg}\n  input: {:?}",
+                r.target,
+                String::from_utf8_lossy(input)
+            );
+        }
+        panics += r.panic_count;
+    }
+    anyhow::ensure!(panics == 0, "{panics} inputs panicked");
+    Ok(())
+}
+
+/// SIGTERM (systemd, Docker, Kubernetes) or SIGINT (Ctrl-C), whichever comes first.
+async fn stop_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -210,7 +267,16 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve { config } => Some(Config::load(config.as_deref())?),
         _ => None,
     };
-    init_logging(config.as_ref().map_or(LogFormat::Text, |c| c.log.format));
+    // Fuzzing makes libraries log every bad input: millions of lines that say nothing.
+    let fuzzing = matches!(
+        cli.command,
+        Command::Bench {
+            what: BenchCommand::Fuzz { .. }
+        }
+    );
+    if !fuzzing {
+        init_logging(config.as_ref().map_or(LogFormat::Text, |c| c.log.format));
+    }
     match cli.command {
         Command::Intents { command } => Ok(voicebot_gateway::intent::cli::run(command).await?),
         Command::Bench {
@@ -269,6 +335,14 @@ async fn main() -> anyhow::Result<()> {
             println!("{out}");
             Ok(())
         }
+        Command::Bench {
+            what:
+                BenchCommand::Fuzz {
+                    secs,
+                    targets,
+                    seed,
+                },
+        } => fuzz(secs, targets.as_deref(), seed),
         Command::Bench {
             what: BenchCommand::Turn { callers, config },
         } => {
@@ -329,12 +403,11 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Serve { .. } => {
             let config = config.unwrap_or_default();
-            let cancel = CancellationToken::new();
-            voicebot_gateway::serve::start(config, cancel.clone()).await?;
-            tokio::signal::ctrl_c()
-                .await
-                .context("waiting for ctrl-c")?;
-            cancel.cancel();
+            let drain_for = std::time::Duration::from_secs(config.sip.drain_secs);
+            let running = voicebot_gateway::serve::start(config, CancellationToken::new()).await?;
+            let signal = stop_signal().await?;
+            tracing::info!(signal, "stopping");
+            running.drain.run(drain_for).await;
             Ok(())
         }
         Command::Transcribe {

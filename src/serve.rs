@@ -38,12 +38,17 @@ use crate::tts::cache::PromptCache;
 use crate::tts::engines::Engines;
 use serde::Deserialize;
 
+mod drain;
+pub use drain::Drain;
+
 pub struct Running {
     pub active_calls: Gauge,
     /// Answered turns, for benchmarks.
     pub turns: TurnMetrics,
     pub sip: std::net::SocketAddr,
     pub http: std::net::SocketAddr,
+    /// Stops the gateway without dropping a caller.
+    pub drain: Drain,
 }
 
 pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<Running> {
@@ -131,12 +136,14 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         access: Arc::new(Mutex::new(Access::new(access_settings(&config.sip)))),
         rate_limited: Counter::default(),
         authenticator: Arc::new(Authenticator::new(rand::random())),
+        draining: CancellationToken::new(),
     };
     metrics.counter(
         "voicebot_sip_rate_limited",
         "INVITEs from untrusted sources refused by [sip.rate_limit] or reserved_for_trusted",
         &admission.rate_limited,
     );
+    let draining = admission.draining.clone();
     let (calls_tx, calls_rx) = mpsc::channel(64);
     tokio::spawn(uas::serve(
         sip_stack.clone(),
@@ -192,7 +199,15 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         "Call record writes (SQLite) that failed",
         &record_failures,
     );
-    let records = RecordWriter::spawn(Records::open(&record_path)?, record_failures);
+    let stored = Records::open(&record_path)?;
+    let interrupted = stored.mark_interrupted()?;
+    if interrupted > 0 {
+        tracing::warn!(
+            calls = interrupted,
+            "calls cut off by the last stop: recorded as interrupted"
+        );
+    }
+    let records = RecordWriter::spawn(stored, record_failures);
     tokio::spawn(records::retention_task(
         records.clone(),
         config.privacy.retention_days,
@@ -211,6 +226,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
                 speech_model_loaded: true,
                 sip_listener: Some(sip),
                 intents: intents.clone(),
+                draining: draining.clone(),
             },
         }),
         cancel.clone(),
@@ -222,6 +238,15 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         .clone()
         .unwrap_or_else(|| format!("http://{http}"));
     let turns = turn_metrics.clone();
+    let end_calls = CancellationToken::new();
+    let drain = Drain {
+        active_calls: active_calls.clone(),
+        draining,
+        end_calls: end_calls.clone(),
+        live: live.clone(),
+        sms: sms.clone(),
+        cancel: cancel.clone(),
+    };
     let ctx = Arc::new(CallContext {
         metrics: turn_metrics,
         config: config.clone(),
@@ -237,6 +262,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         sms,
         live,
         switchboard_url,
+        end_calls,
     });
     tokio::spawn(driver::accept_calls(calls_rx, ctx));
     tracing::info!(%sip, %http, "voicebot listening (SIP UDP+TCP, HTTP)");
@@ -245,6 +271,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         turns,
         sip,
         http,
+        drain,
     })
 }
 

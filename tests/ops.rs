@@ -15,7 +15,8 @@ const ENGLISH_LINE: &str = "[stt]\nlanguage = \"en\"\n";
 /// One stored call: (call id, outcome, turns count) and its turns (text, answered_by).
 type Stored = ((String, String, i64), Vec<(Option<String>, String)>);
 
-/// Waits for the one call in the records file.
+/// Waits for the one call in the records file to be recorded as finished (a call is
+/// written from its start, as `in_progress`).
 fn stored_call(records: &Path) -> Stored {
     let start = Instant::now();
     loop {
@@ -34,9 +35,11 @@ fn stored_call(records: &Path) -> Stored {
 fn read_call(records: &Path) -> Option<Stored> {
     let db = rusqlite::Connection::open(records).ok()?;
     let call: (String, String, i64) = db
-        .query_row("SELECT call_id, outcome, turns FROM calls", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
+        .query_row(
+            "SELECT call_id, outcome, turns FROM calls WHERE outcome != 'in_progress'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
         .ok()?;
     let mut q = db
         .prepare("SELECT text, answered_by FROM turns WHERE call_id = ?1 ORDER BY seq")

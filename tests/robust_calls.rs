@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// The outcome stored for `call_id`, waiting up to 20 s for the record.
+/// The outcome stored for `call_id`, waiting up to 20 s for the record of the finished
+/// call (it is written from its start, as `in_progress`).
 fn recorded_outcome(records: &Path, call_id: &str) -> String {
     let start = Instant::now();
     loop {
         let found = rusqlite::Connection::open(records).ok().and_then(|db| {
             db.query_row(
-                "SELECT outcome FROM calls WHERE call_id = ?1",
+                "SELECT outcome FROM calls WHERE call_id = ?1 AND outcome != 'in_progress'",
                 [call_id],
                 |r| r.get::<_, String>(0),
             )

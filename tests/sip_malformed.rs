@@ -9,36 +9,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn request(gw: &Gateway, method: &str, call_id: &str, extra: &str, body: &str) -> String {
-    format!(
-        "{method} sip:bot@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-{call_id}\r\n\
-         From: <sip:t@127.0.0.1>;tag=1\r\nTo: <sip:bot@{sip}>\r\nCall-ID: {call_id}\r\nCSeq: 1 {method}\r\n\
-         Max-Forwards: 70\r\nContact: <sip:t@127.0.0.1:9>\r\n{extra}Content-Length: {}\r\n\r\n{body}",
-        body.len(),
-        sip = gw.sip
-    )
-}
-
-fn udp_exchange(gw: &Gateway, msg: &[u8]) -> Option<String> {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(1500)))
-        .unwrap();
-    sock.send_to(msg, gw.sip).unwrap();
-    let mut buf = vec![0u8; 65536];
-    // Skip provisional responses.
-    loop {
-        let (n, _) = sock.recv_from(&mut buf).ok()?;
-        let text = String::from_utf8_lossy(&buf[..n]).to_string();
-        if !text.starts_with("SIP/2.0 1") {
-            return Some(text);
-        }
-    }
-}
-
-fn status_line(resp: &str) -> &str {
-    resp.lines().next().unwrap_or_default()
-}
-
 /// The malformed requests both transports must refuse, with the expected status line.
 fn cases(gw: &Gateway) -> Vec<(&'static str, String, &'static str)> {
     let good = request(gw, "OPTIONS", "m1", "", "");

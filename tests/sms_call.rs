@@ -88,7 +88,8 @@ fn pressing_1_at_the_offer_texts_the_answers_link_to_the_callers_mobile() {
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     let sent: i64 = loop {
         let db = rusqlite::Connection::open(gw.records()).unwrap();
-        let row = db.query_row("SELECT sms_sent FROM calls", [], |r| r.get(0));
+        let finished = "SELECT sms_sent FROM calls WHERE outcome != 'in_progress'";
+        let row = db.query_row(finished, [], |r| r.get(0));
         match row {
             Ok(v) => break v,
             Err(e) => assert!(std::time::Instant::now() < deadline, "no call record: {e}"),

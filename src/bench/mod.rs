@@ -1,6 +1,7 @@
 //! `voicebot bench`: measured figures for the closing notes (RTP load, speech
 //! recognition, turn latency, voices). Benchmarks print; tests assert.
 pub mod fixtures;
+pub mod fuzz;
 pub mod rtp;
 pub mod stt;
 pub mod tts;

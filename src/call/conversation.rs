@@ -26,6 +26,7 @@ use crate::intent::resolution::{Action as IntentAction, Kind, Language, Resoluti
 mod answering;
 mod keypad;
 mod routing;
+mod shutdown;
 mod vocabulary;
 
 pub use vocabulary::{
@@ -257,6 +258,7 @@ impl Conversation {
                 self.say(&text, false, After::Hangup)
             }
             Event::Timer => self.on_timer(now),
+            Event::ShuttingDown => self.on_shutdown(),
         }
     }
 

@@ -60,6 +60,9 @@ pub struct CallContext {
     pub live: LiveCalls,
     /// Base URL of the switchboard pages, for the link sent with a transfer.
     pub switchboard_url: String,
+    /// Cancelled when the gateway's drain time is over: calls still in progress are
+    /// ended with a goodbye.
+    pub end_calls: CancellationToken,
 }
 
 impl CallContext {
@@ -297,6 +300,8 @@ impl CallLoop {
         self.done_tx = done_tx;
         self.step(Event::Answered).await;
         let cfg = self.ctx.config.clone();
+        let end_calls = self.ctx.end_calls.clone();
+        let mut told_to_end = false;
         while !self.conversation.is_over() {
             let deadline = self.conversation.deadline().map(Instant::from_std);
             let timer = async move {
@@ -368,6 +373,11 @@ impl CallLoop {
                     None => return,
                 },
                 Some(d) = done.recv() => self.on_done(d).await,
+                _ = end_calls.cancelled(), if !told_to_end => {
+                    told_to_end = true;
+                    tracing::info!(turns = self.conversation.turn(), "drain time over: ending the call");
+                    self.step(Event::ShuttingDown).await;
+                }
             }
             if let Some(request) = self.pending_transfer.take() {
                 if self.transfer(call, &mut media_events, request).await {

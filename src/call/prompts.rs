@@ -32,6 +32,8 @@ pub struct Prompts {
     pub link_elsewhere: String,
     pub technical_problem: String,
     pub farewell: String,
+    /// The gateway is stopping and the drain time is over: the call ends now.
+    pub shutdown: String,
     /// A likely but unsure match: `{title}` becomes the intent's title.
     pub confirm: String,
     /// Before the keypad menu, after a turn that was not understood.
@@ -77,6 +79,9 @@ impl Prompts {
             link_elsewhere: "Du kan læse mere om det på kommunens hjemmeside.".into(),
             technical_problem: "Beklager, jeg har tekniske problemer lige nu.".into(),
             farewell: "Tak for opkaldet. Farvel.".into(),
+            shutdown: "Beklager, vi må afslutte opkaldet nu på grund af vedligeholdelse. \
+                       Ring venligst igen om et par minutter. Farvel."
+                .into(),
             confirm: "Vil du vide noget om {title}? Sig ja, eller tryk 1.".into(),
             menu_intro: "Jeg forstod det ikke helt.".into(),
             menu: "Tryk {choices}, eller 0 for en medarbejder. Du kan også sige, hvad det drejer sig om."
@@ -117,6 +122,9 @@ impl Prompts {
             link_elsewhere: "You can read more about it on the municipality's website.".into(),
             technical_problem: "Sorry, I am having technical problems right now.".into(),
             farewell: "Thank you for calling. Goodbye.".into(),
+            shutdown: "Sorry, we have to end the call now for maintenance. \
+                       Please call again in a few minutes. Goodbye."
+                .into(),
             confirm: "Is it about {title}? Say yes, or press 1.".into(),
             menu_intro: "I did not quite understand.".into(),
             menu: "Press {choices}, or 0 for a person. You can also say what it is about."
@@ -176,6 +184,7 @@ impl Prompts {
             &self.link_elsewhere,
             &self.technical_problem,
             &self.farewell,
+            &self.shutdown,
             &self.menu_intro,
             &self.menu_invalid,
             &self.switched_welcome,

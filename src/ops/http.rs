@@ -37,12 +37,18 @@ pub struct Readiness {
     pub speech_model_loaded: bool,
     pub sip_listener: Option<SocketAddr>,
     pub intents: Arc<dyn IntentResolver>,
+    /// Cancelled when the gateway starts to drain: not ready from then on, so an
+    /// orchestrator or balancer stops sending calls here.
+    pub draining: CancellationToken,
 }
 
 impl Readiness {
     /// Every reason the gateway is not ready, or nothing.
     pub async fn check(&self) -> Result<(), String> {
         let mut reasons = Vec::new();
+        if self.draining.is_cancelled() {
+            reasons.push("draining: shutting down".to_string());
+        }
         if !self.speech_model_loaded {
             reasons.push("speech model not loaded".to_string());
         }
@@ -180,8 +186,11 @@ mod tests {
             speech_model_loaded: true,
             sip_listener: Some("127.0.0.1:5060".parse().unwrap()),
             intents,
+            draining: CancellationToken::new(),
         };
         assert_eq!(r.check().await, Ok(()));
+        r.draining.cancel();
+        assert!(r.check().await.unwrap_err().contains("draining"));
         r.speech_model_loaded = false;
         r.sip_listener = None;
         let e = r.check().await.unwrap_err();

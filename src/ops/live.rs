@@ -3,8 +3,10 @@
 //!
 //! The switchboard screen-pop (`/switchboard/calls/<id>`) reads it, so a transferred
 //! caller is never asked to start over. It keeps the last `keep` calls in memory;
-//! call records (SQLite) are the durable copy: a finished call is handed to the
-//! [`RecordWriter`] given to [`LiveCalls::with_records`]. Every change bumps a
+//! call records (SQLite) are the durable copy: the call as it stands is handed to the
+//! [`RecordWriter`] given to [`LiveCalls::with_records`] when it starts, at each turn
+//! understood and each bot line, at a transfer and at its end, so a crash of the
+//! gateway loses at most the turn in progress. Every change bumps a
 //! [`watch`] version, so the dashboard pushes a fresh snapshot only when there is one.
 
 use std::collections::VecDeque;
@@ -156,11 +158,29 @@ impl LiveCalls {
         });
         drop(calls);
         self.changed.send_modify(|v| *v += 1);
+        self.checkpoint(&key);
         key
     }
 
+    /// Hands the call as it stands to the call records, unless it is over (its end
+    /// wrote it) or there are none.
+    fn checkpoint(&self, call_id: &str) {
+        let Some(records) = &self.records else {
+            return;
+        };
+        let calls = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let view = calls
+            .iter()
+            .find(|c| c.call_id == call_id && c.ended.is_none())
+            .cloned();
+        drop(calls);
+        if let Some(view) = view {
+            records.send(Write::Call(Box::new(view)));
+        }
+    }
+
     pub fn said(&self, call_id: &str, at_secs: f32, who: &'static str, text: &str) {
-        self.with(call_id, |c| {
+        let answering = self.with(call_id, |c| {
             let reply_secs = if who == "caller" {
                 c.reply_pending.take()
             } else {
@@ -174,8 +194,13 @@ impl LiveCalls {
                 confidence: None,
                 answered: false,
                 reply_secs,
-            })
+            });
+            // A bot line after the caller's first is part of a turn's answer.
+            who == "bot" && c.lines.iter().any(|l| l.who == "caller")
         });
+        if answering == Some(true) {
+            self.checkpoint(call_id);
+        }
     }
 
     /// The call switched language (the caller spoke English, or pressed 9).
@@ -201,6 +226,7 @@ impl LiveCalls {
                 c.intent = Some(r.intent_id.clone());
             }
         });
+        self.checkpoint(call_id);
     }
 
     /// The bot's first reply to what the caller just said took `secs`; the caller's
@@ -217,6 +243,7 @@ impl LiveCalls {
             c.handed_over_at.get_or_insert(c.lines.len());
             c.transfer = Some(t);
         });
+        self.checkpoint(call_id);
     }
 
     /// The caller was sent an SMS (during or after the call). A call in progress
@@ -241,6 +268,13 @@ impl LiveCalls {
         });
         if let (Some(view), Some(records)) = (view, &self.records) {
             records.send(Write::Call(Box::new(view)));
+        }
+    }
+
+    /// Waits until the call records have everything handed to them so far.
+    pub async fn flush_records(&self) {
+        if let Some(records) = &self.records {
+            records.flush().await;
         }
     }
 

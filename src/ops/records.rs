@@ -81,6 +81,12 @@ fn free_key(db: &Connection, call_id: &str, started: i64) -> rusqlite::Result<St
     unreachable!("u32 keys run out before the database does")
 }
 
+/// The outcome of a call whose record is written while it goes on.
+pub const IN_PROGRESS: &str = "in_progress";
+/// The outcome of a call that was in progress when the gateway stopped without
+/// ending it (a crash, kill -9, power loss): found at the next start.
+pub const INTERRUPTED: &str = "interrupted";
+
 /// The first `ended` time (unix seconds) whose transcripts are still kept.
 pub fn expired(now_unix: i64, retention_days: u32) -> i64 {
     now_unix - i64::from(retention_days) * 86_400
@@ -127,8 +133,8 @@ impl Records {
             })
     }
 
-    /// Stores a finished call and its caller turns; a handed-over call gets a last
-    /// turn answered by a person.
+    /// Stores a call as it stands (outcome `in_progress` until it has ended) and its
+    /// caller turns; a handed-over call gets a last turn answered by a person.
     /// A record of another call under the same key (a Call-ID repeated across a
     /// restart) is kept: this one is stored as `key#2` (`#3`, …).
     pub fn save(&mut self, call: &CallView) -> Result<(), RecordsError> {
@@ -146,7 +152,7 @@ impl Records {
                 call.caller,
                 call.language,
                 call.topic,
-                call.outcome.as_deref().unwrap_or("unresolved"),
+                call.outcome.as_deref().unwrap_or(IN_PROGRESS),
                 call.transfer.as_ref().map(|t| &t.queue),
                 call.sms_sent,
                 turns.len() as i64,
@@ -175,6 +181,16 @@ impl Records {
         Ok(())
     }
 
+    /// At start: calls recorded as in progress were cut off by the last stop. They are
+    /// marked `interrupted`, ending at their last turn. Returns how many.
+    pub fn mark_interrupted(&self) -> Result<usize, RecordsError> {
+        Ok(self.conn.execute(
+            "UPDATE calls SET outcome = ?1, ended = started + COALESCE((SELECT CAST(MAX(at_secs) AS INTEGER) \
+             + 1 FROM turns WHERE turns.call_id = calls.call_id), 0) WHERE outcome = ?2",
+            [INTERRUPTED, IN_PROGRESS],
+        )?)
+    }
+
     pub fn sms_sent(&self, call_id: &str) -> Result<(), RecordsError> {
         self.conn.execute(
             "UPDATE calls SET sms_sent = 1 WHERE call_id = ?1",
@@ -198,17 +214,19 @@ impl Records {
         )?)
     }
 
-    /// Calls that ended at or after `since` (unix seconds), oldest first.
+    /// Calls that ended at or after `since` (unix seconds), oldest first; calls in
+    /// progress are not among them.
     pub fn since(&self, since: i64) -> Result<Vec<CallRecord>, RecordsError> {
         let mut calls = self.conn.prepare(
-            "SELECT call_id, ended, topic, outcome FROM calls WHERE ended >= ?1 ORDER BY ended",
+            "SELECT call_id, ended, topic, outcome FROM calls WHERE ended >= ?1 AND outcome != ?2 \
+             ORDER BY ended",
         )?;
         let mut turns = self.conn.prepare(
             "SELECT text, intent, answered, reply_secs, answered_by FROM turns \
              WHERE call_id = ?1 ORDER BY seq",
         )?;
         let mut out: Vec<CallRecord> = calls
-            .query_map([since], |r| {
+            .query_map(params![since, IN_PROGRESS], |r| {
                 Ok(CallRecord {
                     call_id: r.get(0)?,
                     ended: r.get(1)?,
@@ -312,7 +330,12 @@ fn turns(call: &CallView) -> Vec<Turn<'_>> {
 pub enum Write {
     Call(Box<CallView>),
     SmsSent(String),
-    Retention { now_unix: i64, retention_days: u32 },
+    Retention {
+        now_unix: i64,
+        retention_days: u32,
+    },
+    /// Answered once every write sent before it is done.
+    Flush(tokio::sync::oneshot::Sender<()>),
 }
 
 /// Sends writes to the records thread; cheap to clone.
@@ -337,6 +360,10 @@ impl RecordWriter {
                         } => records
                             .apply_retention(now_unix, retention_days)
                             .map(|n| tracing::info!(turns = n, "retention: transcripts blanked")),
+                        Write::Flush(done) => {
+                            done.send(()).ok();
+                            Ok(())
+                        }
                     };
                     if let Err(e) = done {
                         failures.inc();
@@ -352,6 +379,13 @@ impl RecordWriter {
         if self.0.send(write).is_err() {
             tracing::error!("call records thread is gone; record lost");
         }
+    }
+
+    /// Waits until every write sent so far is on disk (or has failed and been logged).
+    pub async fn flush(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.send(Write::Flush(tx));
+        rx.await.ok();
     }
 }
 
@@ -370,190 +404,4 @@ pub async fn retention_task(writer: RecordWriter, retention_days: u32, cancel: C
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ops::live::{answer, LiveCalls, TransferView};
-
-    const DAY: i64 = 86_400;
-
-    fn finished(live: &LiveCalls, id: &str) -> CallView {
-        let mut c = live.get(id).unwrap();
-        c.outcome = Some("transferred".into());
-        c.ended = Some(c.started + 60);
-        c
-    }
-
-    #[test]
-    fn a_call_is_stored_redacted_with_bot_and_person_turns() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut records = Records::open(&dir.path().join("r.sqlite")).unwrap();
-        let live = LiveCalls::new(4);
-        live.start("c1", 1_000, "70101010", "+45 20 ** ** 56", "da");
-        live.said("c1", 1.0, "bot", "Goddag");
-        live.said("c1", 4.0, "caller", "mit cpr er 010203-1234, nyt pas");
-        live.understood("c1", &answer("pas.nyt", "pas_koerekort", 0.8));
-        live.replied("c1", 0.9);
-        live.said("c1", 5.0, "bot", "Pas bestilles på borger.dk.");
-        live.transfer(
-            "c1",
-            TransferView {
-                queue: "borgerservice".into(),
-                reason: "caller_asked".into(),
-                method: "refer".into(),
-                result: "success".into(),
-            },
-        );
-        live.said("c1", 9.0, "caller", "hallo, er det borgerservice?");
-        records.save(&finished(&live, "c1")).unwrap();
-        let stored = records.call("c1").unwrap().unwrap();
-        assert_eq!(stored.outcome, "transferred");
-        assert_eq!(stored.topic.as_deref(), Some("pas_koerekort"));
-        let by: Vec<_> = stored
-            .turns
-            .iter()
-            .map(|t| t.answered_by.as_str())
-            .collect();
-        assert_eq!(
-            by,
-            ["bot", "person", "person"],
-            "the last row is the handover"
-        );
-        assert_eq!(stored.turns[2].text, None);
-        let text = stored.turns[0].text.as_deref().unwrap();
-        assert!(text.contains("[CPR]") && !text.contains("010203"), "{text}");
-        assert_eq!(stored.turns[0].reply_secs, Some(0.9));
-        let (queue, n): (String, i64) = records
-            .conn
-            .query_row("SELECT queue, turns FROM calls", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .unwrap();
-        assert_eq!((queue.as_str(), n), ("borgerservice", 3));
-        records.sms_sent("c1").unwrap();
-        let sms: bool = records
-            .conn
-            .query_row("SELECT sms_sent FROM calls", [], |r| r.get(0))
-            .unwrap();
-        assert!(sms);
-    }
-
-    #[test]
-    fn a_repeated_call_id_keeps_both_calls() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut records = Records::open(&dir.path().join("r.sqlite")).unwrap();
-        // In one run: the live view gives the second call its own key.
-        let live = LiveCalls::new(4);
-        assert_eq!(live.start("same", 1_000, "70101010", "", "da"), "same");
-        live.said("same", 2.0, "caller", "nyt pas");
-        records.save(&finished(&live, "same")).unwrap();
-        let second = live.start("same", 1_100, "70101010", "", "da");
-        assert_eq!(second, "same#2");
-        live.said(&second, 2.0, "caller", "storskrald");
-        records.save(&finished(&live, &second)).unwrap();
-        assert_eq!(live.get("same").unwrap().lines[0].text, "nyt pas");
-        // After a restart the live view is empty: the records keep both apart.
-        let fresh = LiveCalls::new(4);
-        let third = fresh.start("same", 1_200, "70101010", "", "da");
-        fresh.said(&third, 2.0, "caller", "boligstøtte");
-        records.save(&finished(&fresh, &third)).unwrap();
-        // Saving the same call again replaces it rather than adding a fourth.
-        records.save(&finished(&fresh, &third)).unwrap();
-        let texts = |key: &str| -> Option<String> {
-            records.call(key).unwrap().unwrap().turns[0].text.clone()
-        };
-        assert_eq!(texts("same").as_deref(), Some("nyt pas"));
-        assert_eq!(texts("same#2").as_deref(), Some("storskrald"));
-        assert_eq!(texts("same#3").as_deref(), Some("boligstøtte"));
-        let n: i64 = records
-            .conn
-            .query_row("SELECT COUNT(*) FROM calls", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(n, 3);
-    }
-
-    #[test]
-    fn live_calls_hand_finished_calls_and_later_sms_to_the_writer_thread() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("r.sqlite");
-        let writer = RecordWriter::spawn(Records::open(&path).unwrap(), Counter::default());
-        let live = LiveCalls::with_records(1, writer);
-        live.start("a", 1_000, "70101010", "", "da");
-        live.said("a", 2.0, "caller", "nyt sundhedskort");
-        live.end("a", "resolved");
-        live.start("b", 1_000, "70101010", "", "da"); // pushes "a" out of memory
-        assert!(live.get("a").is_none());
-        live.sms_sent("a");
-        let reader = Records::open(&path).unwrap();
-        let sms = || -> Option<bool> {
-            reader
-                .conn
-                .query_row("SELECT sms_sent FROM calls WHERE call_id = 'a'", [], |r| {
-                    r.get(0)
-                })
-                .optional()
-                .unwrap()
-        };
-        let start = std::time::Instant::now();
-        while sms() != Some(true) {
-            assert!(
-                start.elapsed() < Duration::from_secs(5),
-                "sms_sent {:?}",
-                sms()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let a = reader.call("a").unwrap().unwrap();
-        assert_eq!((a.outcome.as_str(), a.turns.len()), ("resolved", 1));
-    }
-
-    #[test]
-    fn failed_writes_are_counted() {
-        let dir = tempfile::tempdir().unwrap();
-        let records = Records::open(&dir.path().join("r.sqlite")).unwrap();
-        records.conn.execute_batch("DROP TABLE turns").unwrap();
-        let failures = Counter::default();
-        let live = LiveCalls::with_records(4, RecordWriter::spawn(records, failures.clone()));
-        live.start("a", 1_000, "70101010", "", "da");
-        live.end("a", "abandoned");
-        let start = std::time::Instant::now();
-        while failures.get() != 1 {
-            assert!(start.elapsed() < Duration::from_secs(5), "not counted");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    #[test]
-    fn retention_blanks_transcripts_of_old_calls_only() {
-        assert_eq!(expired(100 * DAY, 30), 70 * DAY);
-        let dir = tempfile::tempdir().unwrap();
-        let mut records = Records::open(&dir.path().join("r.sqlite")).unwrap();
-        let live = LiveCalls::new(4);
-        for (id, started) in [("old", 10 * DAY), ("new", 50 * DAY)] {
-            live.start(id, started, "70101010", "", "da");
-            live.said(id, 2.0, "caller", "hvornår kommer skraldebilen");
-            live.said(id, 3.0, "bot", "På tirsdag.");
-            records.save(&finished(&live, id)).unwrap();
-        }
-        // The fake clock: 41 days after the old call, 1 after the new one.
-        let now = 51 * DAY;
-        assert_eq!(records.apply_retention(now, 30).unwrap(), 1);
-        assert_eq!(
-            records.apply_retention(now, 30).unwrap(),
-            0,
-            "already blank"
-        );
-        let old = records.call("old").unwrap().unwrap();
-        let new = records.call("new").unwrap().unwrap();
-        assert_eq!(old.turns[0].text, None);
-        assert_eq!(old.outcome, "transferred", "the call's facts stay");
-        assert_eq!(
-            new.turns[0].text.as_deref(),
-            Some("hvornår kommer skraldebilen")
-        );
-        let answers: i64 = records
-            .conn
-            .query_row("SELECT COUNT(answer) FROM turns", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(answers, 1, "only the new call keeps the bot's answer");
-    }
-}
+mod tests;

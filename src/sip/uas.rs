@@ -3,7 +3,9 @@
 //! Out-of-dialog OPTIONS (trunk keepalives) are answered here; in-dialog requests go to
 //! their dialog; a new INVITE is checked against who may call (`access`: 403, or 503 +
 //! Retry-After), the call limit (503 + Retry-After) and our codecs (488) before a
-//! dialog exists, then handed over with its source and negotiated media.
+//! dialog exists, then handed over with its source and negotiated media. While the
+//! gateway drains (it is stopping), new INVITEs and OPTIONS get 503 + Retry-After, so
+//! a proxy in front sends traffic elsewhere; calls in progress go on.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -19,6 +21,7 @@ use rsipstack::sip::{Header, Method, StatusCode};
 use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transaction::TransactionReceiver;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::access::{Access, Door};
 use super::dialogs::Registration;
@@ -81,6 +84,8 @@ pub struct Admission {
     pub rate_limited: Counter,
     /// Checks the digest credentials of `[[sip.trunks]]`.
     pub authenticator: Arc<Authenticator>,
+    /// Cancelled when the gateway starts to drain: no new calls from then on.
+    pub draining: CancellationToken,
 }
 
 impl Admission {
@@ -203,6 +208,14 @@ pub async fn serve(
             .ok()
             .and_then(|t| t.tag().ok().flatten())
             .is_some();
+        let new = matches!(tx.original.method, Method::Invite | Method::Options) && !has_to_tag;
+        if new && admission.draining.is_cancelled() {
+            let retry = Header::Other("Retry-After".into(), admission.retry_after_secs.to_string());
+            tx.reply_with(StatusCode::ServiceUnavailable, vec![retry], None)
+                .await
+                .ok();
+            continue;
+        }
         match tx.original.method {
             Method::Invite if !has_to_tag => new_invite(&stack, tx, &admission, &calls).await,
             Method::Options if !has_to_tag => {

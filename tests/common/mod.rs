@@ -5,8 +5,12 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod sip;
+#[allow(unused_imports)] // not every test binary speaks SIP itself
+pub use sip::*;
 
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_voicebot")
@@ -134,6 +138,35 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// Sends a signal ("TERM", "INT", "KILL") to the gateway process.
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill -{name} failed");
+    }
+
+    /// Waits for the process to exit by itself (panics after `limit`).
+    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "gateway still running after {limit:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 impl Drop for Gateway {
     fn drop(&mut self) {
         self.child.kill().ok();
@@ -218,66 +251,6 @@ pub fn http_get(addr: SocketAddr, path: &str, auth: Option<&str>) -> (u16, Strin
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     (status, body)
-}
-
-/// Runs sipp from `ip` (another loopback address is another source for the gateway)
-/// against the gateway, in a folder of its own; asserts it succeeded if `must_pass`.
-pub fn sipp_from(gw: &Gateway, ip: &str, args: &[&str], must_pass: bool) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port().to_string();
-    let mport = free_port().to_string();
-    let sip = gw.sip.to_string();
-    let mut all = vec!["-i", ip, "-p", &port, "-mp", &mport, "-s", "bot", &sip];
-    all.extend_from_slice(args);
-    let out = sipp(dir.path(), &all, 90);
-    let report = sipp_report(dir.path(), &out);
-    assert!(
-        !must_pass || out.status.success(),
-        "sipp from {ip} failed:\n{report}"
-    );
-    report
-}
-
-/// Runs sipp in its own folder (for the `pcap` link and its logs), bounded in time.
-pub fn sipp(dir: &Path, args: &[&str], limit_secs: u32) -> Output {
-    let pcap = dir.join("pcap");
-    if !pcap.exists() {
-        std::os::unix::fs::symlink("/usr/share/sip-tester", &pcap).ok();
-    }
-    let out = Command::new("timeout")
-        .arg(limit_secs.to_string())
-        .arg("sipp")
-        .args(args)
-        .args(["-nostdin", "-trace_err"])
-        .current_dir(dir)
-        .output()
-        .expect("run sipp (apt package sip-tester)");
-    out
-}
-
-pub fn sipp_report(dir: &Path, out: &Output) -> String {
-    let mut errors = String::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        if e.file_name().to_string_lossy().ends_with("_errors.log") {
-            errors += &std::fs::read_to_string(e.path()).unwrap_or_default();
-        }
-    }
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}\nerrors:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .rev()
-            .take(30)
-            .collect::<Vec<_>>()
-            .join("\n"),
-        String::from_utf8_lossy(&out.stderr),
-        errors
-    )
-}
-
-pub fn scenario(name: &str) -> String {
-    repo().join("tests/sipp").join(name).display().to_string()
 }
 
 /// Runs `voicebot call` and parses its JSON report.
@@ -558,57 +531,6 @@ pub fn call_recording(
     args.extend(extra.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     voicebot_call(&args)
-}
-
-/// Runs sipp (from 127.0.0.1, free ports) against the gateway's `bot`; panics with its
-/// report unless every call succeeded.
-pub fn sipp_ok(gw: &Gateway, args: &[&str]) {
-    let dir = tempfile::tempdir().unwrap();
-    let (port, mport, sip) = (free_port(), free_port(), gw.sip.to_string());
-    let (port, mport) = (port.to_string(), mport.to_string());
-    let mut all = vec![
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &port,
-        "-mp",
-        &mport,
-        "-s",
-        "bot",
-        &sip,
-    ];
-    all.extend_from_slice(args);
-    let out = sipp(dir.path(), &all, 90);
-    assert!(
-        out.status.success(),
-        "sipp failed:\n{}",
-        sipp_report(dir.path(), &out)
-    );
-}
-
-/// Starts sipp in the background in its own folder (for its logs), bounded in time.
-pub fn sipp_spawn(dir: &Path, args: &[&str], limit_secs: u32) -> std::process::Child {
-    Command::new("timeout")
-        .arg(limit_secs.to_string())
-        .arg("sipp")
-        .args(args)
-        .args(["-nostdin", "-trace_err", "-trace_msg"])
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run sipp (apt package sip-tester)")
-}
-
-/// Everything sipp logged with `-trace_msg` in `dir`.
-pub fn sipp_messages(dir: &Path) -> String {
-    let mut all = String::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        if e.file_name().to_string_lossy().ends_with("_messages.log") {
-            all += &std::fs::read_to_string(e.path()).unwrap_or_default();
-        }
-    }
-    all
 }
 
 /// A `[[transfer.queues]]` entry open around the clock, holidays included, so a test

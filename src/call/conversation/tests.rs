@@ -9,6 +9,7 @@ use crate::intent::resolution::Candidate;
 
 mod doubt;
 mod language;
+mod shutdown;
 mod sms;
 mod timing;
 mod transfer;

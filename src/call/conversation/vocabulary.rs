@@ -59,6 +59,8 @@ pub enum Event {
     SmsFailed,
     TransferFailed,
     HungUp,
+    /// The gateway is stopping and the drain time is over: end the call politely.
+    ShuttingDown,
     /// The deadline the conversation asked for has passed.
     Timer,
 }
@@ -164,6 +166,8 @@ pub enum Outcome {
     Unresolved,
     /// A transfer reached nobody.
     Error,
+    /// Ended by the gateway stopping after its drain time.
+    Shutdown,
 }
 
 impl Outcome {
@@ -175,6 +179,7 @@ impl Outcome {
             Outcome::Abandoned => "abandoned",
             Outcome::Unresolved => "unresolved",
             Outcome::Error => "error",
+            Outcome::Shutdown => "shutdown",
         }
     }
 }
