@@ -75,6 +75,11 @@ fn malformed_udp_requests_get_the_right_error_and_calls_still_work() {
             !lines.iter().any(|l| l.starts_with("X-Evil")),
             "{what}: {resp:?}"
         );
+        // Nothing names the product to a scanner.
+        assert!(
+            !resp.to_lowercase().contains("voicebot"),
+            "{what}: {resp:?}"
+        );
     }
     let good = request(&gw, "OPTIONS", "m2", "", "");
     let bad_length = good.replace("Content-Length: 0", "Content-Length: 500");
@@ -102,6 +107,7 @@ fn malformed_udp_requests_get_the_right_error_and_calls_still_work() {
     // Still serving: OPTIONS keepalive is answered with what we allow.
     let ok = udp_exchange(&gw, request(&gw, "OPTIONS", "m3", "", "").as_bytes()).unwrap();
     assert_eq!(status_line(&ok), "SIP/2.0 200 OK");
+    assert!(!ok.to_lowercase().contains("voicebot"), "{ok}");
     assert!(
         ok.contains("Allow: INVITE, ACK, BYE, CANCEL, OPTIONS"),
         "{ok}"

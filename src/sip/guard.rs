@@ -189,7 +189,7 @@ fn error_response(head: &Head<'_>, status: u16, reason: &str, extra: &[(&str, St
     for (name, value) in extra {
         r += &format!("{name}: {}\r\n", clean(value));
     }
-    r += "Server: voicebot-gateway\r\nContent-Length: 0\r\n\r\n";
+    r += &format!("Server: {}\r\nContent-Length: 0\r\n\r\n", super::AGENT);
     Verdict::Reply {
         response: r.into_bytes(),
         status,

@@ -14,3 +14,7 @@ pub mod sdp;
 pub mod stack;
 pub mod transport;
 pub mod uas;
+
+/// What our Server and User-Agent headers say: a product name and version in every
+/// answer tells a scanner (SIPVicious and the like) which exploits to try.
+pub const AGENT: &str = "SIP";

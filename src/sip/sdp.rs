@@ -280,7 +280,7 @@ fn body(
     let family = if ip.is_ipv6() { "IP6" } else { "IP4" };
     let fmts: Vec<String> = formats.iter().map(u8::to_string).collect();
     format!(
-        "v=0\r\no=voicebot {session_id} {session_id} IN {family} {ip}\r\ns=voicebot\r\n\
+        "v=0\r\no=- {session_id} {session_id} IN {family} {ip}\r\ns=-\r\n\
          c=IN {family} {ip}\r\nt=0 0\r\nm=audio {} RTP/AVP {}\r\n{attrs}a=ptime:{ptime}\r\na={}\r\n",
         local.port(),
         fmts.join(" "),

@@ -108,7 +108,7 @@ pub async fn start(
     let endpoint = EndpointBuilder::new()
         .with_cancel_token(cancel.clone())
         .with_transport_layer(transport_layer)
-        .with_user_agent("voicebot-gateway")
+        .with_user_agent(super::AGENT)
         .build();
     let incoming = endpoint.incoming_transactions()?;
     let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));

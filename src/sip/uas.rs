@@ -263,7 +263,8 @@ async fn new_invite(
                 tracing::info!(%call_id, error = %e, "refusing call: 488");
                 // The error may quote the caller's SDP: no control characters, no quotes.
                 let text = header_value::sanitize(&e.to_string(), 200).replace(['"', '\\'], "'");
-                let warning = Header::Other("Warning".into(), format!("304 voicebot \"{text}\""));
+                let warning =
+                    Header::Other("Warning".into(), format!("304 {} \"{text}\"", super::AGENT));
                 tx.reply_with(StatusCode::NotAcceptableHere, vec![warning], None)
                     .await
                     .ok();
