@@ -33,14 +33,7 @@ fn an_english_question_gets_the_knowledge_base_answer() {
     // The knowledge base's answer: "Book an appointment at Citizen Service and bring your
     // old passport. We take your photo and fingerprints. The passport is ready in about
     // two weeks." Espeak through G.711 is hard for whisper base, so most, not all, words.
-    let words = [
-        "appointment",
-        "service",
-        "passport",
-        "photo",
-        "fingerprint",
-        "weeks",
-    ];
+    let words = PASSPORT_ANSWER_WORDS;
     assert_hears(&reply, &words, 3);
     assert!(latency < 5.0, "{report}");
     let log = gw.wait_for_log(

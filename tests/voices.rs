@@ -76,14 +76,7 @@ fn an_english_line_in_the_piper_voice_answers_in_words_whisper_finds() {
     // "Book an appointment at Citizen Service and bring your old passport. We take your
     // photo and fingerprints. The passport is ready in about two weeks."
     let reply = transcribe_windows(slice(&heard, lead as f64 + QUESTION_SECS, 35.0), "en");
-    let words = [
-        "appointment",
-        "service",
-        "passport",
-        "photo",
-        "fingerprint",
-        "weeks",
-    ];
+    let words = PASSPORT_ANSWER_WORDS;
     assert_hears(&reply, &words, 4);
 
     // The first call came while the cache was still warming (Danish goes first), so

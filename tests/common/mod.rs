@@ -444,6 +444,18 @@ pub fn transcribe(pcm: &[i16], lang: &str) -> String {
 
 /// Asserts a transcribed reply has at least `at_least` of `words` (espeak through G.711
 /// is hard for whisper base, so most, not all, of an answer's words are heard).
+/// Words of the knowledge base's passport answer ("Book an appointment at Citizen
+/// Service and bring your old passport. We take your photo and fingerprints. The
+/// passport is ready in about two weeks.") that whisper should find in a reply.
+pub const PASSPORT_ANSWER_WORDS: [&str; 6] = [
+    "appointment",
+    "service",
+    "passport",
+    "photo",
+    "fingerprint",
+    "weeks",
+];
+
 pub fn assert_hears(reply: &str, words: &[&str], at_least: usize) {
     let found: Vec<&str> = words
         .iter()
