@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential pkg-config cmake clang libclang-dev   # whisper.cpp via whisper-rs
   espeak-ng libespeak-ng-dev                             # TTS (espeakng-sys)
+  libopus-dev                                            # Opus for web callers (WebRTC)
   protobuf-compiler                                      # gRPC stubs (tonic-prost-build)
   python3 python3-pip                                    # model download and conversion
   sip-tester baresip sox                                 # real SIP peers and audio tools for tests

@@ -9,6 +9,7 @@ pub mod caller;
 pub mod config;
 pub mod db;
 pub mod intent;
+pub mod media;
 pub mod onnx;
 pub mod ops;
 pub mod privacy;

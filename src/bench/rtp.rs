@@ -9,7 +9,8 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
 use crate::audio::g711::Law;
-use crate::rtp::session::{self, MediaEvent, MediaParams, RtpCounters};
+use crate::media::MediaEvent;
+use crate::rtp::session::{self, MediaParams, RtpCounters};
 
 pub struct RtpReport {
     pub calls: usize,

@@ -19,7 +19,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::audio::g711::Law;
 use crate::audio::wav;
-use crate::rtp::session::{self, MediaEvent, MediaParams, RtpCounters};
+use crate::media::MediaEvent;
+use crate::rtp::session::{self, MediaParams, RtpCounters};
 use crate::sip::{sdp, stack};
 
 #[derive(Debug, Clone)]

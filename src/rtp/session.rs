@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
@@ -27,6 +27,7 @@ use super::dtmf::{digit_to_event, DtmfDetector, EventPayload};
 use super::jitter::{JitterBuffer, Playout};
 use super::latch::{Latch, Verdict};
 use crate::audio::g711::Law;
+use crate::media::{self, Command, MediaEvent, MediaHandle, Outgoing};
 
 #[derive(Debug, Clone, Copy)]
 pub struct MediaParams {
@@ -39,20 +40,6 @@ pub struct MediaParams {
     pub jitter_ms: u32,
     pub timeout: Duration,
     pub sending: bool,
-}
-
-/// What the media task tells the call.
-#[derive(Debug, Clone, PartialEq)]
-pub enum MediaEvent {
-    /// Decoded 8 kHz audio from the caller, in playout order.
-    Audio(Vec<i16>),
-    Dtmf(char),
-    /// Everything queued with `play` has gone out on the wire.
-    PlaybackDone,
-    /// The first packet of audio queued with `play_marked(.., mark)` went out.
-    PlaybackStarted(u64),
-    /// No RTP from the caller for the configured timeout.
-    Timeout,
 }
 
 /// Counters shared across all calls; the same handles are registered as metrics.
@@ -134,64 +121,6 @@ impl PacingHistogram {
     }
 }
 
-enum Command {
-    Play(Vec<i16>, Option<u64>),
-    StopPlayback,
-    Dtmf(char),
-    Update { remote: SocketAddr, sending: bool },
-    Confirm,
-}
-
-/// The call's handle on its media task. Dropping it (or cancelling) ends the task.
-#[derive(Clone)]
-pub struct MediaHandle {
-    commands: mpsc::UnboundedSender<Command>,
-    local: SocketAddr,
-    playing: Arc<Mutex<bool>>,
-}
-
-impl MediaHandle {
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local
-    }
-
-    /// Queues 8 kHz audio to be sent after whatever is already queued.
-    pub fn play(&self, pcm: Vec<i16>) {
-        self.play_marked(pcm, None);
-    }
-
-    /// Like `play`; with a mark, `PlaybackStarted(mark)` tells when its first packet
-    /// is on the wire.
-    pub fn play_marked(&self, pcm: Vec<i16>, mark: Option<u64>) {
-        *self.playing.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        self.commands.send(Command::Play(pcm, mark)).ok();
-    }
-
-    /// Drops queued audio at once (barge-in, hangup).
-    pub fn stop_playback(&self) {
-        self.commands.send(Command::StopPlayback).ok();
-    }
-
-    pub fn send_dtmf(&self, digit: char) {
-        self.commands.send(Command::Dtmf(digit)).ok();
-    }
-
-    /// A re-INVITE moved the far end (media latches afresh) or put the call on hold.
-    pub fn update(&self, remote: SocketAddr, sending: bool) {
-        self.commands.send(Command::Update { remote, sending }).ok();
-    }
-
-    /// The far end confirmed the call (its ACK, or its answer to our INVITE): audio
-    /// may go to its SDP address beyond the first second even before its RTP arrives.
-    pub fn confirm(&self) {
-        self.commands.send(Command::Confirm).ok();
-    }
-
-    pub fn is_playing(&self) -> bool {
-        *self.playing.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
 /// Binds a UDP socket on the first free port of the range (even ports, RTP convention).
 pub async fn bind_in_range(ip: std::net::IpAddr, range: (u16, u16)) -> std::io::Result<UdpSocket> {
     let span = (range.1 - range.0) as u32 + 1;
@@ -218,19 +147,11 @@ pub fn start(
     cancel: CancellationToken,
 ) -> std::io::Result<(MediaHandle, mpsc::UnboundedReceiver<MediaEvent>)> {
     let local = socket.local_addr()?;
-    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-    let playing = Arc::new(Mutex::new(false));
-    let task = MediaTask::new(socket, params, counters, ev_tx, playing.clone());
-    tokio::spawn(task.run(cmd_rx, cancel));
-    Ok((
-        MediaHandle {
-            commands: cmd_tx,
-            local,
-            playing,
-        },
-        ev_rx,
-    ))
+    let (handle, ends) = media::handle(local, ev_tx.clone());
+    let task = MediaTask::new(socket, params, counters, ev_tx, ends.outgoing);
+    tokio::spawn(task.run(ends.commands, cancel));
+    Ok((handle, ev_rx))
 }
 
 struct MediaTask {
@@ -238,12 +159,9 @@ struct MediaTask {
     p: MediaParams,
     counters: Arc<RtpCounters>,
     events: mpsc::UnboundedSender<MediaEvent>,
-    playing: Arc<Mutex<bool>>,
     jitter: JitterBuffer,
     dtmf_in: DtmfDetector,
-    outgoing: VecDeque<i16>,
-    /// Marks in `outgoing`: how many samples precede each, counted from the front.
-    marks: VecDeque<(usize, u64)>,
+    outgoing: Outgoing,
     dtmf_out: VecDeque<(char, u32)>,
     ssrc: u32,
     seq: u16,
@@ -269,7 +187,7 @@ impl MediaTask {
         p: MediaParams,
         counters: Arc<RtpCounters>,
         events: mpsc::UnboundedSender<MediaEvent>,
-        playing: Arc<Mutex<bool>>,
+        outgoing: Outgoing,
     ) -> Self {
         let depth = (p.jitter_ms / p.ptime_ms.max(10)).max(1) as usize;
         MediaTask {
@@ -277,11 +195,9 @@ impl MediaTask {
             p,
             counters,
             events,
-            playing,
             jitter: JitterBuffer::new(depth, 8000),
             dtmf_in: DtmfDetector::default(),
-            outgoing: VecDeque::new(),
-            marks: VecDeque::new(),
+            outgoing,
             dtmf_out: VecDeque::new(),
             ssrc: rand::random(),
             seq: rand::random(),
@@ -342,17 +258,8 @@ impl MediaTask {
 
     fn on_command(&mut self, c: Command) {
         match c {
-            Command::Play(pcm, mark) => {
-                if let Some(mark) = mark {
-                    self.marks.push_back((self.outgoing.len(), mark));
-                }
-                self.outgoing.extend(pcm);
-            }
-            Command::StopPlayback => {
-                self.outgoing.clear();
-                self.marks.clear();
-                self.set_playing(false);
-            }
+            Command::Play(pcm, mark) => self.outgoing.push(pcm, mark),
+            Command::StopPlayback => self.outgoing.clear(),
             Command::Dtmf(d) => {
                 if digit_to_event(d).is_some() {
                     self.dtmf_out.push_back((d, 0));
@@ -367,10 +274,6 @@ impl MediaTask {
             }
             Command::Confirm => self.latch.confirm(),
         }
-    }
-
-    fn set_playing(&self, v: bool) {
-        *self.playing.lock().unwrap_or_else(|e| e.into_inner()) = v;
     }
 
     fn on_packet(&mut self, data: &[u8], from: SocketAddr) {
@@ -478,15 +381,7 @@ impl MediaTask {
             }
             return;
         }
-        let had_audio = !self.outgoing.is_empty();
-        let n = samples.min(self.outgoing.len());
-        let mut frame: Vec<i16> = self.outgoing.drain(..n).collect();
-        frame.resize(samples, 0);
-        self.pass_marks(n);
-        if had_audio && self.outgoing.is_empty() {
-            self.set_playing(false);
-            self.events.send(MediaEvent::PlaybackDone).ok();
-        }
+        let (frame, had_audio) = self.outgoing.next_frame(samples);
         let mut payload = Vec::with_capacity(samples);
         self.p.law.encode_into(&frame, &mut payload);
         let marker = self.talkspurt && had_audio;
@@ -495,20 +390,6 @@ impl MediaTask {
         let packet = self.build(self.p.payload_type, marker, &payload);
         self.transmit(packet).await;
         self.timestamp = self.timestamp.wrapping_add(step);
-    }
-
-    /// `sent` samples left the queue: marks among them have started playing.
-    fn pass_marks(&mut self, sent: usize) {
-        while let Some((ahead, mark)) = self.marks.front().copied() {
-            if ahead >= sent {
-                break;
-            }
-            self.marks.pop_front();
-            self.events.send(MediaEvent::PlaybackStarted(mark)).ok();
-        }
-        for (ahead, _) in self.marks.iter_mut() {
-            *ahead -= sent;
-        }
     }
 
     fn build(&mut self, pt: u8, marker: bool, payload: &[u8]) -> Option<Vec<u8>> {

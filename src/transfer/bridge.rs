@@ -17,7 +17,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::audio::g711::Law;
-use crate::rtp::session::{self, MediaEvent, MediaHandle, MediaParams, RtpCounters};
+use crate::media::{MediaEvent, MediaHandle};
+use crate::rtp::session::{self, MediaParams, RtpCounters};
 use crate::sip::dialogs::Registration;
 use crate::sip::sdp;
 use crate::sip::stack::Stack;

@@ -22,7 +22,8 @@ use self::bridge::{AgentLeg, BridgeEnd, CallerLeg, DialSettings};
 use self::context::TransferContext;
 use self::refer::{Progress, ReferTracker};
 use self::route::{Queue, Router};
-use crate::rtp::session::{MediaEvent, RtpCounters};
+use crate::media::MediaEvent;
+use crate::rtp::session::RtpCounters;
 use crate::sip::stack::Stack;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

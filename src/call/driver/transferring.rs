@@ -5,9 +5,9 @@ use tokio::sync::mpsc;
 
 use super::CallLoop;
 use crate::call::conversation::{Event, Route, TransferRequest};
+use crate::media::MediaEvent;
 use crate::ops::live::TransferView;
 use crate::ops::switchboard::url_escape;
-use crate::rtp::session::MediaEvent;
 use crate::sip::uas::IncomingCall;
 use crate::transfer::bridge::CallerLeg;
 use crate::transfer::context::TransferContext;
