@@ -13,6 +13,8 @@ pub use crate::tts::settings::TtsConfig;
 
 mod sms;
 pub use sms::*;
+mod webrtc;
+pub use webrtc::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -38,6 +40,7 @@ pub struct Config {
     pub conversation: ConversationConfig,
     pub transfer: TransferConfig,
     pub sms: SmsConfig,
+    pub webrtc: WebrtcConfig,
     pub privacy: PrivacyConfig,
     pub log: LogConfig,
     /// Overrides of the bot's fixed texts, `[prompts.da]` / `[prompts.en]` (checked by
@@ -583,7 +586,7 @@ impl Config {
         if http.header_timeout_secs == 0 || http.max_connections == 0 {
             return Err("[http] header_timeout_secs and max_connections must be at least 1".into());
         }
-        Ok(())
+        self.webrtc.check()
     }
 
     pub fn public_ip(&self) -> IpAddr {

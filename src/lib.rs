@@ -20,3 +20,4 @@ pub mod sms;
 pub mod stt;
 pub mod transfer;
 pub mod tts;
+pub mod web;

@@ -36,6 +36,7 @@ use crate::transfer::route::Router;
 use crate::transfer::{Method, Transferer};
 use crate::tts::cache::PromptCache;
 use crate::tts::engines::Engines;
+use crate::web::WebCalls;
 use serde::Deserialize;
 
 mod drain;
@@ -144,6 +145,11 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         &admission.rate_limited,
     );
     let draining = admission.draining.clone();
+    let web = config
+        .webrtc
+        .enabled
+        .then(|| WebCalls::new(&config.webrtc, admission.clone()))
+        .transpose()?;
     let (calls_tx, calls_rx) = mpsc::channel(64);
     tokio::spawn(uas::serve(
         sip_stack.clone(),
@@ -229,6 +235,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
                 draining: draining.clone(),
             },
         }),
+        web.clone().map(WebCalls::routes),
         cancel.clone(),
     )
     .await?;
@@ -264,6 +271,9 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         switchboard_url,
         end_calls,
     });
+    if let Some(web) = &web {
+        web.open(ctx.clone());
+    }
     tokio::spawn(driver::accept_calls(calls_rx, ctx));
     tracing::info!(%sip, %http, "voicebot listening (SIP UDP+TCP, HTTP)");
     Ok(Running {

@@ -103,7 +103,7 @@ fn a_caller_whose_media_stops_is_hung_up() {
     let gw = Gateway::start("[rtp]\ntimeout_secs = 2\n");
     // silent.xml never sends RTP and waits for our BYE.
     sipp_ok(&gw, &["-sf", &scenario("silent.xml"), "-m", "1"]);
-    gw.wait_for_log("no RTP from caller", Duration::from_secs(5));
+    gw.wait_for_log("no audio from the caller", Duration::from_secs(5));
 }
 
 #[test]

@@ -5,12 +5,9 @@
 //! All decisions are the conversation's; this file only performs its actions and
 //! turns what happens (packets, transcripts, RPC results, timers) into its events.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rsipstack::dialog::dialog::DialogState;
-use rsipstack::sip::StatusCode;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -18,9 +15,11 @@ use tracing::Instrument;
 
 use super::conversation::{Action, Conversation, Event, Settings, TransferRequest};
 use super::decoding::Decodes;
+use super::line::{Line, Shown, Signal};
 use super::menu::Menu;
 use super::playback::Playback;
 use super::prompts::PromptSet;
+use super::sip_line;
 use super::turn_metrics::{TurnClock, TurnMetrics};
 use super::understanding::{self, Understanding};
 use crate::config::Config;
@@ -28,10 +27,8 @@ use crate::intent::client::IntentResolver;
 use crate::intent::resolution::{Action as IntentAction, Kind, Language, Request, Resolution};
 use crate::media::{MediaEvent, MediaHandle};
 use crate::ops::live::LiveCalls;
-use crate::rtp::session::{self, MediaParams, RtpCounters};
-use crate::sip::answer::{ring, sdp_headers, wait_for_ack_answer};
+use crate::rtp::session::RtpCounters;
 use crate::sip::identity::{self, Identity, Trust};
-use crate::sip::sdp::{self, Negotiated};
 use crate::sip::uas::IncomingCall;
 use crate::sms::number::E164;
 use crate::sms::Sms;
@@ -79,8 +76,47 @@ pub async fn accept_calls(mut calls: mpsc::Receiver<IncomingCall>, ctx: Arc<Call
             .map_or_else(|| "unknown".into(), |s| s.to_string());
         let span = tracing::info_span!("call", call_id = %call.call_id, %source);
         let ctx = ctx.clone();
-        tokio::spawn(run(call, ctx).instrument(span));
+        tokio::spawn(answer_phone(call, ctx).instrument(span));
     }
+}
+
+/// Who called whom, as far as the call's line can tell.
+pub struct Caller {
+    /// The line's own id for the call (SIP Call-ID, or the web call's id).
+    pub call_id: String,
+    /// The number called (per-number language), "web" for the web page.
+    pub called: String,
+    pub language: String,
+    /// The caller's number or name if the line gave one we may believe.
+    pub user: Option<String>,
+    /// Where a consented SMS goes; None: SMS is not offered in this call.
+    pub sms_to: Option<E164>,
+}
+
+async fn answer_phone(call: IncomingCall, ctx: Arc<CallContext>) {
+    let cfg = ctx.config.clone();
+    let called = call.request.uri.user().unwrap_or_default().to_string();
+    let language = cfg.stt.language_for(&called).to_string();
+    let identity = identity::caller(
+        &call.request,
+        Trust {
+            peer: call.trusted,
+            from: cfg.sms.trust_from,
+        },
+    );
+    let call_id = call.call_id.clone();
+    let Some(answered) = sip_line::answer(call, cfg, ctx.rtp.clone()).await else {
+        return;
+    };
+    let caller = Caller {
+        call_id,
+        called,
+        language,
+        user: identity.as_ref().ok().map(|i| i.user().to_string()),
+        sms_to: sms_number(&ctx, &identity).await,
+    };
+    let mut line = answered.line;
+    converse(&mut line, answered.media, answered.events, caller, ctx).await;
 }
 
 mod hearing;
@@ -103,97 +139,31 @@ enum Done {
     SmsQueued(bool),
 }
 
-async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
+/// Runs the conversation with a caller on any line until the call is over.
+pub async fn converse(
+    line: &mut dyn Line,
+    media: MediaHandle,
+    events: mpsc::UnboundedReceiver<MediaEvent>,
+    caller: Caller,
+    ctx: Arc<CallContext>,
+) {
     let cfg = &ctx.config;
-    let socket = match session::bind_in_range(cfg.sip.listen.ip(), cfg.rtp.ports).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "no RTP port: 503");
-            call.dialog
-                .reject(
-                    Some(StatusCode::ServiceUnavailable),
-                    Some("No media port".into()),
-                )
-                .ok();
-            return;
-        }
-    };
-    let local = SocketAddr::new(
-        cfg.public_ip(),
-        socket.local_addr().map(|a| a.port()).unwrap_or(0),
-    );
-    let session_id: u64 = rand::random::<u32>() as u64;
-    let body = match &call.negotiated {
-        Some(n) => sdp::answer(n, local, session_id),
-        None => sdp::offer(local, session_id, &cfg.sip.codecs),
-    };
-    call.dialog.ringing(None, None).ok();
-    if cfg.call.answer_delay_ms > 0
-        && !ring(&mut call, Duration::from_millis(cfg.call.answer_delay_ms)).await
-    {
-        return;
-    }
-    if let Err(e) = call.dialog.accept(sdp_headers(), Some(body.into_bytes())) {
-        tracing::info!(error = %e, "caller left before answer");
-        return;
-    }
-    tracing::info!("answered");
-
-    let negotiated = match call.negotiated {
-        Some(n) => n,
-        None => match wait_for_ack_answer(&mut call, &cfg.sip.codecs, cfg.sip.listen.ip()).await {
-            Some(n) => n,
-            None => {
-                call.dialog.bye().await.ok();
-                return;
-            }
-        },
-    };
-    let cancel = CancellationToken::new();
-    let (media, events) = match session::start(
-        socket,
-        media_params(&negotiated, cfg),
-        ctx.rtp.clone(),
-        cancel.clone(),
-    ) {
-        Ok(m) => m,
-        Err(e) => {
-            tracing::error!(error = %e, "media failed to start");
-            call.dialog.bye().await.ok();
-            return;
-        }
-    };
-    let _stop_media = cancel.drop_guard();
-    if call.dialog.last_remote_ack().is_some() {
-        media.confirm();
-    }
-    let called = call.request.uri.user().unwrap_or_default().to_string();
-    let language = cfg.stt.language_for(&called).to_string();
-    let identity = identity::caller(
-        &call.request,
-        Trust {
-            peer: call.trusted,
-            from: cfg.sms.trust_from,
-        },
-    );
-    let caller_user = identity.as_ref().ok().map(|i| i.user().to_string());
     let started_unix = chrono::Utc::now().timestamp();
     // The key this call's view and record go by (unique even for a repeated Call-ID).
     let key = ctx.live.start(
-        &call.call_id,
+        &caller.call_id,
         started_unix,
-        &called,
-        &crate::privacy::redact(caller_user.as_deref().unwrap_or("anonymous")),
-        &language,
+        &caller.called,
+        &crate::privacy::redact(caller.user.as_deref().unwrap_or("anonymous")),
+        &caller.language,
     );
-    let sms_to = sms_number(&ctx, &identity).await;
     let mut conversation = Conversation::new(
         ctx.settings.clone(),
         ctx.prompts.clone(),
-        language.parse().unwrap_or_default(),
+        caller.language.parse().unwrap_or_default(),
         ctx.menu.clone(),
     );
-    conversation.set_sms_possible(sms_to.is_some());
+    conversation.set_sms_possible(caller.sms_to.is_some());
     let mut call_loop = CallLoop {
         conversation,
         listener: Listener::new(EndpointConfig {
@@ -210,20 +180,19 @@ async fn run(mut call: IncomingCall, ctx: Arc<CallContext>) {
         replying: false,
         media,
         ctx: ctx.clone(),
-        language,
-        called,
+        language: caller.language,
+        called: caller.called,
         call_id: key.clone(),
-        caller_user,
-        sms_to,
+        caller_user: caller.user,
+        sms_to: caller.sms_to,
         turn_started: None,
         heard: None,
         answered_at: Instant::now(),
         pending_transfer: None,
         done_tx: mpsc::unbounded_channel().0,
+        screen: line.screen(),
     };
-    call_loop
-        .run(&mut call, negotiated, local, session_id, events)
-        .await;
+    call_loop.run(line, events).await;
     let outcome = call_loop.conversation.outcome().as_str();
     ctx.live.end(&key, outcome);
     ctx.metrics
@@ -286,15 +255,14 @@ struct CallLoop {
     /// dialog and the media events).
     pending_transfer: Option<TransferRequest>,
     done_tx: mpsc::UnboundedSender<Done>,
+    /// The caller's screen (web calls): captions and links.
+    screen: Option<mpsc::UnboundedSender<Shown>>,
 }
 
 impl CallLoop {
     async fn run(
         &mut self,
-        call: &mut IncomingCall,
-        negotiated: Negotiated,
-        local: SocketAddr,
-        session_id: u64,
+        line: &mut dyn Line,
         mut media_events: mpsc::UnboundedReceiver<MediaEvent>,
     ) {
         let (done_tx, mut done) = mpsc::unbounded_channel();
@@ -313,40 +281,14 @@ impl CallLoop {
             };
             tokio::select! {
                 _ = timer => self.step(Event::Timer).await,
-                state = call.states.recv() => match state {
-                    None | Some(DialogState::Terminated(..)) => {
-                        let reason = match &state { Some(DialogState::Terminated(_, r)) => format!("{r:?}"), _ => "Gone".into() };
+                signal = line.signal(&self.media) => match signal {
+                    Signal::Gone(reason) => {
                         tracing::info!(%reason, turns = self.conversation.turn(), "call ended");
                         self.step(Event::HungUp).await;
                         return;
                     }
-                    Some(DialogState::Updated(_, req, handle)) => {
-                        let reply = if req.body.is_empty() {
-                            Ok(sdp::answer(&negotiated, local, session_id))
-                        } else {
-                            sdp::accept(&req.body, &cfg.sip.codecs, cfg.sip.listen.ip()).map(|n| {
-                                self.media.update(n.remote, n.direction.we_send());
-                                tracing::info!(direction = ?n.direction, "media updated by re-INVITE");
-                                sdp::answer(&n, local, session_id)
-                            })
-                        };
-                        match reply {
-                            Ok(body) => handle.respond(StatusCode::OK, sdp_headers(), Some(body.into_bytes())).await.ok(),
-                            Err(e) => {
-                                tracing::info!(error = %e, "re-INVITE refused");
-                                handle.reply(StatusCode::NotAcceptableHere).await.ok()
-                            }
-                        };
-                    }
-                    Some(DialogState::Confirmed(..)) => self.media.confirm(),
-                    Some(DialogState::Options(_, _, h)) | Some(DialogState::Info(_, _, h))
-                    | Some(DialogState::Message(_, _, h)) | Some(DialogState::Notify(_, _, h)) => {
-                        h.reply(StatusCode::OK).await.ok();
-                    }
-                    Some(DialogState::Refer(_, _, h)) | Some(DialogState::Publish(_, _, h)) => {
-                        h.reply(StatusCode::NotImplemented).await.ok();
-                    }
-                    Some(_) => {}
+                    Signal::Confirmed => self.media.confirm(),
+                    Signal::Handled => {}
                 },
                 ev = media_events.recv() => match ev {
                     Some(MediaEvent::Audio(pcm)) => {
@@ -366,8 +308,8 @@ impl CallLoop {
                     }
                     Some(MediaEvent::PlaybackStarted(item)) => self.answer_started(item),
                     Some(MediaEvent::Timeout) => {
-                        tracing::warn!(secs = cfg.rtp.timeout_secs, "no RTP from caller: hanging up");
-                        call.dialog.bye().await.ok();
+                        tracing::warn!(secs = cfg.rtp.timeout_secs, channel = line.channel(), "no audio from the caller: hanging up");
+                        line.hang_up().await;
                         self.step(Event::HungUp).await;
                         return;
                     }
@@ -381,12 +323,12 @@ impl CallLoop {
                 }
             }
             if let Some(request) = self.pending_transfer.take() {
-                if self.transfer(call, &mut media_events, request).await {
+                if self.transfer(line, &mut media_events, request).await {
                     return;
                 }
             }
         }
-        call.dialog.bye().await.ok();
+        line.hang_up().await;
     }
 
     async fn on_done(&mut self, done: Done) {
@@ -404,6 +346,12 @@ impl CallLoop {
                 tracing::info!(intent = %r.intent_id, action = ?r.action, confidence = r.confidence,
                     intent_secs = took.as_secs_f32(), "resolved");
                 self.ctx.live.understood(&self.call_id, &r);
+                if let (Some(url), IntentAction::Answer) = (&r.link_url, r.action) {
+                    self.show(Shown::Link {
+                        url: url.clone(),
+                        title: r.topic.clone(),
+                    });
+                }
                 let m = &self.ctx.metrics;
                 m.intent_hits
                     .get_or_create(&vec![
@@ -476,17 +424,13 @@ impl CallLoop {
                     self.ctx.metrics.reply.observe(secs);
                     tracing::info!(reply_secs = secs, "first reply audio queued");
                 }
-                self.ctx
-                    .live
-                    .said(&self.call_id, self.since_answer(), "bot", &text);
+                self.said("bot", &text);
                 let language = self.language.clone();
                 self.play(&text, &language);
                 None
             }
             Action::PlayIn { text, language, .. } => {
-                self.ctx
-                    .live
-                    .said(&self.call_id, self.since_answer(), "bot", &text);
+                self.said("bot", &text);
                 self.play(&text, &language);
                 None
             }
@@ -560,6 +504,24 @@ impl CallLoop {
         }
     }
 
+    /// A line of the conversation: into the live view (and record), and onto the
+    /// caller's screen if the line has one.
+    fn said(&self, who: &'static str, text: &str) {
+        self.ctx
+            .live
+            .said(&self.call_id, self.since_answer(), who, text);
+        self.show(Shown::Caption {
+            who,
+            text: text.to_string(),
+        });
+    }
+
+    fn show(&self, shown: Shown) {
+        if let Some(screen) = &self.screen {
+            screen.send(shown).ok();
+        }
+    }
+
     fn since_answer(&self) -> f32 {
         self.answered_at.elapsed().as_secs_f32()
     }
@@ -571,17 +533,4 @@ fn minute_of_day() -> u32 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     ((secs % 86_400) / 60) as u32
-}
-
-fn media_params(n: &Negotiated, cfg: &Config) -> MediaParams {
-    MediaParams {
-        law: n.law,
-        payload_type: n.payload_type,
-        dtmf_payload_type: n.dtmf_payload_type,
-        remote: n.remote,
-        ptime_ms: n.ptime_ms,
-        jitter_ms: cfg.rtp.jitter_ms,
-        timeout: Duration::from_secs(cfg.rtp.timeout_secs),
-        sending: n.direction.we_send(),
-    }
 }

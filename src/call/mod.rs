@@ -3,8 +3,10 @@
 pub mod conversation;
 pub mod decoding;
 pub mod driver;
+pub mod line;
 pub mod menu;
 pub mod playback;
 pub mod prompts;
+pub mod sip_line;
 pub mod turn_metrics;
 pub mod understanding;

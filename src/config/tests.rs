@@ -3,9 +3,15 @@ use super::*;
 #[test]
 fn empty_file_is_the_defaults() {
     let c = Config::parse("").unwrap();
-    assert_eq!(c.sip.listen, "127.0.0.1:5060".parse().unwrap());
+    assert_eq!(
+        c.sip.listen,
+        "127.0.0.1:5060".parse::<std::net::SocketAddr>().unwrap()
+    );
     assert_eq!(c.rtp.ports, (20000, 20999));
-    assert_eq!(c.http.listen, "127.0.0.1:8080".parse().unwrap());
+    assert_eq!(
+        c.http.listen,
+        "127.0.0.1:8080".parse::<std::net::SocketAddr>().unwrap()
+    );
     assert_eq!(c.public_ip(), "127.0.0.1".parse::<IpAddr>().unwrap());
 }
 

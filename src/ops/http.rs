@@ -66,11 +66,13 @@ impl Readiness {
     }
 }
 
-/// Serves on `config.listen` (and the health routes also on `metrics_listen`, if
-/// set); returns the main listener's address.
+/// Serves on `config.listen` (with the web callers' page and signalling, `web`, if
+/// given; and the health routes also on `metrics_listen`, if set); returns the main
+/// listener's address.
 pub async fn serve(
     config: &HttpConfig,
     state: Arc<OpsState>,
+    web: Option<Router>,
     cancel: CancellationToken,
 ) -> std::io::Result<SocketAddr> {
     let mut auth = Auth::new(Policy::new(
@@ -102,7 +104,8 @@ pub async fn serve(
     let app = open_routes(metrics_policy.clone())
         .merge(staff)
         .with_state(state.clone())
-        .merge(login);
+        .merge(login)
+        .merge(web.unwrap_or_default());
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some(
             super::tls::acceptor(cert, key).map_err(|e| std::io::Error::other(e.to_string()))?,

@@ -59,7 +59,11 @@ pub async fn spawn(
                 continue;
             };
             refused_logged = false;
-            let service = TowerToHyperService::new(app.clone());
+            // Handlers that limit per client (web call offers) see its address.
+            let service = TowerToHyperService::new(
+                app.clone()
+                    .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
+            );
             let cancel = cancel.clone();
             let tls = tls.clone();
             tokio::spawn(async move {

@@ -351,7 +351,7 @@ mod tests {
         );
         let n = negotiate(&remote, &[Law::Ulaw, Law::Alaw]).unwrap();
         assert_eq!((n.law, n.payload_type), (Law::Ulaw, 0));
-        assert_eq!(n.remote, "10.0.0.5:4000".parse().unwrap());
+        assert_eq!(n.remote, "10.0.0.5:4000".parse::<SocketAddr>().unwrap());
     }
 
     #[test]

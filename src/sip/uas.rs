@@ -89,6 +89,15 @@ pub struct Admission {
 }
 
 impl Admission {
+    /// A place under the call limit for a call from the web page (its offers are
+    /// limited per client by the web side), unless the gateway is draining or full.
+    pub fn web_slot(&self) -> Option<CallSlot> {
+        if self.draining.is_cancelled() {
+            return None;
+        }
+        self.take_slot(None)
+    }
+
     fn take_slot(&self, untrusted: Option<IpAddr>) -> Option<CallSlot> {
         let prev = self.active.inc();
         let slot = CallSlot {

@@ -103,9 +103,7 @@ impl CallLoop {
                 if let Some(clock) = &mut self.clock {
                     clock.heard(std::time::Instant::now(), early);
                 }
-                self.ctx
-                    .live
-                    .said(&self.call_id, self.since_answer(), "caller", &t.text);
+                self.said("caller", &t.text);
                 self.ctx.metrics.recognition.observe(t.decode_secs as f64);
                 self.ctx
                     .metrics

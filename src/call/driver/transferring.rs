@@ -5,11 +5,10 @@ use tokio::sync::mpsc;
 
 use super::CallLoop;
 use crate::call::conversation::{Event, Route, TransferRequest};
+use crate::call::line::{Line, PutThrough};
 use crate::media::MediaEvent;
 use crate::ops::live::TransferView;
 use crate::ops::switchboard::url_escape;
-use crate::sip::uas::IncomingCall;
-use crate::transfer::bridge::CallerLeg;
 use crate::transfer::context::TransferContext;
 use crate::transfer::{self, route};
 
@@ -17,7 +16,7 @@ impl CallLoop {
     /// Performs a transfer; true when the call is over for us (put through, or gone).
     pub(super) async fn transfer(
         &mut self,
-        call: &mut IncomingCall,
+        line: &mut dyn Line,
         media_events: &mut mpsc::UnboundedReceiver<MediaEvent>,
         request: TransferRequest,
     ) -> bool {
@@ -49,15 +48,15 @@ impl CallLoop {
             result: result.into(),
         };
         ctx.live.transfer(&self.call_id, view("", "trying"));
-        let caller = CallerLeg {
-            dialog: &call.dialog,
-            states: &mut call.states,
-            media: &self.media,
-            events: media_events,
-        };
-        let outcome = ctx
-            .transfer
-            .transfer(caller, queue, &context, self.caller_user.as_deref())
+        let outcome = line
+            .put_through(PutThrough {
+                transferer: &ctx.transfer,
+                media: &self.media,
+                events: media_events,
+                queue,
+                context: &context,
+                caller_user: self.caller_user.as_deref(),
+            })
             .await;
         tracing::info!(queue = %queue.name, ?outcome, "transfer over");
         match outcome {
