@@ -110,6 +110,7 @@ pub struct Conversation {
     outcome: Option<Outcome>,
     /// Whether this caller can get an SMS (a mobile number under the limit, a sender).
     sms_possible: bool,
+    links_on_screen: bool,
     /// Intents whose link was already texted in this call.
     sms_sent: Vec<String>,
 }
@@ -141,11 +142,18 @@ impl Conversation {
             last_topic: None,
             outcome: None,
             sms_possible: false,
+            links_on_screen: false,
             sms_sent: Vec::new(),
         }
     }
 
     /// Set by the driver before the call is answered.
+    /// The caller has a screen (a web call): an answer's page is shown there, and
+    /// no SMS is offered for it.
+    pub fn set_links_on_screen(&mut self, on_screen: bool) {
+        self.links_on_screen = on_screen;
+    }
+
     pub fn set_sms_possible(&mut self, possible: bool) {
         self.sms_possible = possible;
     }

@@ -164,6 +164,7 @@ pub async fn converse(
         ctx.menu.clone(),
     );
     conversation.set_sms_possible(caller.sms_to.is_some());
+    conversation.set_links_on_screen(line.screen().is_some());
     let mut call_loop = CallLoop {
         conversation,
         listener: Listener::new(EndpointConfig {
@@ -346,12 +347,6 @@ impl CallLoop {
                 tracing::info!(intent = %r.intent_id, action = ?r.action, confidence = r.confidence,
                     intent_secs = took.as_secs_f32(), "resolved");
                 self.ctx.live.understood(&self.call_id, &r);
-                if let (Some(url), IntentAction::Answer) = (&r.link_url, r.action) {
-                    self.show(Shown::Link {
-                        url: url.clone(),
-                        title: r.topic.clone(),
-                    });
-                }
                 let m = &self.ctx.metrics;
                 m.intent_hits
                     .get_or_create(&vec![
@@ -498,6 +493,10 @@ impl CallLoop {
             }
             Action::Transfer(request) => {
                 self.pending_transfer = Some(request);
+                None
+            }
+            Action::ShowLink { url, title } => {
+                self.show(Shown::Link { url, title });
                 None
             }
             Action::Hangup => None,

@@ -30,6 +30,8 @@ pub struct Prompts {
     pub sms_failed: String,
     /// After an answer that has a page, when no SMS can be sent.
     pub link_elsewhere: String,
+    /// After an answer that has a page, on a web call: the page shows the link.
+    pub link_on_screen: String,
     pub technical_problem: String,
     pub farewell: String,
     /// The gateway is stopping and the drain time is over: the call ends now.
@@ -77,6 +79,7 @@ impl Prompts {
             sms_queued: "Du får en SMS om lidt.".into(),
             sms_failed: "Beklager, jeg kunne ikke sende en SMS lige nu.".into(),
             link_elsewhere: "Du kan læse mere om det på kommunens hjemmeside.".into(),
+            link_on_screen: "Linket står her på siden.".into(),
             technical_problem: "Beklager, jeg har tekniske problemer lige nu.".into(),
             farewell: "Tak for opkaldet. Farvel.".into(),
             shutdown: "Beklager, vi må afslutte opkaldet nu på grund af vedligeholdelse. \
@@ -120,6 +123,7 @@ impl Prompts {
             sms_queued: "You will get a text message shortly.".into(),
             sms_failed: "Sorry, I could not send a text message right now.".into(),
             link_elsewhere: "You can read more about it on the municipality's website.".into(),
+            link_on_screen: "The link is on your screen.".into(),
             technical_problem: "Sorry, I am having technical problems right now.".into(),
             farewell: "Thank you for calling. Goodbye.".into(),
             shutdown: "Sorry, we have to end the call now for maintenance. \
@@ -182,6 +186,7 @@ impl Prompts {
             &self.sms_queued,
             &self.sms_failed,
             &self.link_elsewhere,
+            &self.link_on_screen,
             &self.technical_problem,
             &self.farewell,
             &self.shutdown,

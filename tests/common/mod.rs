@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod browser;
 mod sip;
 #[allow(unused_imports)] // not every test binary speaks SIP itself
 pub use sip::*;

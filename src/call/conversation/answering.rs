@@ -16,7 +16,19 @@ impl Conversation {
             then: After::Listen,
             interruptible: true,
         };
+        let mut show = None;
         let follow_up = match r.link_url.clone() {
+            Some(url) if self.links_on_screen => {
+                self.asked = Asked::AnythingElse;
+                let title = r
+                    .candidates
+                    .iter()
+                    .find(|c| c.intent_id == r.intent_id)
+                    .map(|c| c.title.clone())
+                    .unwrap_or_default();
+                show = Some(Action::ShowLink { url, title });
+                format!("{} {}", self.p().link_on_screen, self.p().anything_else)
+            }
             Some(link) if self.sms_possible && !self.sms_sent.contains(&r.intent_id) => {
                 self.asked = Asked::OfferedSms(SmsOffer {
                     intent_id: r.intent_id.clone(),
@@ -34,7 +46,7 @@ impl Conversation {
                 self.p().anything_else.clone()
             }
         };
-        vec![
+        let mut actions = vec![
             Action::Play {
                 text: r.answer_text,
                 barge_in: true,
@@ -43,7 +55,9 @@ impl Conversation {
                 text: follow_up,
                 barge_in: true,
             },
-        ]
+        ];
+        actions.extend(show);
+        actions
     }
 
     /// Yes (or 1) to the SMS offer: only while that offer is the open question.

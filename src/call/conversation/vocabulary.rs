@@ -151,6 +151,11 @@ pub enum Action {
     Route(TransferRequest),
     /// The caller said yes to the link by SMS: queue it, then send `SmsQueued`.
     SendSms(SmsOffer),
+    /// Show the answer's page on the caller's screen (a web call).
+    ShowLink {
+        url: String,
+        title: String,
+    },
     Transfer(TransferRequest),
     Hangup,
 }

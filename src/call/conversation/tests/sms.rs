@@ -105,3 +105,42 @@ fn without_a_usable_number_the_link_is_not_offered_but_pointed_to() {
     );
     assert_eq!(call.ev(Event::Dtmf('1')), vec![]);
 }
+
+#[test]
+fn on_a_web_call_the_page_shows_the_link_and_no_sms_is_offered() {
+    let mut call = Call::listening();
+    call.c.set_sms_possible(true);
+    call.c.set_links_on_screen(true);
+    call.say("passport");
+    let mut r = resolution(
+        IntentAction::Answer,
+        Kind::Answer,
+        "pas.nyt",
+        "Book a time.",
+    );
+    r.link_url = Some("https://kommune.example.org/pas".into());
+    r.candidates = vec![Candidate {
+        intent_id: "pas.nyt".into(),
+        title: "A new passport".into(),
+        confidence: 0.9,
+    }];
+    assert_eq!(
+        call.ev(Event::Resolved(r)),
+        vec![
+            play("Book a time."),
+            play(&format!(
+                "{} {}",
+                call.p.link_on_screen, call.p.anything_else
+            )),
+            Action::ShowLink {
+                url: "https://kommune.example.org/pas".into(),
+                title: "A new passport".into(),
+            },
+        ]
+    );
+    // 1 is not an SMS consent here: nothing was offered.
+    assert!(!call
+        .ev(Event::Dtmf('1'))
+        .iter()
+        .any(|a| matches!(a, Action::SendSms(_))));
+}

@@ -1,0 +1,99 @@
+//! A web caller: headless Chromium on the gateway's `/call` page, its microphone a
+//! fixture WAV, over real WebRTC (ICE on loopback, DTLS-SRTP, Opus, a data channel).
+
+mod common;
+
+use std::time::Duration;
+
+use common::browser::Browser;
+use common::*;
+
+/// Chromium's fake microphone plays `wav` (in a loop); the page may use it at once.
+fn caller_flags(wav: &std::path::Path) -> Vec<String> {
+    vec![
+        "--use-fake-ui-for-media-stream".into(),
+        "--use-fake-device-for-media-stream".into(),
+        format!("--use-file-for-fake-audio-capture={}", wav.display()),
+        "--allow-loopback-in-peer-connection".into(),
+        "--autoplay-policy=no-user-gesture-required".into(),
+    ]
+}
+
+/// `src` (16 kHz) with `lead` and `tail` seconds of silence, at 16 kHz: a web caller's
+/// microphone is wideband.
+fn wideband(dir: &std::path::Path, id: &str, lead: f32, tail: f32) -> std::path::PathBuf {
+    let src = repo().join(format!("audio-fixtures/questions/{id}.wav"));
+    let speech = voicebot_gateway::audio::wav::read_at(&src, 16_000).unwrap();
+    let mut pcm = vec![0i16; (16_000.0 * lead) as usize];
+    pcm.extend(speech);
+    pcm.extend(vec![0i16; (16_000.0 * tail) as usize]);
+    let path = dir.join(format!("{id}-mic.wav"));
+    voicebot_gateway::audio::wav::write_i16(&path, &pcm, 16_000).unwrap();
+    path
+}
+
+#[test]
+fn a_web_caller_hears_the_answer_and_sees_it_captioned_with_its_link() {
+    let gw = Gateway::start("");
+    let mic = wideband(gw.dir.path(), "en-passport", 9.0, 60.0);
+    let url = format!("http://{}/call?autostart=1&lang=en&record=1", gw.http);
+    let mut page = Browser::open(gw.dir.path(), &url, &caller_flags(&mic));
+
+    let connected = page.wait_for(
+        "document.getElementById('status').textContent.startsWith('Connected')",
+        Duration::from_secs(15),
+    );
+    assert!(connected, "not connected:\n{}", gw.log());
+    gw.wait_for_log("web caller connected", Duration::from_secs(5));
+    // The greeting, then the caller's question, then the answer, all captioned.
+    let answered = page.wait_for(
+        "[...document.querySelectorAll('#captions li.bot')].some(li => /passport/i.test(li.textContent) && /fingerprint/i.test(li.textContent))",
+        Duration::from_secs(45),
+    );
+    let captions = page.eval("document.getElementById('captions').innerText");
+    assert!(
+        answered,
+        "no passport answer in the captions:\n{captions}\n{}",
+        gw.log()
+    );
+    let heard = page.eval(
+        "[...document.querySelectorAll('#captions li.caller')].map(li => li.textContent).join(' ')",
+    );
+    assert!(
+        heard.as_str().unwrap().to_lowercase().contains("passport"),
+        "the caller's words are not captioned: {heard}"
+    );
+    assert!(
+        page.wait_for(
+            "[...document.querySelectorAll('#links a')].some(a => a.href === 'https://kommune.example.org/borgerservice/pas')",
+            Duration::from_secs(2),
+        ),
+        "no link on the page: {}",
+        page.eval("document.getElementById('links').innerHTML")
+    );
+    let shot = repo().join("target/web-call.png");
+    page.screenshot(&shot);
+
+    // What the page played is the answer: whisper hears it in the page's recording.
+    std::thread::sleep(Duration::from_secs(8));
+    page.eval("recorder.stop(), new Promise(r => setTimeout(r, 500))");
+    let wav64 = page.eval("voicebotRecording()");
+    use base64::Engine;
+    let wav = base64::engine::general_purpose::STANDARD
+        .decode(wav64.as_str().unwrap())
+        .unwrap();
+    let path = gw.dir.path().join("heard.wav");
+    std::fs::write(&path, wav).unwrap();
+    let heard = read_wav_8k(&path);
+    assert!(
+        heard.len() > 8_000 * 10,
+        "{} s recorded",
+        heard.len() / 8_000
+    );
+    let reply = transcribe_windows(&heard, "en");
+    assert_hears(&reply, &PASSPORT_ANSWER_WORDS, 4);
+
+    // Hanging up on the page ends the call on the gateway.
+    page.eval("document.getElementById('call').click()");
+    gw.wait_for_log("call over", Duration::from_secs(10));
+}
