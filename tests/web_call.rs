@@ -97,3 +97,61 @@ fn a_web_caller_hears_the_answer_and_sees_it_captioned_with_its_link() {
     page.eval("document.getElementById('call').click()");
     gw.wait_for_log("call over", Duration::from_secs(10));
 }
+
+/// The page's "a person" button puts the web caller through: the gateway calls the
+/// queue over SIP and bridges Opus to G.711. The queue echoes what it hears, so the
+/// caller's question coming back on the page proves audio both ways.
+#[test]
+fn the_person_button_bridges_a_web_caller_to_the_queue() {
+    let mut queue = Queue::start("queue_answer.xml", 1, &["-rtp_echo"], 60);
+    let gw = Gateway::start(&format!(
+        "[transfer]\nring_timeout_secs = 6\n{}",
+        always_open_queue(&queue.uri())
+    ));
+    // The question comes 12 s into the call: after the greeting and the transfer.
+    let lead = 12.0;
+    let mic = wideband(gw.dir.path(), "en-passport", lead, 60.0);
+    let url = format!("http://{}/call?autostart=1&lang=en&record=1", gw.http);
+    let mut page = Browser::open(gw.dir.path(), &url, &caller_flags(&mic));
+    assert!(
+        page.wait_for(
+            "document.querySelectorAll('#captions li.bot').length > 0",
+            Duration::from_secs(15),
+        ),
+        "no greeting:\n{}",
+        gw.log()
+    );
+    // The microphone started about when the page connected.
+    let mic_started = std::time::Instant::now();
+    page.eval("document.querySelector('#keys button[data-key=\"0\"]').click()");
+    gw.wait_for_log("bridged to the queue", Duration::from_secs(15));
+    let captions = page.eval("document.getElementById('captions').innerText");
+    assert!(
+        captions.as_str().unwrap().contains("Citizen Service"),
+        "the transfer is not captioned: {captions}"
+    );
+    // The question (about 5 s) and its echo are over 8 s after it starts.
+    let echoed_by = Duration::from_secs_f32(lead + 8.0);
+    std::thread::sleep(echoed_by.saturating_sub(mic_started.elapsed()));
+    page.eval("recorder.stop(), new Promise(r => setTimeout(r, 500))");
+    let wav64 = page.eval("voicebotRecording()");
+    page.eval("document.getElementById('call').click()");
+    use base64::Engine;
+    let path = gw.dir.path().join("bridged.wav");
+    std::fs::write(
+        &path,
+        base64::engine::general_purpose::STANDARD
+            .decode(wav64.as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let heard = transcribe_windows(&read_wav_8k(&path), "en");
+    assert!(
+        heard.contains("passport"),
+        "no echo through the queue: {heard:?}"
+    );
+    let (code, messages) = queue.finish();
+    assert_eq!(code, Some(0), "queue scenario failed:\n{messages}");
+    gw.wait_for_log("bridged call ended", Duration::from_secs(5));
+    assert!(gw.log().contains("CallerHungUp"), "{}", gw.log());
+}

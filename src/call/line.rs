@@ -6,9 +6,8 @@
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-use crate::media::{MediaEvent, MediaHandle};
-use crate::transfer::context::TransferContext;
-use crate::transfer::{route::Queue, Outcome, Transferer};
+use crate::media::MediaHandle;
+use crate::transfer::bridge::CallerSignals;
 
 /// What the line's signalling says, as far as the call is concerned.
 pub enum Signal {
@@ -32,32 +31,18 @@ pub enum Shown {
     HungUp,
 }
 
-/// The caller's side of a transfer: its line, media and media events, lent by the call.
-pub struct PutThrough<'a> {
-    pub transferer: &'a Transferer,
-    pub media: &'a MediaHandle,
-    pub events: &'a mut mpsc::UnboundedReceiver<MediaEvent>,
-    pub queue: &'a Queue,
-    pub context: &'a TransferContext,
-    pub caller_user: Option<&'a str>,
-}
-
+/// A line is also the caller's side of a transfer (`CallerSignals`): how the caller
+/// is watched and hung up on while a person is rung, and whether a REFER can reach it.
 #[async_trait]
-pub trait Line: Send {
+pub trait Line: CallerSignals {
     /// The call record's `channel`: "sip" or "webrtc".
     fn channel(&self) -> &'static str;
 
     /// Waits for the line's next signal (cancel-safe: used in the call's `select!`).
     async fn signal(&mut self, media: &MediaHandle) -> Signal;
 
-    /// Ends the call from our side.
-    async fn hang_up(&mut self);
-
     /// Where text for the caller goes, on lines with a screen; phones have none.
     fn screen(&self) -> Option<mpsc::UnboundedSender<Shown>> {
         None
     }
-
-    /// Puts the caller through to the queue (the call is over for us unless it failed).
-    async fn put_through(&mut self, p: PutThrough<'_>) -> Outcome;
 }

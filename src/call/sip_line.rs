@@ -7,20 +7,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rsipstack::dialog::dialog::DialogState;
+use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver};
+use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::StatusCode;
 use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use super::line::{Line, PutThrough, Signal};
+use super::line::{Line, Signal};
 use crate::config::Config;
 use crate::media::{MediaEvent, MediaHandle};
 use crate::rtp::session::{self, MediaParams, RtpCounters};
 use crate::sip::answer::{ring, sdp_headers, wait_for_ack_answer};
 use crate::sip::sdp::{self, Negotiated};
 use crate::sip::uas::IncomingCall;
-use crate::transfer::bridge::CallerLeg;
-use crate::transfer::Outcome;
+use crate::transfer::{self, bridge::CallerSignals};
 
 pub struct SipLine {
     pub call: IncomingCall,
@@ -167,21 +167,20 @@ impl Line for SipLine {
             Some(_) => Signal::Handled,
         }
     }
+}
+
+#[async_trait]
+impl CallerSignals for SipLine {
+    async fn gone(&mut self) -> bool {
+        transfer::ended(self.call.states.recv().await).await
+    }
 
     async fn hang_up(&mut self) {
         self.call.dialog.bye().await.ok();
     }
 
-    async fn put_through(&mut self, p: PutThrough<'_>) -> Outcome {
-        let caller = CallerLeg {
-            dialog: &self.call.dialog,
-            states: &mut self.call.states,
-            media: p.media,
-            events: p.events,
-        };
-        p.transferer
-            .transfer(caller, p.queue, p.context, p.caller_user)
-            .await
+    fn dialog(&mut self) -> Option<(&InviteDialog, &mut DialogStateReceiver)> {
+        Some((&self.call.dialog, &mut self.call.states))
     }
 }
 

@@ -193,10 +193,21 @@ pub enum BridgeEnd {
     MediaTimeout,
 }
 
+/// The caller's signalling during a transfer, whatever the line.
+#[async_trait::async_trait]
+pub trait CallerSignals: Send {
+    /// Waits for the caller's next signal (answering in-call requests on the way);
+    /// true when the caller is gone.
+    async fn gone(&mut self) -> bool;
+    async fn hang_up(&mut self);
+    /// The caller's SIP dialog and its requests, for a REFER; None on a line that
+    /// cannot be referred (a web call).
+    fn dialog(&mut self) -> Option<(&InviteDialog, &mut DialogStateReceiver)>;
+}
+
 /// The caller's side of the bridge, lent by the call driver.
 pub struct CallerLeg<'a> {
-    pub dialog: &'a InviteDialog,
-    pub states: &'a mut DialogStateReceiver,
+    pub signals: &'a mut dyn CallerSignals,
     pub media: &'a MediaHandle,
     pub events: &'a mut mpsc::UnboundedReceiver<MediaEvent>,
 }
@@ -218,7 +229,7 @@ pub async fn run(caller: CallerLeg<'_>, mut agent: AgentLeg) -> BridgeEnd {
                 Some(MediaEvent::PlaybackDone | MediaEvent::PlaybackStarted(_)) => {}
                 Some(MediaEvent::Timeout) | None => break BridgeEnd::MediaTimeout,
             },
-            st = caller.states.recv() => if super::ended(st).await {
+            gone = caller.signals.gone() => if gone {
                 break BridgeEnd::CallerHungUp;
             },
             st = agent.states.recv() => if super::ended(st).await {
@@ -230,7 +241,7 @@ pub async fn run(caller: CallerLeg<'_>, mut agent: AgentLeg) -> BridgeEnd {
         agent.dialog.bye().await.ok();
     }
     if end != BridgeEnd::CallerHungUp {
-        caller.dialog.bye().await.ok();
+        caller.signals.hang_up().await;
     }
     end
 }

@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use rsipstack::dialog::dialog::DialogState;
+use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver};
+use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Header, ReferTo, StatusCode};
 use tokio::time::Instant;
 
@@ -75,8 +76,11 @@ impl Transferer {
         caller_user: Option<&str>,
     ) -> Outcome {
         let mut tried = Vec::new();
-        if self.method == Method::Refer {
-            match self.refer(&mut caller, queue, context).await {
+        if let (Method::Refer, Some((dialog, states))) = (self.method, caller.signals.dialog()) {
+            match self
+                .refer(dialog, states, caller.events, queue, context)
+                .await
+            {
                 Ok(()) => {
                     self.count("refer", "success");
                     return Outcome::Referred;
@@ -122,7 +126,9 @@ impl Transferer {
     /// Sends the REFER and follows its NOTIFYs to a verdict.
     async fn refer(
         &self,
-        caller: &mut CallerLeg<'_>,
+        dialog: &InviteDialog,
+        states: &mut DialogStateReceiver,
+        events: &mut tokio::sync::mpsc::UnboundedReceiver<MediaEvent>,
         queue: &Queue,
         context: &TransferContext,
     ) -> Result<(), ReferEnd> {
@@ -136,8 +142,7 @@ impl Transferer {
         let referred_by = Header::Other("Referred-By".into(), format!("<{}>", self.stack.contact));
         let mut tracker = ReferTracker::new(std::time::Instant::now(), self.notify_timeout);
         tracing::info!(queue = %queue.name, %refer_to, "REFER");
-        let response = caller
-            .dialog
+        let response = dialog
             .refer(ReferTo::new(refer_to), Some(vec![referred_by]), None)
             .await;
         let status = match response {
@@ -164,10 +169,10 @@ impl Transferer {
             };
             tokio::select! {
                 _ = timer => { tracker.on_timer(std::time::Instant::now()); }
-                ev = caller.events.recv() => if matches!(ev, None | Some(MediaEvent::Timeout)) {
+                ev = events.recv() => if matches!(ev, None | Some(MediaEvent::Timeout)) {
                     return Err(ReferEnd::CallerLeft);
                 },
-                st = caller.states.recv() => match st {
+                st = states.recv() => match st {
                     None | Some(DialogState::Terminated(..)) => return Err(ReferEnd::CallerLeft),
                     Some(DialogState::Notify(_, req, h)) => {
                         h.reply(StatusCode::OK).await.ok();
@@ -189,11 +194,11 @@ impl Transferer {
         // RFC 5589: the transferor ends its dialog once the transfer succeeded; give
         // the caller's phone a moment to do it first, so our BYE does not cross theirs.
         let left = tokio::time::timeout(Duration::from_secs(2), async {
-            while !ended(caller.states.recv().await).await {}
+            while !ended(states.recv().await).await {}
         })
         .await;
         if left.is_err() {
-            caller.dialog.bye().await.ok();
+            dialog.bye().await.ok();
         }
         Ok(())
     }
@@ -225,7 +230,7 @@ async fn wait_while_dialing(
             ev = caller.events.recv() => if matches!(ev, None | Some(MediaEvent::Timeout)) {
                 return Dialed::CallerLeft;
             },
-            st = caller.states.recv() => if ended(st).await {
+            gone = caller.signals.gone() => if gone {
                 return Dialed::CallerLeft;
             },
         }

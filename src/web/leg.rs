@@ -25,10 +25,12 @@ use webrtc::track::track_remote::TrackRemote;
 
 use super::codec::{Codec, Decoder, Encoder};
 use super::keys::{self, FromPage};
-use crate::call::line::{Line, PutThrough, Shown, Signal};
+use crate::call::line::{Line, Shown, Signal};
 use crate::media::{self, Command, MediaEvent, MediaHandle, Outgoing};
 use crate::sip::uas::CallSlot;
-use crate::transfer::Outcome;
+use crate::transfer::bridge::CallerSignals;
+use rsipstack::dialog::dialog::DialogStateReceiver;
+use rsipstack::dialog::invite_dialog::InviteDialog;
 
 /// How long a web caller has to connect (ICE, DTLS) after the answer went out.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -384,6 +386,19 @@ impl Line for WebLine {
         }
     }
 
+    fn screen(&self) -> Option<mpsc::UnboundedSender<Shown>> {
+        Some(self.screen.clone())
+    }
+}
+
+/// A web caller is put through by a bridge: we call the queue and carry the audio.
+#[async_trait]
+impl CallerSignals for WebLine {
+    async fn gone(&mut self) -> bool {
+        self.gone.recv().await;
+        true
+    }
+
     async fn hang_up(&mut self) {
         self.screen.send(Shown::HungUp).ok();
         // Let the page see it before the connection goes.
@@ -391,11 +406,7 @@ impl Line for WebLine {
         self.pc.close().await.ok();
     }
 
-    fn screen(&self) -> Option<mpsc::UnboundedSender<Shown>> {
-        Some(self.screen.clone())
-    }
-
-    async fn put_through(&mut self, _p: PutThrough<'_>) -> Outcome {
-        Outcome::Failed("a web call cannot be put through to a queue yet".into())
+    fn dialog(&mut self) -> Option<(&InviteDialog, &mut DialogStateReceiver)> {
+        None
     }
 }

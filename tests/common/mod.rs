@@ -61,7 +61,7 @@ impl Gateway {
         let child = Command::new(bin())
             .args(["serve", "--config"])
             .arg(&cfg_path)
-            .env("RUST_LOG", "info,rsipstack=warn")
+            .env("RUST_LOG", "info,rsipstack=warn,webrtc=warn")
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())

@@ -150,3 +150,57 @@ pub fn sipp_messages(dir: &Path) -> String {
     }
     all
 }
+
+/// A sipp queue running `scenario` for `calls` calls on a free port, in its own folder.
+pub struct Queue {
+    dir: tempfile::TempDir,
+    port: u16,
+    sipp: std::process::Child,
+}
+
+impl Queue {
+    pub fn start(scenario_file: &str, calls: u32, extra: &[&str], limit_secs: u32) -> Queue {
+        let dir = tempfile::tempdir().unwrap();
+        let (port, media) = (free_port(), free_port());
+        let mut args = vec![
+            "-sf".to_string(),
+            scenario(scenario_file),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            port.to_string(),
+            "-mp".into(),
+            media.to_string(),
+            "-m".into(),
+            calls.to_string(),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let sipp = sipp_spawn(dir.path(), &args, limit_secs);
+        Queue { dir, port, sipp }
+    }
+
+    pub fn uri(&self) -> String {
+        format!("sip:queue@127.0.0.1:{}", self.port)
+    }
+
+    /// Waits for sipp to finish; its exit code and everything it logged.
+    pub fn finish(&mut self) -> (Option<i32>, String) {
+        let code = wait_exit(&mut self.sipp, Duration::from_secs(20));
+        (code, sipp_messages(self.dir.path()))
+    }
+}
+
+pub fn wait_exit(child: &mut std::process::Child, limit: Duration) -> Option<i32> {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        if start.elapsed() > limit {
+            child.kill().ok();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

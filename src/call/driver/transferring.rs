@@ -5,10 +5,11 @@ use tokio::sync::mpsc;
 
 use super::CallLoop;
 use crate::call::conversation::{Event, Route, TransferRequest};
-use crate::call::line::{Line, PutThrough};
+use crate::call::line::Line;
 use crate::media::MediaEvent;
 use crate::ops::live::TransferView;
 use crate::ops::switchboard::url_escape;
+use crate::transfer::bridge::CallerLeg;
 use crate::transfer::context::TransferContext;
 use crate::transfer::{self, route};
 
@@ -48,15 +49,14 @@ impl CallLoop {
             result: result.into(),
         };
         ctx.live.transfer(&self.call_id, view("", "trying"));
-        let outcome = line
-            .put_through(PutThrough {
-                transferer: &ctx.transfer,
-                media: &self.media,
-                events: media_events,
-                queue,
-                context: &context,
-                caller_user: self.caller_user.as_deref(),
-            })
+        let caller = CallerLeg {
+            signals: line,
+            media: &self.media,
+            events: media_events,
+        };
+        let outcome = ctx
+            .transfer
+            .transfer(caller, queue, &context, self.caller_user.as_deref())
             .await;
         tracing::info!(queue = %queue.name, ?outcome, "transfer over");
         match outcome {
