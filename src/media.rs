@@ -13,7 +13,8 @@ use tokio::sync::mpsc;
 /// What the media task tells the call.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MediaEvent {
-    /// Decoded 8 kHz audio from the caller, in playout order.
+    /// Decoded audio from the caller, in playout order, at the line's rate (8 kHz on
+    /// the phone and on an agent's leg; 16 kHz from a web page speaking Opus).
     Audio(Vec<i16>),
     Dtmf(char),
     /// Everything queued with `play` has gone out on the wire.

@@ -74,7 +74,12 @@ async fn an_abandoned_decode_leaves_the_worker_usable() {
         ..Turn::default()
     };
     let abandoned = stt
-        .submit_8k(&pcm, turn.clone(), Some(Arc::new(AtomicBool::new(true))))
+        .submit(
+            &pcm,
+            8_000,
+            turn.clone(),
+            Some(Arc::new(AtomicBool::new(true))),
+        )
         .unwrap()
         .await;
     assert!(
@@ -89,7 +94,7 @@ async fn an_abandoned_decode_leaves_the_worker_usable() {
         None,
     ] {
         let next = stt
-            .submit_8k(&pcm, turn.clone(), flag)
+            .submit(&pcm, 8_000, turn.clone(), flag)
             .unwrap()
             .await
             .unwrap();

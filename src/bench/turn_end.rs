@@ -32,12 +32,15 @@ pub fn run(config: &Config, out: &mut String) -> anyhow::Result<()> {
                 path.display()
             );
         };
-        let mut listener = Listener::new(EndpointConfig {
-            trailing_silence_ms: config.stt.trailing_silence_ms,
-            max_utterance_ms: config.stt.max_utterance_ms,
-            pause_ms: config.stt.pause_ms.max(1),
-            ..Default::default()
-        });
+        let mut listener = Listener::new(
+            EndpointConfig {
+                trailing_silence_ms: config.stt.trailing_silence_ms,
+                max_utterance_ms: config.stt.max_utterance_ms,
+                pause_ms: config.stt.pause_ms.max(1),
+                ..Default::default()
+            },
+            8_000,
+        );
         let mut padded = audio;
         padded.extend(std::iter::repeat_n(0i16, 8000));
         let mut pauses: Vec<f32> = Vec::new();

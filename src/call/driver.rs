@@ -167,13 +167,17 @@ pub async fn converse(
     conversation.set_links_on_screen(line.screen().is_some());
     let mut call_loop = CallLoop {
         conversation,
-        listener: Listener::new(EndpointConfig {
-            trailing_silence_ms: cfg.stt.trailing_silence_ms,
-            max_utterance_ms: cfg.stt.max_utterance_ms,
-            pause_ms: cfg.stt.pause_ms,
-            confirm_ms: cfg.stt.barge_in_ms,
-            ..Default::default()
-        }),
+        listener: Listener::new(
+            EndpointConfig {
+                trailing_silence_ms: cfg.stt.trailing_silence_ms,
+                max_utterance_ms: cfg.stt.max_utterance_ms,
+                pause_ms: cfg.stt.pause_ms,
+                confirm_ms: cfg.stt.barge_in_ms,
+                ..Default::default()
+            },
+            line.audio_rate(),
+        ),
+        audio_rate: line.audio_rate(),
         decodes: Decodes::default(),
         abandon: None,
         playback: Playback::default(),
@@ -258,6 +262,8 @@ struct CallLoop {
     done_tx: mpsc::UnboundedSender<Done>,
     /// The caller's screen (web calls): captions and links.
     screen: Option<mpsc::UnboundedSender<Shown>>,
+    /// The rate of the caller's audio (the line's).
+    audio_rate: u32,
 }
 
 impl CallLoop {

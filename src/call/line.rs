@@ -38,6 +38,12 @@ pub trait Line: CallerSignals {
     /// The call record's `channel`: "sip" or "webrtc".
     fn channel(&self) -> &'static str;
 
+    /// The rate of the caller's audio in the line's media events: 8 kHz on the phone,
+    /// 16 kHz from a web page speaking Opus (wideband reaches the recognizer as is).
+    fn audio_rate(&self) -> u32 {
+        8_000
+    }
+
     /// Waits for the line's next signal (cancel-safe: used in the call's `select!`).
     async fn signal(&mut self, media: &MediaHandle) -> Signal;
 

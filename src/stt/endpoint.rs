@@ -11,8 +11,6 @@
 
 use std::collections::VecDeque;
 
-use super::vad::FRAME;
-
 const FRAME_MS: u32 = 20;
 /// Frames in the onset window, and how many of them must be voiced.
 const ONSET_WINDOW: usize = 10;
@@ -54,7 +52,7 @@ pub enum EndReason {
 pub enum Endpoint {
     /// The caller started talking; `at_ms` is where the onset window began.
     SpeechStart { at_ms: u64 },
-    /// A finished utterance (8 kHz), from before the onset to the end of speech.
+    /// A finished utterance (at the line's rate), from before the onset to the end of speech.
     Utterance {
         audio: Vec<i16>,
         start_ms: u64,
@@ -118,9 +116,8 @@ impl Endpointer {
         frames * FRAME_MS as u64
     }
 
-    /// Feeds one 20 ms frame (160 samples) and its voice verdict.
+    /// Feeds one 20 ms frame (at any rate: the audio is only carried) and its voice verdict.
     pub fn push(&mut self, frame: &[i16], voiced: bool) -> Option<Endpoint> {
-        debug_assert_eq!(frame.len(), FRAME);
         let index = self.frames_seen;
         self.frames_seen += 1;
         let keep = (self.cfg.preroll_ms / FRAME_MS) as usize + ONSET_WINDOW;
@@ -213,7 +210,7 @@ impl Endpointer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stt::vad::VoiceDetector;
+    use crate::stt::vad::{VoiceDetector, FRAME};
 
     fn run(ep: &mut Endpointer, pattern: &str) -> Vec<Endpoint> {
         // One character per 20 ms frame: '#' voiced, '.' silent.
@@ -403,7 +400,7 @@ mod tests {
         let mut audio = hiss(8000);
         audio.extend(&speech);
         audio.extend(hiss(8000));
-        let mut vad = VoiceDetector::new();
+        let mut vad = VoiceDetector::new(8_000);
         let mut ep = Endpointer::new(EndpointConfig {
             max_utterance_ms: 30_000,
             trailing_silence_ms: 700,

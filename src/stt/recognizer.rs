@@ -254,13 +254,15 @@ impl Recognizer {
 
     /// Queues 8 kHz audio at once (refused when the queue is full); the transcript
     /// comes from the returned future.
-    pub fn submit_8k(
+    /// Like `submit_16k`, for a line's audio at `rate`.
+    pub fn submit(
         &self,
         pcm: &[i16],
+        rate: u32,
         turn: Turn,
         abandon: Option<Abandon>,
     ) -> Result<impl std::future::Future<Output = Result<Transcript, SttError>>, SttError> {
-        self.submit_16k(resample(&i16_to_f32(pcm), 8000, 16000), turn, abandon)
+        self.submit_16k(resample(&i16_to_f32(pcm), rate, 16000), turn, abandon)
     }
 
     fn submit_16k(

@@ -1,4 +1,5 @@
-//! Frame-level voice activity on 8 kHz telephone audio (WebRTC's VAD, via `webrtc-vad`).
+//! Frame-level voice activity on a line's audio (WebRTC's VAD, via `webrtc-vad`): 8 kHz
+//! on the phone, 16 kHz from the web page.
 //!
 //! Chosen over Silero-in-whisper.cpp for endpointing because it classifies each 20 ms
 //! frame as it arrives, at the line's own 8 kHz, for microseconds of CPU; whisper.cpp's
@@ -14,6 +15,8 @@ const MIN_SPEECH_LEVEL: f32 = 0.002;
 
 pub struct VoiceDetector {
     vad: Vad,
+    /// Samples in 20 ms at the detector's rate.
+    frame: usize,
 }
 
 // SAFETY: `Vad` owns a heap-allocated fvad instance with no thread affinity; it is only
@@ -21,10 +24,21 @@ pub struct VoiceDetector {
 unsafe impl Send for VoiceDetector {}
 
 impl VoiceDetector {
-    pub fn new() -> Self {
+    /// For audio at `rate`: 16 kHz, else 8 kHz.
+    pub fn new(rate: u32) -> Self {
+        let (rate, frame) = match rate {
+            16_000 => (SampleRate::Rate16kHz, 2 * FRAME),
+            _ => (SampleRate::Rate8kHz, FRAME),
+        };
         VoiceDetector {
-            vad: Vad::new_with_rate_and_mode(SampleRate::Rate8kHz, VadMode::Aggressive),
+            vad: Vad::new_with_rate_and_mode(rate, VadMode::Aggressive),
+            frame,
         }
+    }
+
+    /// Samples in a 20 ms frame.
+    pub fn frame(&self) -> usize {
+        self.frame
     }
 
     /// Whether a 20 ms frame holds voice; a frame of the wrong size counts as silence.
@@ -33,7 +47,7 @@ impl VoiceDetector {
     /// hiss "voice" indefinitely (seen on our fixtures), which would stop a turn from
     /// ever ending. A level floor below any speech keeps quiet noise out.
     pub fn is_voice(&mut self, frame: &[i16]) -> bool {
-        frame.len() == FRAME
+        frame.len() == self.frame
             && self.vad.is_voice_segment(frame).unwrap_or(false)
             && crate::audio::wav::level(frame) > MIN_SPEECH_LEVEL
     }
@@ -41,6 +55,6 @@ impl VoiceDetector {
 
 impl Default for VoiceDetector {
     fn default() -> Self {
-        Self::new()
+        Self::new(8_000)
     }
 }

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::audio::g711::Law;
+use crate::audio::resample::{f32_to_i16, i16_to_f32, Streaming};
 use crate::media::{MediaEvent, MediaHandle};
 use crate::rtp::session::{self, MediaParams, RtpCounters};
 use crate::sip::dialogs::Registration;
@@ -208,6 +209,8 @@ pub trait CallerSignals: Send {
 /// The caller's side of the bridge, lent by the call driver.
 pub struct CallerLeg<'a> {
     pub signals: &'a mut dyn CallerSignals,
+    /// The rate of the caller's audio; the agent's leg is 8 kHz.
+    pub rate: u32,
     pub media: &'a MediaHandle,
     pub events: &'a mut mpsc::UnboundedReceiver<MediaEvent>,
 }
@@ -215,10 +218,14 @@ pub struct CallerLeg<'a> {
 /// Carries audio and DTMF both ways until one side hangs up, then hangs up the other.
 pub async fn run(caller: CallerLeg<'_>, mut agent: AgentLeg) -> BridgeEnd {
     caller.media.stop_playback();
+    let mut to_agent = Streaming::new(caller.rate, 8_000);
     let end = loop {
         tokio::select! {
             ev = caller.events.recv() => match ev {
-                Some(MediaEvent::Audio(pcm)) => agent.media.play(pcm),
+                Some(MediaEvent::Audio(pcm)) if caller.rate == 8_000 => agent.media.play(pcm),
+                Some(MediaEvent::Audio(pcm)) => {
+                    agent.media.play(f32_to_i16(&to_agent.push(&i16_to_f32(&pcm))));
+                }
                 Some(MediaEvent::Dtmf(d)) => agent.media.send_dtmf(d),
                 Some(MediaEvent::PlaybackDone | MediaEvent::PlaybackStarted(_)) => {}
                 Some(MediaEvent::Timeout) | None => break BridgeEnd::MediaTimeout,

@@ -1,6 +1,7 @@
-//! A web call's audio codec, seen from the call: 20 ms frames of 8 kHz PCM in and
-//! out. Opus runs at 48 kHz (libopus), with streaming resamplers in between so frame
-//! edges do not click; PCMU is the G.711 every line already speaks.
+//! A web call's audio codec, seen from the call: the caller's audio in at the line's
+//! rate (16 kHz wideband from Opus, 8 kHz from PCMU), and 20 ms frames of the call's
+//! 8 kHz voice out. Opus runs at 48 kHz (libopus), with streaming resamplers in
+//! between so frame edges do not click; PCMU is the G.711 every line already speaks.
 
 use crate::audio::g711::Law;
 use crate::audio::resample::{f32_to_i16, i16_to_f32, Streaming};
@@ -11,8 +12,19 @@ pub enum Codec {
     Pcmu,
 }
 
-/// The call's rate and the rate Opus runs at.
+impl Codec {
+    /// The rate of the caller's audio as the call hears it.
+    pub fn rate(self) -> u32 {
+        match self {
+            Codec::Opus => WIDEBAND_HZ,
+            Codec::Pcmu => CALL_HZ,
+        }
+    }
+}
+
+/// The rate of what the call says, of a wideband caller, and the rate Opus runs at.
 const CALL_HZ: u32 = 8_000;
+const WIDEBAND_HZ: u32 = 16_000;
 const OPUS_HZ: u32 = 48_000;
 /// The longest Opus frame (120 ms at 48 kHz), the size of the decode buffer.
 const MAX_FRAME: usize = 5_760;
@@ -31,15 +43,15 @@ impl Decoder {
         Ok(match codec {
             Codec::Opus => Decoder::Opus {
                 opus: opus::Decoder::new(OPUS_HZ, opus::Channels::Mono)?,
-                down: Box::new(Streaming::new(OPUS_HZ, CALL_HZ)),
+                down: Box::new(Streaming::new(OPUS_HZ, WIDEBAND_HZ)),
                 buf: vec![0; MAX_FRAME],
             },
             Codec::Pcmu => Decoder::Pcmu,
         })
     }
 
-    /// One packet's payload as 8 kHz PCM; a packet that does not decode is dropped
-    /// (the browser's next one will).
+    /// One packet's payload as PCM at `Codec::rate`; a packet that does not decode
+    /// is dropped (the browser's next one will).
     pub fn decode(&mut self, payload: &[u8]) -> Vec<i16> {
         match self {
             Decoder::Opus { opus, down, buf } => match opus.decode(payload, buf, false) {
@@ -109,7 +121,8 @@ impl Encoder {
 mod tests {
     use super::*;
 
-    /// A 440 Hz tone through Opus and back keeps its level and pitch.
+    /// A 440 Hz tone said at 8 kHz, through Opus, comes back wideband (16 kHz) with
+    /// its level and pitch.
     #[test]
     fn opus_carries_a_tone_both_ways() {
         let mut enc = Encoder::new(Codec::Opus).unwrap();
@@ -129,17 +142,18 @@ mod tests {
             );
             back.extend(dec.decode(&packet));
         }
+        assert_eq!(Codec::Opus.rate(), 16_000);
         assert!(
-            (7_900..=8_000).contains(&back.len()),
+            (15_800..=16_000).contains(&back.len()),
             "{} samples",
             back.len()
         );
-        let tail = &back[2_000..7_000];
+        let tail = &back[4_000..14_000];
         let rms =
             (tail.iter().map(|&s| (s as f64).powi(2)).sum::<f64>() / tail.len() as f64).sqrt();
         assert!((4_500.0..6_500.0).contains(&rms), "rms {rms}");
         let crossings = tail.windows(2).filter(|w| w[0] < 0 && w[1] >= 0).count();
-        // 5,000 samples at 8 kHz of 440 Hz: 275 periods.
+        // 10,000 samples at 16 kHz of 440 Hz: 275 periods.
         assert!((270..=280).contains(&crossings), "{crossings}");
     }
 

@@ -37,6 +37,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub struct WebLine {
     pc: Arc<RTCPeerConnection>,
+    codec: Codec,
     gone: mpsc::UnboundedReceiver<String>,
     screen: mpsc::UnboundedSender<Shown>,
     /// Holds the call's place under `max_calls` until the line is dropped.
@@ -241,6 +242,7 @@ impl Pending {
             codec: self.codec,
             line: WebLine {
                 pc: self.pc,
+                codec: self.codec,
                 gone: self.gone,
                 screen,
                 _slot: self.slot,
@@ -377,6 +379,10 @@ async fn show(
 impl Line for WebLine {
     fn channel(&self) -> &'static str {
         "webrtc"
+    }
+
+    fn audio_rate(&self) -> u32 {
+        self.codec.rate()
     }
 
     async fn signal(&mut self, _media: &MediaHandle) -> Signal {

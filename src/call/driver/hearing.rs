@@ -72,7 +72,7 @@ impl CallLoop {
                 let turn = self.ctx.understanding.turn(&self.language, number);
                 let abandon = partial.then(Abandon::default);
                 self.abandon = abandon.clone().map(|a| (id, a));
-                let pending = match self.ctx.stt.submit_8k(&audio, turn, abandon) {
+                let pending = match self.ctx.stt.submit(&audio, self.audio_rate, turn, abandon) {
                     Ok(pending) => pending,
                     Err(e) if partial => {
                         tracing::debug!(error = %e, "no decode at the pause");

@@ -50,6 +50,7 @@ impl CallLoop {
         };
         ctx.live.transfer(&self.call_id, view("", "trying"));
         let caller = CallerLeg {
+            rate: line.audio_rate(),
             signals: line,
             media: &self.media,
             events: media_events,
