@@ -1,0 +1,175 @@
+//! Headless Chromium driven over the DevTools protocol on a pipe (fd 3/4, here two
+//! FIFOs): `--dump-dom` with `--virtual-time-budget` never returns while a page holds
+//! an open event stream, and without it the DOM is taken before the first event
+//! arrives. Every wait is bounded (and chromium itself runs under `timeout`).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+
+pub struct Browser {
+    child: Child,
+    tx: std::fs::File,
+    rx: BufReader<std::fs::File>,
+    next_id: u64,
+    session: String,
+}
+
+impl Browser {
+    /// Opens `url` in a fresh profile under `dir`, waits `settle`, attaches to the page.
+    pub fn open(dir: &Path, url: &str, settle: Duration) -> Browser {
+        let (to, from) = (dir.join("cdp-in"), dir.join("cdp-out"));
+        for fifo in [&to, &from] {
+            std::fs::remove_file(fifo).ok();
+            assert!(Command::new("mkfifo").arg(fifo).status().unwrap().success());
+        }
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg("exec timeout 120 chromium --headless --no-sandbox --disable-gpu --window-size=1200,1000 --user-data-dir=\"$2\" --remote-debugging-pipe \"$3\" 3<\"$0\" 4>\"$1\" 2>/dev/null")
+            .arg(&to)
+            .arg(&from)
+            .arg(dir.join("chromium"))
+            .arg(url)
+            .spawn()
+            .expect("run chromium (Debian package chromium)");
+        let tx = std::fs::OpenOptions::new().write(true).open(&to).unwrap();
+        let rx = BufReader::new(std::fs::File::open(&from).unwrap());
+        let mut b = Browser {
+            child,
+            tx,
+            rx,
+            next_id: 0,
+            session: String::new(),
+        };
+        std::thread::sleep(settle);
+        let targets = b.call("Target.getTargets", serde_json::json!({}), false);
+        let page = targets["targetInfos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["type"] == "page")
+            .expect("a page")["targetId"]
+            .clone();
+        let attached = b.call(
+            "Target.attachToTarget",
+            serde_json::json!({"targetId": page, "flatten": true}),
+            false,
+        );
+        b.session = attached["sessionId"].as_str().unwrap().to_string();
+        b
+    }
+
+    /// One DevTools command (to the page's session if `on_page`); its result.
+    fn call(
+        &mut self,
+        method: &str,
+        params: serde_json::Value,
+        on_page: bool,
+    ) -> serde_json::Value {
+        self.next_id += 1;
+        let mut msg = serde_json::json!({"id": self.next_id, "method": method, "params": params});
+        if on_page {
+            msg["sessionId"] = self.session.clone().into();
+        }
+        self.tx.write_all(format!("{msg}\0").as_bytes()).unwrap();
+        loop {
+            let mut buf = Vec::new();
+            let n = self.rx.read_until(0, &mut buf).unwrap();
+            assert!(n > 0, "chromium closed the pipe during {method}");
+            buf.pop();
+            let reply: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+            if reply["id"] == self.next_id {
+                assert!(reply.get("error").is_none(), "{method}: {reply}");
+                return reply["result"].clone();
+            }
+        }
+    }
+
+    /// The value of a JavaScript expression in the page (promises awaited).
+    pub fn eval(&mut self, expression: &str) -> serde_json::Value {
+        let r = self.call(
+            "Runtime.evaluate",
+            serde_json::json!({"expression": expression, "returnByValue": true, "awaitPromise": true}),
+            true,
+        );
+        assert!(
+            r.get("exceptionDetails").is_none(),
+            "{expression}: {}",
+            r["exceptionDetails"]
+        );
+        r["result"]["value"].clone()
+    }
+
+    /// Evaluates `condition` until it is true (at most `limit`).
+    pub fn wait_for(&mut self, condition: &str, limit: Duration) {
+        let start = Instant::now();
+        while self.eval(condition) != serde_json::Value::Bool(true) {
+            assert!(
+                start.elapsed() < limit,
+                "page never showed {condition}:\n{}",
+                self.dom()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Posts the staff token to `/login` (as the login form does) and goes to `then`
+    /// with the session cookie it got.
+    pub fn login(&mut self, token: &str, then: &str) {
+        self.eval(&format!(
+            "fetch('/login', {{method: 'POST', body: new URLSearchParams({{token: {token:?}}})}})\
+             .then(() => {{ location.href = {then:?}; }})"
+        ));
+    }
+
+    pub fn dom(&mut self) -> String {
+        self.eval("document.documentElement.outerHTML")
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// A PNG of the element `selector` ("html" for the whole page): the viewport is
+    /// made as tall as the page first, so nothing is cut off or laid out again.
+    pub fn screenshot(&mut self, selector: &str, path: &Path) {
+        let height = self.eval("document.documentElement.scrollHeight");
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            serde_json::json!({"width": 1200, "height": height.as_f64().unwrap().max(1000.0),
+                "deviceScaleFactor": 1, "mobile": false}),
+            true,
+        );
+        let rect = self.eval(&format!(
+            "(() => {{ const r = document.querySelector({selector:?}).getBoundingClientRect(); \
+             return [r.left + scrollX, r.top + scrollY, r.width, r.height]; }})()"
+        ));
+        let n = |i: usize| rect[i].as_f64().unwrap();
+        let shot = self.call(
+            "Page.captureScreenshot",
+            serde_json::json!({"format": "png",
+                "clip": {"x": n(0), "y": n(1), "width": n(2).max(1.0), "height": n(3).max(1.0), "scale": 1}}),
+            true,
+        );
+        self.call(
+            "Emulation.clearDeviceMetricsOverride",
+            serde_json::json!({}),
+            true,
+        );
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().unwrap())
+            .unwrap();
+        std::fs::write(path, png).unwrap();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        self.next_id += 1;
+        let msg = serde_json::json!({"id": self.next_id, "method": "Browser.close", "params": {}});
+        self.tx.write_all(format!("{msg}\0").as_bytes()).ok();
+        self.child.wait().ok();
+    }
+}
