@@ -37,7 +37,9 @@ type Turn = (String, Option<String>, bool);
 fn ask(gw: &Gateway, wav: &Path) -> (String, Turn) {
     let before = finished_calls(&gw.records()).len();
     let rec = gw.dir.path().join("reply.wav");
-    call_recording(gw, wav, &rec, &["--hangup-after", "20"]);
+    // Room for a slow transcript on a busy machine: a call hung up before its
+    // transcript is ready is recorded without the caller's turn.
+    call_recording(gw, wav, &rec, &["--hangup-after", "30"]);
     let start = Instant::now();
     loop {
         let calls = finished_calls(&gw.records());

@@ -168,17 +168,20 @@ impl Kb {
     }
 
     pub fn parse(text: &str) -> Result<Kb, KbError> {
-        let table: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| KbError::Syntax(e.to_string()))?;
-        Kb::from_table(table)
+        // Straight from the text, so a misspelt key is reported with its line.
+        let raw: RawKb = toml::from_str(text).map_err(|e| KbError::Syntax(e.to_string()))?;
+        Kb::from_raw(raw)
     }
 
-    /// A knowledge base from its file's parsed TOML.
+    /// A knowledge base from its file's parsed TOML (the overlay merges that way).
     pub fn from_table(table: toml::Table) -> Result<Kb, KbError> {
         let raw: RawKb = toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| KbError::Syntax(e.to_string()))?;
+        Kb::from_raw(raw)
+    }
+
+    fn from_raw(raw: RawKb) -> Result<Kb, KbError> {
         let mut seen: HashMap<String, usize> = HashMap::new();
         let mut intents = Vec::with_capacity(raw.intent.len());
         for (i, r) in raw.intent.into_iter().enumerate() {

@@ -150,3 +150,11 @@ fn syntax_and_file_errors_name_the_file() {
     assert!(e.contains("missing.toml"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_misspelt_key_is_reported_with_its_line() {
+    let e = Kb::parse(&tiny_kb(&answer_entry("affald.a", GOOD)).replace("title =", "tittle ="))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("tittle") && e.contains("line"), "{e}");
+}
