@@ -22,6 +22,7 @@ use crate::ops::live::LiveCalls;
 use crate::ops::metrics::Metrics;
 use crate::ops::prompts::PromptSource;
 use crate::ops::records::{self, RecordWriter, Records};
+use crate::ops::teach::Teacher;
 use crate::rtp::session::RtpCounters;
 use crate::sip::access::{Access, AccessSettings};
 use crate::sip::dialogs::SipStats;
@@ -220,6 +221,13 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         cancel.clone(),
     ));
     let live = LiveCalls::with_records(500, records);
+    let teach = config.intent.kb.clone().map(|kb| {
+        Arc::new(Teacher::new(
+            kb,
+            understanding.matcher.clone(),
+            record_path.clone(),
+        ))
+    });
     let http = http::serve(
         &config.http,
         Arc::new(OpsState {
@@ -227,6 +235,14 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
             live: live.clone(),
             records: record_path,
             prompts: prompt_sources,
+            teach,
+            sms_outbox: sms.as_ref().map(|_| config.sms.outbox_path()),
+            // `transferer` above has refused a zone that is not an IANA name.
+            timezone: config
+                .transfer
+                .timezone
+                .parse()
+                .unwrap_or(chrono_tz::Europe::Copenhagen),
             readiness: Readiness {
                 // Both are done above, or `start` has returned an error.
                 speech_model_loaded: true,

@@ -121,12 +121,10 @@ fn a_call_is_recorded_redacted_counted_and_the_metrics_pass_promtool() {
     assert_eq!((status, body.as_str()), (200, "ready"));
 }
 
-/// Headless Chromium on a page, driven over the DevTools protocol on a pipe (fd 3/4,
-/// here two FIFOs): `--dump-dom` with `--virtual-time-budget` never returns while the
-/// page holds an open event stream, and without it the DOM is taken before the first
-/// event arrives. The page runs `settle` in real time, then its DOM is read and,
-/// if asked, a screenshot is written. With `login`, the page (`/login`) first posts that
-/// token to `/login` and goes to `/` with the session cookie it got.
+/// Headless Chromium on a page (see `common::browser`): the page runs `settle` in
+/// real time, then its DOM is read and, if asked, a screenshot is written. With
+/// `login`, the page (`/login`) first posts that token to `/login` and goes to `/`
+/// with the session cookie it got.
 fn chromium(
     dir: &Path,
     url: &str,
@@ -134,92 +132,16 @@ fn chromium(
     screenshot: Option<&Path>,
     login: Option<&str>,
 ) -> String {
-    use base64::Engine;
-    use std::io::{BufRead, BufReader, Write};
-    let (to, from) = (dir.join("cdp-in"), dir.join("cdp-out"));
-    for fifo in [&to, &from] {
-        std::fs::remove_file(fifo).ok();
-        assert!(Command::new("mkfifo").arg(fifo).status().unwrap().success());
-    }
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg("exec timeout 60 chromium --headless --no-sandbox --disable-gpu --window-size=1200,1000 --user-data-dir=\"$2\" --remote-debugging-pipe \"$3\" 3<\"$0\" 4>\"$1\" 2>/dev/null")
-        .arg(&to)
-        .arg(&from)
-        .arg(dir.join("chromium"))
-        .arg(url)
-        .spawn()
-        .expect("run chromium (Debian package chromium)");
-    let mut tx = std::fs::OpenOptions::new().write(true).open(&to).unwrap();
-    let mut rx = BufReader::new(std::fs::File::open(&from).unwrap());
-    let mut next_id = 0;
-    let mut call = |method: &str, params: serde_json::Value, session: Option<&str>| {
-        next_id += 1;
-        let mut msg = serde_json::json!({"id": next_id, "method": method, "params": params});
-        if let Some(s) = session {
-            msg["sessionId"] = s.into();
-        }
-        tx.write_all(format!("{msg}\0").as_bytes()).unwrap();
-        loop {
-            let mut buf = Vec::new();
-            let n = rx.read_until(0, &mut buf).unwrap();
-            assert!(n > 0, "chromium closed the pipe during {method}");
-            buf.pop();
-            let reply: serde_json::Value = serde_json::from_slice(&buf).unwrap();
-            if reply["id"] == next_id {
-                assert!(reply.get("error").is_none(), "{method}: {reply}");
-                return reply["result"].clone();
-            }
-        }
-    };
+    let mut browser = Browser::open(dir, url, &[]);
     std::thread::sleep(settle);
-    let targets = call("Target.getTargets", serde_json::json!({}), None);
-    let page = targets["targetInfos"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["type"] == "page")
-        .expect("a page")["targetId"]
-        .clone();
-    let attached = call(
-        "Target.attachToTarget",
-        serde_json::json!({"targetId": page, "flatten": true}),
-        None,
-    );
-    let session = attached["sessionId"].as_str().unwrap().to_string();
     if let Some(token) = login {
-        let script = format!(
-            "fetch('/login', {{method: 'POST', body: new URLSearchParams({{token: {token:?}}})}})\
-             .then(() => {{ location.href = '/'; }})"
-        );
-        call(
-            "Runtime.evaluate",
-            serde_json::json!({"expression": script}),
-            Some(&session),
-        );
+        browser.login(token, "/");
         std::thread::sleep(settle);
     }
-    let dom = call(
-        "Runtime.evaluate",
-        serde_json::json!({"expression": "document.documentElement.outerHTML", "returnByValue": true}),
-        Some(&session),
-    )["result"]["value"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let dom = browser.dom();
     if let Some(path) = screenshot {
-        let shot = call(
-            "Page.captureScreenshot",
-            serde_json::json!({"format": "png"}),
-            Some(&session),
-        );
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(shot["data"].as_str().unwrap())
-            .unwrap();
-        std::fs::write(path, png).unwrap();
+        browser.screenshot("html", path);
     }
-    call("Browser.close", serde_json::json!({}), None);
-    child.wait().ok();
     dom
 }
 

@@ -5,7 +5,6 @@ mod common;
 
 use std::time::Duration;
 
-use common::browser::Browser;
 use common::*;
 
 /// Chromium's fake microphone plays `wav` (in a loop); the page may use it at once.
@@ -39,14 +38,14 @@ fn a_web_caller_hears_the_answer_and_sees_it_captioned_with_its_link() {
     let url = format!("http://{}/call?autostart=1&lang=en&record=1", gw.http);
     let mut page = Browser::open(gw.dir.path(), &url, &caller_flags(&mic));
 
-    let connected = page.wait_for(
+    let connected = page.waited(
         "document.getElementById('status').textContent.startsWith('Connected')",
         Duration::from_secs(15),
     );
     assert!(connected, "not connected:\n{}", gw.log());
     gw.wait_for_log("web caller connected", Duration::from_secs(5));
     // The greeting, then the caller's question, then the answer, all captioned.
-    let answered = page.wait_for(
+    let answered = page.waited(
         "[...document.querySelectorAll('#captions li.bot')].some(li => /passport/i.test(li.textContent) && /fingerprint/i.test(li.textContent))",
         Duration::from_secs(45),
     );
@@ -64,7 +63,7 @@ fn a_web_caller_hears_the_answer_and_sees_it_captioned_with_its_link() {
         "the caller's words are not captioned: {heard}"
     );
     assert!(
-        page.wait_for(
+        page.waited(
             "[...document.querySelectorAll('#links a')].some(a => a.href === 'https://kommune.example.org/borgerservice/pas')",
             Duration::from_secs(2),
         ),
@@ -72,7 +71,7 @@ fn a_web_caller_hears_the_answer_and_sees_it_captioned_with_its_link() {
         page.eval("document.getElementById('links').innerHTML")
     );
     let shot = repo().join("target/web-call.png");
-    page.screenshot(&shot);
+    page.screenshot("html", &shot);
 
     // What the page played is the answer: whisper hears it in the page's recording.
     std::thread::sleep(Duration::from_secs(8));
@@ -114,7 +113,7 @@ fn the_person_button_bridges_a_web_caller_to_the_queue() {
     let url = format!("http://{}/call?autostart=1&lang=en&record=1", gw.http);
     let mut page = Browser::open(gw.dir.path(), &url, &caller_flags(&mic));
     assert!(
-        page.wait_for(
+        page.waited(
             "document.querySelectorAll('#captions li.bot').length > 0",
             Duration::from_secs(15),
         ),

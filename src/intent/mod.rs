@@ -20,6 +20,7 @@ pub mod kb;
 pub mod lexicon;
 pub mod matcher;
 pub mod normalize;
+pub mod overlay;
 pub mod reload;
 pub mod resolution;
 pub mod server;

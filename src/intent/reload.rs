@@ -1,4 +1,5 @@
-//! Reloads the knowledge base when its file changes, without a restart.
+//! Reloads the knowledge base when its file or its overlay (what staff taught,
+//! [`overlay`](super::overlay)) changes, without a restart.
 //!
 //! The matcher in use sits behind an `RwLock<Arc<Matcher>>`: a turn takes the current
 //! `Arc` (a pointer copy under a read lock) and keeps using it even if a reload swaps in
@@ -8,7 +9,7 @@
 //! naming the entry, and the old knowledge base stays in service.
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -16,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::kb::Kb;
 use super::matcher::Matcher;
+use super::overlay;
 
 /// The matcher in service, swapped whole on reload.
 pub type SharedMatcher = Arc<RwLock<Arc<Matcher>>>;
@@ -34,14 +36,23 @@ pub fn current(shared: &SharedMatcher) -> Arc<Matcher> {
     shared.read().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
-fn replace(shared: &SharedMatcher, matcher: Matcher) {
+/// Puts `matcher` in service (what a publish from the teach page does at once; the
+/// watcher would see the overlay file change within [`POLL`]).
+pub fn replace(shared: &SharedMatcher, matcher: Matcher) {
     *shared.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(matcher);
 }
 
-/// What identifies a version of the file; `None` while it cannot be read.
-fn stamp(path: &PathBuf) -> Option<(SystemTime, u64)> {
+/// What identifies a version of a file; `None` while it cannot be read.
+fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
     let meta = std::fs::metadata(path).ok()?;
     Some((meta.modified().ok()?, meta.len()))
+}
+
+/// The versions of the knowledge base file and of its overlay.
+type Stamps = (Option<(SystemTime, u64)>, Option<(SystemTime, u64)>);
+
+fn stamps(path: &Path) -> Stamps {
+    (stamp(path), stamp(&overlay::path_for(path)))
 }
 
 /// Watches `path` every `interval` until `cancel`, loading it into `shared` whenever
@@ -53,7 +64,7 @@ pub fn watch(
     interval: Duration,
     cancel: CancellationToken,
 ) -> impl Future<Output = ()> + Send {
-    let mut seen = stamp(&path);
+    let mut seen = stamps(&path);
     async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -62,8 +73,8 @@ pub fn watch(
                 _ = cancel.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let now = stamp(&path);
-            if now == seen || now.is_none() {
+            let now = stamps(&path);
+            if now == seen || now.0.is_none() {
                 continue;
             }
             seen = now;
@@ -157,6 +168,30 @@ mod tests {
             wait_for(&shared, "fourth, fixed").await,
             "a fixed file loads again"
         );
+
+        let examples = |shared: &SharedMatcher| {
+            current(shared)
+                .kb()
+                .get("affald.a")
+                .unwrap()
+                .examples_en
+                .len()
+        };
+        assert_eq!(examples(&shared), 5);
+        std::fs::write(
+            overlay::path_for(&path),
+            "[[example]]\nintent = \"affald.a\"\nlang = \"en\"\ntext = \"taught\"\n",
+        )
+        .unwrap();
+        let mut taught = false;
+        for _ in 0..200 {
+            taught = examples(&shared) == 6;
+            if taught {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(taught, "a new overlay is merged in");
 
         cancel.cancel();
         tokio::time::timeout(Duration::from_secs(2), task)

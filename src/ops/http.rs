@@ -1,16 +1,19 @@
 //! The HTTP side: `/metrics` for Prometheus (behind [`auth`] too with `[http]
 //! metrics_token_required`), `/healthz` and `/readyz` for the orchestrator (always
-//! open), and the staff pages behind [`auth`]: the dashboard (`/`, `/api/*`) and the
-//! switchboard screen-pop (`/switchboard`). Served by [`listener`] (timeouts, a cap).
+//! open), and the staff pages behind [`auth`]: the dashboard (`/`, `/api/*`), its
+//! charts (`/api/charts/*`), the switchboard screen-pop (`/switchboard`) and teaching
+//! the knowledge base (`/teach`, `/api/unresolved`, `/api/kb/*`, `/api/openapi.json`).
+//! Served by [`listener`] (timeouts, a cap).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 
@@ -18,7 +21,8 @@ use super::auth::{self, Auth, Policy};
 use super::listener::{self, Limits};
 use super::live::LiveCalls;
 use super::metrics::{self, Metrics};
-use super::{dashboard, switchboard};
+use super::teach::{api, Teacher};
+use super::{charts, dashboard, switchboard};
 use crate::config::HttpConfig;
 use crate::intent::client::IntentResolver;
 
@@ -30,6 +34,12 @@ pub struct OpsState {
     pub readiness: Readiness,
     /// The fixed prompts and what speaks each (recorded or synthesized).
     pub prompts: Vec<super::prompts::PromptSource>,
+    /// Teaching the knowledge base; `None` when the embedded one is in use.
+    pub teach: Option<Arc<Teacher>>,
+    /// The SMS outbox the charts count; `None` when no SMS sender is configured.
+    pub sms_outbox: Option<PathBuf>,
+    /// The municipality's zone: chart days run from local midnight.
+    pub timezone: chrono_tz::Tz,
 }
 
 /// What must be up before the gateway can take calls.
@@ -88,6 +98,18 @@ pub async fn serve(
         .route("/api/prompts", get(super::prompts::list))
         .route("/switchboard", get(switchboard::list))
         .route("/switchboard/calls/{call_id}", get(switchboard::call))
+        .route("/api/charts/{name}", get(charts::chart))
+        .route("/teach", get(api::page))
+        .route("/api/openapi.json", get(api::openapi))
+        .route("/api/unresolved", get(api::unresolved))
+        .route("/api/kb/intents", get(api::intents).post(api::new_intent))
+        .route("/api/kb/intents/{id}/examples", post(api::add_example))
+        .route("/api/kb/draft", get(api::draft).delete(api::discard))
+        .route("/api/kb/preview", post(api::preview))
+        .route("/api/kb/publish", post(api::publish))
+        .route("/api/kb/history", get(api::history))
+        .route("/api/kb/rollback/{version}", post(api::rollback))
+        .layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES))
         .route_layer(axum::middleware::from_fn_with_state(
             auth.clone(),
             auth::require,

@@ -1,5 +1,6 @@
 //! What ops staff watch: metrics, health, call records and the dashboard over HTTP.
 pub mod auth;
+pub mod charts;
 pub mod dashboard;
 pub mod http;
 pub mod listener;
@@ -10,4 +11,5 @@ pub mod records;
 pub mod session;
 pub mod summary;
 pub mod switchboard;
+pub mod teach;
 pub mod tls;

@@ -98,6 +98,8 @@ pub struct TurnRecord {
     /// Redacted; `None` once retention has blanked it (and for the handover row).
     pub text: Option<String>,
     pub intent: Option<String>,
+    /// How sure the intent service was (absent for the handover row).
+    pub confidence: Option<f32>,
     pub answered: bool,
     pub reply_secs: Option<f32>,
     /// "bot" or "person".
@@ -108,9 +110,14 @@ pub struct TurnRecord {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CallRecord {
     pub call_id: String,
+    /// Unix seconds.
+    pub started: i64,
     pub ended: i64,
+    /// "da" or "en": the language the call ended in.
+    pub language: String,
     pub topic: Option<String>,
     pub outcome: String,
+    pub sms_sent: bool,
     pub turns: Vec<TurnRecord>,
 }
 
@@ -218,20 +225,23 @@ impl Records {
     /// progress are not among them.
     pub fn since(&self, since: i64) -> Result<Vec<CallRecord>, RecordsError> {
         let mut calls = self.conn.prepare(
-            "SELECT call_id, ended, topic, outcome FROM calls WHERE ended >= ?1 AND outcome != ?2 \
-             ORDER BY ended",
+            "SELECT call_id, started, ended, language, topic, outcome, sms_sent FROM calls \
+             WHERE ended >= ?1 AND outcome != ?2 ORDER BY ended",
         )?;
         let mut turns = self.conn.prepare(
-            "SELECT text, intent, answered, reply_secs, answered_by FROM turns \
+            "SELECT text, intent, confidence, answered, reply_secs, answered_by FROM turns \
              WHERE call_id = ?1 ORDER BY seq",
         )?;
         let mut out: Vec<CallRecord> = calls
             .query_map(params![since, IN_PROGRESS], |r| {
                 Ok(CallRecord {
                     call_id: r.get(0)?,
-                    ended: r.get(1)?,
-                    topic: r.get(2)?,
-                    outcome: r.get(3)?,
+                    started: r.get(1)?,
+                    ended: r.get(2)?,
+                    language: r.get(3)?,
+                    topic: r.get(4)?,
+                    outcome: r.get(5)?,
+                    sms_sent: r.get(6)?,
                     turns: Vec::new(),
                 })
             })?
@@ -242,9 +252,10 @@ impl Records {
                     Ok(TurnRecord {
                         text: r.get(0)?,
                         intent: r.get(1)?,
-                        answered: r.get(2)?,
-                        reply_secs: r.get(3)?,
-                        answered_by: r.get(4)?,
+                        confidence: r.get(2)?,
+                        answered: r.get(3)?,
+                        reply_secs: r.get(4)?,
+                        answered_by: r.get(5)?,
                     })
                 })?
                 .collect::<Result<_, _>>()?;

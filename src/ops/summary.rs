@@ -95,7 +95,7 @@ fn ratio(part: usize, whole: usize) -> Option<f64> {
 }
 
 /// resolved / (resolved + transferred + unresolved + error).
-fn resolution_rate<'a>(calls: impl Iterator<Item = &'a CallRecord>) -> Option<f64> {
+pub fn resolution_rate<'a>(calls: impl Iterator<Item = &'a CallRecord>) -> Option<f64> {
     let (mut resolved, mut counted) = (0, 0);
     for c in calls.filter(|c| COUNTED.contains(&c.outcome.as_str())) {
         counted += 1;
@@ -105,7 +105,7 @@ fn resolution_rate<'a>(calls: impl Iterator<Item = &'a CallRecord>) -> Option<f6
 }
 
 /// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[f32], p: usize) -> Option<f32> {
+pub fn percentile(sorted: &[f32], p: usize) -> Option<f32> {
     let rank = (p * sorted.len()).div_ceil(100).max(1);
     sorted.get(rank - 1).copied()
 }
@@ -170,14 +170,18 @@ mod tests {
     fn call(outcome: &str, topic: &str, turns: &[(&str, bool, f32)]) -> CallRecord {
         CallRecord {
             call_id: format!("{outcome}-{topic}-{}", turns.len()),
+            started: 0,
             ended: 0,
+            language: "da".into(),
             topic: (!topic.is_empty()).then(|| topic.to_string()),
             outcome: outcome.into(),
+            sms_sent: false,
             turns: turns
                 .iter()
                 .map(|&(text, answered, secs)| TurnRecord {
                     text: Some(text.into()),
                     intent: None,
+                    confidence: None,
                     answered,
                     reply_secs: Some(secs),
                     answered_by: "bot".into(),

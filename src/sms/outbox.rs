@@ -416,6 +416,19 @@ impl Outbox {
         Ok((changed > 0).then_some((sms_id, status)))
     }
 
+    /// When each message created at or after `since_unix` (seconds) was created
+    /// (unix seconds) and where it stands: for the dashboard's SMS chart.
+    pub fn created_since(&self, since_unix: i64) -> Result<Vec<(i64, &'static str)>, OutboxError> {
+        let mut q = self.db.prepare(
+            "SELECT created_at, status FROM sms WHERE created_at >= ?1 ORDER BY created_at",
+        )?;
+        let rows = q.query_map([since_unix.saturating_mul(1000)], |r| {
+            let status: String = r.get(1)?;
+            Ok((r.get::<_, i64>(0)? / 1000, Status::parse(&status).as_str()))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn get(&self, id: i64) -> Result<Option<Message>, OutboxError> {
         Ok(self
             .db

@@ -1,11 +1,16 @@
 //! Headless Chromium (Debian `chromium`) driven over the DevTools protocol on a pipe
 //! (fd 3/4, here two FIFOs), kept off the network: for pages that run in real time
-//! (a web call, a live dashboard), where `--dump-dom` cannot wait for them.
+//! (a web call, a live dashboard), where `--dump-dom` cannot wait for them:
+//! `--virtual-time-budget` never returns while a page holds an open event stream, and
+//! without it the DOM is taken before the first event arrives. Every wait is bounded
+//! (and chromium itself runs under `timeout`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
+
+use base64::Engine;
 
 pub struct Browser {
     child: Child,
@@ -25,11 +30,12 @@ const OFFLINE: &[&str] = &[
     "--disable-component-update",
     "--disable-sync",
     "--disable-default-apps",
-    "--window-size=1000,1100",
+    "--window-size=1200,1000",
 ];
 
 impl Browser {
-    /// Opens `url` with `flags` beside the offline ones; data under `dir`.
+    /// Opens `url` with `flags` beside the offline ones, in a fresh profile under
+    /// `dir`; returns once the page has loaded.
     pub fn open(dir: &Path, url: &str, flags: &[String]) -> Browser {
         let (to, from) = (dir.join("cdp-in"), dir.join("cdp-out"));
         for fifo in [&to, &from] {
@@ -84,6 +90,10 @@ impl Browser {
             false,
         );
         b.session = attached["sessionId"].as_str().unwrap().to_string();
+        b.wait_for(
+            "location.href !== 'about:blank' && document.readyState === 'complete'",
+            Duration::from_secs(20),
+        );
         b
     }
 
@@ -129,7 +139,7 @@ impl Browser {
 
     /// Polls `condition` (a JavaScript expression) until it is true; false after
     /// `limit`. While the page is still loading, a condition that throws is false.
-    pub fn wait_for(&mut self, condition: &str, limit: Duration) -> bool {
+    pub fn waited(&mut self, condition: &str, limit: Duration) -> bool {
         let started = Instant::now();
         let guarded = format!(
             "(() => {{ try {{ return !!({condition}); }} catch (e) {{ return false; }} }})()"
@@ -143,11 +153,53 @@ impl Browser {
         false
     }
 
-    pub fn screenshot(&mut self, path: &Path) {
-        use base64::Engine;
+    /// Like `waited`, and fails the test (showing the page) when the time is up.
+    pub fn wait_for(&mut self, condition: &str, limit: Duration) {
+        if !self.waited(condition, limit) {
+            panic!("page never showed {condition}:\n{}", self.dom());
+        }
+    }
+
+    /// Posts the staff token to `/login` (as the login form does) and goes to `then`
+    /// with the session cookie it got.
+    pub fn login(&mut self, token: &str, then: &str) {
+        self.eval(&format!(
+            "fetch('/login', {{method: 'POST', body: new URLSearchParams({{token: {token:?}}})}})\
+             .then(() => {{ location.href = {then:?}; }})"
+        ));
+    }
+
+    pub fn dom(&mut self) -> String {
+        self.eval("document.documentElement.outerHTML")
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// A PNG of the element `selector` ("html" for the whole page): the viewport is
+    /// made as tall as the page first, so nothing is cut off or laid out again.
+    pub fn screenshot(&mut self, selector: &str, path: &Path) {
+        let height = self.eval("document.documentElement.scrollHeight");
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            serde_json::json!({"width": 1200, "height": height.as_f64().unwrap().max(1000.0),
+                "deviceScaleFactor": 1, "mobile": false}),
+            true,
+        );
+        let rect = self.eval(&format!(
+            "(() => {{ const r = document.querySelector({selector:?}).getBoundingClientRect(); \
+             return [r.left + scrollX, r.top + scrollY, r.width, r.height]; }})()"
+        ));
+        let n = |i: usize| rect[i].as_f64().unwrap();
         let shot = self.call(
             "Page.captureScreenshot",
-            serde_json::json!({"format": "png"}),
+            serde_json::json!({"format": "png",
+                "clip": {"x": n(0), "y": n(1), "width": n(2).max(1.0), "height": n(3).max(1.0), "scale": 1}}),
+            true,
+        );
+        self.call(
+            "Emulation.clearDeviceMetricsOverride",
+            serde_json::json!({}),
             true,
         );
         let png = base64::engine::general_purpose::STANDARD

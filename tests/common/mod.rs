@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub mod browser;
+mod browser;
 mod sip;
+#[allow(unused_imports)] // not every test binary drives a browser
+pub use browser::Browser;
 #[allow(unused_imports)] // not every test binary speaks SIP itself
 pub use sip::*;
 
@@ -230,14 +232,33 @@ pub fn strip_ansi(s: &str) -> String {
 }
 
 pub fn http_get(addr: SocketAddr, path: &str, auth: Option<&str>) -> (u16, String) {
+    http_request(addr, "GET", path, auth, None)
+}
+
+/// One HTTP/1.1 request, with a JSON body if given: (status, response body).
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+    json: Option<&str>,
+) -> (u16, String) {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect http");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let auth = auth
         .map(|a| format!("Authorization: {a}\r\n"))
         .unwrap_or_default();
+    let body = json
+        .map(|j| {
+            format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{j}",
+                j.len()
+            )
+        })
+        .unwrap_or_else(|| "\r\n".into());
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n{body}"
     )
     .unwrap();
     let mut resp = String::new();
