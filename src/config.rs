@@ -12,7 +12,9 @@ use crate::sip::cidr::Cidr;
 pub use crate::tts::settings::TtsConfig;
 
 mod sms;
+mod storage;
 pub use sms::*;
+pub use storage::StorageConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -39,6 +41,7 @@ pub struct Config {
     pub transfer: TransferConfig,
     pub sms: SmsConfig,
     pub privacy: PrivacyConfig,
+    pub storage: StorageConfig,
     pub log: LogConfig,
     /// Overrides of the bot's fixed texts, `[prompts.da]` / `[prompts.en]` (checked by
     /// the call layer, which owns the texts).
@@ -583,7 +586,7 @@ impl Config {
         if http.header_timeout_secs == 0 || http.max_connections == 0 {
             return Err("[http] header_timeout_secs and max_connections must be at least 1".into());
         }
-        Ok(())
+        self.storage.check()
     }
 
     pub fn public_ip(&self) -> IpAddr {

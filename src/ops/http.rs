@@ -4,7 +4,6 @@
 //! switchboard screen-pop (`/switchboard`). Served by [`listener`] (timeouts, a cap).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -25,8 +24,9 @@ use crate::intent::client::IntentResolver;
 pub struct OpsState {
     pub metrics: Metrics,
     pub live: LiveCalls,
-    /// The call records file the dashboard's figures come from.
-    pub records: PathBuf,
+    /// The call records the dashboard's figures come from (every gateway's, when
+    /// they share a database).
+    pub records: crate::storage::Store,
     pub readiness: Readiness,
     /// The fixed prompts and what speaks each (recorded or synthesized).
     pub prompts: Vec<super::prompts::PromptSource>,
