@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod kamailio;
 mod sip;
+#[allow(unused_imports)] // only the scale-out tests put Kamailio in front
+pub use kamailio::*;
 #[allow(unused_imports)] // not every test binary speaks SIP itself
 pub use sip::*;
 
@@ -46,8 +49,13 @@ impl Gateway {
     /// references below are) unless the test asks for `[tts.en] engine = "piper"`: warming
     /// every English answer in the neural voice costs a core for ~80 s per gateway.
     pub fn start(extra_toml: &str) -> Gateway {
+        Gateway::start_on(free_port(), extra_toml)
+    }
+
+    /// As [`Gateway::start`], with SIP on this port (a gateway started again where a
+    /// SIP front expects it).
+    pub fn start_on(sip_port: u16, extra_toml: &str) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
-        let sip_port = free_port();
         let http_port = free_port();
         let records = dir.path().join("records.sqlite");
         let base = format!(
