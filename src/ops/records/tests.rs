@@ -251,3 +251,31 @@ on_sqlite_and_postgres!(
     retention_blanks_transcripts_of_old_calls_only,
     every_gateways_calls_are_summarised_and_each_marks_only_its_own,
 );
+
+#[test]
+fn a_file_from_before_migrations_is_upgraded_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.sqlite");
+    let old = rusqlite::Connection::open(&path).unwrap();
+    old.execute_batch(include_str!("../../storage/before_migrations/records.sql"))
+        .unwrap();
+    old.execute_batch(
+        "INSERT INTO calls VALUES ('old', 1000, 1000, '70101010', '', 'da', NULL, 'in_progress', NULL, 0, 0)",
+    )
+    .unwrap();
+    drop(old);
+    let mut records = open(&Backend::Sqlite(path), "a");
+    let row = one(
+        &mut records,
+        "SELECT channel, node FROM calls WHERE call_id = 'old'",
+    );
+    assert_eq!(
+        (row.text(0).unwrap(), row.text(1).unwrap()),
+        ("sip".into(), String::new())
+    );
+    assert_eq!(
+        records.mark_interrupted().unwrap(),
+        1,
+        "a call of this file's own gateway"
+    );
+}
