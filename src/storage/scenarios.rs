@@ -30,3 +30,17 @@ macro_rules! on_sqlite_and_postgres {
     };
 }
 pub(crate) use on_sqlite_and_postgres;
+
+/// A SQLite file as a gateway from before versioned migrations left it: `schema` (from
+/// `storage/before_migrations/`), then `rows`. Keep the folder while the file is used.
+pub(crate) fn file_from_before_migrations(
+    schema: &str,
+    rows: &str,
+) -> (tempfile::TempDir, super::Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.sqlite");
+    let old = rusqlite::Connection::open(&path).unwrap();
+    old.execute_batch(schema).unwrap();
+    old.execute_batch(rows).unwrap();
+    (dir, super::Backend::Sqlite(path))
+}

@@ -1,7 +1,7 @@
 //! Call records on both engines (`storage::scenarios`).
 use super::*;
 use crate::ops::live::{answer, LiveCalls, TransferView};
-use crate::storage::scenarios::on_sqlite_and_postgres;
+use crate::storage::scenarios::{file_from_before_migrations, on_sqlite_and_postgres};
 use crate::storage::{Backend, Row};
 
 /// Opens the scenario's records (again) as the gateway named.
@@ -254,17 +254,11 @@ on_sqlite_and_postgres!(
 
 #[test]
 fn a_file_from_before_migrations_is_upgraded_in_place() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("r.sqlite");
-    let old = rusqlite::Connection::open(&path).unwrap();
-    old.execute_batch(include_str!("../../storage/before_migrations/records.sql"))
-        .unwrap();
-    old.execute_batch(
+    let (_dir, file) = file_from_before_migrations(
+        include_str!("../../storage/before_migrations/records.sql"),
         "INSERT INTO calls VALUES ('old', 1000, 1000, '70101010', '', 'da', NULL, 'in_progress', NULL, 0, 0)",
-    )
-    .unwrap();
-    drop(old);
-    let mut records = open(&Backend::Sqlite(path), "a");
+    );
+    let mut records = open(&file, "a");
     let row = one(
         &mut records,
         "SELECT channel, node FROM calls WHERE call_id = 'old'",

@@ -1,6 +1,6 @@
 //! The outbox on both engines (`storage::scenarios`).
 use super::*;
-use crate::storage::scenarios::on_sqlite_and_postgres;
+use crate::storage::scenarios::{file_from_before_migrations, on_sqlite_and_postgres};
 use crate::storage::Backend;
 
 /// Opens the scenario's outbox (again) as the gateway named.
@@ -293,18 +293,12 @@ on_sqlite_and_postgres!(
 
 #[test]
 fn a_file_from_before_migrations_is_upgraded_in_place() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("outbox.sqlite");
-    let old = rusqlite::Connection::open(&path).unwrap();
-    old.execute_batch(include_str!("../../storage/before_migrations/sms.sql"))
-        .unwrap();
-    old.execute_batch(
+    let (_dir, file) = file_from_before_migrations(
+        include_str!("../../storage/before_migrations/sms.sql"),
         "INSERT INTO sms (idempotency_key, to_number, text, status, attempts, next_attempt_at, \
          created_at, updated_at) VALUES ('k', '+4520123456', 'x', 'sending', 1, 0, 0, 0)",
-    )
-    .unwrap();
-    drop(old);
-    let mut o = open(&Backend::Sqlite(path), "a");
+    );
+    let mut o = open(&file, "a");
     let r = o.recover(Recover::AtStart, 5, t(0)).unwrap();
     assert_eq!(r.requeued, 1, "caught mid-submission before the upgrade");
     assert_eq!(o.claim_due(t(0)).unwrap().unwrap().attempts, 2);
