@@ -1,5 +1,5 @@
-//! A real Kamailio (Debian's `kamailio`) in front of test gateways, with the shipped
-//! configuration (`deploy/kamailio/kamailio.cfg`): its own folder, a free loopback
+//! A real Kamailio (Debian's `kamailio`) in front of test gateways, with (a copy of) the
+//! shipped configuration (`deploy/kamailio/kamailio.cfg`): its own folder, a free loopback
 //! port, a control socket for `kamcmd`, run as the `kamailio` user when we are root.
 
 use std::net::SocketAddr;
@@ -22,6 +22,9 @@ impl Kamailio {
         let dir = tempfile::tempdir().unwrap();
         let list: String = gateways.iter().map(|g| format!("1 sip:{g}\n")).collect();
         std::fs::write(dir.path().join("dispatcher.list"), list).unwrap();
+        // A copy the kamailio user can read wherever the clone is.
+        let cfg = dir.path().join("kamailio.cfg");
+        std::fs::copy(repo().join("deploy/kamailio/kamailio.cfg"), &cfg).unwrap();
         let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
         if root {
             let ok = Command::new("chown")
@@ -42,7 +45,7 @@ impl Kamailio {
             Command::new("kamailio")
         };
         cmd.args(["-DD", "-E", "-m", "64", "-M", "8", "-f"])
-            .arg(repo().join("deploy/kamailio/kamailio.cfg"))
+            .arg(&cfg)
             .arg("-Y")
             .arg(dir.path())
             .args(["-A", &format!("LISTEN=udp:127.0.0.1:{port}")])
