@@ -1,6 +1,6 @@
 //! Many gateways: two real gateways behind a real Kamailio (the shipped
-//! `deploy/kamailio/kamailio.cfg`), sharing a real PostgreSQL. Calls spread over both
-//! and all are recorded in the shared database; a gateway drained mid-run costs no
+//! `deploy/kamailio/kamailio.cfg`), sharing a real PostgreSQL. Calls spread over both,
+//! all are recorded in the shared database, and either dashboard sums up all of them; a gateway drained mid-run costs no
 //! call; a gateway killed with -9 is out of Kamailio's rotation within the probe
 //! interval and calls go on on the survivor. SMS accepted on two gateways sharing the
 //! outbox are each delivered exactly once.
@@ -119,6 +119,11 @@ fn calls_spread_over_two_gateways_survive_a_drain_and_a_kill() {
         by.get("gw1").is_some_and(|&n| n > 0) && by.get("gw2").is_some_and(|&n| n > 0),
         "each gateway took some calls: {by:?}"
     );
+    // Either gateway's dashboard sums up every gateway's calls.
+    let (status, body) = gw2.http_get("/api/summary");
+    assert_eq!(status, 200, "{body}");
+    let summary: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(summary["calls"], 40, "{body}");
     eprintln!(
         "40 calls through Kamailio in {secs:.1} s, 0 failed; by gateway {by:?}; \
          drained gateway out of rotation after {out_of_rotation:?}"
