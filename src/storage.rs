@@ -27,6 +27,8 @@ pub enum DbError {
     Postgres(#[from] tokio_postgres::Error),
     #[error("PostgreSQL: no answer within {0:?}")]
     Timeout(std::time::Duration),
+    #[error("PostgreSQL: connection lost in the middle of a transaction")]
+    LostInTransaction,
     #[error("PostgreSQL needs a tokio runtime: {0}")]
     Runtime(std::io::Error),
     #[error("column {index}: {found} where {wanted} was expected")]
@@ -312,21 +314,28 @@ impl Db {
         &mut self,
         f: impl FnOnce(&mut Db) -> Result<T, E>,
     ) -> Result<T, E> {
-        self.batch(match self.dialect() {
-            Dialect::Sqlite => "BEGIN IMMEDIATE",
-            Dialect::Postgres => "BEGIN",
-        })?;
+        match &mut self.conn {
+            Conn::Sqlite(c) => c.execute_batch("BEGIN IMMEDIATE").map_err(DbError::from)?,
+            Conn::Postgres(pg) => pg.begin()?,
+        }
         match f(self) {
             Ok(v) => {
-                self.batch("COMMIT")?;
+                self.end("COMMIT")?;
                 Ok(v)
             }
             Err(e) => {
-                if let Err(rollback) = self.batch("ROLLBACK") {
+                if let Err(rollback) = self.end("ROLLBACK") {
                     tracing::warn!(error = %rollback, "rollback failed");
                 }
                 Err(e)
             }
+        }
+    }
+
+    fn end(&mut self, sql: &str) -> Result<(), DbError> {
+        match &mut self.conn {
+            Conn::Sqlite(c) => Ok(c.execute_batch(sql)?),
+            Conn::Postgres(pg) => pg.end(sql),
         }
     }
 

@@ -12,50 +12,14 @@
 //! conversation from queueing the same link twice, and is passed to the HTTP provider
 //! as its `reference` so it can drop the resend; SMPP has no such field.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use super::number::E164;
 use super::receipt::{Receipt, ReceiptState};
 use super::retry::{Next, RetryPolicy};
-use crate::storage::migrate::{self, Migration};
-use crate::storage::{Backend, Db, DbError, Row};
-
-const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        sql: "
-CREATE TABLE IF NOT EXISTS sms (
-    id {id},
-    idempotency_key TEXT NOT NULL UNIQUE,
-    to_number TEXT NOT NULL,
-    text TEXT NOT NULL,
-    status TEXT NOT NULL
-        CHECK (status IN ('queued', 'sending', 'sent', 'delivered', 'failed')),
-    attempts BIGINT NOT NULL DEFAULT 0,
-    next_attempt_at BIGINT NOT NULL,
-    smsc_message_id TEXT,
-    last_error TEXT,
-    created_at BIGINT NOT NULL,
-    updated_at BIGINT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS sms_due ON sms (status, next_attempt_at);
-CREATE INDEX IF NOT EXISTS sms_recent ON sms (to_number, created_at);
--- One row per part the SMSC accepted, to match its delivery receipts.
-CREATE TABLE IF NOT EXISTS sms_part (
-    smsc_message_id TEXT PRIMARY KEY,
-    sms_id BIGINT NOT NULL REFERENCES sms (id),
-    state TEXT
-);",
-    },
-    // Which gateway is sending a message, so a restart takes back only its own.
-    Migration {
-        version: 2,
-        sql: "ALTER TABLE sms ADD COLUMN claimed_by TEXT",
-    },
-];
-
-const COLUMNS: &str = "id, idempotency_key, to_number, text, status, attempts, next_attempt_at, \
-                       smsc_message_id, last_error, created_at, updated_at";
+use crate::storage::migrate;
+use crate::storage::{Backend, Db, DbError};
+use rows::{message, millis, time, COLUMNS, MIGRATIONS};
 
 /// A message left `sending` this long by another gateway is taken to be orphaned
 /// (that gateway died mid-submission and has not come back): any gateway requeues
@@ -488,32 +452,6 @@ fn recent(db: &mut Db, to: &E164, now: SystemTime) -> Result<u32, DbError> {
     .count(0)
 }
 
-/// A row selected with [`COLUMNS`].
-fn message(r: &Row) -> Result<Message, OutboxError> {
-    let id = r.int(0)?;
-    Ok(Message {
-        id,
-        idempotency_key: r.text(1)?,
-        to: E164::parse(&r.text(2)?).ok_or(OutboxError::Corrupt { id })?,
-        text: r.text(3)?,
-        status: Status::parse(&r.text(4)?),
-        attempts: r.count(5)?,
-        next_attempt_at: time(r.int(6)?),
-        smsc_message_id: r.opt_text(7)?,
-        last_error: r.opt_text(8)?,
-        created_at: time(r.int(9)?),
-        updated_at: time(r.int(10)?),
-    })
-}
-
-fn millis(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn time(ms: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
-}
-
+mod rows;
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,9 @@
 //!
 //! Every round trip is bounded by [`ROUND_TRIP`]; a connection the server closed (a
 //! restart, a failover) is opened again at the next use, so one bad minute does not
-//! leave a gateway without its database until it restarts.
+//! leave a gateway without its database until it restarts. A statement in flight when
+//! the connection went fails (and is counted by its caller); none is retried blindly,
+//! as it may be in the middle of a transaction.
 
 use std::collections::HashMap;
 use std::error::Error;
@@ -51,6 +53,11 @@ pub(super) struct Pg {
     exec: Exec,
     client: Client,
     statements: HashMap<String, Statement>,
+    /// An error said the connection is gone (its task may not have noticed yet).
+    broken: bool,
+    /// Between BEGIN and COMMIT/ROLLBACK: a lost connection is then not replaced, or
+    /// the rest of the transaction would commit statement by statement.
+    in_transaction: bool,
 }
 
 impl Pg {
@@ -77,17 +84,51 @@ impl Pg {
             exec,
             client,
             statements: HashMap::new(),
+            broken: false,
+            in_transaction: false,
         })
     }
 
-    /// Connects again if the server closed the last connection.
+    /// Connects again if the server closed the last connection (outside a transaction).
     fn ensure_open(&mut self) -> Result<(), DbError> {
-        if self.client.is_closed() {
+        if self.broken || self.client.is_closed() {
+            if self.in_transaction {
+                return Err(DbError::LostInTransaction);
+            }
             tracing::warn!("PostgreSQL connection lost; connecting again");
             self.statements.clear();
             self.client = open(&self.config, &self.exec)?;
+            self.broken = false;
         }
         Ok(())
+    }
+
+    /// Notes an error that means the connection is gone.
+    fn track<T>(&mut self, result: Result<T, DbError>) -> Result<T, DbError> {
+        if let Err(e) = &result {
+            self.broken |= match e {
+                DbError::Postgres(e) => {
+                    e.is_closed() || e.as_db_error().is_some_and(|d| d.severity() == "FATAL")
+                }
+                // Whatever the server is doing with it, this connection is not to be trusted.
+                DbError::Timeout(_) => true,
+                _ => false,
+            };
+        }
+        result
+    }
+
+    pub fn begin(&mut self) -> Result<(), DbError> {
+        self.batch("BEGIN")?;
+        self.in_transaction = true;
+        Ok(())
+    }
+
+    /// COMMIT or ROLLBACK.
+    pub fn end(&mut self, sql: &str) -> Result<(), DbError> {
+        let result = self.batch(sql);
+        self.in_transaction = false;
+        result
     }
 
     fn statement(&mut self, sql: &str) -> Result<Statement, DbError> {
@@ -95,7 +136,8 @@ impl Pg {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
-        let prepared = bounded(&self.exec, self.client.prepare(&numbered(sql)))?;
+        let prepared = bounded(&self.exec, self.client.prepare(&numbered(sql)));
+        let prepared = self.track(prepared)?;
         if self.statements.len() >= STATEMENTS {
             self.statements.clear();
         }
@@ -105,18 +147,20 @@ impl Pg {
 
     pub fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
         let stmt = self.statement(sql)?;
-        bounded(&self.exec, self.client.execute(&stmt, &refs(params)))
+        let done = bounded(&self.exec, self.client.execute(&stmt, &refs(params)));
+        self.track(done)
     }
 
     pub fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
         let stmt = self.statement(sql)?;
-        let rows = bounded(&self.exec, self.client.query(&stmt, &refs(params)))?;
-        rows.iter().map(row).collect()
+        let rows = bounded(&self.exec, self.client.query(&stmt, &refs(params)));
+        self.track(rows)?.iter().map(row).collect()
     }
 
     pub fn batch(&mut self, sql: &str) -> Result<(), DbError> {
         self.ensure_open()?;
-        bounded(&self.exec, self.client.batch_execute(sql))
+        let done = bounded(&self.exec, self.client.batch_execute(sql));
+        self.track(done)
     }
 }
 
@@ -244,6 +288,69 @@ mod tests {
         assert_eq!(
             numbered("UPDATE sms SET a = ?2 WHERE id = ?1 AND b = '?' || ?10"),
             "UPDATE sms SET a = $2 WHERE id = $1 AND b = '?' || $10"
+        );
+    }
+}
+
+#[cfg(test)]
+mod reconnect_tests {
+    use crate::storage::scratch::ScratchPostgres;
+    use crate::storage::{Db, DbError};
+
+    fn backend_pid(db: &mut Db) -> i64 {
+        db.query_one("SELECT pg_backend_pid()", &[])
+            .unwrap()
+            .int(0)
+            .unwrap()
+    }
+
+    /// What a server restart or an administrator does to a connection.
+    fn terminate(admin: &mut Db, pid: i64) {
+        let killed = admin
+            .query_one(
+                "SELECT pg_terminate_backend(CAST(?1 AS INTEGER))",
+                &[pid.into()],
+            )
+            .unwrap()
+            .bool(0)
+            .unwrap();
+        assert!(killed);
+    }
+
+    #[test]
+    fn a_connection_the_server_closed_is_opened_again_at_the_next_use() {
+        let pg = ScratchPostgres::start(false).unwrap();
+        let backend = pg.create_database("reconnect").unwrap();
+        // As in the gateway: the connections' tasks run on a runtime of their own
+        // threads, and notice a closed connection at once.
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let _entered = runtime.enter();
+        let (mut db, mut admin) = (Db::open(&backend).unwrap(), Db::open(&backend).unwrap());
+        let pid = backend_pid(&mut db);
+        terminate(&mut admin, pid);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert_ne!(backend_pid(&mut db), pid, "a new connection");
+
+        // Lost inside a transaction: the transaction fails whole, nothing of it stays.
+        db.batch("CREATE TABLE t (x BIGINT)").unwrap();
+        let pid = backend_pid(&mut db);
+        let r: Result<(), DbError> = db.transaction(|db| {
+            db.execute("INSERT INTO t VALUES (1)", &[])?;
+            terminate(&mut admin, pid);
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            // A new connection here would commit this insert on its own.
+            db.execute("INSERT INTO t VALUES (2)", &[])?;
+            Ok(())
+        });
+        assert!(matches!(r, Err(DbError::LostInTransaction)), "{r:?}");
+        let rows = admin.query_one("SELECT COUNT(*) FROM t", &[]).unwrap();
+        assert_eq!(rows.int(0).unwrap(), 0, "not half a transaction");
+        assert_eq!(
+            db.query_one("SELECT COUNT(*) FROM t", &[])
+                .unwrap()
+                .int(0)
+                .unwrap(),
+            0
         );
     }
 }

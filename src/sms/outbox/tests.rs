@@ -2,6 +2,7 @@
 use super::*;
 use crate::storage::scenarios::{file_from_before_migrations, on_sqlite_and_postgres};
 use crate::storage::Backend;
+use std::time::UNIX_EPOCH;
 
 /// Opens the scenario's outbox (again) as the gateway named.
 type Open<'a> = &'a dyn Fn(&str) -> Outbox;
