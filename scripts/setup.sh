@@ -14,6 +14,7 @@ packages=(
   sip-tester baresip sox                                 # real SIP peers and audio tools for tests
   prometheus chromium                                    # tests: promtool on /metrics, the dashboard headless
   openssl curl                                           # tests: a certificate for HTTPS, a client for it
+  postgresql kamailio                                    # tests: the shared store and the SIP front (started by the tests)
 )
 missing=()
 for p in "${packages[@]}"; do

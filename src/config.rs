@@ -12,8 +12,10 @@ use crate::sip::cidr::Cidr;
 pub use crate::tts::settings::TtsConfig;
 
 mod sms;
+mod storage;
 pub use sms::*;
 mod webrtc;
+pub use storage::StorageConfig;
 pub use webrtc::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +44,7 @@ pub struct Config {
     pub sms: SmsConfig,
     pub webrtc: WebrtcConfig,
     pub privacy: PrivacyConfig,
+    pub storage: StorageConfig,
     pub log: LogConfig,
     /// Overrides of the bot's fixed texts, `[prompts.da]` / `[prompts.en]` (checked by
     /// the call layer, which owns the texts).
@@ -586,7 +589,8 @@ impl Config {
         if http.header_timeout_secs == 0 || http.max_connections == 0 {
             return Err("[http] header_timeout_secs and max_connections must be at least 1".into());
         }
-        self.webrtc.check()
+        self.webrtc.check()?;
+        self.storage.check()
     }
 
     pub fn public_ip(&self) -> IpAddr {

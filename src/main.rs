@@ -118,6 +118,15 @@ enum BenchCommand {
         #[arg(long, default_value = "10")]
         secs: u64,
     },
+    /// Call records per call on a SQLite file and on PostgreSQL (a scratch cluster
+    /// from the postgresql package, or --url).
+    Storage {
+        #[arg(long, default_value = "1000")]
+        calls: usize,
+        /// postgres://… to measure instead of a scratch cluster on loopback.
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// Speech recognition per fixture: latency, real-time factor, word error rate.
     Stt {
         #[arg(long, default_value = "base")]
@@ -314,6 +323,14 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let mut out = String::new();
             voicebot_gateway::bench::stt::run(&model, &mut out).await?;
+            println!("{out}");
+            Ok(())
+        }
+        Command::Bench {
+            what: BenchCommand::Storage { calls, url },
+        } => {
+            let mut out = String::new();
+            voicebot_gateway::bench::storage::run(calls, url, &mut out).await?;
             println!("{out}");
             Ok(())
         }

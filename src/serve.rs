@@ -194,26 +194,34 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         "Transfer attempts by method (refer, bridge) and result",
         transfer.counters.clone(),
     );
-    let sms = Sms::start(&config.sms, cancel.clone()).await?;
+    let sms_store = config.storage.store(config.sms.outbox_path());
+    let sms = Sms::start(&config.sms, sms_store.clone(), cancel.clone()).await?;
     match &sms {
         Some(sms) => sms.metrics().register(&mut metrics),
         None => tracing::info!("no SMS sender configured: links are not offered by SMS"),
     }
-    let record_path = config.privacy.record_path();
+    let record_store = config.storage.store(config.privacy.record_path());
     let record_failures = Counter::default();
     metrics.counter(
         "voicebot_call_record_failures",
-        "Call record writes (SQLite) that failed",
+        "Call record writes (SQLite or PostgreSQL) that failed",
         &record_failures,
     );
-    let stored = Records::open(&record_path)?;
-    let interrupted = stored.mark_interrupted()?;
-    if interrupted > 0 {
-        tracing::warn!(
-            calls = interrupted,
-            "calls cut off by the last stop: recorded as interrupted"
-        );
-    }
+    tracing::info!(records = %record_store.backend, node = %record_store.node, "call records");
+    let store = record_store.clone();
+    // Blocking (and for PostgreSQL driven through this runtime): off the async threads.
+    let stored = tokio::task::spawn_blocking(move || {
+        let mut stored = Records::open(&store)?;
+        let interrupted = stored.mark_interrupted()?;
+        if interrupted > 0 {
+            tracing::warn!(
+                calls = interrupted,
+                "calls cut off by the last stop: recorded as interrupted"
+            );
+        }
+        Ok::<_, records::RecordsError>(stored)
+    })
+    .await??;
     let records = RecordWriter::spawn(stored, record_failures);
     tokio::spawn(records::retention_task(
         records.clone(),
@@ -225,7 +233,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         Arc::new(Teacher::new(
             kb,
             understanding.matcher.clone(),
-            record_path.clone(),
+            record_store.clone(),
         ))
     });
     let http = http::serve(
@@ -233,10 +241,10 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         Arc::new(OpsState {
             metrics,
             live: live.clone(),
-            records: record_path,
+            records: record_store,
             prompts: prompt_sources,
             teach,
-            sms_outbox: sms.as_ref().map(|_| config.sms.outbox_path()),
+            sms_outbox: sms.as_ref().map(|_| sms_store.clone()),
             // `transferer` above has refused a zone that is not an IANA name.
             timezone: config
                 .transfer

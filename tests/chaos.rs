@@ -248,11 +248,15 @@ async fn kill_9_of_the_smsc_with_a_message_queued_delivers_it_once_after_it_retu
         dir.path().join("sms.sqlite")
     ))
     .unwrap();
-    let sms =
-        voicebot_gateway::sms::Sms::start(&config.sms, tokio_util::sync::CancellationToken::new())
-            .await
-            .unwrap()
-            .expect("an SMPP sender");
+    let store = config.storage.store(config.sms.outbox_path());
+    let sms = voicebot_gateway::sms::Sms::start(
+        &config.sms,
+        store,
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .unwrap()
+    .expect("an SMPP sender");
     let anna = voicebot_gateway::sms::number::E164::parse("+4520123456").unwrap();
     let before = sms.enqueue("chaos-1", "a", &anna, "Et").await.unwrap();
     wait_sms_status(&sms, before, Status::Delivered).await;

@@ -199,6 +199,7 @@ fn the_dashboard_shows_the_live_call_and_then_the_totals() {
     );
     caller.join().expect("the call");
     let ((call_id, outcome, _), _) = stored_call(&gw.records());
+    assert_eq!(recorded_channels(&gw.records()), ["sip"]);
     assert!(during.contains(&call_id), "call {call_id} not on the page");
 
     // After the call: the 24-hour totals count it.

@@ -19,6 +19,7 @@ use voicebot_gateway::config::{SmsConfig, SmsSenderKind};
 use voicebot_gateway::sms::number::E164;
 use voicebot_gateway::sms::outbox::Status;
 use voicebot_gateway::sms::Sms;
+use voicebot_gateway::storage::Store;
 
 const TOKEN: &str = "s3cret-token";
 
@@ -84,7 +85,7 @@ async fn gateway(addr: SocketAddr, scenario: &str, token: &str, dir: &std::path:
     c.http.url = format!("http://{addr}/sms/{scenario}");
     c.http.token = token.into();
     c.http.timeout_ms = 300;
-    Sms::start(&c, CancellationToken::new())
+    Sms::start(&c, Store::local(c.outbox_path()), CancellationToken::new())
         .await
         .unwrap()
         .unwrap()

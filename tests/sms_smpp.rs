@@ -17,6 +17,7 @@ use voicebot_gateway::sms::number::E164;
 use voicebot_gateway::sms::outbox::Status;
 use voicebot_gateway::sms::smsc::{Fate, Submitted, TestSmsc};
 use voicebot_gateway::sms::Sms;
+use voicebot_gateway::storage::Store;
 
 fn config(smsc: &TestSmsc, outbox: &Path) -> SmsConfig {
     let mut c = SmsConfig {
@@ -35,7 +36,7 @@ fn config(smsc: &TestSmsc, outbox: &Path) -> SmsConfig {
 }
 
 async fn start(c: &SmsConfig) -> Sms {
-    Sms::start(c, CancellationToken::new())
+    Sms::start(c, Store::local(c.outbox_path()), CancellationToken::new())
         .await
         .unwrap()
         .expect("sender configured")

@@ -92,9 +92,10 @@ fn a_web_caller_hears_the_answer_and_sees_it_captioned_with_its_link() {
     let reply = transcribe_windows(&heard, "en");
     assert_hears(&reply, &PASSPORT_ANSWER_WORDS, 4);
 
-    // Hanging up on the page ends the call on the gateway.
+    // Hanging up on the page ends the call on the gateway, recorded as a web call.
     page.eval("document.getElementById('call').click()");
     gw.wait_for_log("call over", Duration::from_secs(10));
+    assert_eq!(recorded_channels(&gw.records()), ["webrtc"]);
 }
 
 /// The page's "a person" button puts the web caller through: the gateway calls the

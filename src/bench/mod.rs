@@ -1,8 +1,9 @@
 //! `voicebot bench`: measured figures for the closing notes (RTP load, speech
-//! recognition, turn latency, voices). Benchmarks print; tests assert.
+//! recognition, turn latency, voices, call-record storage). Benchmarks print; tests assert.
 pub mod fixtures;
 pub mod fuzz;
 pub mod rtp;
+pub mod storage;
 pub mod stt;
 pub mod tts;
 pub mod turn;

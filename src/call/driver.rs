@@ -157,6 +157,7 @@ pub async fn converse(
         &crate::privacy::redact(caller.user.as_deref().unwrap_or("anonymous")),
         &caller.language,
     );
+    ctx.live.channel(&key, line.channel());
     let mut conversation = Conversation::new(
         ctx.settings.clone(),
         ctx.prompts.clone(),

@@ -126,3 +126,28 @@ fn privacy_log_and_dashboard_keys() {
         "{e}"
     );
 }
+
+#[test]
+fn storage_is_sqlite_unless_a_postgres_url_is_given() {
+    use crate::storage::Backend;
+    let c = Config::parse("[privacy]\nrecord_path = \"/tmp/r.sqlite\"\n").unwrap();
+    let store = c.storage.store(c.privacy.record_path());
+    assert_eq!(store.backend, Backend::Sqlite("/tmp/r.sqlite".into()));
+    assert!(!store.node.is_empty(), "the host name by default");
+    let c = Config::parse(
+        "[storage]\nurl = \"postgres://voicebot:pw@db:5432/voicebot\"\nnode = \"gw1\"\n",
+    )
+    .unwrap();
+    let store = c.storage.store(c.sms.outbox_path());
+    assert_eq!(
+        store.backend,
+        Backend::Postgres("postgres://voicebot:pw@db:5432/voicebot".into())
+    );
+    assert_eq!(store.node, "gw1");
+    let e = Config::parse("[storage]\nurl = \"mysql://u:secret@db/v\"\n").unwrap_err();
+    assert!(e.contains("postgres://") && !e.contains("secret"), "{e}");
+    let e = Config::parse("[storage]\nurl = \"postgres://db:notaport/v\"\n").unwrap_err();
+    assert!(e.contains("[storage] url"), "{e}");
+    let e = Config::parse("[storage]\nnode = \"\"\n").unwrap_err();
+    assert!(e.contains("node"), "{e}");
+}

@@ -53,9 +53,9 @@ pub async fn events(
 }
 
 pub async fn summary(State(state): State<Arc<OpsState>>) -> Response {
-    let path = state.records.clone();
+    let store = state.records.clone();
     let since = chrono::Utc::now().timestamp() - DAY_SECS;
-    let calls = tokio::task::spawn_blocking(move || Records::open(&path)?.since(since)).await;
+    let calls = tokio::task::spawn_blocking(move || Records::open(&store)?.since(since)).await;
     match calls {
         Ok(Ok(calls)) => Json(summarise(&calls)).into_response(),
         Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),

@@ -6,7 +6,6 @@
 //! Served by [`listener`] (timeouts, a cap).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
@@ -29,15 +28,16 @@ use crate::intent::client::IntentResolver;
 pub struct OpsState {
     pub metrics: Metrics,
     pub live: LiveCalls,
-    /// The call records file the dashboard's figures come from.
-    pub records: PathBuf,
+    /// The call records the dashboard's figures come from (every gateway's, when
+    /// they share a database).
+    pub records: crate::storage::Store,
     pub readiness: Readiness,
     /// The fixed prompts and what speaks each (recorded or synthesized).
     pub prompts: Vec<super::prompts::PromptSource>,
     /// Teaching the knowledge base; `None` when the embedded one is in use.
     pub teach: Option<Arc<Teacher>>,
     /// The SMS outbox the charts count; `None` when no SMS sender is configured.
-    pub sms_outbox: Option<PathBuf>,
+    pub sms_outbox: Option<crate::storage::Store>,
     /// The municipality's zone: chart days run from local midnight.
     pub timezone: chrono_tz::Tz,
 }

@@ -55,6 +55,8 @@ pub struct CallView {
     /// Redacted caller number.
     pub caller: String,
     pub language: String,
+    /// "sip" (a phone call) or "webrtc" (the web page).
+    pub channel: String,
     pub topic: Option<String>,
     pub intent: Option<String>,
     pub lines: Vec<Line>,
@@ -146,6 +148,7 @@ impl LiveCalls {
             called: called.into(),
             caller: caller.into(),
             language: language.into(),
+            channel: "sip".into(),
             topic: None,
             intent: None,
             lines: Vec::new(),
@@ -206,6 +209,11 @@ impl LiveCalls {
     /// The call switched language (the caller spoke English, or pressed 9).
     pub fn language(&self, call_id: &str, language: &str) {
         self.with(call_id, |c| c.language = language.into());
+    }
+
+    /// The line the call came on (see `CallView::channel`).
+    pub fn channel(&self, call_id: &str, channel: &str) {
+        self.with(call_id, |c| c.channel = channel.into());
     }
 
     fn last_caller_line(c: &mut CallView) -> Option<&mut Line> {

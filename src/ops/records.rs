@@ -1,80 +1,91 @@
-//! Call records: one SQLite row per finished call and one per caller turn, so staff
+//! Call records: one row per finished call and one per caller turn, so staff
 //! can see afterwards what callers asked, what the bot made of it, and whether a bot
 //! or a person answered. Only redacted text is stored, and no audio at all.
 //!
+//! They live in SQLite, or in PostgreSQL shared by every gateway (`[storage]`).
 //! Writes happen on one dedicated thread fed by a channel ([`RecordWriter`]), so a
-//! slow disk never stalls the async runtime. Retention blanks the transcripts of calls
+//! slow disk or database never stalls the async runtime. Retention blanks the transcripts of calls
 //! older than `[privacy] retention_days`; the call's facts (times, outcome, topic) stay
 //! for statistics.
 
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::live::CallView;
+use crate::storage::migrate::{self, Migration};
+use crate::storage::{Db, DbError, Store};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecordsError {
-    #[error("call records {path}: {source}")]
-    Open {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
+    #[error("call records {backend}: {source}")]
+    Open { backend: String, source: DbError },
     #[error("call records: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Db(#[from] DbError),
 }
 
-const SCHEMA: &str = "
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: "
 CREATE TABLE IF NOT EXISTS calls (
     call_id TEXT PRIMARY KEY,
-    started INTEGER NOT NULL,
-    ended INTEGER NOT NULL,
+    started BIGINT NOT NULL,
+    ended BIGINT NOT NULL,
     called TEXT NOT NULL,
     caller TEXT NOT NULL,
     language TEXT NOT NULL,
     topic TEXT,
     outcome TEXT NOT NULL,
     queue TEXT,
-    sms_sent INTEGER NOT NULL,
-    turns INTEGER NOT NULL
+    sms_sent BOOLEAN NOT NULL,
+    turns BIGINT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS calls_ended ON calls(ended);
 CREATE TABLE IF NOT EXISTS turns (
     call_id TEXT NOT NULL REFERENCES calls(call_id),
-    seq INTEGER NOT NULL,
-    at_secs REAL NOT NULL,
+    seq BIGINT NOT NULL,
+    at_secs DOUBLE PRECISION NOT NULL,
     text TEXT,
     answer TEXT,
     intent TEXT,
-    confidence REAL,
-    answered INTEGER NOT NULL,
-    reply_secs REAL,
+    confidence DOUBLE PRECISION,
+    answered BOOLEAN NOT NULL,
+    reply_secs DOUBLE PRECISION,
     answered_by TEXT NOT NULL,
     PRIMARY KEY (call_id, seq)
-);
-";
+);",
+    },
+    // How the caller reached us ('sip'; WebRTC callers will be 'webrtc'), and which
+    // gateway took the call (a restarted gateway marks only its own cut-off calls).
+    Migration {
+        version: 2,
+        sql: "ALTER TABLE calls ADD COLUMN channel TEXT NOT NULL DEFAULT 'sip';
+              ALTER TABLE calls ADD COLUMN node TEXT NOT NULL DEFAULT ''",
+    },
+];
 
 /// `call_id`, unless a different call (another start time) is stored under it: then
 /// the first free `call_id#n`.
-fn free_key(db: &Connection, call_id: &str, started: i64) -> rusqlite::Result<String> {
+fn free_key(db: &mut Db, call_id: &str, started: i64) -> Result<String, DbError> {
     for n in 1u32.. {
         let key = match n {
             1 => call_id.to_string(),
             n => format!("{call_id}#{n}"),
         };
-        let stored: Option<i64> = db
-            .query_row(
-                "SELECT started FROM calls WHERE call_id = ?1",
-                [&key],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if stored.is_none_or(|s| s == started) {
+        let stored = db.query_opt(
+            "SELECT started FROM calls WHERE call_id = ?1",
+            &[(&key).into()],
+        )?;
+        if stored
+            .map(|r| r.int(0))
+            .transpose()?
+            .is_none_or(|s| s == started)
+        {
             return Ok(key);
         }
     }
@@ -122,22 +133,24 @@ pub struct CallRecord {
 }
 
 pub struct Records {
-    conn: Connection,
+    db: Db,
+    /// This gateway's name (`[storage] node`), on the calls it records.
+    node: String,
 }
 
 impl Records {
-    pub fn open(path: &Path) -> Result<Records, RecordsError> {
-        let open = || -> rusqlite::Result<Connection> {
-            let conn = crate::db::open(path)?;
-            conn.execute_batch(SCHEMA)?;
-            Ok(conn)
+    /// Opens the call records, bringing their schema up to date.
+    pub fn open(store: &Store) -> Result<Records, RecordsError> {
+        let err = |source| RecordsError::Open {
+            backend: store.backend.to_string(),
+            source,
         };
-        open()
-            .map(|conn| Records { conn })
-            .map_err(|source| RecordsError::Open {
-                path: path.into(),
-                source,
-            })
+        let mut db = Db::open(&store.backend).map_err(err)?;
+        migrate::run(&mut db, "records", MIGRATIONS).map_err(err)?;
+        Ok(Records {
+            db,
+            node: store.node.clone(),
+        })
     }
 
     /// Stores a call as it stands (outcome `in_progress` until it has ended) and its
@@ -145,63 +158,76 @@ impl Records {
     /// A record of another call under the same key (a Call-ID repeated across a
     /// restart) is kept: this one is stored as `key#2` (`#3`, …).
     pub fn save(&mut self, call: &CallView) -> Result<(), RecordsError> {
-        let tx = self.conn.transaction()?;
-        let key = free_key(&tx, &call.call_id, call.started)?;
-        let turns = turns(call);
-        tx.execute(
-            "INSERT OR REPLACE INTO calls (call_id, started, ended, called, caller, language, \
-             topic, outcome, queue, sms_sent, turns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            params![
-                key,
-                call.started,
-                call.ended.unwrap_or(call.started),
-                call.called,
-                call.caller,
-                call.language,
-                call.topic,
-                call.outcome.as_deref().unwrap_or(IN_PROGRESS),
-                call.transfer.as_ref().map(|t| &t.queue),
-                call.sms_sent,
-                turns.len() as i64,
-            ],
-        )?;
-        tx.execute("DELETE FROM turns WHERE call_id = ?1", [&key])?;
-        for (seq, t) in turns.iter().enumerate() {
-            tx.execute(
-                "INSERT INTO turns (call_id, seq, at_secs, text, answer, intent, confidence, \
-                 answered, reply_secs, answered_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    key,
-                    seq as i64,
-                    t.at_secs,
-                    t.text,
-                    t.answer,
-                    t.intent,
-                    t.confidence,
-                    t.answered,
-                    t.reply_secs,
-                    t.answered_by,
+        let node = self.node.clone();
+        self.db.transaction(|db| {
+            let key = free_key(db, &call.call_id, call.started)?;
+            let turns = turns(call);
+            db.execute(
+                "INSERT INTO calls (call_id, started, ended, called, caller, language, topic, \
+                 outcome, queue, sms_sent, turns, node, channel) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+                 ON CONFLICT (call_id) DO UPDATE SET started = excluded.started, \
+                 ended = excluded.ended, called = excluded.called, caller = excluded.caller, \
+                 language = excluded.language, topic = excluded.topic, \
+                 outcome = excluded.outcome, queue = excluded.queue, \
+                 sms_sent = excluded.sms_sent, turns = excluded.turns, node = excluded.node, \
+                 channel = excluded.channel",
+                &[
+                    (&key).into(),
+                    call.started.into(),
+                    call.ended.unwrap_or(call.started).into(),
+                    (&call.called).into(),
+                    (&call.caller).into(),
+                    (&call.language).into(),
+                    call.topic.as_ref().into(),
+                    call.outcome.as_deref().unwrap_or(IN_PROGRESS).into(),
+                    call.transfer.as_ref().map(|t| &t.queue).into(),
+                    call.sms_sent.into(),
+                    (turns.len() as i64).into(),
+                    node.as_str().into(),
+                    (&call.channel).into(),
                 ],
             )?;
-        }
-        tx.commit()?;
-        Ok(())
+            db.execute("DELETE FROM turns WHERE call_id = ?1", &[(&key).into()])?;
+            for (seq, t) in turns.iter().enumerate() {
+                db.execute(
+                    "INSERT INTO turns (call_id, seq, at_secs, text, answer, intent, confidence, \
+                     answered, reply_secs, answered_by) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    &[
+                        (&key).into(),
+                        (seq as i64).into(),
+                        t.at_secs.into(),
+                        t.text.into(),
+                        t.answer.as_ref().into(),
+                        t.intent.into(),
+                        t.confidence.into(),
+                        t.answered.into(),
+                        t.reply_secs.into(),
+                        t.answered_by.into(),
+                    ],
+                )?;
+            }
+            Ok(())
+        })
     }
 
-    /// At start: calls recorded as in progress were cut off by the last stop. They are
-    /// marked `interrupted`, ending at their last turn. Returns how many.
-    pub fn mark_interrupted(&self) -> Result<usize, RecordsError> {
-        Ok(self.conn.execute(
-            "UPDATE calls SET outcome = ?1, ended = started + COALESCE((SELECT CAST(MAX(at_secs) AS INTEGER) \
-             + 1 FROM turns WHERE turns.call_id = calls.call_id), 0) WHERE outcome = ?2",
-            [INTERRUPTED, IN_PROGRESS],
+    /// At start: calls this gateway recorded as in progress were cut off by its last
+    /// stop. They are marked `interrupted`, ending at their last turn. Returns how many.
+    /// (Calls another gateway has in progress in a shared database are its own.)
+    pub fn mark_interrupted(&mut self) -> Result<u64, RecordsError> {
+        Ok(self.db.execute(
+            "UPDATE calls SET outcome = ?1, ended = started + COALESCE((SELECT CAST(MAX(at_secs) AS BIGINT) \
+             + 1 FROM turns WHERE turns.call_id = calls.call_id), 0) \
+             WHERE outcome = ?2 AND (node = ?3 OR node = '')",
+            &[INTERRUPTED.into(), IN_PROGRESS.into(), self.node.as_str().into()],
         )?)
     }
 
-    pub fn sms_sent(&self, call_id: &str) -> Result<(), RecordsError> {
-        self.conn.execute(
-            "UPDATE calls SET sms_sent = 1 WHERE call_id = ?1",
-            [call_id],
+    pub fn sms_sent(&mut self, call_id: &str) -> Result<(), RecordsError> {
+        self.db.execute(
+            "UPDATE calls SET sms_sent = ?2 WHERE call_id = ?1",
+            &[call_id.into(), true.into()],
         )?;
         Ok(())
     }
@@ -209,70 +235,72 @@ impl Records {
     /// Blanks what callers said and the bot answered in calls that ended before the
     /// retention limit. Returns how many turns were blanked.
     pub fn apply_retention(
-        &self,
+        &mut self,
         now_unix: i64,
         retention_days: u32,
-    ) -> Result<usize, RecordsError> {
-        Ok(self.conn.execute(
+    ) -> Result<u64, RecordsError> {
+        Ok(self.db.execute(
             "UPDATE turns SET text = NULL, answer = NULL \
              WHERE (text IS NOT NULL OR answer IS NOT NULL) \
              AND call_id IN (SELECT call_id FROM calls WHERE ended < ?1)",
-            [expired(now_unix, retention_days)],
+            &[expired(now_unix, retention_days).into()],
         )?)
     }
 
-    /// Calls that ended at or after `since` (unix seconds), oldest first; calls in
-    /// progress are not among them.
-    pub fn since(&self, since: i64) -> Result<Vec<CallRecord>, RecordsError> {
-        let mut calls = self.conn.prepare(
+    /// Calls that ended at or after `since` (unix seconds), oldest first, recorded by
+    /// any gateway; calls in progress are not among them.
+    pub fn since(&mut self, since: i64) -> Result<Vec<CallRecord>, RecordsError> {
+        let params = [since.into(), IN_PROGRESS.into()];
+        let mut out = Vec::new();
+        let mut index = HashMap::new();
+        for r in self.db.query(
             "SELECT call_id, started, ended, language, topic, outcome, sms_sent FROM calls \
-             WHERE ended >= ?1 AND outcome != ?2 ORDER BY ended",
-        )?;
-        let mut turns = self.conn.prepare(
-            "SELECT text, intent, confidence, answered, reply_secs, answered_by FROM turns \
-             WHERE call_id = ?1 ORDER BY seq",
-        )?;
-        let mut out: Vec<CallRecord> = calls
-            .query_map(params![since, IN_PROGRESS], |r| {
-                Ok(CallRecord {
-                    call_id: r.get(0)?,
-                    started: r.get(1)?,
-                    ended: r.get(2)?,
-                    language: r.get(3)?,
-                    topic: r.get(4)?,
-                    outcome: r.get(5)?,
-                    sms_sent: r.get(6)?,
-                    turns: Vec::new(),
-                })
-            })?
-            .collect::<Result<_, _>>()?;
-        for call in &mut out {
-            call.turns = turns
-                .query_map([&call.call_id], |r| {
-                    Ok(TurnRecord {
-                        text: r.get(0)?,
-                        intent: r.get(1)?,
-                        confidence: r.get(2)?,
-                        answered: r.get(3)?,
-                        reply_secs: r.get(4)?,
-                        answered_by: r.get(5)?,
-                    })
-                })?
-                .collect::<Result<_, _>>()?;
+             WHERE ended >= ?1 AND outcome != ?2 ORDER BY ended, call_id",
+            &params,
+        )? {
+            index.insert(r.text(0)?, out.len());
+            out.push(CallRecord {
+                call_id: r.text(0)?,
+                started: r.int(1)?,
+                ended: r.int(2)?,
+                language: r.text(3)?,
+                topic: r.opt_text(4)?,
+                outcome: r.text(5)?,
+                sms_sent: r.bool(6)?,
+                turns: Vec::new(),
+            });
+        }
+        // One query for every call's turns: a shared database is a round trip away.
+        for r in self.db.query(
+            "SELECT t.call_id, t.text, t.intent, t.confidence, t.answered, t.reply_secs, t.answered_by \
+             FROM turns t JOIN calls c ON c.call_id = t.call_id \
+             WHERE c.ended >= ?1 AND c.outcome != ?2 ORDER BY t.call_id, t.seq",
+            &params,
+        )? {
+            if let Some(&i) = index.get(&r.text(0)?) {
+                out[i].turns.push(TurnRecord {
+                    text: r.opt_text(1)?,
+                    intent: r.opt_text(2)?,
+                    confidence: r.opt_real(3)?.map(|v| v as f32),
+                    answered: r.bool(4)?,
+                    reply_secs: r.opt_real(5)?.map(|v| v as f32),
+                    answered_by: r.text(6)?,
+                });
+            }
         }
         Ok(out)
     }
 
     /// One call, if recorded.
-    pub fn call(&self, call_id: &str) -> Result<Option<CallRecord>, RecordsError> {
-        let ended: Option<i64> = self
-            .conn
-            .query_row(
+    pub fn call(&mut self, call_id: &str) -> Result<Option<CallRecord>, RecordsError> {
+        let ended = self
+            .db
+            .query_opt(
                 "SELECT ended FROM calls WHERE call_id = ?1",
-                [call_id],
-                |r| r.get(0),
-            )
-            .optional()?;
+                &[call_id.into()],
+            )?
+            .map(|r| r.int(0))
+            .transpose()?;
         Ok(match ended {
             Some(ended) => self
                 .since(ended)?

@@ -33,9 +33,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{SmsConfig, SmsSenderKind};
+use crate::storage::Store;
 use metrics::SmsMetrics;
 use number::{NumberPlan, E164};
-use outbox::{Enqueued, Message, Outbox, OutboxError};
+use outbox::{Enqueued, Message, Outbox, OutboxError, Recover};
 use receipt::Receipt;
 use retry::RetryPolicy;
 use submit::Submit;
@@ -107,6 +108,7 @@ impl Sms {
     /// `sender = "none"`: the bot must then never offer an SMS.
     pub async fn start(
         config: &SmsConfig,
+        store: Store,
         cancel: CancellationToken,
     ) -> Result<Option<Sms>, SmsError> {
         let cancel = cancel.child_token();
@@ -126,7 +128,7 @@ impl Sms {
                 (Arc::new(s), None)
             }
         };
-        let sms = Sms::with_sender(config, submit, rx, cancel.clone())
+        let sms = Sms::with_sender(config, store, submit, rx, cancel.clone())
             .await
             // Unbind the link already started rather than leave it to the caller's token.
             .inspect_err(|_| cancel.cancel())?;
@@ -137,6 +139,7 @@ impl Sms {
     /// As [`Sms::start`], with any sender; `receipts` carries its delivery receipts.
     pub async fn with_sender(
         config: &SmsConfig,
+        store: Store,
         submit: Arc<dyn Submit>,
         receipts: mpsc::UnboundedReceiver<Receipt>,
         cancel: CancellationToken,
@@ -156,15 +159,14 @@ impl Sms {
                 "retention_days must be at least 1 (the per-number limit counts a day)".into(),
             ));
         }
-        let path = config.outbox_path();
         let max_attempts = config.max_attempts;
         let outbox = tokio::task::spawn_blocking(move || {
-            let mut o = Outbox::open(&path)?;
-            let r = o.recover(max_attempts, SystemTime::now())?;
+            let mut o = Outbox::open(&store.backend, &store.node)?;
+            let r = o.recover(Recover::AtStart, max_attempts, SystemTime::now())?;
             if r.requeued > 0 {
                 tracing::warn!(
                     requeued = r.requeued,
-                    "SMS caught mid-submission by the last stop; sending again"
+                    "SMS caught mid-submission by the last stop (or orphaned by a gateway that died); sending again"
                 );
             }
             if r.failed > 0 {
@@ -194,6 +196,7 @@ impl Sms {
         let retention = tokio::spawn(retention_task(
             outbox.clone(),
             Duration::from_secs(u64::from(config.retention_days) * 86_400),
+            max_attempts,
             cancel.clone(),
         ));
         Ok(Sms {
@@ -299,17 +302,37 @@ impl Sms {
     }
 }
 
-/// Hourly (and at start): deletes finished messages older than `keep`.
-async fn retention_task(outbox: SharedOutbox, keep: Duration, cancel: CancellationToken) {
-    let mut hourly = tokio::time::interval(Duration::from_secs(3600));
+/// Every `ORPHANED_AFTER` (and at start): requeues what a dead gateway left in
+/// `sending` (a shared database outlives its gateways), and deletes finished messages
+/// older than `keep`.
+async fn retention_task(
+    outbox: SharedOutbox,
+    keep: Duration,
+    max_attempts: u32,
+    cancel: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(outbox::ORPHANED_AFTER);
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = hourly.tick() => {
+            _ = tick.tick() => {
                 let before = SystemTime::now() - keep;
-                match outbox.run(move |o| o.purge(before)).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(deleted = n, "SMS outbox retention"),
+                let done = outbox
+                    .run(move |o| {
+                        let r = o.recover(Recover::Orphans, max_attempts, SystemTime::now())?;
+                        Ok((r, o.purge(before)?))
+                    })
+                    .await;
+                match done {
+                    Ok((r, deleted)) => {
+                        if r.requeued + r.failed > 0 {
+                            tracing::warn!(requeued = r.requeued, failed = r.failed,
+                                "SMS orphaned by a gateway that stopped mid-submission");
+                        }
+                        if deleted > 0 {
+                            tracing::info!(deleted, "SMS outbox retention");
+                        }
+                    }
                     Err(e) => tracing::warn!(error = %e, "SMS outbox retention failed"),
                 }
             }
@@ -343,7 +366,8 @@ mod tests {
 
     #[tokio::test]
     async fn no_sender_means_no_sms() {
-        let sms = Sms::start(&SmsConfig::default(), CancellationToken::new()).await;
+        let c = SmsConfig::default();
+        let sms = Sms::start(&c, Store::local(c.outbox_path()), CancellationToken::new()).await;
         assert!(sms.unwrap().is_none());
     }
 

@@ -12,54 +12,31 @@
 //! conversation from queueing the same link twice, and is passed to the HTTP provider
 //! as its `reference` so it can drop the resend; SMPP has no such field.
 
-use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
-use rusqlite::{params, Connection, OptionalExtension, Row as SqlRow, TransactionBehavior};
+use std::time::{Duration, SystemTime};
 
 use super::number::E164;
 use super::receipt::{Receipt, ReceiptState};
 use super::retry::{Next, RetryPolicy};
+use crate::storage::migrate;
+use crate::storage::{Backend, Db, DbError};
+use rows::{message, millis, time, COLUMNS, MIGRATIONS};
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS sms (
-    id INTEGER PRIMARY KEY,
-    idempotency_key TEXT NOT NULL UNIQUE,
-    to_number TEXT NOT NULL,
-    text TEXT NOT NULL,
-    status TEXT NOT NULL
-        CHECK (status IN ('queued', 'sending', 'sent', 'delivered', 'failed')),
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at INTEGER NOT NULL,
-    smsc_message_id TEXT,
-    last_error TEXT,
-    created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS sms_due ON sms (status, next_attempt_at);
-CREATE INDEX IF NOT EXISTS sms_recent ON sms (to_number, created_at);
--- One row per part the SMSC accepted, to match its delivery receipts.
-CREATE TABLE IF NOT EXISTS sms_part (
-    smsc_message_id TEXT PRIMARY KEY,
-    sms_id INTEGER NOT NULL REFERENCES sms (id),
-    state TEXT
-);
-PRAGMA user_version = 1;
-";
+/// A message left `sending` this long by another gateway is taken to be orphaned
+/// (that gateway died mid-submission and has not come back): any gateway requeues
+/// it. A submission itself gives up after seconds.
+pub const ORPHANED_AFTER: Duration = Duration::from_secs(600);
 
 /// The window of the per-number limit.
 pub const RATE_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
-    #[error("SMS outbox {path}: {source}")]
-    Open {
-        path: String,
-        source: rusqlite::Error,
-    },
+    #[error("SMS outbox {backend}: {source}")]
+    Open { backend: String, source: DbError },
     #[error("SMS outbox: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Db(#[from] DbError),
+    #[error("SMS outbox: message {id} has a stored number that is not E.164")]
+    Corrupt { id: i64 },
     #[error("SMS outbox task: {0}")]
     Task(String),
 }
@@ -134,6 +111,15 @@ pub struct Recovered {
     pub failed: usize,
 }
 
+/// Which messages left `sending` [`Outbox::recover`] takes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recover {
+    /// This gateway's own and orphans.
+    AtStart,
+    /// Orphans only.
+    Orphans,
+}
+
 /// What a failed attempt led to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AfterFailure {
@@ -142,32 +128,30 @@ pub enum AfterFailure {
 }
 
 pub struct Outbox {
-    db: Connection,
+    db: Db,
+    /// This gateway's name (`[storage] node`), on the messages it is sending.
+    node: String,
 }
 
 impl Outbox {
-    /// Opens (creating if need be) the outbox file and its directory.
-    pub fn open(path: &Path) -> Result<Outbox, OutboxError> {
+    /// Opens (creating if need be) the outbox, bringing its schema up to date.
+    pub fn open(backend: &Backend, node: &str) -> Result<Outbox, OutboxError> {
         let err = |source| OutboxError::Open {
-            path: path.display().to_string(),
+            backend: backend.to_string(),
             source,
         };
-        // WAL lets a second process (ops, a test) read while we write.
-        let db = crate::db::open(path).map_err(err)?;
-        Outbox::init(db).map_err(err)
+        let db = Db::open(backend).map_err(err)?;
+        Outbox::init(db, node).map_err(err)
     }
 
-    pub fn open_in_memory() -> Result<Outbox, OutboxError> {
-        let db = Connection::open_in_memory()?;
-        crate::db::configure(&db)?;
-        Ok(Outbox::init(db)?)
-    }
-
-    fn init(db: Connection) -> Result<Outbox, rusqlite::Error> {
-        // FULL syncs each commit, so an enqueue that returned survives a power cut.
-        db.pragma_update(None, "synchronous", "FULL")?;
-        db.execute_batch(SCHEMA)?;
-        Ok(Outbox { db })
+    fn init(mut db: Db, node: &str) -> Result<Outbox, DbError> {
+        // An enqueue that returned survives a power cut.
+        db.durable_commits()?;
+        migrate::run(&mut db, "sms", MIGRATIONS)?;
+        Ok(Outbox {
+            db,
+            node: node.to_string(),
+        })
     }
 
     /// Queues a message unless its key is known or the number reached `limit` in the
@@ -180,118 +164,136 @@ impl Outbox {
         limit: u32,
         now: SystemTime,
     ) -> Result<Enqueued, OutboxError> {
-        // IMMEDIATE takes the write lock first, so two calls cannot both pass the limit.
-        let tx = self
-            .db
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if let Some(id) = tx
-            .query_row(
+        self.db.transaction(|db| {
+            // Two calls to one number, on any gateways, cannot both pass the limit.
+            db.lock(&format!("sms-to:{}", to.as_str()))?;
+            if let Some(row) = db.query_opt(
                 "SELECT id FROM sms WHERE idempotency_key = ?1",
-                [key],
-                |r| r.get(0),
-            )
-            .optional()?
-        {
-            return Ok(Enqueued::Duplicate(id));
-        }
-        let recent = recent(&tx, to, now)?;
-        if recent >= limit {
-            return Ok(Enqueued::Limited { recent });
-        }
-        let t = millis(now);
-        tx.execute(
-            "INSERT INTO sms (idempotency_key, to_number, text, status, next_attempt_at,
-                              created_at, updated_at)
-             VALUES (?1, ?2, ?3, 'queued', ?4, ?4, ?4)",
-            params![key, to.as_str(), text, t],
-        )?;
-        let id = tx.last_insert_rowid();
-        tx.commit()?;
-        Ok(Enqueued::New(id))
+                &[key.into()],
+            )? {
+                return Ok(Enqueued::Duplicate(row.int(0)?));
+            }
+            let recent = recent(db, to, now)?;
+            if recent >= limit {
+                return Ok(Enqueued::Limited { recent });
+            }
+            let row = db.query_one(
+                "INSERT INTO sms (idempotency_key, to_number, text, status, next_attempt_at,
+                                  created_at, updated_at)
+                 VALUES (?1, ?2, ?3, 'queued', ?4, ?4, ?4) RETURNING id",
+                &[
+                    key.into(),
+                    to.as_str().into(),
+                    text.into(),
+                    millis(now).into(),
+                ],
+            )?;
+            Ok(Enqueued::New(row.int(0)?))
+        })
     }
 
     /// Messages queued for `to` in the 24 hours before `now`, failed ones included: the
     /// limit guards the citizen's phone and our bill, not the success rate.
-    pub fn recent_count(&self, to: &E164, now: SystemTime) -> Result<u32, OutboxError> {
-        Ok(recent(&self.db, to, now)?)
+    pub fn recent_count(&mut self, to: &E164, now: SystemTime) -> Result<u32, OutboxError> {
+        Ok(recent(&mut self.db, to, now)?)
     }
 
-    /// After a restart: messages caught mid-submission go back to the queue, due now,
-    /// unless they have had `max_attempts` already: one whose submission keeps
-    /// crashing the gateway is then failed instead of retried forever.
+    /// Puts messages left `sending` back in the queue, due now: at start, this
+    /// gateway's own (caught mid-submission by its last stop) and orphans; later, only
+    /// orphans of gateways that died ([`ORPHANED_AFTER`]), as this gateway's own are
+    /// being sent right then. One that has had `max_attempts` is failed instead, so a
+    /// message whose submission keeps crashing a gateway is not retried forever.
     pub fn recover(
         &mut self,
+        which: Recover,
         max_attempts: u32,
         now: SystemTime,
     ) -> Result<Recovered, OutboxError> {
-        let tx = self.db.transaction()?;
-        let failed = tx.execute(
-            "UPDATE sms SET status = 'failed', updated_at = ?1,
+        self.requeue(which == Recover::AtStart, max_attempts, now)
+    }
+
+    fn requeue(
+        &mut self,
+        mine_too: bool,
+        max_attempts: u32,
+        now: SystemTime,
+    ) -> Result<Recovered, OutboxError> {
+        // Placeholders ?2, ?3, ?4 after the statement's own ?1 (and ?5).
+        let whose = "status = 'sending' AND ((?2 AND (claimed_by IS NULL OR claimed_by = ?3))
+                     OR updated_at < ?4)";
+        let orphaned = millis(now) - ORPHANED_AFTER.as_millis() as i64;
+        let params = [
+            millis(now).into(),
+            mine_too.into(),
+            self.node.as_str().into(),
+            orphaned.into(),
+        ];
+        self.db.transaction(|db| {
+            let failed = db.execute(
+                &format!(
+                    "UPDATE sms SET status = 'failed', updated_at = ?1,
                             last_error = 'interrupted on its last attempt (gateway stopped)'
-             WHERE status = 'sending' AND attempts >= ?2",
-            params![millis(now), max_attempts],
-        )?;
-        let requeued = tx.execute(
-            "UPDATE sms SET status = 'queued', next_attempt_at = ?1, updated_at = ?1
-             WHERE status = 'sending'",
-            [millis(now)],
-        )?;
-        tx.commit()?;
-        Ok(Recovered { requeued, failed })
+                     WHERE {whose} AND attempts >= ?5"
+                ),
+                &[params.as_slice(), &[max_attempts.into()]].concat(),
+            )? as usize;
+            let requeued = db.execute(
+                &format!(
+                    "UPDATE sms SET status = 'queued', next_attempt_at = ?1, updated_at = ?1,
+                            claimed_by = NULL
+                     WHERE {whose}"
+                ),
+                &params,
+            )? as usize;
+            Ok(Recovered { requeued, failed })
+        })
     }
 
     /// Deletes messages finished (sent, delivered or failed) before `before`, with the
     /// numbers and texts they hold. Returns how many went.
     pub fn purge(&mut self, before: SystemTime) -> Result<usize, OutboxError> {
-        let tx = self.db.transaction()?;
         let old = "SELECT id FROM sms WHERE status IN ('sent', 'delivered', 'failed')
                    AND updated_at < ?1";
-        tx.execute(
-            &format!("DELETE FROM sms_part WHERE sms_id IN ({old})"),
-            [millis(before)],
-        )?;
-        let n = tx.execute(
-            &format!("DELETE FROM sms WHERE id IN ({old})"),
-            [millis(before)],
-        )?;
-        tx.commit()?;
-        Ok(n)
+        self.db.transaction(|db| {
+            db.execute(
+                &format!("DELETE FROM sms_part WHERE sms_id IN ({old})"),
+                &[millis(before).into()],
+            )?;
+            Ok(db.execute(
+                &format!("DELETE FROM sms WHERE id IN ({old})"),
+                &[millis(before).into()],
+            )? as usize)
+        })
     }
 
-    /// Takes the most overdue queued message, marking it `sending` and counting the
-    /// attempt (so one that crashes the gateway is not retried forever).
+    /// Takes the most overdue queued message, marking it `sending` by this gateway and
+    /// counting the attempt (so one that crashes the gateway is not retried forever).
+    /// Gateways sharing a database never take the same message: each passes over the
+    /// rows another is taking.
     pub fn claim_due(&mut self, now: SystemTime) -> Result<Option<Message>, OutboxError> {
-        let t = millis(now);
-        let tx = self
+        let sql = format!(
+            "UPDATE sms SET status = 'sending', attempts = attempts + 1, updated_at = ?1,
+                            claimed_by = ?2
+             WHERE id = (SELECT id FROM sms WHERE status = 'queued' AND next_attempt_at <= ?1
+                         ORDER BY next_attempt_at, id LIMIT 1{})
+             RETURNING {COLUMNS}",
+            self.db.skip_locked()
+        );
+        let row = self
             .db
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let id: Option<i64> = tx
-            .query_row(
-                "SELECT id FROM sms WHERE status = 'queued' AND next_attempt_at <= ?1
-                 ORDER BY next_attempt_at, id LIMIT 1",
-                [t],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(id) = id else {
-            return Ok(None);
-        };
-        tx.execute(
-            "UPDATE sms SET status = 'sending', attempts = attempts + 1, updated_at = ?2
-             WHERE id = ?1",
-            params![id, t],
-        )?;
-        tx.commit()?;
-        self.get(id)
+            .query_opt(&sql, &[millis(now).into(), self.node.as_str().into()])?;
+        row.map(|r| message(&r)).transpose()
     }
 
     /// When the next queued message falls due, if any is queued.
-    pub fn next_due(&self) -> Result<Option<SystemTime>, OutboxError> {
-        let t: Option<i64> = self.db.query_row(
-            "SELECT MIN(next_attempt_at) FROM sms WHERE status = 'queued'",
-            [],
-            |r| r.get(0),
-        )?;
+    pub fn next_due(&mut self) -> Result<Option<SystemTime>, OutboxError> {
+        let t = self
+            .db
+            .query_one(
+                "SELECT MIN(next_attempt_at) FROM sms WHERE status = 'queued'",
+                &[],
+            )?
+            .opt_int(0)?;
         Ok(t.map(time))
     }
 
@@ -302,23 +304,25 @@ impl Outbox {
         ids: &[String],
         now: SystemTime,
     ) -> Result<(), OutboxError> {
-        let tx = self.db.transaction()?;
         let joined = (!ids.is_empty()).then(|| ids.join(" "));
-        tx.execute(
-            "UPDATE sms SET status = 'sent', smsc_message_id = ?2, last_error = NULL,
-                            updated_at = ?3
-             WHERE id = ?1",
-            params![id, joined, millis(now)],
-        )?;
-        for part in ids {
-            // A resend after a crash may get an id reused by the SMSC; the newest wins.
-            tx.execute(
-                "INSERT OR REPLACE INTO sms_part (smsc_message_id, sms_id) VALUES (?1, ?2)",
-                params![part, id],
+        self.db.transaction(|db| {
+            db.execute(
+                "UPDATE sms SET status = 'sent', smsc_message_id = ?2, last_error = NULL,
+                                updated_at = ?3
+                 WHERE id = ?1",
+                &[id.into(), joined.into(), millis(now).into()],
             )?;
-        }
-        tx.commit()?;
-        Ok(())
+            for part in ids {
+                // A resend after a crash may get an id reused by the SMSC; the newest wins.
+                db.execute(
+                    "INSERT INTO sms_part (smsc_message_id, sms_id, state) VALUES (?1, ?2, NULL)
+                     ON CONFLICT (smsc_message_id) DO UPDATE SET sms_id = excluded.sms_id,
+                                                               state = NULL",
+                    &[part.into(), id.into()],
+                )?;
+            }
+            Ok(())
+        })
     }
 
     /// A temporary failure: back to the queue per `policy`, or failed for good.
@@ -329,9 +333,10 @@ impl Outbox {
         policy: &RetryPolicy,
         now: SystemTime,
     ) -> Result<AfterFailure, OutboxError> {
-        let attempts: u32 =
-            self.db
-                .query_row("SELECT attempts FROM sms WHERE id = ?1", [id], |r| r.get(0))?;
+        let attempts = self
+            .db
+            .query_one("SELECT attempts FROM sms WHERE id = ?1", &[id.into()])?
+            .count(0)?;
         match policy.after_failure(attempts, now) {
             Next::GiveUp => {
                 self.mark_failed(id, error, now)?;
@@ -340,9 +345,14 @@ impl Outbox {
             Next::RetryAt(at) => {
                 self.db.execute(
                     "UPDATE sms SET status = 'queued', next_attempt_at = ?2, last_error = ?3,
-                                    updated_at = ?4
+                                    updated_at = ?4, claimed_by = NULL
                      WHERE id = ?1",
-                    params![id, millis(at), error, millis(now)],
+                    &[
+                        id.into(),
+                        millis(at).into(),
+                        error.into(),
+                        millis(now).into(),
+                    ],
                 )?;
                 Ok(AfterFailure::RetryAt(at))
             }
@@ -358,7 +368,7 @@ impl Outbox {
     ) -> Result<(), OutboxError> {
         self.db.execute(
             "UPDATE sms SET status = 'failed', last_error = ?2, updated_at = ?3 WHERE id = ?1",
-            params![id, error, millis(now)],
+            &[id.into(), error.into(), millis(now).into()],
         )?;
         Ok(())
     }
@@ -374,108 +384,91 @@ impl Outbox {
         if receipt.state == ReceiptState::Pending {
             return Ok(None);
         }
-        let tx = self.db.transaction()?;
-        let sms_id: Option<i64> = tx
-            .query_row(
+        self.db.transaction(|db| {
+            let Some(part) = db.query_opt(
                 "SELECT sms_id FROM sms_part WHERE smsc_message_id = ?1",
-                [&receipt.message_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(sms_id) = sms_id else {
-            return Ok(None);
-        };
-        tx.execute(
-            "UPDATE sms_part SET state = ?2 WHERE smsc_message_id = ?1",
-            params![receipt.message_id, receipt.stat],
-        )?;
-        let (parts, delivered, failed): (u32, u32, u32) = tx.query_row(
-            "SELECT COUNT(*), COUNT(*) FILTER (WHERE state = 'DELIVRD'),
-                    COUNT(*) FILTER (WHERE state IS NOT NULL AND state != 'DELIVRD')
-             FROM sms_part WHERE sms_id = ?1",
-            [sms_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
-        let status = if failed > 0 {
-            Status::Failed
-        } else if delivered == parts {
-            Status::Delivered
-        } else {
-            tx.commit()?;
-            return Ok(None);
-        };
-        // Only a sent message moves on: a late receipt must not undo a final state.
-        let changed = tx.execute(
-            "UPDATE sms SET status = ?2, updated_at = ?3,
-                            last_error = CASE WHEN ?2 = 'failed' THEN 'receipt: ' || ?4
-                                              ELSE last_error END
-             WHERE id = ?1 AND status = 'sent'",
-            params![sms_id, status.as_str(), millis(now), receipt.stat],
-        )?;
-        tx.commit()?;
-        Ok((changed > 0).then_some((sms_id, status)))
+                &[receipt.message_id.as_str().into()],
+            )?
+            else {
+                return Ok(None);
+            };
+            let sms_id = part.int(0)?;
+            db.execute(
+                "UPDATE sms_part SET state = ?2 WHERE smsc_message_id = ?1",
+                &[
+                    receipt.message_id.as_str().into(),
+                    receipt.stat.as_str().into(),
+                ],
+            )?;
+            let counts = db.query_one(
+                "SELECT COUNT(*), COUNT(*) FILTER (WHERE state = 'DELIVRD'),
+                        COUNT(*) FILTER (WHERE state IS NOT NULL AND state != 'DELIVRD')
+                 FROM sms_part WHERE sms_id = ?1",
+                &[sms_id.into()],
+            )?;
+            let (parts, delivered, failed) = (counts.count(0)?, counts.count(1)?, counts.count(2)?);
+            let status = if failed > 0 {
+                Status::Failed
+            } else if delivered == parts {
+                Status::Delivered
+            } else {
+                return Ok(None);
+            };
+            // Only a sent message moves on: a late receipt must not undo a final state.
+            let changed = db.execute(
+                "UPDATE sms SET status = ?2, updated_at = ?3,
+                                last_error = CASE WHEN ?2 = 'failed'
+                                                  THEN 'receipt: ' || CAST(?4 AS TEXT)
+                                                  ELSE last_error END
+                 WHERE id = ?1 AND status = 'sent'",
+                &[
+                    sms_id.into(),
+                    status.as_str().into(),
+                    millis(now).into(),
+                    receipt.stat.as_str().into(),
+                ],
+            )?;
+            Ok((changed > 0).then_some((sms_id, status)))
+        })
     }
 
     /// When each message created at or after `since_unix` (seconds) was created
     /// (unix seconds) and where it stands: for the dashboard's SMS chart.
-    pub fn created_since(&self, since_unix: i64) -> Result<Vec<(i64, &'static str)>, OutboxError> {
-        let mut q = self.db.prepare(
+    pub fn created_since(
+        &mut self,
+        since_unix: i64,
+    ) -> Result<Vec<(i64, &'static str)>, OutboxError> {
+        let rows = self.db.query(
             "SELECT created_at, status FROM sms WHERE created_at >= ?1 ORDER BY created_at",
+            &[since_unix.saturating_mul(1000).into()],
         )?;
-        let rows = q.query_map([since_unix.saturating_mul(1000)], |r| {
-            let status: String = r.get(1)?;
-            Ok((r.get::<_, i64>(0)? / 1000, Status::parse(&status).as_str()))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push((r.int(0)? / 1000, Status::parse(&r.text(1)?).as_str()));
+        }
+        Ok(out)
     }
 
-    pub fn get(&self, id: i64) -> Result<Option<Message>, OutboxError> {
-        Ok(self
-            .db
-            .query_row("SELECT * FROM sms WHERE id = ?1", [id], message)
-            .optional()?)
+    pub fn get(&mut self, id: i64) -> Result<Option<Message>, OutboxError> {
+        let row = self.db.query_opt(
+            &format!("SELECT {COLUMNS} FROM sms WHERE id = ?1"),
+            &[id.into()],
+        )?;
+        row.map(|r| message(&r)).transpose()
     }
 }
 
-fn recent(db: &Connection, to: &E164, now: SystemTime) -> rusqlite::Result<u32> {
-    db.query_row(
+fn recent(db: &mut Db, to: &E164, now: SystemTime) -> Result<u32, DbError> {
+    db.query_one(
         "SELECT COUNT(*) FROM sms WHERE to_number = ?1 AND created_at > ?2",
-        params![to.as_str(), millis(now) - RATE_WINDOW.as_millis() as i64],
-        |r| r.get(0),
-    )
+        &[
+            to.as_str().into(),
+            (millis(now) - RATE_WINDOW.as_millis() as i64).into(),
+        ],
+    )?
+    .count(0)
 }
 
-impl FromSql for E164 {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        E164::parse(value.as_str()?)
-            .ok_or_else(|| FromSqlError::Other("not an E.164 number".into()))
-    }
-}
-
-fn message(r: &SqlRow) -> rusqlite::Result<Message> {
-    Ok(Message {
-        id: r.get("id")?,
-        idempotency_key: r.get("idempotency_key")?,
-        to: r.get("to_number")?,
-        text: r.get("text")?,
-        status: Status::parse(&r.get::<_, String>("status")?),
-        attempts: r.get("attempts")?,
-        next_attempt_at: time(r.get("next_attempt_at")?),
-        smsc_message_id: r.get("smsc_message_id")?,
-        last_error: r.get("last_error")?,
-        created_at: time(r.get("created_at")?),
-        updated_at: time(r.get("updated_at")?),
-    })
-}
-
-fn millis(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn time(ms: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
-}
-
+mod rows;
 #[cfg(test)]
 mod tests;

@@ -9,9 +9,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod browser;
+mod kamailio;
 mod sip;
 #[allow(unused_imports)] // not every test binary drives a browser
 pub use browser::Browser;
+#[allow(unused_imports)] // only the scale-out tests put Kamailio in front
+pub use kamailio::*;
 #[allow(unused_imports)] // not every test binary speaks SIP itself
 pub use sip::*;
 
@@ -49,8 +52,13 @@ impl Gateway {
     /// references below are) unless the test asks for `[tts.en] engine = "piper"`: warming
     /// every English answer in the neural voice costs a core for ~80 s per gateway.
     pub fn start(extra_toml: &str) -> Gateway {
+        Gateway::start_on(free_port(), extra_toml)
+    }
+
+    /// As [`Gateway::start`], with SIP on this port (a gateway started again where a
+    /// SIP front expects it).
+    pub fn start_on(sip_port: u16, extra_toml: &str) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
-        let sip_port = free_port();
         let http_port = free_port();
         let records = dir.path().join("records.sqlite");
         let base = format!(
@@ -598,5 +606,25 @@ pub async fn wait_sms_status(
             "message {id} stuck at {m:?}, wanted {want:?}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The line each finished call came on (`calls.channel`), waiting up to 20 s for at
+/// least one call to be recorded as finished.
+pub fn recorded_channels(records: &Path) -> Vec<String> {
+    let start = Instant::now();
+    loop {
+        let channels: Vec<String> = rusqlite::Connection::open(records)
+            .and_then(|db| {
+                let mut q =
+                    db.prepare("SELECT channel FROM calls WHERE outcome != 'in_progress'")?;
+                let rows = q.query_map([], |r| r.get(0))?;
+                rows.collect()
+            })
+            .unwrap_or_default();
+        if !channels.is_empty() || start.elapsed() > Duration::from_secs(20) {
+            return channels;
+        }
+        std::thread::sleep(Duration::from_millis(200));
     }
 }

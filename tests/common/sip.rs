@@ -100,24 +100,23 @@ pub fn scenario(name: &str) -> String {
     repo().join("tests/sipp").join(name).display().to_string()
 }
 
+/// sipp's arguments to call `bot` at `target` from `ip` on free ports, then `args`.
+pub fn sipp_args(ip: &str, target: std::net::SocketAddr, args: &[&str]) -> Vec<String> {
+    let (port, mport) = (free_port().to_string(), free_port().to_string());
+    let mut all: Vec<String> = ["-i", ip, "-p", &port, "-mp", &mport, "-s", "bot"]
+        .map(String::from)
+        .to_vec();
+    all.push(target.to_string());
+    all.extend(args.iter().map(|a| a.to_string()));
+    all
+}
+
 /// Runs sipp (from 127.0.0.1, free ports) against the gateway's `bot`; panics with its
 /// report unless every call succeeded.
 pub fn sipp_ok(gw: &Gateway, args: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
-    let (port, mport, sip) = (free_port(), free_port(), gw.sip.to_string());
-    let (port, mport) = (port.to_string(), mport.to_string());
-    let mut all = vec![
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &port,
-        "-mp",
-        &mport,
-        "-s",
-        "bot",
-        &sip,
-    ];
-    all.extend_from_slice(args);
+    let all = sipp_args("127.0.0.1", gw.sip, args);
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
     let out = sipp(dir.path(), &all, 90);
     assert!(
         out.status.success(),

@@ -337,10 +337,10 @@ pub async fn chart(
         let calls = Records::open(&records)
             .map_err(|e| e.to_string())?
             .since(since);
-        let sms = match outbox.filter(|p| p.exists()) {
-            Some(path) => Some(
-                crate::sms::outbox::Outbox::open(&path)
-                    .and_then(|o| o.created_since(since))
+        let sms = match outbox {
+            Some(store) => Some(
+                crate::sms::outbox::Outbox::open(&store.backend, &store.node)
+                    .and_then(|mut o| o.created_since(since))
                     .map_err(|e| e.to_string())?,
             ),
             None => None,

@@ -1,6 +1,23 @@
-//! Call records against a real SQLite file.
+//! Call records on both engines (`storage::scenarios`).
 use super::*;
 use crate::ops::live::{answer, LiveCalls, TransferView};
+use crate::storage::scenarios::{file_from_before_migrations, on_sqlite_and_postgres};
+use crate::storage::{Backend, Row};
+
+/// Opens the scenario's records (again) as the gateway named.
+type Open<'a> = &'a dyn Fn(&str) -> Records;
+
+fn one(records: &mut Records, sql: &str) -> Row {
+    records.db.query_one(sql, &[]).unwrap()
+}
+
+fn open(backend: &Backend, node: &str) -> Records {
+    Records::open(&Store {
+        backend: backend.clone(),
+        node: node.into(),
+    })
+    .unwrap()
+}
 
 const DAY: i64 = 86_400;
 
@@ -11,10 +28,8 @@ fn finished(live: &LiveCalls, id: &str) -> CallView {
     c
 }
 
-#[test]
-fn a_call_is_stored_redacted_with_bot_and_person_turns() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut records = Records::open(&dir.path().join("r.sqlite")).unwrap();
+fn a_call_is_stored_redacted_with_bot_and_person_turns(open: Open) {
+    let mut records = open("a");
     let live = LiveCalls::new(4);
     live.start("c1", 1_000, "70101010", "+45 20 ** ** 56", "da");
     live.said("c1", 1.0, "bot", "Goddag");
@@ -50,25 +65,26 @@ fn a_call_is_stored_redacted_with_bot_and_person_turns() {
     let text = stored.turns[0].text.as_deref().unwrap();
     assert!(text.contains("[CPR]") && !text.contains("010203"), "{text}");
     assert_eq!(stored.turns[0].reply_secs, Some(0.9));
-    let (queue, n): (String, i64) = records
-        .conn
-        .query_row("SELECT queue, turns FROM calls", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
-    assert_eq!((queue.as_str(), n), ("borgerservice", 3));
+    let row = one(
+        &mut records,
+        "SELECT queue, turns, channel, node FROM calls",
+    );
+    assert_eq!(
+        (row.text(0).unwrap(), row.int(1).unwrap()),
+        ("borgerservice".into(), 3)
+    );
+    assert_eq!(
+        (row.text(2).unwrap(), row.text(3).unwrap()),
+        ("sip".into(), "a".into())
+    );
     records.sms_sent("c1").unwrap();
-    let sms: bool = records
-        .conn
-        .query_row("SELECT sms_sent FROM calls", [], |r| r.get(0))
-        .unwrap();
-    assert!(sms);
+    assert!(one(&mut records, "SELECT sms_sent FROM calls")
+        .bool(0)
+        .unwrap());
 }
 
-#[test]
-fn a_repeated_call_id_keeps_both_calls() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut records = Records::open(&dir.path().join("r.sqlite")).unwrap();
+fn a_repeated_call_id_keeps_both_calls(open: Open) {
+    let mut records = open("a");
     // In one run: the live view gives the second call its own key.
     let live = LiveCalls::new(4);
     assert_eq!(live.start("same", 1_000, "70101010", "", "da"), "same");
@@ -86,23 +102,19 @@ fn a_repeated_call_id_keeps_both_calls() {
     records.save(&finished(&fresh, &third)).unwrap();
     // Saving the same call again replaces it rather than adding a fourth.
     records.save(&finished(&fresh, &third)).unwrap();
-    let texts =
+    let mut texts =
         |key: &str| -> Option<String> { records.call(key).unwrap().unwrap().turns[0].text.clone() };
     assert_eq!(texts("same").as_deref(), Some("nyt pas"));
     assert_eq!(texts("same#2").as_deref(), Some("storskrald"));
     assert_eq!(texts("same#3").as_deref(), Some("boligstøtte"));
-    let n: i64 = records
-        .conn
-        .query_row("SELECT COUNT(*) FROM calls", [], |r| r.get(0))
+    let n = one(&mut records, "SELECT COUNT(*) FROM calls")
+        .int(0)
         .unwrap();
     assert_eq!(n, 3);
 }
 
-#[test]
-fn live_calls_hand_finished_calls_and_later_sms_to_the_writer_thread() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("r.sqlite");
-    let writer = RecordWriter::spawn(Records::open(&path).unwrap(), Counter::default());
+fn live_calls_hand_finished_calls_and_later_sms_to_the_writer_thread(open: Open) {
+    let writer = RecordWriter::spawn(open("a"), Counter::default());
     let live = LiveCalls::with_records(1, writer);
     live.start("a", 1_000, "70101010", "", "da");
     live.said("a", 2.0, "caller", "nyt sundhedskort");
@@ -110,34 +122,26 @@ fn live_calls_hand_finished_calls_and_later_sms_to_the_writer_thread() {
     live.start("b", 1_000, "70101010", "", "da"); // pushes "a" out of memory
     assert!(live.get("a").is_none());
     live.sms_sent("a");
-    let reader = Records::open(&path).unwrap();
-    let sms = || -> Option<bool> {
-        reader
-            .conn
-            .query_row("SELECT sms_sent FROM calls WHERE call_id = 'a'", [], |r| {
-                r.get(0)
-            })
-            .optional()
-            .unwrap()
-    };
+    let mut reader = open("a");
     let start = std::time::Instant::now();
-    while sms() != Some(true) {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "sms_sent {:?}",
-            sms()
-        );
+    loop {
+        let sms = reader
+            .db
+            .query_opt("SELECT sms_sent FROM calls WHERE call_id = 'a'", &[])
+            .unwrap()
+            .map(|r| r.bool(0).unwrap());
+        if sms == Some(true) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "sms_sent {sms:?}");
         std::thread::sleep(Duration::from_millis(10));
     }
     let a = reader.call("a").unwrap().unwrap();
     assert_eq!((a.outcome.as_str(), a.turns.len()), ("resolved", 1));
 }
 
-#[test]
-fn a_call_is_written_turn_by_turn_and_one_cut_off_is_marked_interrupted() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("r.sqlite");
-    let writer = RecordWriter::spawn(Records::open(&path).unwrap(), Counter::default());
+fn a_call_is_written_turn_by_turn_and_one_cut_off_is_marked_interrupted(open: Open) {
+    let writer = RecordWriter::spawn(open("a"), Counter::default());
     let live = LiveCalls::with_records(4, writer.clone());
     live.start("a", 1_000, "70101010", "", "da");
     live.said("a", 1.0, "bot", "Goddag");
@@ -149,19 +153,16 @@ fn a_call_is_written_turn_by_turn_and_one_cut_off_is_marked_interrupted() {
     // Turn 2's answer is not out yet when the gateway dies.
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(writer.flush());
-    let reader = Records::open(&path).unwrap();
+    let mut reader = open("a");
     assert!(
         reader.since(0).unwrap().is_empty(),
         "the dashboard counts finished calls only"
     );
-    let stored: (String, i64) = reader
-        .conn
-        .query_row(
-            "SELECT outcome, turns FROM calls WHERE call_id = 'a'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
+    let row = one(
+        &mut reader,
+        "SELECT outcome, turns FROM calls WHERE call_id = 'a'",
+    );
+    let stored = (row.text(0).unwrap(), row.int(1).unwrap());
     assert_eq!(stored, (IN_PROGRESS.to_string(), 2));
     // The next start.
     assert_eq!(reader.mark_interrupted().unwrap(), 1);
@@ -169,19 +170,16 @@ fn a_call_is_written_turn_by_turn_and_one_cut_off_is_marked_interrupted() {
     assert_eq!((call.outcome.as_str(), call.ended), (INTERRUPTED, 1_013));
     let intents: Vec<_> = call.turns.iter().map(|t| t.intent.as_deref()).collect();
     assert_eq!(intents, [Some("pas.nyt"), Some("koerekort.nyt")]);
-    let answer: String = reader
-        .conn
-        .query_row("SELECT answer FROM turns WHERE seq = 0", [], |r| r.get(0))
+    let answer = one(&mut reader, "SELECT answer FROM turns WHERE seq = 0")
+        .text(0)
         .unwrap();
     assert_eq!(answer, "Pas bestilles på borger.dk.");
     assert_eq!(reader.mark_interrupted().unwrap(), 0);
 }
 
-#[test]
-fn failed_writes_are_counted() {
-    let dir = tempfile::tempdir().unwrap();
-    let records = Records::open(&dir.path().join("r.sqlite")).unwrap();
-    records.conn.execute_batch("DROP TABLE turns").unwrap();
+fn failed_writes_are_counted(open: Open) {
+    let mut records = open("a");
+    records.db.batch("DROP TABLE turns").unwrap();
     let failures = Counter::default();
     let live = LiveCalls::with_records(4, RecordWriter::spawn(records, failures.clone()));
     // Two writes: the call at its start, and at its end.
@@ -194,11 +192,9 @@ fn failed_writes_are_counted() {
     }
 }
 
-#[test]
-fn retention_blanks_transcripts_of_old_calls_only() {
+fn retention_blanks_transcripts_of_old_calls_only(open: Open) {
     assert_eq!(expired(100 * DAY, 30), 70 * DAY);
-    let dir = tempfile::tempdir().unwrap();
-    let mut records = Records::open(&dir.path().join("r.sqlite")).unwrap();
+    let mut records = open("a");
     let live = LiveCalls::new(4);
     for (id, started) in [("old", 10 * DAY), ("new", 50 * DAY)] {
         live.start(id, started, "70101010", "", "da");
@@ -222,9 +218,58 @@ fn retention_blanks_transcripts_of_old_calls_only() {
         new.turns[0].text.as_deref(),
         Some("hvornår kommer skraldebilen")
     );
-    let answers: i64 = records
-        .conn
-        .query_row("SELECT COUNT(answer) FROM turns", [], |r| r.get(0))
+    let answers = one(&mut records, "SELECT COUNT(answer) FROM turns")
+        .int(0)
         .unwrap();
     assert_eq!(answers, 1, "only the new call keeps the bot's answer");
+}
+
+fn every_gateways_calls_are_summarised_and_each_marks_only_its_own(open: Open) {
+    let (mut a, mut b) = (open("a"), open("b"));
+    let live = LiveCalls::new(4);
+    for (id, records) in [("on-a", &mut a), ("on-b", &mut b)] {
+        live.start(id, 1_000, "70101010", "", "da");
+        live.said(id, 2.0, "caller", "nyt pas");
+        records.save(&finished(&live, id)).unwrap();
+    }
+    live.start("cut-on-b", 1_000, "70101010", "", "da");
+    b.save(&live.get("cut-on-b").unwrap()).unwrap();
+    let ids: Vec<String> = a.since(0).unwrap().into_iter().map(|c| c.call_id).collect();
+    assert_eq!(ids, ["on-a", "on-b"], "finished calls of both gateways");
+    // Gateway a restarts: b's call in progress is b's business.
+    assert_eq!(open("a").mark_interrupted().unwrap(), 0);
+    assert_eq!(open("b").mark_interrupted().unwrap(), 1);
+}
+
+on_sqlite_and_postgres!(
+    open;
+    a_call_is_stored_redacted_with_bot_and_person_turns,
+    a_repeated_call_id_keeps_both_calls,
+    live_calls_hand_finished_calls_and_later_sms_to_the_writer_thread,
+    a_call_is_written_turn_by_turn_and_one_cut_off_is_marked_interrupted,
+    failed_writes_are_counted,
+    retention_blanks_transcripts_of_old_calls_only,
+    every_gateways_calls_are_summarised_and_each_marks_only_its_own,
+);
+
+#[test]
+fn a_file_from_before_migrations_is_upgraded_in_place() {
+    let (_dir, file) = file_from_before_migrations(
+        include_str!("../../storage/before_migrations/records.sql"),
+        "INSERT INTO calls VALUES ('old', 1000, 1000, '70101010', '', 'da', NULL, 'in_progress', NULL, 0, 0)",
+    );
+    let mut records = open(&file, "a");
+    let row = one(
+        &mut records,
+        "SELECT channel, node FROM calls WHERE call_id = 'old'",
+    );
+    assert_eq!(
+        (row.text(0).unwrap(), row.text(1).unwrap()),
+        ("sip".into(), String::new())
+    );
+    assert_eq!(
+        records.mark_interrupted().unwrap(),
+        1,
+        "a call of this file's own gateway"
+    );
 }

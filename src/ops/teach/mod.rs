@@ -25,6 +25,7 @@ use crate::intent::matcher::Matcher;
 use crate::intent::overlay::{self, sibling, AddedExample, NewIntent, Overlay};
 use crate::intent::reload::{self, SharedMatcher};
 use crate::ops::records::{Records, RecordsError};
+use crate::storage::Store;
 use history::{Change, History, Version};
 
 /// How far back the unresolved list and the preview look.
@@ -75,7 +76,7 @@ pub struct IntentSummary {
 pub struct Teacher {
     kb: PathBuf,
     matcher: SharedMatcher,
-    records: PathBuf,
+    records: Store,
     history: History,
     lock: Mutex<()>,
 }
@@ -97,7 +98,7 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
 impl Teacher {
     /// Teaching for the knowledge base file `kb`, whose matcher in service is
     /// `matcher`; questions come from the call records at `records`.
-    pub fn new(kb: PathBuf, matcher: SharedMatcher, records: PathBuf) -> Teacher {
+    pub fn new(kb: PathBuf, matcher: SharedMatcher, records: Store) -> Teacher {
         Teacher {
             history: History::new(sibling(&kb, "history.jsonl")),
             kb,

@@ -13,7 +13,7 @@ const NOW: i64 = 2_000_000_000;
 fn setup(dir: &Path) -> Teacher {
     let kb = dir.join("kommune.toml");
     std::fs::write(&kb, EMBEDDED).unwrap();
-    let records = dir.join("records.sqlite");
+    let records = crate::storage::Store::local(dir.join("records.sqlite"));
     let live = LiveCalls::new(4);
     live.start("c-missed", NOW - 3600, "70101010", "", "en");
     live.said("c-missed", 4.0, "caller", QUESTION);

@@ -1,4 +1,5 @@
-//! Opening the gateway's SQLite files (call records, the SMS outbox). They hold
+//! SQLite, the default store: opening the gateway's files (call records, the SMS
+//! outbox), and moving [`Value`]s in and out. The files hold
 //! callers' words and numbers, so the file is created readable by its owner only
 //! (0600; SQLite gives its `-wal` and `-shm` files the same mode), and
 //! `secure_delete` overwrites deleted and blanked content instead of leaving it in
@@ -7,7 +8,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::Connection;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, ToSql};
+
+use super::Value;
 
 /// Opens (creating if need be, with its directory) a database file for the gateway's
 /// own use: WAL, a busy timeout, `secure_delete`, mode 0600 when created.
@@ -27,6 +31,35 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
 pub fn configure(db: &Connection) -> rusqlite::Result<()> {
     db.busy_timeout(Duration::from_secs(5))?;
     db.pragma_update(None, "secure_delete", "ON")
+}
+
+impl ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Value::Null => ToSqlOutput::Owned(rusqlite::types::Value::Null),
+            Value::Int(v) => ToSqlOutput::Owned((*v).into()),
+            Value::Real(v) => ToSqlOutput::Owned((*v).into()),
+            Value::Text(v) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+            Value::Bool(v) => ToSqlOutput::Owned(i64::from(*v).into()),
+        })
+    }
+}
+
+/// A column as read; the gateway stores no blobs.
+pub(super) fn value(v: ValueRef<'_>, index: usize) -> rusqlite::Result<Value> {
+    Ok(match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Int(i),
+        ValueRef::Real(r) => Value::Real(r),
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(_) => {
+            return Err(rusqlite::Error::InvalidColumnType(
+                index,
+                "blob".into(),
+                rusqlite::types::Type::Blob,
+            ))
+        }
+    })
 }
 
 /// Creates an empty file with mode 0600 unless it exists (an existing file keeps the
