@@ -79,7 +79,7 @@ impl WebCalls {
         Router::new()
             .route("/call", get(page::call))
             .route("/call/embed.js", get(page::embed))
-            .route("/webrtc/offer", post(offer))
+            .route("/webrtc/offer", post(offer).options(preflight))
             .with_state(self)
     }
 
@@ -98,31 +98,25 @@ impl WebCalls {
             ..Default::default()
         }
     }
+}
 
-    /// A page from elsewhere may start a call only if its origin is allowed.
-    fn origin_allowed(&self, headers: &HeaderMap) -> Result<Option<String>, String> {
-        let Some(origin) = headers.get(header::ORIGIN) else {
-            return Ok(None);
-        };
-        let origin = origin.to_str().map_err(|_| "unreadable Origin")?;
-        let own = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .is_some_and(|host| {
-                origin
-                    .strip_prefix("http://")
-                    .or(origin.strip_prefix("https://"))
-                    == Some(host)
-            });
-        if own {
-            return Ok(None);
-        }
-        if self.config.allowed_origins.iter().any(|o| o == origin) {
-            return Ok(Some(origin.to_string()));
-        }
-        Err(format!(
-            "origin {origin} is not in [webrtc] allowed_origins"
-        ))
+/// `OPTIONS /webrtc/offer`: a browser asks before an allowed site's page posts an
+/// offer (its body is `application/sdp`, which needs the asking); others get 403.
+async fn preflight(State(web): State<Arc<WebCalls>>, headers: HeaderMap) -> Response {
+    match origin_allowed(&web.config.allowed_origins, &headers) {
+        Ok(Some(origin)) => (
+            StatusCode::NO_CONTENT,
+            [
+                (header::ACCESS_CONTROL_ALLOW_ORIGIN, origin),
+                (header::ACCESS_CONTROL_ALLOW_METHODS, "POST".into()),
+                (header::ACCESS_CONTROL_ALLOW_HEADERS, "Content-Type".into()),
+                (header::ACCESS_CONTROL_MAX_AGE, "600".into()),
+                (header::VARY, "Origin".into()),
+            ],
+        )
+            .into_response(),
+        Ok(None) => StatusCode::NO_CONTENT.into_response(),
+        Err(why) => (StatusCode::FORBIDDEN, why).into_response(),
     }
 }
 
@@ -144,7 +138,7 @@ async fn offer(
         tracing::info!(%client, %why, "web call refused ({})", status.as_u16());
         (status, why).into_response()
     };
-    let cors = match web.origin_allowed(&headers) {
+    let cors = match origin_allowed(&web.config.allowed_origins, &headers) {
         Ok(cors) => cors,
         Err(why) => return refuse(StatusCode::FORBIDDEN, why),
     };
@@ -224,6 +218,69 @@ async fn run(pending: leg::Pending, call_id: String, language: String, ctx: Arc<
     driver::converse(&mut line, connected.media, connected.events, caller, ctx).await;
 }
 
+/// A page from elsewhere may start a call only if its origin is allowed.
+fn origin_allowed(allowed: &[String], headers: &HeaderMap) -> Result<Option<String>, String> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(None);
+    };
+    let origin = origin.to_str().map_err(|_| "unreadable Origin")?;
+    let own = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|host| {
+            origin
+                .strip_prefix("http://")
+                .or(origin.strip_prefix("https://"))
+                == Some(host)
+        });
+    if own {
+        return Ok(None);
+    }
+    if allowed.iter().any(|o| o == origin) {
+        return Ok(Some(origin.to_string()));
+    }
+    Err(format!(
+        "origin {origin} is not in [webrtc] allowed_origins"
+    ))
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, host.parse().unwrap());
+        if let Some(o) = origin {
+            h.insert(header::ORIGIN, o.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn our_own_page_and_allowed_sites_may_call_and_others_may_not() {
+        let allowed = ["https://www.kommune.dk".to_string()];
+        let host = "gateway.kommune.dk";
+        assert_eq!(origin_allowed(&allowed, &headers(None, host)), Ok(None));
+        assert_eq!(
+            origin_allowed(&allowed, &headers(Some("https://gateway.kommune.dk"), host)),
+            Ok(None)
+        );
+        assert_eq!(
+            origin_allowed(&allowed, &headers(Some("https://www.kommune.dk"), host)),
+            Ok(Some("https://www.kommune.dk".into()))
+        );
+        let refused = origin_allowed(&allowed, &headers(Some("https://evil.example"), host));
+        assert!(refused.unwrap_err().contains("evil.example"));
+        // An allowed origin must match exactly, not as a prefix.
+        assert!(origin_allowed(
+            &allowed,
+            &headers(Some("https://www.kommune.dk.evil"), host)
+        )
+        .is_err());
+    }
 }
