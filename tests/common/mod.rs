@@ -356,30 +356,18 @@ pub fn read_wav_8k(path: &Path) -> Vec<i16> {
 /// Runs baresip headless: `mic` is its microphone, it dials `target` and records what
 /// it hears; returns the recording (8 kHz) once it hung up at the end of `mic`.
 pub fn baresip_call(dir: &Path, mic: &Path, target: &str, limit_secs: u32) -> Vec<i16> {
-    let port = free_port();
-    let config = format!(
-        "poll_method epoll\nsip_listen 127.0.0.1:{port}\naudio_source aufile,{mic}\naudio_player alsa,null\n\
-         audio_alert alsa,null\nnet_interface 127.0.0.1\nmodule_path /usr/lib/baresip/modules\n\
-         module g711.so\nmodule aufile.so\nmodule alsa.so\nmodule sndfile.so\nmodule account.so\n\
-         module menu.so\nmodule stdio.so\nsnd_path {dir}\n",
-        mic = mic.display(),
-        dir = dir.display()
-    );
-    std::fs::write(dir.join("config"), config).unwrap();
-    std::fs::write(dir.join("accounts"), "<sip:tester@127.0.0.1>;regint=0\n").unwrap();
-    let out = Command::new("timeout")
-        .arg(limit_secs.to_string())
-        .args(["baresip", "-f"])
-        .arg(dir)
-        .args([
-            "-t",
-            &(limit_secs.saturating_sub(2)).to_string(),
-            "-e",
-            &format!("/dial {target}"),
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run baresip (apt package baresip)");
+    // baresip binds UDP+TCP on its port and TLS on the next one; another test may take
+    // a port between our probe and baresip's bind, so a clash is retried on fresh ports.
+    let mut out = None;
+    for _ in 0..3 {
+        let attempt = run_baresip(dir, mic, target, limit_secs, free_port_pair());
+        let clash = String::from_utf8_lossy(&attempt.stdout).contains("Address already in use");
+        out = Some(attempt);
+        if !clash {
+            break;
+        }
+    }
+    let out = out.expect("baresip ran");
     // After a transfer baresip has recorded two calls: ours is the longer one.
     let dump = std::fs::read_dir(dir)
         .unwrap()
@@ -399,6 +387,49 @@ pub fn baresip_call(dir: &Path, mic: &Path, target: &str, limit_secs: u32) -> Ve
             )
         });
     read_wav_8k(&dump)
+}
+
+fn run_baresip(
+    dir: &Path,
+    mic: &Path,
+    target: &str,
+    limit_secs: u32,
+    port: u16,
+) -> std::process::Output {
+    let config = format!(
+        "poll_method epoll\nsip_listen 127.0.0.1:{port}\naudio_source aufile,{mic}\naudio_player alsa,null\n\
+         audio_alert alsa,null\nnet_interface 127.0.0.1\nmodule_path /usr/lib/baresip/modules\n\
+         module g711.so\nmodule aufile.so\nmodule alsa.so\nmodule sndfile.so\nmodule account.so\n\
+         module menu.so\nmodule stdio.so\nsnd_path {dir}\n",
+        mic = mic.display(),
+        dir = dir.display()
+    );
+    std::fs::write(dir.join("config"), config).unwrap();
+    std::fs::write(dir.join("accounts"), "<sip:tester@127.0.0.1>;regint=0\n").unwrap();
+    Command::new("timeout")
+        .arg(limit_secs.to_string())
+        .args(["baresip", "-f"])
+        .arg(dir)
+        .args([
+            "-t",
+            &(limit_secs.saturating_sub(2)).to_string(),
+            "-e",
+            &format!("/dial {target}"),
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run baresip (apt package baresip)")
+}
+
+/// A port free for UDP and TCP whose successor is free for TCP too (baresip's TLS).
+fn free_port_pair() -> u16 {
+    for _ in 0..100 {
+        let port = free_port();
+        if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port pair");
 }
 
 /// A WAV of `secs` of line silence.
