@@ -32,25 +32,58 @@ struct Decoder<'a> {
 impl NextToken for Decoder<'_> {
     type Error = WhisperError;
 
-    fn start(&mut self, prefix: &[i32], wanted: &[i32]) -> Result<Vec<f32>, WhisperError> {
-        // whisper.cpp keeps logits for the last fed token only, and `get_logits` reads
-        // the first row: feed all but the last token, then the last on its own.
-        let (last, init) = prefix.split_last().ok_or(WhisperError::NullPointer)?;
-        if !init.is_empty() {
-            self.state.decode(init, 0, 1)?;
-        }
-        self.next(*last, init.len(), wanted)
-    }
-
-    fn next(
+    fn feed(
         &mut self,
-        token: i32,
+        tokens: &[i32],
         n_past: usize,
-        wanted: &[i32],
-    ) -> Result<Vec<f32>, WhisperError> {
-        self.state.decode(&[token], n_past, 1)?;
-        Ok(log_probs(self.state.get_logits()?, wanted))
+        wanted: &[Vec<i32>],
+    ) -> Result<Vec<Vec<f32>>, WhisperError> {
+        self.state.decode(tokens, n_past, 1)?;
+        let rows = logit_rows(self.state, tokens.len())?;
+        let n_vocab = rows.len() / tokens.len().max(1);
+        Ok(wanted
+            .iter()
+            .zip(rows.chunks_exact(n_vocab.max(1)))
+            .map(|(w, row)| {
+                if w.is_empty() {
+                    Vec::new()
+                } else {
+                    log_probs(row, w)
+                }
+            })
+            .collect())
     }
+}
+
+/// The logits of the last decode, `n` rows of `n_vocab`. Stock whisper.cpp fills only
+/// the last row; built with `scripts/whisper-rows.cmake` it fills all (see
+/// `rows_come_back`).
+fn logit_rows(state: &WhisperState, n: usize) -> Result<&[f32], WhisperError> {
+    let first = state.get_logits()?;
+    // SAFETY: whisper_decode_with_state sizes the state's logits vector to
+    // n_tokens × n_vocab before copying rows into it (whisper.cpp 1.8.3,
+    // whisper_decode_internal), and `first` points at its start; the vector is not
+    // touched again while `state` stays borrowed.
+    Ok(unsafe { std::slice::from_raw_parts(first.as_ptr(), n * first.len()) })
+}
+
+/// Whether one decoder call returns logits for every token fed: the first row of a
+/// two-token call must equal the logits of feeding its first token alone. Checked once
+/// per worker; without it, phrasings are scored one token per call.
+pub fn rows_come_back(
+    ctx: &WhisperContext,
+    state: &mut WhisperState,
+) -> Result<bool, WhisperError> {
+    let pair = [ctx.token_sot(), ctx.token_transcribe()];
+    state.decode(&pair[..1], 0, 1)?;
+    let alone = state.get_logits()?.to_vec();
+    state.decode(&pair, 0, 1)?;
+    let rows = logit_rows(state, 2)?;
+    let same = rows[..alone.len()]
+        .iter()
+        .zip(&alone)
+        .all(|(a, b)| (a - b).abs() <= 1e-3 * (1.0 + b.abs()));
+    Ok(same)
 }
 
 fn lang_token(ctx: &WhisperContext, lang: &str) -> Option<i32> {
@@ -79,8 +112,8 @@ pub fn language_odds(
     let (Some(ta), Some(tb)) = (lang_token(ctx, a), lang_token(ctx, b)) else {
         return Ok(0.0);
     };
-    let lps = Decoder { state }.start(&[ctx.token_sot()], &[ta, tb])?;
-    Ok(lps[0] - lps[1])
+    let lps = Decoder { state }.feed(&[ctx.token_sot()], 0, &[vec![ta, tb]])?;
+    Ok(lps[0][0] - lps[0][1])
 }
 
 /// Turns text into the tokens whisper would write for it, ending with end-of-text.
@@ -88,6 +121,15 @@ fn tokens(ctx: &WhisperContext, text: &str) -> Option<Vec<i32>> {
     let mut t = ctx.tokenize(&format!(" {}", text.trim()), 64).ok()?;
     t.push(ctx.token_eot());
     Some(t)
+}
+
+/// How much decoding one utterance's scoring may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// Decoder calls.
+    pub calls: usize,
+    /// Whether a call may feed a run of tokens (`rows_come_back`).
+    pub runs: bool,
 }
 
 /// Scores candidates' phrasings on the audio in `state` (encoded by the free
@@ -101,7 +143,7 @@ pub fn score(
     priors: &Priors,
     language: &str,
     sets: &[PhraseSet],
-    budget: usize,
+    budget: Budget,
 ) -> Result<Vec<Hint>, WhisperError> {
     let Some(lang) = lang_token(ctx, language) else {
         return Ok(Vec::new());
@@ -111,7 +153,7 @@ pub fn score(
         .iter()
         .map(|s| s.phrasings.iter().filter_map(|p| tokens(ctx, p)).collect())
         .collect();
-    let mut trie = Trie::new();
+    let mut trie = Trie::new(budget.runs);
     let mut owner: Vec<(usize, usize)> = Vec::new(); // phrasing index -> (set, phrasing)
     let rounds = tokenized.iter().map(Vec::len).max().unwrap_or(0);
     'fill: for round in 0..rounds {
@@ -119,7 +161,7 @@ pub fn score(
             let Some(t) = phrasings.get(round) else {
                 continue;
             };
-            if trie.decodes() + trie.cost_of(t) > budget {
+            if trie.decodes() + trie.cost_of(t) > budget.calls {
                 if round == 0 {
                     continue; // a later candidate's short phrasing may still fit
                 }
@@ -140,7 +182,7 @@ pub fn score(
         secs = started.elapsed().as_secs_f32(),
         "phrasings scored"
     );
-    let prior = priors.get(lang, &tokenized, &owner, silence, &prefix)?;
+    let prior = priors.get(lang, &tokenized, &owner, silence, (&prefix, budget.runs))?;
     let mut best = vec![f32::NEG_INFINITY; sets.len()];
     for (i, &(s, r)) in owner.iter().enumerate() {
         let n = tokenized[s][r].len();
@@ -168,7 +210,7 @@ impl Priors {
         tokenized: &[Vec<Vec<i32>>],
         owner: &[(usize, usize)],
         silence: &mut WhisperState,
-        prefix: &[i32],
+        (prefix, runs): (&[i32], bool),
     ) -> Result<Vec<f32>, WhisperError> {
         let key = |i: usize| (lang, tokenized[owner[i].0][owner[i].1].clone());
         let missing: Vec<usize> = {
@@ -178,7 +220,7 @@ impl Priors {
                 .collect()
         };
         if !missing.is_empty() {
-            let mut trie = Trie::new();
+            let mut trie = Trie::new(runs);
             for &i in &missing {
                 trie.insert(&key(i).1);
             }

@@ -177,6 +177,7 @@ impl Recognizer {
             let mut worker = Worker {
                 state: ctx.create_state().map_err(invalid)?,
                 silence: None,
+                runs: false,
                 ctx: ctx.clone(),
                 priors: priors.clone(),
             };

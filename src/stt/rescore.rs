@@ -6,32 +6,39 @@
 //! decoder for the log-probability of each candidate phrasing given the audio already
 //! encoded for the free transcript. The phrasings share prefixes ("Hvordan …",
 //! "Jeg vil gerne …"), so they go into a token trie and every trie node is decoded
-//! once: whisper.cpp returns logits for one position per decode call, so the cost is
-//! one decode per inner node, not per token of every phrasing.
+//! once. Where the decoder returns logits for every token it is fed (whisper.cpp built
+//! with `scripts/whisper-rows.cmake`), a run of nodes without a branch is one decoder
+//! call; otherwise each inner node is a call of its own.
 //!
 //! Raw log-probabilities favour short, frequent phrasings for any audio. What ranks the
 //! right one first is the phrasing's log-probability on this audio minus its
 //! log-probability on silence (a prior computed once per phrasing), divided by the
 //! square root of its token count.
 
-/// A decoder that can be asked for next-token log-probabilities, feeding one token at
-/// a time at a given position (whisper's KV cache keeps the positions before it).
+/// A decoder that can be asked for next-token log-probabilities; its cache keeps the
+/// positions fed before.
 pub trait NextToken {
     type Error;
-    /// Feeds `prefix` from position 0; returns log-probabilities of `wanted` next.
-    fn start(&mut self, prefix: &[i32], wanted: &[i32]) -> Result<Vec<f32>, Self::Error>;
-    /// Feeds `token` at position `n_past`; returns log-probabilities of `wanted` next.
-    fn next(&mut self, token: i32, n_past: usize, wanted: &[i32]) -> Result<Vec<f32>, Self::Error>;
+    /// Feeds `tokens` from position `n_past`; returns, for each token fed, the
+    /// log-probabilities of `wanted[i]` coming next (empty where nothing is wanted).
+    fn feed(
+        &mut self,
+        tokens: &[i32],
+        n_past: usize,
+        wanted: &[Vec<i32>],
+    ) -> Result<Vec<Vec<f32>>, Self::Error>;
 }
 
 /// Phrasings as token sequences sharing prefixes.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Trie {
     nodes: Vec<Node>,
     phrases: usize,
+    /// Whether a run of nodes without a branch is fed in one decoder call.
+    runs: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Node {
     token: i32,
     children: Vec<usize>,
@@ -40,10 +47,12 @@ struct Node {
 }
 
 impl Trie {
-    pub fn new() -> Trie {
+    /// `runs`: the decoder returns logits for every token fed (see `NextToken::feed`).
+    pub fn new(runs: bool) -> Trie {
         Trie {
             nodes: vec![Node::default()],
             phrases: 0,
+            runs,
         }
     }
 
@@ -75,34 +84,29 @@ impl Trie {
         index
     }
 
-    /// Decoder calls `score` needs besides the prefix: one per inner node below the root.
+    /// Decoder calls `score` needs besides the prefix: one per inner node below the
+    /// root, or with runs one per inner node that starts a run (its parent is the root
+    /// or branches).
     pub fn decodes(&self) -> usize {
-        self.nodes[1..]
-            .iter()
-            .filter(|n| !n.children.is_empty())
+        (1..self.nodes.len())
+            .filter(|&n| self.inner(n) && (!self.runs || self.starts_run(n)))
             .count()
     }
 
     /// Decodes `tokens` would add to the trie.
     pub fn cost_of(&self, tokens: &[i32]) -> usize {
-        let mut at = 0;
-        for (i, &t) in tokens.iter().enumerate() {
-            let next = self.nodes[at]
-                .children
-                .iter()
-                .copied()
-                .find(|&c| self.nodes[c].token == t);
-            match next {
-                Some(c) => at = c,
-                // Each new token but the last becomes an inner node; so does an existing
-                // leaf we extend.
-                None => {
-                    let extends_leaf = at != 0 && self.nodes[at].children.is_empty();
-                    return tokens.len() - i - 1 + usize::from(extends_leaf);
-                }
-            }
-        }
-        0
+        let mut grown = self.clone();
+        grown.insert(tokens);
+        grown.decodes() - self.decodes()
+    }
+
+    fn inner(&self, n: usize) -> bool {
+        !self.nodes[n].children.is_empty()
+    }
+
+    fn starts_run(&self, n: usize) -> bool {
+        let parent = self.nodes.iter().position(|p| p.children.contains(&n));
+        parent.is_none_or(|p| p == 0 || self.nodes[p].children.len() > 1)
     }
 
     pub fn len(&self) -> usize {
@@ -123,8 +127,12 @@ impl Trie {
         if self.phrases == 0 {
             return Ok(out);
         }
-        let wanted = self.child_tokens(0);
-        let lps = decoder.start(prefix, &wanted)?;
+        let mut wanted = vec![Vec::new(); prefix.len()];
+        wanted[prefix.len() - 1] = self.child_tokens(0);
+        let lps = self
+            .feed(decoder, prefix, 0, &wanted)?
+            .pop()
+            .unwrap_or_default();
         // Depth-first, so the decoder's cache always holds the path to the node.
         self.descend(decoder, 0, 0.0, lps, prefix.len(), &mut out)?;
         Ok(out)
@@ -140,17 +148,61 @@ impl Trie {
         out: &mut [f32],
     ) -> Result<(), D::Error> {
         for (k, &child) in self.nodes[node].children.iter().enumerate() {
-            let total = sum + lps[k];
+            let mut total = sum + lps[k];
             for &p in &self.nodes[child].ends {
                 out[p] = total;
             }
-            if !self.nodes[child].children.is_empty() {
-                let wanted = self.child_tokens(child);
-                let next = decoder.next(self.nodes[child].token, n_past, &wanted)?;
-                self.descend(decoder, child, total, next, n_past + 1, out)?;
+            if !self.inner(child) {
+                continue;
             }
+            // The run: `child`, then while the run's end has one child that is inner.
+            let mut run = vec![child];
+            while let [only] = self.nodes[*run.last().expect("not empty")].children[..] {
+                if !self.runs || !self.inner(only) {
+                    break;
+                }
+                run.push(only);
+            }
+            let tokens: Vec<i32> = run.iter().map(|&n| self.nodes[n].token).collect();
+            let wanted: Vec<Vec<i32>> = run.iter().map(|&n| self.child_tokens(n)).collect();
+            let mut rows = self.feed(decoder, &tokens, n_past, &wanted)?;
+            let last_lps = rows.pop().unwrap_or_default();
+            for (row, &next) in rows.iter().zip(&run[1..]) {
+                total += row[0];
+                for &p in &self.nodes[next].ends {
+                    out[p] = total;
+                }
+            }
+            let end = *run.last().expect("not empty");
+            self.descend(decoder, end, total, last_lps, n_past + run.len(), out)?;
         }
         Ok(())
+    }
+
+    /// Feeds `tokens` in one call with runs; else in calls that each end at a token
+    /// whose next log-probabilities are wanted (the only row such a decoder returns).
+    fn feed<D: NextToken>(
+        &self,
+        decoder: &mut D,
+        tokens: &[i32],
+        n_past: usize,
+        wanted: &[Vec<i32>],
+    ) -> Result<Vec<Vec<f32>>, D::Error> {
+        if self.runs {
+            return decoder.feed(tokens, n_past, wanted);
+        }
+        let mut rows = Vec::with_capacity(tokens.len());
+        let mut from = 0;
+        for to in 0..tokens.len() {
+            if !wanted[to].is_empty() || to + 1 == tokens.len() {
+                let mut only_last = vec![Vec::new(); to - from];
+                only_last.push(wanted[to].clone());
+                let mut chunk = decoder.feed(&tokens[from..=to], n_past + from, &only_last)?;
+                rows.append(&mut chunk);
+                from = to + 1;
+            }
+        }
+        Ok(rows)
     }
 
     fn child_tokens(&self, node: usize) -> Vec<i32> {
@@ -187,9 +239,10 @@ pub fn log_probs(logits: &[f32], wanted: &[i32]) -> Vec<f32> {
 mod tests {
     use super::*;
 
-    /// A bigram "decoder": log P(next | last token fed), with a call counter.
+    /// A bigram "decoder": log P(next | last token fed), with a call counter. Without
+    /// `rows` it answers for the last token of a call only, as stock whisper.cpp does.
     struct Bigram {
-        last: i32,
+        rows: bool,
         calls: usize,
         positions: Vec<usize>,
     }
@@ -200,16 +253,25 @@ mod tests {
 
     impl NextToken for Bigram {
         type Error = ();
-        fn start(&mut self, prefix: &[i32], wanted: &[i32]) -> Result<Vec<f32>, ()> {
+        fn feed(
+            &mut self,
+            tokens: &[i32],
+            n_past: usize,
+            wanted: &[Vec<i32>],
+        ) -> Result<Vec<Vec<f32>>, ()> {
             self.calls += 1;
-            self.last = *prefix.last().unwrap();
-            Ok(wanted.iter().map(|&w| bigram_lp(self.last, w)).collect())
-        }
-        fn next(&mut self, token: i32, n_past: usize, wanted: &[i32]) -> Result<Vec<f32>, ()> {
-            self.calls += 1;
-            self.positions.push(n_past);
-            self.last = token;
-            Ok(wanted.iter().map(|&w| bigram_lp(token, w)).collect())
+            assert_eq!(tokens.len(), wanted.len());
+            let last = tokens.len() - 1;
+            let mut rows = Vec::new();
+            for (i, (&t, w)) in tokens.iter().zip(wanted).enumerate() {
+                assert!(
+                    self.rows || i == last || w.is_empty(),
+                    "row {i} of {tokens:?}"
+                );
+                self.positions.push(n_past + i);
+                rows.push(w.iter().map(|&w| bigram_lp(t, w)).collect());
+            }
+            Ok(rows)
         }
     }
 
@@ -223,8 +285,8 @@ mod tests {
         sum
     }
 
-    #[test]
-    fn shared_prefixes_are_decoded_once_and_scores_match_brute_force() {
+    /// Scores the phrasings with and without runs: the same scores, fewer calls.
+    fn scored(runs: bool) -> (Trie, Bigram) {
         let phrases: Vec<Vec<i32>> = vec![
             vec![5, 6, 7, 99],
             vec![5, 6, 8, 99],
@@ -232,8 +294,9 @@ mod tests {
             vec![4, 99],
             vec![5, 6, 7, 10, 99],
             vec![5, 6, 7, 99], // a duplicate phrasing scores the same
+            vec![3, 4, 5, 6, 99],
         ];
-        let mut trie = Trie::new();
+        let mut trie = Trie::new(runs);
         let mut cost = 0;
         for p in &phrases {
             cost += trie.cost_of(p);
@@ -241,7 +304,7 @@ mod tests {
         }
         assert_eq!(trie.decodes(), cost, "cost_of predicts the decodes");
         let mut d = Bigram {
-            last: 0,
+            rows: runs,
             calls: 0,
             positions: vec![],
         };
@@ -249,10 +312,24 @@ mod tests {
         for (p, s) in phrases.iter().zip(&scores) {
             assert!((brute(3, p) - s).abs() < 1e-5, "{p:?}: {s}");
         }
-        // Inner nodes: 5, 5-6, 5-6-7, 5-6-7-10, 5-6-8, 5-9, 4 = 7, plus the prefix.
-        assert_eq!(trie.decodes(), 7);
-        assert_eq!(d.calls, 8);
-        assert!(d.positions.iter().all(|&p| (3..=6).contains(&p)));
+        assert!(d.positions.iter().all(|&p| p <= 6));
+        (trie, d)
+    }
+
+    #[test]
+    fn shared_prefixes_are_decoded_once_and_scores_match_brute_force() {
+        let (trie, d) = scored(false);
+        // Inner nodes: 5, 5-6, 5-6-7, 5-6-7-10, 5-6-8, 5-9, 4, 3, 3-4, 3-4-5, 3-4-5-6.
+        assert_eq!(trie.decodes(), 11);
+        assert_eq!(d.calls, 11 + 1, "and the prefix");
+    }
+
+    #[test]
+    fn a_run_without_branches_is_one_call_when_every_row_comes_back() {
+        let (trie, d) = scored(true);
+        // 3-4-5-6 is one run; every other inner node has a branching parent.
+        assert_eq!(trie.decodes(), 8);
+        assert_eq!(d.calls, 8 + 1);
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub(super) struct Worker {
     pub(super) silence: Option<WhisperState>,
     pub(super) ctx: Arc<WhisperContext>,
     pub(super) priors: Priors,
+    /// Whether a decoder call returns every row of logits (checked with the silence).
+    pub(super) runs: bool,
 }
 
 impl Worker {
@@ -90,7 +92,10 @@ impl Worker {
                     &self.priors,
                     &language,
                     &sets,
-                    opts.rescore_budget,
+                    forced::Budget {
+                        calls: opts.rescore_budget,
+                        runs: self.runs,
+                    },
                 )
                 .map_err(|e| SttError::Failed(e.to_string()))?
             }
@@ -117,6 +122,14 @@ impl Worker {
                 .create_state()
                 .map_err(|e| SttError::Failed(e.to_string()))?;
             transcribe(&mut state, &vec![0.0; 3 * 16000], ("da", ""), opts, 1, None)?;
+            self.runs = forced::rows_come_back(&self.ctx, &mut state)
+                .map_err(|e| SttError::Failed(e.to_string()))?;
+            if !self.runs {
+                tracing::warn!(
+                    "whisper.cpp returns one row of logits per call (not built with \
+                     scripts/whisper-rows.cmake): phrasings are scored a token at a time"
+                );
+            }
             self.silence = Some(state);
         }
         Ok(())
