@@ -257,7 +257,8 @@ pub struct SttConfig {
     /// Answer intents (best text matches of the free transcript) whose phrasings are
     /// scored, besides the conversational replies.
     pub rescore_candidates: usize,
-    /// Decoder calls the scoring of one utterance may take (~3 ms each).
+    /// Decoder calls the scoring of one utterance may take (~17 ms each, see
+    /// `stt::recognizer::DEFAULT_RESCORE_BUDGET`).
     pub rescore_budget: usize,
     /// Hypotheses whisper keeps while transcribing (beam search); 1: greedy.
     pub beam_size: u32,
@@ -292,7 +293,7 @@ impl Default for SttConfig {
                         building permit, property tax."
                 .into(),
             rescore: true,
-            rescore_candidates: 6,
+            rescore_candidates: 16,
             rescore_budget: crate::stt::recognizer::DEFAULT_RESCORE_BUDGET,
             beam_size: 1,
             turn_model: None,

@@ -15,6 +15,9 @@ use super::resolution::Language;
 pub struct PhraseSet {
     pub intent_id: String,
     pub phrasings: Vec<String>,
+    /// Place among the text match's answer intents (0: best); None for the
+    /// conversational replies, which the text does not rank.
+    pub text_rank: Option<usize>,
 }
 
 /// Conversational kinds always among the candidates.
@@ -42,7 +45,8 @@ impl Matcher {
         }
         ranked
             .into_iter()
-            .map(|i| {
+            .enumerate()
+            .map(|(place, i)| {
                 let intent = &kb.intents[i];
                 // The knowledge base lists the most typical phrasings first (sorting them
                 // by closeness in length to the transcript scored worse on the fixtures).
@@ -51,6 +55,7 @@ impl Matcher {
                 PhraseSet {
                     intent_id: intent.id.clone(),
                     phrasings,
+                    text_rank: (intent.kind == Kind::Answer).then_some(place),
                 }
             })
             .collect()

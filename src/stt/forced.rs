@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use whisper_rs::{WhisperContext, WhisperError, WhisperState};
 
-use super::rescore::{log_probs, normalized, NextToken, Trie};
+use super::rescore::{candidate_score, log_probs, normalized, NextToken, Trie};
 
 pub use crate::intent::candidates::PhraseSet;
 pub use crate::intent::resolution::Hint;
@@ -27,6 +27,7 @@ type PriorKey = (i32, Vec<i32>);
 
 struct Decoder<'a> {
     state: &'a mut WhisperState,
+    threads: usize,
 }
 
 impl NextToken for Decoder<'_> {
@@ -38,7 +39,7 @@ impl NextToken for Decoder<'_> {
         n_past: usize,
         wanted: &[Vec<i32>],
     ) -> Result<Vec<Vec<f32>>, WhisperError> {
-        self.state.decode(tokens, n_past, 1)?;
+        self.state.decode(tokens, n_past, self.threads)?;
         let rows = logit_rows(self.state, tokens.len())?;
         let n_vocab = rows.len() / tokens.len().max(1);
         Ok(wanted
@@ -112,7 +113,7 @@ pub fn language_odds(
     let (Some(ta), Some(tb)) = (lang_token(ctx, a), lang_token(ctx, b)) else {
         return Ok(0.0);
     };
-    let lps = Decoder { state }.feed(&[ctx.token_sot()], 0, &[vec![ta, tb]])?;
+    let lps = Decoder { state, threads: 1 }.feed(&[ctx.token_sot()], 0, &[vec![ta, tb]])?;
     Ok(lps[0][0] - lps[0][1])
 }
 
@@ -130,6 +131,8 @@ pub struct Budget {
     pub calls: usize,
     /// Whether a call may feed a run of tokens (`rows_come_back`).
     pub runs: bool,
+    /// Threads per decoder call (more than one only when the other workers are idle).
+    pub threads: usize,
 }
 
 /// Scores candidates' phrasings on the audio in `state` (encoded by the free
@@ -175,19 +178,24 @@ pub fn score(
         return Ok(Vec::new());
     }
     let started = std::time::Instant::now();
-    let on_audio = trie.score(&mut Decoder { state }, &prefix)?;
+    let threads = budget.threads;
+    let on_audio = trie.score(&mut Decoder { state, threads }, &prefix)?;
     tracing::debug!(
         decodes = trie.decodes(),
         phrasings = trie.len(),
         secs = started.elapsed().as_secs_f32(),
         "phrasings scored"
     );
-    let prior = priors.get(lang, &tokenized, &owner, silence, (&prefix, budget.runs))?;
-    let mut best = vec![f32::NEG_INFINITY; sets.len()];
+    let prior = priors.get(lang, &tokenized, &owner, silence, (&prefix, budget))?;
+    let mut fits: Vec<Vec<f32>> = vec![Vec::new(); sets.len()];
     for (i, &(s, r)) in owner.iter().enumerate() {
         let n = tokenized[s][r].len();
-        best[s] = best[s].max(normalized(on_audio[i], prior[i], n));
+        fits[s].push(normalized(on_audio[i], prior[i], n));
     }
+    let best = sets
+        .iter()
+        .zip(fits)
+        .map(|(set, f)| candidate_score(f, set.text_rank));
     let mut hints: Vec<Hint> = sets
         .iter()
         .zip(best)
@@ -210,7 +218,7 @@ impl Priors {
         tokenized: &[Vec<Vec<i32>>],
         owner: &[(usize, usize)],
         silence: &mut WhisperState,
-        (prefix, runs): (&[i32], bool),
+        (prefix, budget): (&[i32], Budget),
     ) -> Result<Vec<f32>, WhisperError> {
         let key = |i: usize| (lang, tokenized[owner[i].0][owner[i].1].clone());
         let missing: Vec<usize> = {
@@ -220,11 +228,18 @@ impl Priors {
                 .collect()
         };
         if !missing.is_empty() {
-            let mut trie = Trie::new(runs);
+            let mut trie = Trie::new(budget.runs);
             for &i in &missing {
                 trie.insert(&key(i).1);
             }
-            let scores = trie.score(&mut Decoder { state: silence }, prefix)?;
+            let threads = budget.threads;
+            let scores = trie.score(
+                &mut Decoder {
+                    state: silence,
+                    threads,
+                },
+                prefix,
+            )?;
             let mut known = self.0.lock().unwrap_or_else(|e| e.into_inner());
             for (&i, s) in missing.iter().zip(scores) {
                 known.insert(key(i), s);

@@ -107,10 +107,10 @@ pub struct Turn {
     pub detect_prompt: String,
 }
 
-/// Decoder calls for scoring, ~6.5 ms each on one thread. On the Danish tune set 75
-/// kept the right intent named as often as 100–150 (with 6–8 candidates) did, for
-/// ~0.15 s less per turn.
-pub const DEFAULT_RESCORE_BUDGET: usize = 75;
+/// Decoder calls for scoring. A call feeds the rest of a phrasing after the prefix it
+/// shares with others (~17 ms on one thread, release build): 50 cover about two
+/// phrasings of each of 16 candidates and the replies, in ~0.85 s.
+pub const DEFAULT_RESCORE_BUDGET: usize = 50;
 /// Log-odds of the other language over the line's above which a turn is taken as
 /// spoken in it. Whisper base leans to English on anything unclear: espeak-ng Danish
 /// reached 8.3 on the fixtures, English on a Danish line never fell below 10.8.

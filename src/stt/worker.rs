@@ -83,6 +83,7 @@ impl Worker {
         let hints = match &turn.candidates {
             Some(source) if confidence < turn.rescore_below => {
                 let sets = source(&text, &language);
+                tracing::trace!(%text, "scoring phrasings");
                 self.ensure_silence(opts)?;
                 let silence = self.silence.as_mut().expect("made above");
                 forced::score(
@@ -95,6 +96,7 @@ impl Worker {
                     forced::Budget {
                         calls: opts.rescore_budget,
                         runs: self.runs,
+                        threads: threads.max(1) as usize,
                     },
                 )
                 .map_err(|e| SttError::Failed(e.to_string()))?
