@@ -4,11 +4,13 @@
 //! We speak PCMA and PCMU (order of preference from config) plus RFC 4733
 //! telephone-event, and follow the caller's hold direction. A media address we must
 //! never send to (multicast, broadcast, loopback of a public gateway) refuses the offer:
-//! otherwise one spoofed INVITE points a call's RTP at a victim.
+//! otherwise one spoofed INVITE points a call's RTP at a victim. On SIP over TLS the
+//! call may use SRTP with SDES keys (`sdes`, `[sip] srtp`); elsewhere RTP/SAVP is refused.
 
 use std::io::Cursor;
 use std::net::{IpAddr, SocketAddr};
 
+use super::sdes::{self, Crypto, MasterKey, SdesError, SrtpPolicy, Suite};
 use crate::audio::g711::Law;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -23,6 +25,16 @@ pub enum SdpError {
     NoCommonCodec(String),
     #[error("media address {0} refused (multicast, broadcast, this-network or loopback)")]
     RefusedAddress(IpAddr),
+    #[error("SRTP (RTP/SAVP) is used only on SIP over TLS with [sip] srtp on")]
+    SrtpOff,
+    #[error("SRTP is required on SIP over TLS: offer RTP/SAVP with a=crypto")]
+    SrtpRequired,
+    #[error("SRTP keys: {0}")]
+    Crypto(#[from] SdesError),
+    #[error("the answer does not take our SRTP offer")]
+    SrtpAnswer,
+    #[error("SRTP cannot be switched or rekeyed by a re-INVITE")]
+    Rekey,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +77,33 @@ pub struct RemoteAudio {
     pub formats: Vec<(u8, String)>,
     pub ptime_ms: Option<u32>,
     pub direction: Direction,
+    /// The profile is RTP/SAVP (SRTP) rather than RTP/AVP.
+    pub savp: bool,
+    /// The offer's first usable `a=crypto` line, or why there is none.
+    pub crypto: Result<Crypto, SdesError>,
+}
+
+/// SRTP as agreed: the suite and tag of the line chosen, each side's key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Srtp {
+    pub tag: u32,
+    pub suite: Suite,
+    /// What the far end encrypts with (its `a=crypto` key).
+    pub theirs: MasterKey,
+    /// What we encrypt with (in our answer).
+    pub ours: MasterKey,
+    /// The offer said RTP/SAVP (else RTP/AVP with a=crypto): the answer says the same.
+    pub savp: bool,
+}
+
+impl Srtp {
+    fn our_line(&self) -> Crypto {
+        Crypto {
+            tag: self.tag,
+            suite: self.suite,
+            key: self.ours,
+        }
+    }
 }
 
 /// What both sides agreed on.
@@ -78,6 +117,8 @@ pub struct Negotiated {
     pub ptime_ms: u32,
     /// Our direction, as put in the answer.
     pub direction: Direction,
+    /// None: plain RTP.
+    pub srtp: Option<Srtp>,
 }
 
 pub fn parse(body: &[u8]) -> Result<RemoteAudio, SdpError> {
@@ -163,20 +204,81 @@ pub fn parse(body: &[u8]) -> Result<RemoteAudio, SdpError> {
             _ => Direction::Inactive,
         };
     }
+    let crypto = sdes::choose(
+        media
+            .attributes
+            .iter()
+            .filter(|a| a.key == "crypto")
+            .map(|a| a.value.as_deref().unwrap_or_default()),
+    );
     Ok(RemoteAudio {
         addr: SocketAddr::new(ip, port),
         formats,
         ptime_ms,
         direction,
+        savp: media.media_name.protos.iter().any(|p| p == "SAVP"),
+        crypto,
     })
 }
 
 /// A remote description from the network, refused if its media address is one we will
-/// not send to (see [`check_address`]), else negotiated.
-pub fn accept(body: &[u8], preference: &[Law], local: IpAddr) -> Result<Negotiated, SdpError> {
+/// not send to (see [`check_address`]) or its SRTP does not fit `srtp` (the policy of
+/// the call's transport), else negotiated.
+pub fn accept(
+    body: &[u8],
+    preference: &[Law],
+    local: IpAddr,
+    srtp: SrtpPolicy,
+) -> Result<Negotiated, SdpError> {
     let remote = parse(body)?;
     check_address(remote.addr.ip(), local)?;
-    negotiate(&remote, preference)
+    let mut n = negotiate(&remote, preference)?;
+    n.srtp = secure(&remote, srtp)?;
+    Ok(n)
+}
+
+/// The answer to our own offer (late offer): SRTP, if we offered it, with the key we
+/// offered.
+pub fn answered(mut n: Negotiated, offered: Option<&Crypto>) -> Result<Negotiated, SdpError> {
+    match (offered, &mut n.srtp) {
+        (None, None) => Ok(n),
+        (Some(c), Some(s)) if s.tag == c.tag && s.suite == c.suite => {
+            s.ours = c.key;
+            Ok(n)
+        }
+        _ => Err(SdpError::SrtpAnswer),
+    }
+}
+
+/// A re-INVITE's offer on a call using `current`: the same keys go on (our answer
+/// repeats our key); new keys, or SRTP switched on or off, are refused.
+pub fn same_keys(mut n: Negotiated, current: Option<Srtp>) -> Result<Negotiated, SdpError> {
+    match (current, &mut n.srtp) {
+        (None, None) => Ok(n),
+        (Some(c), Some(s)) if c.theirs == s.theirs && c.suite == s.suite => {
+            s.ours = c.ours;
+            Ok(n)
+        }
+        _ => Err(SdpError::Rekey),
+    }
+}
+
+/// SRTP for an offer under `policy`, with a fresh key of ours.
+fn secure(remote: &RemoteAudio, policy: SrtpPolicy) -> Result<Option<Srtp>, SdpError> {
+    let crypto = match (policy, remote.savp, &remote.crypto) {
+        (SrtpPolicy::Off, true, _) => return Err(SdpError::SrtpOff),
+        (_, true, Err(e)) => return Err(e.clone().into()),
+        (SrtpPolicy::Required, false, _) => return Err(SdpError::SrtpRequired),
+        (SrtpPolicy::Off, false, _) | (SrtpPolicy::Optional, false, Err(_)) => return Ok(None),
+        (_, _, Ok(c)) => c,
+    };
+    Ok(Some(Srtp {
+        tag: crypto.tag,
+        suite: crypto.suite,
+        theirs: crypto.key,
+        ours: MasterKey::random(),
+        savp: remote.savp,
+    }))
 }
 
 /// Whether RTP may go to `remote`, from a gateway whose media address is `local`:
@@ -239,6 +341,7 @@ pub fn negotiate(remote: &RemoteAudio, preference: &[Law]) -> Result<Negotiated,
         remote: remote.addr,
         ptime_ms,
         direction: remote.direction.reversed(),
+        srtp: None,
     })
 }
 
@@ -250,11 +353,29 @@ pub fn answer(n: &Negotiated, local: SocketAddr, session_id: u64) -> String {
         formats.push(dtmf);
         attrs += &format!("a=rtpmap:{dtmf} telephone-event/8000\r\na=fmtp:{dtmf} 0-16\r\n");
     }
-    body(local, session_id, &formats, &attrs, n.ptime_ms, n.direction)
+    let savp = n.srtp.is_some_and(|s| s.savp);
+    if let Some(s) = &n.srtp {
+        attrs += &s.our_line().attribute();
+    }
+    body(
+        local,
+        session_id,
+        &formats,
+        &attrs,
+        n.ptime_ms,
+        n.direction,
+        savp,
+    )
 }
 
-/// An offer listing every law we accept (late-offer INVITEs, and our test caller).
-pub fn offer(local: SocketAddr, session_id: u64, preference: &[Law]) -> String {
+/// An offer listing every law we accept (late-offer INVITEs, and our test caller);
+/// with `crypto`, as RTP/SAVP with that key.
+pub fn offer(
+    local: SocketAddr,
+    session_id: u64,
+    preference: &[Law],
+    crypto: Option<&Crypto>,
+) -> String {
     let mut formats: Vec<u8> = preference.iter().map(|l| l.payload_type()).collect();
     let mut attrs: String = preference
         .iter()
@@ -262,7 +383,19 @@ pub fn offer(local: SocketAddr, session_id: u64, preference: &[Law]) -> String {
         .collect();
     formats.push(DTMF_PT);
     attrs += &format!("a=rtpmap:{DTMF_PT} telephone-event/8000\r\na=fmtp:{DTMF_PT} 0-16\r\n");
-    body(local, session_id, &formats, &attrs, 20, Direction::SendRecv)
+    if let Some(c) = crypto {
+        attrs += &c.attribute();
+    }
+    let savp = crypto.is_some();
+    body(
+        local,
+        session_id,
+        &formats,
+        &attrs,
+        20,
+        Direction::SendRecv,
+        savp,
+    )
 }
 
 /// The payload type we use for telephone-event when we make the offer.
@@ -275,13 +408,15 @@ fn body(
     attrs: &str,
     ptime: u32,
     dir: Direction,
+    savp: bool,
 ) -> String {
     let ip = local.ip();
+    let profile = if savp { "RTP/SAVP" } else { "RTP/AVP" };
     let family = if ip.is_ipv6() { "IP6" } else { "IP4" };
     let fmts: Vec<String> = formats.iter().map(u8::to_string).collect();
     format!(
         "v=0\r\no=- {session_id} {session_id} IN {family} {ip}\r\ns=-\r\n\
-         c=IN {family} {ip}\r\nt=0 0\r\nm=audio {} RTP/AVP {}\r\n{attrs}a=ptime:{ptime}\r\na={}\r\n",
+         c=IN {family} {ip}\r\nt=0 0\r\nm=audio {} {profile} {}\r\n{attrs}a=ptime:{ptime}\r\na={}\r\n",
         local.port(),
         fmts.join(" "),
         dir.attr()
@@ -299,6 +434,8 @@ mod tests {
     }
 
     const PREF: &[Law] = &[Law::Alaw, Law::Ulaw];
+    const OFF: SrtpPolicy = SrtpPolicy::Off;
+    const KEY: &str = "WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz";
 
     #[test]
     fn g729_only_has_no_common_codec() {
@@ -396,7 +533,7 @@ mod tests {
     #[test]
     fn answer_and_offer_parse_back() {
         let local: SocketAddr = "192.0.2.1:20000".parse().unwrap();
-        let o = parse(offer(local, 7, PREF).as_bytes()).unwrap();
+        let o = parse(offer(local, 7, PREF, None).as_bytes()).unwrap();
         assert_eq!(o.addr, local);
         assert_eq!(
             o.formats.iter().map(|f| f.0).collect::<Vec<_>>(),
@@ -419,14 +556,14 @@ mod tests {
                 .replace("c=IN IP4 10.0.0.5", &format!("c=IN IP4 {addr}"))
         };
         for bad in ["224.0.0.1", "239.1.2.3", "255.255.255.255", "0.1.2.3"] {
-            let e = accept(offer_to(bad).as_bytes(), PREF, lo).unwrap_err();
+            let e = accept(offer_to(bad).as_bytes(), PREF, lo, OFF).unwrap_err();
             assert_eq!(e, SdpError::RefusedAddress(bad.parse().unwrap()), "{bad}");
         }
-        assert!(accept(offer_to("127.0.0.1").as_bytes(), PREF, public).is_err());
-        assert!(accept(offer_to("127.0.0.1").as_bytes(), PREF, lo).is_ok());
-        assert!(accept(offer_to("10.0.0.5").as_bytes(), PREF, public).is_ok());
+        assert!(accept(offer_to("127.0.0.1").as_bytes(), PREF, public, OFF).is_err());
+        assert!(accept(offer_to("127.0.0.1").as_bytes(), PREF, lo, OFF).is_ok());
+        assert!(accept(offer_to("10.0.0.5").as_bytes(), PREF, public, OFF).is_ok());
         // Hold, old style: allowed, and nothing is sent.
-        let hold = accept(offer_to("0.0.0.0").as_bytes(), PREF, public).unwrap();
+        let hold = accept(offer_to("0.0.0.0").as_bytes(), PREF, public, OFF).unwrap();
         assert!(!hold.direction.we_send());
         for bad in ["ff02::1", "::1", "::ffff:127.0.0.1", "::ffff:224.0.0.1"] {
             assert!(
@@ -442,5 +579,75 @@ mod tests {
         assert!(matches!(parse(b"hello"), Err(SdpError::Malformed(_))));
         let video = sdp("m=video 4000 RTP/AVP 96", "");
         assert_eq!(parse(video.as_bytes()), Err(SdpError::NoAudio));
+    }
+
+    fn srtp_offer(profile: &str, crypto: &str) -> String {
+        sdp(&format!("m=audio 4000 {profile} 8"), crypto)
+    }
+
+    #[test]
+    fn srtp_follows_the_transport_policy() {
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        let line = format!("a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:{KEY}\r\n");
+        let savp = srtp_offer("RTP/SAVP", &line);
+        let avp_keys = srtp_offer("RTP/AVP", &line);
+        let plain = srtp_offer("RTP/AVP", "");
+        let accept = |o: &str, p| accept(o.as_bytes(), PREF, lo, p);
+        use SrtpPolicy::*;
+        // Not on TLS (or srtp = "off"): SAVP cannot be answered; a=crypto is ignored.
+        assert_eq!(accept(&savp, Off), Err(SdpError::SrtpOff));
+        assert_eq!(accept(&avp_keys, Off).unwrap().srtp, None);
+        assert_eq!(accept(&plain, Optional).unwrap().srtp, None);
+        assert_eq!(accept(&plain, Required), Err(SdpError::SrtpRequired));
+        let s = accept(&savp, Required).unwrap().srtp.unwrap();
+        assert_eq!(
+            (s.tag, s.suite, s.savp),
+            (3, Suite::AesCm128HmacSha1_80, true)
+        );
+        assert_eq!(
+            s.theirs,
+            sdes::parse(&format!("3 AES_CM_128_HMAC_SHA1_80 inline:{KEY}"))
+                .unwrap()
+                .key
+        );
+        assert_ne!(s.ours, s.theirs);
+        assert!(!accept(&avp_keys, Optional).unwrap().srtp.unwrap().savp);
+        let bad = srtp_offer(
+            "RTP/SAVP",
+            "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:c2hvcnQ=\r\n",
+        );
+        let e = accept(&bad, Optional).unwrap_err();
+        assert!(e.to_string().contains("30 bytes"), "{e}");
+        let e = accept(&srtp_offer("RTP/SAVP", ""), Required).unwrap_err();
+        assert_eq!(e, SdpError::Crypto(SdesError::Missing));
+    }
+
+    #[test]
+    fn srtp_answer_carries_our_key_under_their_tag() {
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        let line = format!("a=crypto:3 AES_CM_128_HMAC_SHA1_32 inline:{KEY}\r\n");
+        let n = accept(
+            srtp_offer("RTP/SAVP", &line).as_bytes(),
+            PREF,
+            lo,
+            SrtpPolicy::Required,
+        )
+        .unwrap();
+        let answer = answer(&n, "127.0.0.1:20000".parse().unwrap(), 1);
+        assert!(answer.contains("m=audio 20000 RTP/SAVP 8\r\n"), "{answer}");
+        let back = parse(answer.as_bytes()).unwrap();
+        let ours = back.crypto.unwrap();
+        let s = n.srtp.unwrap();
+        assert_eq!((ours.tag, ours.suite, ours.key), (3, s.suite, s.ours));
+        // Our late offer: SAVP with the key given.
+        let key = sdes::Crypto {
+            tag: 1,
+            suite: Suite::AesCm128HmacSha1_80,
+            key: s.ours,
+        };
+        let o = parse(offer("127.0.0.1:20000".parse().unwrap(), 1, PREF, Some(&key)).as_bytes())
+            .unwrap();
+        assert!(o.savp);
+        assert_eq!(o.crypto, Ok(key));
     }
 }
