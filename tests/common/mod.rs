@@ -362,7 +362,8 @@ pub fn baresip_call(dir: &Path, mic: &Path, target: &str, limit_secs: u32) -> Ve
 /// More of baresip's configuration than the plain call's.
 #[derive(Default)]
 pub struct Baresip {
-    /// Lines added to its `config`.
+    /// Lines added to its `config`, before the modules (a media encryption module
+    /// must be loaded before the accounts that name it).
     pub config: String,
     /// Parameters added to its account (`;mediaenc=srtp-mand`).
     pub account: String,
@@ -420,8 +421,8 @@ fn run_baresip(
     let config = format!(
         "poll_method epoll\nsip_listen 127.0.0.1:{port}\naudio_source aufile,{mic}\naudio_player alsa,null\n\
          audio_alert alsa,null\nnet_interface 127.0.0.1\nmodule_path /usr/lib/baresip/modules\n\
-         module g711.so\nmodule aufile.so\nmodule alsa.so\nmodule sndfile.so\nmodule account.so\n\
-         module menu.so\nmodule stdio.so\nsnd_path {dir}\n{more}",
+         {more}module g711.so\nmodule aufile.so\nmodule alsa.so\nmodule sndfile.so\n\
+         module account.so\nmodule menu.so\nmodule stdio.so\nsnd_path {dir}\n",
         mic = mic.display(),
         dir = dir.display(),
         more = more.config,
