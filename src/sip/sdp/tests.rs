@@ -219,3 +219,35 @@ fn srtp_answer_carries_our_key_under_their_tag() {
     assert!(o.savp);
     assert_eq!(o.crypto, Ok(key));
 }
+
+#[test]
+fn our_late_offer_keeps_our_key_and_a_reinvite_may_not_rekey() {
+    let lo: IpAddr = "127.0.0.1".parse().unwrap();
+    let theirs = format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY}\r\n");
+    let answer = srtp_offer("RTP/SAVP", &theirs);
+    let ours = sdes::Crypto {
+        tag: 1,
+        suite: Suite::AesCm128HmacSha1_80,
+        key: MasterKey::random(),
+    };
+    let take = |body: &str| accept(body.as_bytes(), PREF, lo, SrtpPolicy::Required).unwrap();
+    let n = answered(take(&answer), Some(&ours)).unwrap();
+    assert_eq!(n.srtp.unwrap().ours, ours.key);
+    let other_tag = answer.replace("a=crypto:1", "a=crypto:2");
+    assert_eq!(
+        answered(take(&other_tag), Some(&ours)),
+        Err(SdpError::SrtpAnswer)
+    );
+    let plain = accept(srtp_offer("RTP/AVP", "").as_bytes(), PREF, lo, OFF).unwrap();
+    assert_eq!(answered(plain, Some(&ours)), Err(SdpError::SrtpAnswer));
+    assert!(answered(plain, None).is_ok());
+    // A re-INVITE with the same keys: our answer repeats our key.
+    let first = n.srtp;
+    let again = same_keys(take(&answer), first).unwrap();
+    assert_eq!(again.srtp.unwrap().ours, ours.key);
+    let rekeyed = answer.replace(KEY, "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk");
+    assert_eq!(same_keys(take(&rekeyed), first), Err(SdpError::Rekey));
+    assert_eq!(same_keys(plain, first), Err(SdpError::Rekey));
+    assert_eq!(same_keys(take(&answer), None), Err(SdpError::Rekey));
+    assert!(same_keys(plain, None).is_ok());
+}
