@@ -110,6 +110,13 @@ fn sipp_over_tls_gets_srtp_keys_and_a_plain_offer_is_refused() {
     assert!(ok, "SAVP offer over TLS:\n{report}");
     let (ok, report) = sipp_tls(&t, "tls_plain_488.xml");
     assert!(ok, "plain offer over TLS with srtp required:\n{report}");
+    let (ok, report) = sipp_tls(&t, "tls_late_offer.xml");
+    assert!(ok, "INVITE without SDP over TLS:\n{report}");
+    assert!(
+        !t.gw.log().contains("ACK answer unusable"),
+        "{}",
+        t.gw.log()
+    );
     // The same SRTP offer over UDP: keys in clear text are never taken.
     let dir = tempfile::tempdir().unwrap();
     let sf = scenario("tls_srtp.xml");
