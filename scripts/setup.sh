@@ -14,6 +14,7 @@ packages=(
   sip-tester baresip sox                                 # real SIP peers and audio tools for tests
   prometheus chromium                                    # tests: promtool on /metrics, the dashboard headless
   openssl curl                                           # tests: a certificate for HTTPS, a client for it
+  socat                                                  # tests: a TLS tunnel for sipp (Debian builds it without TLS)
   postgresql kamailio                                    # tests: the shared store and the SIP front (started by the tests)
 )
 missing=()

@@ -83,6 +83,14 @@ pub struct SipConfig {
     /// On SIGTERM/SIGINT: how long calls in progress may go on (new ones get 503)
     /// before the rest are ended with a goodbye.
     pub drain_secs: u64,
+    /// SIP over TLS on this address (with `tls_cert` and `tls_key`); None: no TLS.
+    pub tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain for SIP over TLS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8 or PKCS#1) for SIP over TLS.
+    pub tls_key: Option<PathBuf>,
+    /// SRTP (SDES keys) on calls over TLS: off | optional | required.
+    pub srtp: crate::sip::sdes::SrtpPolicy,
 }
 
 impl Default for SipConfig {
@@ -103,6 +111,10 @@ impl Default for SipConfig {
             rate_limit: RateLimitConfig::default(),
             trunks: Vec::new(),
             drain_secs: 120,
+            tls_listen: None,
+            tls_cert: None,
+            tls_key: None,
+            srtp: crate::sip::sdes::SrtpPolicy::Required,
         }
     }
 }
@@ -546,6 +558,12 @@ impl Config {
         }
         if r.burst == 0 {
             return Err("[sip.rate_limit] burst must be at least 1".into());
+        }
+        let tls_files = (sip.tls_cert.is_some(), sip.tls_key.is_some());
+        match (sip.tls_listen.is_some(), tls_files) {
+            (true, (true, true)) | (false, (false, false)) => {}
+            (true, _) => return Err("[sip] tls_listen needs tls_cert and tls_key".into()),
+            (false, _) => return Err("[sip] tls_cert and tls_key need tls_listen".into()),
         }
         let http = &self.http;
         if http.metrics_token_required && http.dashboard_token.as_deref().unwrap_or("").is_empty() {

@@ -27,7 +27,8 @@ use crate::rtp::session::RtpCounters;
 use crate::sip::access::{Access, AccessSettings};
 use crate::sip::dialogs::SipStats;
 use crate::sip::digest::Authenticator;
-use crate::sip::stack::{self, Stack};
+use crate::sip::stack::{self, Stack, TlsListen};
+use crate::sip::tls;
 use crate::sip::transport::TcpLimits;
 use crate::sip::uas;
 use crate::sms::Sms;
@@ -60,7 +61,19 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         max_connections: config.sip.tcp_max_connections,
         idle: Duration::from_secs(config.sip.tcp_idle_secs),
     };
-    let started = stack::start(config.sip.listen, Some(tcp), cancel.clone()).await?;
+    let tls = match (
+        &config.sip.tls_listen,
+        &config.sip.tls_cert,
+        &config.sip.tls_key,
+    ) {
+        (Some(listen), Some(cert), Some(key)) => Some(TlsListen {
+            listen: *listen,
+            tls: tls::load(cert, key)?,
+            limits: tcp,
+        }),
+        _ => None,
+    };
+    let started = stack::start(config.sip.listen, Some(tcp), tls, cancel.clone()).await?;
     let sip = started.stack.local;
     let guard = started.stack.guard.clone();
     let sip_stack = Arc::new(started.stack);
@@ -134,6 +147,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         max_calls: config.sip.max_calls,
         retry_after_secs: config.sip.retry_after_secs,
         codecs: config.sip.codecs.clone(),
+        srtp: config.sip.srtp,
         media_ip: config.sip.listen.ip(),
         access: Arc::new(Mutex::new(Access::new(access_settings(&config.sip)))),
         rate_limited: Counter::default(),
@@ -299,7 +313,12 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         web.open(ctx.clone());
     }
     tokio::spawn(driver::accept_calls(calls_rx, ctx));
-    tracing::info!(%sip, %http, "voicebot listening (SIP UDP+TCP, HTTP)");
+    match config.sip.tls_listen {
+        Some(tls) => {
+            tracing::info!(%sip, %tls, %http, "voicebot listening (SIP UDP+TCP, TLS, HTTP)")
+        }
+        None => tracing::info!(%sip, %http, "voicebot listening (SIP UDP+TCP, HTTP)"),
+    }
     Ok(Running {
         active_calls,
         turns,

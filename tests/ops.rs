@@ -494,3 +494,52 @@ fn with_a_certificate_the_staff_pages_are_served_over_https_only() {
         "{cookie}"
     );
 }
+
+#[test]
+fn repeated_wrong_logins_lock_the_address_out_with_a_fail2ban_line() {
+    let token = "t0k3n-for-staff";
+    let gw = Gateway::start(&format!("[http]\ndashboard_token = \"{token}\"\n"));
+    // curl from a chosen loopback address; the status code and headers come back.
+    let login = |from: &str, given: &str| {
+        let out = std::process::Command::new("curl")
+            .args(["-s", "-D", "-", "-o", "/dev/null", "--interface", from])
+            .args(["--data", &format!("token={given}")])
+            .arg(format!("http://{}/login", gw.http))
+            .output()
+            .expect("curl (apt package curl)");
+        String::from_utf8_lossy(&out.stdout).to_lowercase()
+    };
+    let status = |resp: &str| resp.split(' ').nth(1).unwrap_or("").to_string();
+    for i in 0..5 {
+        assert_eq!(status(&login("127.0.0.1", "guess")), "401", "guess {i}");
+    }
+    let locked = login("127.0.0.1", token);
+    assert_eq!(status(&locked), "429", "even the right token: {locked}");
+    assert!(locked.contains("retry-after: "), "{locked}");
+    assert!(!locked.contains("set-cookie"), "{locked}");
+    let log = gw.wait_for_log(
+        "dashboard login refused: 127.0.0.1 (429, locked out)",
+        Duration::from_secs(5),
+    );
+    // The shipped fail2ban filter (each of its failregex lines) finds the address.
+    let filter = std::fs::read_to_string(repo().join("contrib/fail2ban/voicebot.conf")).unwrap();
+    let mut lines = filter
+        .lines()
+        .skip_while(|l| !l.starts_with("failregex = "));
+    let first = lines.next().unwrap().trim_start_matches("failregex = ");
+    let more = lines.take_while(|l| l.starts_with(' '));
+    let hosts: Vec<String> = std::iter::once(first)
+        .chain(more)
+        .map(|p| {
+            regex::Regex::new(&p.trim().replace("<HOST>", r"(?P<host>[0-9A-Fa-f.:]+)")).unwrap()
+        })
+        .flat_map(|re| {
+            log.lines()
+                .filter_map(|l| re.captures(l).map(|c| c["host"].to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(hosts, ["127.0.0.1"], "one line per lockout:\n{log}");
+    // Another address is not locked out.
+    assert_eq!(status(&login("127.0.0.2", token)), "303");
+}

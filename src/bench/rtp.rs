@@ -62,6 +62,7 @@ fn params(remote: std::net::SocketAddr) -> MediaParams {
         jitter_ms: 60,
         timeout: Duration::from_secs(600),
         sending: true,
+        srtp: None,
     }
 }
 

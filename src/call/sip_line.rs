@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::media::{MediaEvent, MediaHandle};
 use crate::rtp::session::{self, MediaParams, RtpCounters};
 use crate::sip::answer::{ring, sdp_headers, wait_for_ack_answer};
+use crate::sip::sdes::{Crypto, MasterKey, SrtpPolicy, Suite};
 use crate::sip::sdp::{self, Negotiated};
 use crate::sip::uas::IncomingCall;
 use crate::transfer::{self, bridge::CallerSignals};
@@ -66,9 +67,14 @@ pub async fn answer(
         socket.local_addr().map(|a| a.port()).unwrap_or(0),
     );
     let session_id: u64 = rand::random::<u32>() as u64;
+    let offered = (call.srtp != SrtpPolicy::Off).then(|| Crypto {
+        tag: 1,
+        suite: Suite::AesCm128HmacSha1_80,
+        key: MasterKey::random(),
+    });
     let body = match &call.negotiated {
         Some(n) => sdp::answer(n, local, session_id),
-        None => sdp::offer(local, session_id, &cfg.sip.codecs),
+        None => sdp::offer(local, session_id, &cfg.sip.codecs, offered.as_ref()),
     };
     call.dialog.ringing(None, None).ok();
     if cfg.call.answer_delay_ms > 0
@@ -84,7 +90,14 @@ pub async fn answer(
 
     let negotiated = match call.negotiated {
         Some(n) => n,
-        None => match wait_for_ack_answer(&mut call, &cfg.sip.codecs, cfg.sip.listen.ip()).await {
+        None => match wait_for_ack_answer(
+            &mut call,
+            &cfg.sip.codecs,
+            cfg.sip.listen.ip(),
+            offered.as_ref(),
+        )
+        .await
+        {
             Some(n) => n,
             None => {
                 call.dialog.bye().await.ok();
@@ -134,11 +147,14 @@ impl Line for SipLine {
                 let reply = if req.body.is_empty() {
                     Ok(sdp::answer(&self.negotiated, self.local, self.session_id))
                 } else {
-                    sdp::accept(&req.body, &cfg.sip.codecs, cfg.sip.listen.ip()).map(|n| {
-                        media.update(n.remote, n.direction.we_send());
-                        tracing::info!(direction = ?n.direction, "media updated by re-INVITE");
-                        sdp::answer(&n, self.local, self.session_id)
-                    })
+                    let srtp = self.call.srtp;
+                    sdp::accept(&req.body, &cfg.sip.codecs, cfg.sip.listen.ip(), srtp)
+                        .and_then(|n| sdp::same_keys(n, self.negotiated.srtp))
+                        .map(|n| {
+                            media.update(n.remote, n.direction.we_send());
+                            tracing::info!(direction = ?n.direction, "media updated by re-INVITE");
+                            sdp::answer(&n, self.local, self.session_id)
+                        })
                 };
                 match reply {
                     Ok(body) => handle
@@ -194,5 +210,6 @@ fn media_params(n: &Negotiated, cfg: &Config) -> MediaParams {
         jitter_ms: cfg.rtp.jitter_ms,
         timeout: Duration::from_secs(cfg.rtp.timeout_secs),
         sending: n.direction.we_send(),
+        srtp: n.srtp,
     }
 }

@@ -117,7 +117,7 @@ pub async fn place(opts: CallOptions) -> anyhow::Result<CallReport> {
 
     let cancel = CancellationToken::new();
     let _stop = cancel.clone().drop_guard();
-    let started = stack::start(SocketAddr::new(local_ip, 0), None, cancel.clone()).await?;
+    let started = stack::start(SocketAddr::new(local_ip, 0), None, None, cancel.clone()).await?;
     let stack = Arc::new(started.stack);
     tokio::spawn(crate::sip::uas::serve_in_dialog(
         stack.clone(),
@@ -126,7 +126,7 @@ pub async fn place(opts: CallOptions) -> anyhow::Result<CallReport> {
 
     let rtp_socket = tokio::net::UdpSocket::bind(SocketAddr::new(local_ip, 0)).await?;
     let rtp_local = rtp_socket.local_addr()?;
-    let offer = sdp::offer(rtp_local, rand::random::<u32>() as u64, &opts.codecs);
+    let offer = sdp::offer(rtp_local, rand::random::<u32>() as u64, &opts.codecs, None);
     let caller =
         rsipstack::sip::Uri::try_from(format!("sip:{}@{}", opts.from, stack.local).as_str())
             .with_context(|| format!("--from {:?} is not a SIP user part", opts.from))?;
@@ -178,6 +178,7 @@ pub async fn place(opts: CallOptions) -> anyhow::Result<CallReport> {
         jitter_ms: 20,
         timeout: Duration::from_secs(3600),
         sending: true,
+        srtp: None,
     };
     let (media, mut events) = session::start(rtp_socket, params, counters, cancel.child_token())?;
     media.confirm();

@@ -75,6 +75,26 @@ fn sip_access_keys() {
 }
 
 #[test]
+fn sip_tls_keys_come_together() {
+    use crate::sip::sdes::SrtpPolicy;
+    let c = Config::parse("").unwrap();
+    assert_eq!((c.sip.tls_listen, c.sip.srtp), (None, SrtpPolicy::Required));
+    let c = Config::parse(
+        "[sip]\ntls_listen = \"0.0.0.0:5061\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n\
+         srtp = \"optional\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.sip.tls_listen, Some("0.0.0.0:5061".parse().unwrap()));
+    assert_eq!(c.sip.srtp, SrtpPolicy::Optional);
+    let e = Config::parse("[sip]\ntls_listen = \"0.0.0.0:5061\"\n").unwrap_err();
+    assert!(e.contains("tls_cert and tls_key"), "{e}");
+    let e = Config::parse("[sip]\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n").unwrap_err();
+    assert!(e.contains("need tls_listen"), "{e}");
+    let e = Config::parse("[sip]\nsrtp = \"sometimes\"\n").unwrap_err();
+    assert!(e.contains("srtp") || e.contains("sometimes"), "{e}");
+}
+
+#[test]
 fn sms_is_off_by_default_and_read_when_configured() {
     let c = Config::parse("").unwrap();
     assert_eq!(c.sms.sender, SmsSenderKind::None);

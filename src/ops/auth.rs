@@ -6,12 +6,14 @@
 //! The token is accepted as `Authorization: Bearer <token>` or as the password of basic
 //! auth, or once at `POST /login`, which gives the browser a session cookie
 //! ([`session`]). Never in a URL: `?token=` would land in browser history and logs.
+//! A client address that keeps guessing at `/login` is locked out a while
+//! ([`login_throttle`]).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
@@ -19,6 +21,7 @@ use axum::Form;
 use base64::Engine;
 use serde::Deserialize;
 
+use super::login_throttle::{Check, LoginThrottle};
 use super::session::{self, Sessions};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +89,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 pub struct Auth {
     pub policy: Policy,
     sessions: Mutex<Sessions>,
+    throttle: Mutex<LoginThrottle>,
     /// The pages are served over HTTPS: the session cookie is marked `Secure`.
     pub https: bool,
 }
@@ -95,12 +99,17 @@ impl Auth {
         Auth {
             policy,
             sessions: Mutex::new(Sessions::default()),
+            throttle: Mutex::new(LoginThrottle::default()),
             https: false,
         }
     }
 
     fn sessions(&self) -> std::sync::MutexGuard<'_, Sessions> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn throttle(&self) -> std::sync::MutexGuard<'_, LoginThrottle> {
+        self.throttle.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn has_session(&self, headers: &HeaderMap) -> bool {
@@ -164,8 +173,15 @@ pub struct LoginForm {
     token: String,
 }
 
-/// `POST /login`: the token, once, for a session cookie; then to the dashboard.
-pub async fn login(State(auth): State<Arc<Auth>>, Form(form): Form<LoginForm>) -> Response {
+/// `POST /login`: the token, once, for a session cookie; then to the dashboard. A client
+/// locked out for guessing gets 429 with Retry-After, whatever it sends.
+pub async fn login(
+    State(auth): State<Arc<Auth>>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let ip = client.ip();
+    let now = Instant::now();
     let to_dashboard = |cookie: Option<String>| {
         let mut r = (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
         if let Some(c) = cookie.and_then(|c| c.parse().ok()) {
@@ -173,10 +189,21 @@ pub async fn login(State(auth): State<Arc<Auth>>, Form(form): Form<LoginForm>) -
         }
         r
     };
+    if let (Policy::Token(_), Check::Refused(wait)) = (&auth.policy, auth.throttle().check(now, ip))
+    {
+        let retry = (wait.as_secs() + 1).to_string();
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, retry)],
+            login_page("<p>For mange forkerte forsøg. Prøv igen senere.</p>"),
+        )
+            .into_response();
+    }
     match &auth.policy {
         Policy::Disabled => not_served(),
         Policy::Open => to_dashboard(None),
         Policy::Token(t) if same(form.token.as_bytes(), t.as_bytes()) => {
+            auth.throttle().succeeded(ip);
             let mut sessions = auth.sessions();
             let id = sessions.create(Instant::now());
             let max_age = sessions.lifetime().as_secs();
@@ -187,7 +214,11 @@ pub async fn login(State(auth): State<Arc<Auth>>, Form(form): Form<LoginForm>) -
             )))
         }
         Policy::Token(_) => {
-            tracing::info!("dashboard login with a wrong token");
+            tracing::info!(%client, "dashboard login with a wrong token");
+            if let Some(failures) = auth.throttle().failed(now, ip) {
+                // The address is in the message: fail2ban's filter reads it there.
+                tracing::warn!(failures, "dashboard login refused: {ip} (429, locked out)");
+            }
             (
                 StatusCode::UNAUTHORIZED,
                 login_page("<p>Forkert adgangsnøgle.</p>"),

@@ -5,6 +5,7 @@ pub mod dashboard;
 pub mod http;
 pub mod listener;
 pub mod live;
+pub mod login_throttle;
 pub mod metrics;
 pub mod prompts;
 pub mod records;

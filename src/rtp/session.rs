@@ -26,8 +26,10 @@ use tokio_util::sync::CancellationToken;
 use super::dtmf::{digit_to_event, DtmfDetector, EventPayload};
 use super::jitter::{JitterBuffer, Playout};
 use super::latch::{Latch, Verdict};
+use super::srtp::SrtpSession;
 use crate::audio::g711::Law;
 use crate::media::{self, Command, MediaEvent, MediaHandle, Outgoing};
+use crate::sip::sdp::Srtp;
 
 #[derive(Debug, Clone, Copy)]
 pub struct MediaParams {
@@ -40,6 +42,8 @@ pub struct MediaParams {
     pub jitter_ms: u32,
     pub timeout: Duration,
     pub sending: bool,
+    /// SDES keys: the call's packets are SRTP both ways.
+    pub srtp: Option<Srtp>,
 }
 
 /// Counters shared across all calls; the same handles are registered as metrics.
@@ -147,9 +151,15 @@ pub fn start(
     cancel: CancellationToken,
 ) -> std::io::Result<(MediaHandle, mpsc::UnboundedReceiver<MediaEvent>)> {
     let local = socket.local_addr()?;
+    let srtp = params
+        .srtp
+        .map(|keys| SrtpSession::new(&keys))
+        .transpose()
+        .map_err(std::io::Error::other)?;
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let (handle, ends) = media::handle(local, ev_tx.clone());
-    let task = MediaTask::new(socket, params, counters, ev_tx, ends.outgoing);
+    let mut task = MediaTask::new(socket, params, counters, ev_tx, ends.outgoing);
+    task.srtp = srtp;
     tokio::spawn(task.run(ends.commands, cancel));
     Ok((handle, ev_rx))
 }
@@ -170,6 +180,7 @@ struct MediaTask {
     last_rx: Instant,
     arrival: ArrivalJitter,
     latch: Latch,
+    srtp: Option<SrtpSession>,
     /// A foreign source was logged for this call (once is enough).
     foreign_logged: bool,
     timed_out: bool,
@@ -206,6 +217,7 @@ impl MediaTask {
             last_rx: Instant::now(),
             arrival: ArrivalJitter::default(),
             latch: Latch::new(p.remote),
+            srtp: None,
             foreign_logged: false,
             timed_out: false,
             owed_samples: 0,
@@ -249,7 +261,7 @@ impl MediaTask {
                     None => return,
                 },
                 r = self.socket.recv_from(buf) => match r {
-                    Ok((n, from)) => self.on_packet(&buf[..n], from),
+                    Ok((n, from)) => self.on_datagram(&buf[..n], from),
                     Err(e) => tracing::debug!(error = %e, "rtp recv error"),
                 },
             }
@@ -276,30 +288,62 @@ impl MediaTask {
         }
     }
 
-    fn on_packet(&mut self, data: &[u8], from: SocketAddr) {
-        let Ok(pkt) = RtpReader::new(data) else {
+    fn on_datagram(&mut self, data: &[u8], from: SocketAddr) {
+        if self.srtp.is_none() {
+            return self.on_packet(data, from, None);
+        }
+        // The header is in clear: the latch may refuse the packet before any crypto,
+        // and only one that authenticates may latch or count.
+        let Some(header) = RtpReader::new(data).ok().filter(|p| self.is_ours(p)) else {
+            self.counters.garbage.inc();
+            return;
+        };
+        let mut latch = self.latch.clone();
+        let audio = header.payload_type() == self.p.payload_type;
+        if latch.on_packet(Instant::now().into_std(), from, header.ssrc(), audio)
+            == Verdict::Foreign
+        {
+            return self.foreign(from);
+        }
+        match self.srtp.as_mut().and_then(|s| s.unprotect(data)) {
+            Some(plain) => self.on_packet(&plain, from, Some(latch)),
+            None => {
+                self.counters.garbage.inc();
+            }
+        }
+    }
+
+    fn is_ours(&self, pkt: &RtpReader) -> bool {
+        let pt = pkt.payload_type();
+        pt == self.p.payload_type || Some(pt) == self.p.dtmf_payload_type
+    }
+
+    fn foreign(&mut self, from: SocketAddr) {
+        self.counters.foreign.inc();
+        if !self.foreign_logged {
+            self.foreign_logged = true;
+            tracing::warn!(%from, sdp = %self.p.remote, "RTP from a source this call is not latched on: ignored");
+        }
+    }
+
+    /// A plain RTP packet; `latched`: the latch as it is with this packet taken
+    /// (SRTP, already checked), None to ask the latch now.
+    fn on_packet(&mut self, data: &[u8], from: SocketAddr, latched: Option<Latch>) {
+        let Some(pkt) = RtpReader::new(data).ok().filter(|p| self.is_ours(p)) else {
             self.counters.garbage.inc();
             return;
         };
         let pt = pkt.payload_type();
-        let ours = pt == self.p.payload_type || Some(pt) == self.p.dtmf_payload_type;
-        if !ours {
-            self.counters.garbage.inc();
-            return;
-        }
         let now = Instant::now();
         let audio = pt == self.p.payload_type;
-        if self
+        if let Some(latch) = latched {
+            self.latch = latch;
+        } else if self
             .latch
             .on_packet(now.into_std(), from, pkt.ssrc(), audio)
             == Verdict::Foreign
         {
-            self.counters.foreign.inc();
-            if !self.foreign_logged {
-                self.foreign_logged = true;
-                tracing::warn!(%from, sdp = %self.p.remote, "RTP from a source this call is not latched on: ignored");
-            }
-            return;
+            return self.foreign(from);
         }
         self.counters.received.inc();
         self.last_rx = now;
@@ -407,9 +451,15 @@ impl MediaTask {
     }
 
     async fn transmit(&mut self, packet: Option<Vec<u8>>) {
-        let Some(packet) = packet else { return };
+        let Some(mut packet) = packet else { return };
         if !self.p.sending {
             return;
+        }
+        if let Some(srtp) = &mut self.srtp {
+            let Some(sealed) = srtp.protect(&packet) else {
+                return;
+            };
+            packet = sealed;
         }
         let ptime = Duration::from_millis(self.p.ptime_ms.into());
         let Some(to) = self.latch.destination(ptime) else {

@@ -7,6 +7,7 @@ use rsipstack::dialog::dialog::DialogState;
 use rsipstack::sip::Header;
 use tokio::time::Instant;
 
+use super::sdes::Crypto;
 use super::sdp::{self, Negotiated};
 use super::uas::IncomingCall;
 
@@ -30,11 +31,13 @@ pub async fn ring(call: &mut IncomingCall, delay: Duration) -> bool {
     }
 }
 
-/// Late offer: our 200 carried the offer, the caller's ACK carries the answer.
+/// Late offer: our 200 carried the offer (with `offered` SRTP keys), the caller's ACK
+/// carries the answer.
 pub async fn wait_for_ack_answer(
     call: &mut IncomingCall,
     codecs: &[crate::audio::g711::Law],
     media_ip: std::net::IpAddr,
+    offered: Option<&Crypto>,
 ) -> Option<Negotiated> {
     loop {
         match tokio::time::timeout(Duration::from_secs(32), call.states.recv()).await {
@@ -48,7 +51,9 @@ pub async fn wait_for_ack_answer(
         }
     }
     let ack = call.dialog.last_remote_ack()?;
-    match sdp::accept(&ack.body, codecs, media_ip) {
+    match sdp::accept(&ack.body, codecs, media_ip, call.srtp)
+        .and_then(|n| sdp::answered(n, offered))
+    {
         Ok(n) => Some(n),
         Err(e) => {
             tracing::info!(error = %e, "ACK answer unusable: hanging up");

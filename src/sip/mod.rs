@@ -10,8 +10,10 @@ pub mod header_value;
 pub mod identity;
 pub mod offenders;
 pub mod rate_limit;
+pub mod sdes;
 pub mod sdp;
 pub mod stack;
+pub mod tls;
 pub mod transport;
 pub mod uas;
 

@@ -4,11 +4,13 @@
 //! We speak PCMA and PCMU (order of preference from config) plus RFC 4733
 //! telephone-event, and follow the caller's hold direction. A media address we must
 //! never send to (multicast, broadcast, loopback of a public gateway) refuses the offer:
-//! otherwise one spoofed INVITE points a call's RTP at a victim.
+//! otherwise one spoofed INVITE points a call's RTP at a victim. On SIP over TLS the
+//! call may use SRTP with SDES keys (`sdes`, `[sip] srtp`); elsewhere RTP/SAVP is refused.
 
 use std::io::Cursor;
 use std::net::{IpAddr, SocketAddr};
 
+use super::sdes::{self, Crypto, MasterKey, SdesError, SrtpPolicy, Suite};
 use crate::audio::g711::Law;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -23,6 +25,16 @@ pub enum SdpError {
     NoCommonCodec(String),
     #[error("media address {0} refused (multicast, broadcast, this-network or loopback)")]
     RefusedAddress(IpAddr),
+    #[error("SRTP (RTP/SAVP) is used only on SIP over TLS with [sip] srtp on")]
+    SrtpOff,
+    #[error("SRTP is required on SIP over TLS: offer RTP/SAVP with a=crypto")]
+    SrtpRequired,
+    #[error("SRTP keys: {0}")]
+    Crypto(#[from] SdesError),
+    #[error("the answer does not take our SRTP offer")]
+    SrtpAnswer,
+    #[error("SRTP cannot be switched or rekeyed by a re-INVITE")]
+    Rekey,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +77,33 @@ pub struct RemoteAudio {
     pub formats: Vec<(u8, String)>,
     pub ptime_ms: Option<u32>,
     pub direction: Direction,
+    /// The profile is RTP/SAVP (SRTP) rather than RTP/AVP.
+    pub savp: bool,
+    /// The offer's first usable `a=crypto` line, or why there is none.
+    pub crypto: Result<Crypto, SdesError>,
+}
+
+/// SRTP as agreed: the suite and tag of the line chosen, each side's key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Srtp {
+    pub tag: u32,
+    pub suite: Suite,
+    /// What the far end encrypts with (its `a=crypto` key).
+    pub theirs: MasterKey,
+    /// What we encrypt with (in our answer).
+    pub ours: MasterKey,
+    /// The offer said RTP/SAVP (else RTP/AVP with a=crypto): the answer says the same.
+    pub savp: bool,
+}
+
+impl Srtp {
+    fn our_line(&self) -> Crypto {
+        Crypto {
+            tag: self.tag,
+            suite: self.suite,
+            key: self.ours,
+        }
+    }
 }
 
 /// What both sides agreed on.
@@ -78,6 +117,8 @@ pub struct Negotiated {
     pub ptime_ms: u32,
     /// Our direction, as put in the answer.
     pub direction: Direction,
+    /// None: plain RTP.
+    pub srtp: Option<Srtp>,
 }
 
 pub fn parse(body: &[u8]) -> Result<RemoteAudio, SdpError> {
@@ -163,20 +204,81 @@ pub fn parse(body: &[u8]) -> Result<RemoteAudio, SdpError> {
             _ => Direction::Inactive,
         };
     }
+    let crypto = sdes::choose(
+        media
+            .attributes
+            .iter()
+            .filter(|a| a.key == "crypto")
+            .map(|a| a.value.as_deref().unwrap_or_default()),
+    );
     Ok(RemoteAudio {
         addr: SocketAddr::new(ip, port),
         formats,
         ptime_ms,
         direction,
+        savp: media.media_name.protos.iter().any(|p| p == "SAVP"),
+        crypto,
     })
 }
 
 /// A remote description from the network, refused if its media address is one we will
-/// not send to (see [`check_address`]), else negotiated.
-pub fn accept(body: &[u8], preference: &[Law], local: IpAddr) -> Result<Negotiated, SdpError> {
+/// not send to (see [`check_address`]) or its SRTP does not fit `srtp` (the policy of
+/// the call's transport), else negotiated.
+pub fn accept(
+    body: &[u8],
+    preference: &[Law],
+    local: IpAddr,
+    srtp: SrtpPolicy,
+) -> Result<Negotiated, SdpError> {
     let remote = parse(body)?;
     check_address(remote.addr.ip(), local)?;
-    negotiate(&remote, preference)
+    let mut n = negotiate(&remote, preference)?;
+    n.srtp = secure(&remote, srtp)?;
+    Ok(n)
+}
+
+/// The answer to our own offer (late offer): SRTP, if we offered it, with the key we
+/// offered.
+pub fn answered(mut n: Negotiated, offered: Option<&Crypto>) -> Result<Negotiated, SdpError> {
+    match (offered, &mut n.srtp) {
+        (None, None) => Ok(n),
+        (Some(c), Some(s)) if s.tag == c.tag && s.suite == c.suite => {
+            s.ours = c.key;
+            Ok(n)
+        }
+        _ => Err(SdpError::SrtpAnswer),
+    }
+}
+
+/// A re-INVITE's offer on a call using `current`: the same keys go on (our answer
+/// repeats our key); new keys, or SRTP switched on or off, are refused.
+pub fn same_keys(mut n: Negotiated, current: Option<Srtp>) -> Result<Negotiated, SdpError> {
+    match (current, &mut n.srtp) {
+        (None, None) => Ok(n),
+        (Some(c), Some(s)) if c.theirs == s.theirs && c.suite == s.suite => {
+            s.ours = c.ours;
+            Ok(n)
+        }
+        _ => Err(SdpError::Rekey),
+    }
+}
+
+/// SRTP for an offer under `policy`, with a fresh key of ours.
+fn secure(remote: &RemoteAudio, policy: SrtpPolicy) -> Result<Option<Srtp>, SdpError> {
+    let crypto = match (policy, remote.savp, &remote.crypto) {
+        (SrtpPolicy::Off, true, _) => return Err(SdpError::SrtpOff),
+        (_, true, Err(e)) => return Err(e.clone().into()),
+        (SrtpPolicy::Required, false, _) => return Err(SdpError::SrtpRequired),
+        (SrtpPolicy::Off, false, _) | (SrtpPolicy::Optional, false, Err(_)) => return Ok(None),
+        (_, _, Ok(c)) => c,
+    };
+    Ok(Some(Srtp {
+        tag: crypto.tag,
+        suite: crypto.suite,
+        theirs: crypto.key,
+        ours: MasterKey::random(),
+        savp: remote.savp,
+    }))
 }
 
 /// Whether RTP may go to `remote`, from a gateway whose media address is `local`:
@@ -239,6 +341,7 @@ pub fn negotiate(remote: &RemoteAudio, preference: &[Law]) -> Result<Negotiated,
         remote: remote.addr,
         ptime_ms,
         direction: remote.direction.reversed(),
+        srtp: None,
     })
 }
 
@@ -250,11 +353,29 @@ pub fn answer(n: &Negotiated, local: SocketAddr, session_id: u64) -> String {
         formats.push(dtmf);
         attrs += &format!("a=rtpmap:{dtmf} telephone-event/8000\r\na=fmtp:{dtmf} 0-16\r\n");
     }
-    body(local, session_id, &formats, &attrs, n.ptime_ms, n.direction)
+    let savp = n.srtp.is_some_and(|s| s.savp);
+    if let Some(s) = &n.srtp {
+        attrs += &s.our_line().attribute();
+    }
+    body(
+        local,
+        session_id,
+        &formats,
+        &attrs,
+        n.ptime_ms,
+        n.direction,
+        savp,
+    )
 }
 
-/// An offer listing every law we accept (late-offer INVITEs, and our test caller).
-pub fn offer(local: SocketAddr, session_id: u64, preference: &[Law]) -> String {
+/// An offer listing every law we accept (late-offer INVITEs, and our test caller);
+/// with `crypto`, as RTP/SAVP with that key.
+pub fn offer(
+    local: SocketAddr,
+    session_id: u64,
+    preference: &[Law],
+    crypto: Option<&Crypto>,
+) -> String {
     let mut formats: Vec<u8> = preference.iter().map(|l| l.payload_type()).collect();
     let mut attrs: String = preference
         .iter()
@@ -262,7 +383,19 @@ pub fn offer(local: SocketAddr, session_id: u64, preference: &[Law]) -> String {
         .collect();
     formats.push(DTMF_PT);
     attrs += &format!("a=rtpmap:{DTMF_PT} telephone-event/8000\r\na=fmtp:{DTMF_PT} 0-16\r\n");
-    body(local, session_id, &formats, &attrs, 20, Direction::SendRecv)
+    if let Some(c) = crypto {
+        attrs += &c.attribute();
+    }
+    let savp = crypto.is_some();
+    body(
+        local,
+        session_id,
+        &formats,
+        &attrs,
+        20,
+        Direction::SendRecv,
+        savp,
+    )
 }
 
 /// The payload type we use for telephone-event when we make the offer.
@@ -275,13 +408,15 @@ fn body(
     attrs: &str,
     ptime: u32,
     dir: Direction,
+    savp: bool,
 ) -> String {
     let ip = local.ip();
+    let profile = if savp { "RTP/SAVP" } else { "RTP/AVP" };
     let family = if ip.is_ipv6() { "IP6" } else { "IP4" };
     let fmts: Vec<String> = formats.iter().map(u8::to_string).collect();
     format!(
         "v=0\r\no=- {session_id} {session_id} IN {family} {ip}\r\ns=-\r\n\
-         c=IN {family} {ip}\r\nt=0 0\r\nm=audio {} RTP/AVP {}\r\n{attrs}a=ptime:{ptime}\r\na={}\r\n",
+         c=IN {family} {ip}\r\nt=0 0\r\nm=audio {} {profile} {}\r\n{attrs}a=ptime:{ptime}\r\na={}\r\n",
         local.port(),
         fmts.join(" "),
         dir.attr()
@@ -289,158 +424,4 @@ fn body(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sdp(m: &str, extra: &str) -> String {
-        format!(
-            "v=0\r\no=- 1 1 IN IP4 10.0.0.5\r\ns=-\r\nc=IN IP4 10.0.0.5\r\nt=0 0\r\n{m}\r\n{extra}"
-        )
-    }
-
-    const PREF: &[Law] = &[Law::Alaw, Law::Ulaw];
-
-    #[test]
-    fn g729_only_has_no_common_codec() {
-        let remote =
-            parse(sdp("m=audio 4000 RTP/AVP 18", "a=rtpmap:18 G729/8000\r\n").as_bytes()).unwrap();
-        assert_eq!(
-            negotiate(&remote, PREF),
-            Err(SdpError::NoCommonCodec("G729".into()))
-        );
-    }
-
-    #[test]
-    fn payload_types_above_127_are_not_usable() {
-        let remote = parse(
-            sdp(
-                "m=audio 4000 RTP/AVP 200 201",
-                "a=rtpmap:200 PCMA/8000\r\na=rtpmap:201 telephone-event/8000\r\n",
-            )
-            .as_bytes(),
-        )
-        .unwrap();
-        assert!(remote.formats.is_empty(), "{:?}", remote.formats);
-        assert!(negotiate(&remote, PREF).is_err());
-        let remote = parse(
-            sdp(
-                "m=audio 4000 RTP/AVP 200 8 201",
-                "a=rtpmap:200 PCMU/8000\r\na=rtpmap:201 telephone-event/8000\r\n",
-            )
-            .as_bytes(),
-        )
-        .unwrap();
-        let n = negotiate(&remote, PREF).unwrap();
-        assert_eq!((n.payload_type, n.dtmf_payload_type), (8, None));
-    }
-
-    #[test]
-    fn picks_by_our_preference_not_the_offer_order() {
-        let remote = parse(
-            sdp(
-                "m=audio 4000 RTP/AVP 0 8 101",
-                "a=rtpmap:101 telephone-event/8000\r\n",
-            )
-            .as_bytes(),
-        )
-        .unwrap();
-        let n = negotiate(&remote, PREF).unwrap();
-        assert_eq!(
-            (n.law, n.payload_type, n.dtmf_payload_type),
-            (Law::Alaw, 8, Some(101))
-        );
-        let n = negotiate(&remote, &[Law::Ulaw, Law::Alaw]).unwrap();
-        assert_eq!((n.law, n.payload_type), (Law::Ulaw, 0));
-        assert_eq!(n.remote, "10.0.0.5:4000".parse::<SocketAddr>().unwrap());
-    }
-
-    #[test]
-    fn static_types_without_rtpmap_are_understood() {
-        let remote = parse(sdp("m=audio 4000 RTP/AVP 0", "").as_bytes()).unwrap();
-        assert_eq!(remote.formats, vec![(0, "PCMU".to_string())]);
-        assert_eq!(negotiate(&remote, PREF).unwrap().law, Law::Ulaw);
-    }
-
-    #[test]
-    fn ptime_accepted_between_10_and_30() {
-        for (p, want) in [(10, 10), (30, 30), (60, 20), (5, 20)] {
-            let remote =
-                parse(sdp("m=audio 4000 RTP/AVP 8", &format!("a=ptime:{p}\r\n")).as_bytes())
-                    .unwrap();
-            assert_eq!(
-                negotiate(&remote, PREF).unwrap().ptime_ms,
-                want,
-                "ptime {p}"
-            );
-        }
-    }
-
-    #[test]
-    fn hold_directions_are_mirrored() {
-        let hold = parse(sdp("m=audio 4000 RTP/AVP 8", "a=sendonly\r\n").as_bytes()).unwrap();
-        let n = negotiate(&hold, PREF).unwrap();
-        assert_eq!(n.direction, Direction::RecvOnly);
-        assert!(!n.direction.we_send());
-        let old_style =
-            sdp("m=audio 4000 RTP/AVP 8", "").replace("c=IN IP4 10.0.0.5", "c=IN IP4 0.0.0.0");
-        assert_eq!(
-            negotiate(&parse(old_style.as_bytes()).unwrap(), PREF)
-                .unwrap()
-                .direction,
-            Direction::RecvOnly
-        );
-        let unhold = parse(sdp("m=audio 4000 RTP/AVP 8", "a=sendrecv\r\n").as_bytes()).unwrap();
-        assert!(negotiate(&unhold, PREF).unwrap().direction.we_send());
-    }
-
-    #[test]
-    fn answer_and_offer_parse_back() {
-        let local: SocketAddr = "192.0.2.1:20000".parse().unwrap();
-        let o = parse(offer(local, 7, PREF).as_bytes()).unwrap();
-        assert_eq!(o.addr, local);
-        assert_eq!(
-            o.formats.iter().map(|f| f.0).collect::<Vec<_>>(),
-            vec![8, 0, DTMF_PT]
-        );
-        let n = negotiate(&o, &[Law::Ulaw]).unwrap();
-        let a = parse(answer(&n, local, 9).as_bytes()).unwrap();
-        assert_eq!(
-            a.formats,
-            vec![(0, "PCMU".into()), (DTMF_PT, "TELEPHONE-EVENT".into())]
-        );
-    }
-
-    #[test]
-    fn media_addresses_we_never_send_to_are_refused() {
-        let public: IpAddr = "192.0.2.1".parse().unwrap();
-        let lo: IpAddr = "127.0.0.1".parse().unwrap();
-        let offer_to = |addr: &str| {
-            sdp("m=audio 4000 RTP/AVP 8", "")
-                .replace("c=IN IP4 10.0.0.5", &format!("c=IN IP4 {addr}"))
-        };
-        for bad in ["224.0.0.1", "239.1.2.3", "255.255.255.255", "0.1.2.3"] {
-            let e = accept(offer_to(bad).as_bytes(), PREF, lo).unwrap_err();
-            assert_eq!(e, SdpError::RefusedAddress(bad.parse().unwrap()), "{bad}");
-        }
-        assert!(accept(offer_to("127.0.0.1").as_bytes(), PREF, public).is_err());
-        assert!(accept(offer_to("127.0.0.1").as_bytes(), PREF, lo).is_ok());
-        assert!(accept(offer_to("10.0.0.5").as_bytes(), PREF, public).is_ok());
-        // Hold, old style: allowed, and nothing is sent.
-        let hold = accept(offer_to("0.0.0.0").as_bytes(), PREF, public).unwrap();
-        assert!(!hold.direction.we_send());
-        for bad in ["ff02::1", "::1", "::ffff:127.0.0.1", "::ffff:224.0.0.1"] {
-            assert!(
-                check_address(bad.parse().unwrap(), public).is_err(),
-                "{bad}"
-            );
-        }
-        assert!(check_address("2001:db8::5".parse().unwrap(), public).is_ok());
-    }
-
-    #[test]
-    fn garbage_and_videos_only_are_errors() {
-        assert!(matches!(parse(b"hello"), Err(SdpError::Malformed(_))));
-        let video = sdp("m=video 4000 RTP/AVP 96", "");
-        assert_eq!(parse(video.as_bytes()), Err(SdpError::NoAudio));
-    }
-}
+mod tests;

@@ -6,11 +6,13 @@ use std::sync::Arc;
 
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::transaction::TransactionReceiver;
+use rsipstack::transport::tls::{TlsConfig, TlsListenerConnection};
 use rsipstack::transport::{udp::UdpConnection, TcpListenerConnection, TransportLayer};
 use rsipstack::EndpointBuilder;
 use tokio_util::sync::CancellationToken;
 
-use super::transport::{serve_tcp, GuardCounters, GuardedUdp, RelayedPeers, TcpLimits};
+use super::tls::SipTls;
+use super::transport::{serve_tcp, Front, GuardCounters, GuardedUdp, RelayedPeers, TcpLimits};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StackError {
@@ -28,6 +30,8 @@ pub struct Stack {
     pub dialogs: Arc<DialogLayer>,
     /// Our address as it appears in Contact.
     pub contact: rsipstack::sip::Uri,
+    /// Contact for dialogs over TLS (`;transport=tls` on the TLS port).
+    tls_contact: Option<rsipstack::sip::Uri>,
     pub local: SocketAddr,
     pub guard: Arc<GuardCounters>,
     relayed: Arc<RelayedPeers>,
@@ -47,6 +51,30 @@ impl Stack {
             _ => self.relayed.peer(seen),
         }
     }
+
+    /// The request came over SIP/TLS.
+    pub fn over_tls(&self, tx: &rsipstack::transaction::transaction::Transaction) -> bool {
+        tx.connection.as_ref().map(|c| c.transport())
+            == Some(rsipstack::sip::transport::Transport::Tls)
+    }
+
+    /// Our Contact for a dialog the request starts: on TLS, the TLS listener's.
+    pub fn contact_for(
+        &self,
+        tx: &rsipstack::transaction::transaction::Transaction,
+    ) -> rsipstack::sip::Uri {
+        match &self.tls_contact {
+            Some(tls) if self.over_tls(tx) => tls.clone(),
+            _ => self.contact.clone(),
+        }
+    }
+}
+
+/// SIP over TLS: where, with which certificate, under which stream limits.
+pub struct TlsListen {
+    pub listen: SocketAddr,
+    pub tls: SipTls,
+    pub limits: TcpLimits,
 }
 
 pub struct Started {
@@ -54,11 +82,12 @@ pub struct Started {
     pub incoming: TransactionReceiver,
 }
 
-/// Binds UDP (and TCP, if given its limits) on `listen` and runs the endpoint until
-/// `cancel`.
+/// Binds UDP (and TCP, if given its limits) on `listen`, and TLS if given, and runs
+/// the endpoint until `cancel`.
 pub async fn start(
     listen: SocketAddr,
     tcp: Option<TcpLimits>,
+    tls: Option<TlsListen>,
     cancel: CancellationToken,
 ) -> Result<Started, StackError> {
     let guard = Arc::new(GuardCounters::default());
@@ -97,12 +126,54 @@ pub async fn start(
         transport_layer.add_transport(inner.into());
         tokio::spawn(serve_tcp(
             front,
+            Front::Tcp,
             private,
             guard.clone(),
             limits,
             relayed.clone(),
             cancel.child_token(),
         ));
+    }
+
+    let mut tls_contact = None;
+    if let Some(TlsListen {
+        listen: public,
+        tls,
+        limits,
+    }) = tls
+    {
+        let front = tokio::net::TcpListener::bind(public)
+            .await
+            .map_err(bind_err("TLS", public))?;
+        let public = front.local_addr().map_err(bind_err("TLS", public))?;
+        let private = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(bind_err("TLS", public))?;
+        let config = TlsConfig {
+            cert: Some(tls.cert_pem.clone()),
+            key: Some(tls.key_pem.clone()),
+            ..TlsConfig::default()
+        };
+        let inner = TlsListenerConnection::new(private, Some(public), config).await?;
+        transport_layer.add_transport(inner.into());
+        tokio::spawn(serve_tcp(
+            front,
+            Front::Tls(tls),
+            private,
+            guard.clone(),
+            limits,
+            relayed.clone(),
+            cancel.child_token(),
+        ));
+        tls_contact = Some(rsipstack::sip::Uri {
+            scheme: Some(rsipstack::sip::Scheme::Sip),
+            auth: None,
+            host_with_port: public.into(),
+            params: vec![rsipstack::sip::Param::Transport(
+                rsipstack::sip::transport::Transport::Tls,
+            )],
+            headers: vec![],
+        });
     }
 
     let endpoint = EndpointBuilder::new()
@@ -126,6 +197,7 @@ pub async fn start(
         stack: Stack {
             dialogs,
             contact,
+            tls_contact,
             local,
             guard,
             relayed,

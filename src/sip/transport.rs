@@ -5,7 +5,8 @@
 //! its own listener, so we accept connections ourselves, frame and check each message,
 //! and relay what passes to the stack's listener on a private loopback port. (The stack
 //! therefore sees loopback as the TCP peer address, so [`RelayedPeers`] remembers the
-//! real one; responses still go back on the caller's own connection.)
+//! real one; responses still go back on the caller's own connection.) TLS is the
+//! same with TLS on both hops (`tls`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -13,13 +14,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{Mutex, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::guard::{self, Framing, Verdict};
+use super::tls::{self, SipTls};
 
 /// Messages refused or dropped by the guard; registered as metrics.
 #[derive(Debug, Default)]
@@ -136,9 +138,26 @@ pub struct TcpLimits {
 /// How long the accept loop rests after a failed accept (out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Accepts TCP on the public address and relays checked messages to the stack.
+/// What a stream listener speaks to callers, and so to the stack behind it.
+#[derive(Clone)]
+pub enum Front {
+    Tcp,
+    Tls(SipTls),
+}
+
+impl Front {
+    fn name(&self) -> &'static str {
+        match self {
+            Front::Tcp => "tcp",
+            Front::Tls(_) => "tls",
+        }
+    }
+}
+
+/// Accepts TCP (or TLS) on the public address and relays checked messages to the stack.
 pub async fn serve_tcp(
     listener: TcpListener,
+    front: Front,
     stack: SocketAddr,
     counters: Arc<GuardCounters>,
     limits: TcpLimits,
@@ -153,19 +172,24 @@ pub async fn serve_tcp(
         };
         match accepted {
             Ok((conn, peer)) => {
+                let transport = front.name();
                 let Ok(slot) = slots.clone().try_acquire_owned() else {
-                    tracing::warn!(%peer, limit = limits.max_connections, "SIP TCP connection limit reached: closed");
+                    tracing::warn!(%peer, transport, limit = limits.max_connections, "SIP connection limit reached: closed");
                     continue;
                 };
-                let counters = counters.clone();
-                let peers = peers.clone();
+                let link = Link {
+                    peer,
+                    transport,
+                    counters: counters.clone(),
+                    idle: limits.idle,
+                    peers: peers.clone(),
+                };
+                let front = front.clone();
                 let cancel = cancel.child_token();
                 tokio::spawn(async move {
                     let _slot = slot;
-                    if let Err(e) =
-                        relay(conn, peer, stack, counters, limits.idle, &peers, cancel).await
-                    {
-                        tracing::debug!(%peer, error = %e, "sip tcp connection ended");
+                    if let Err(e) = open(conn, front, stack, link, cancel).await {
+                        tracing::debug!(%peer, transport, error = %e, "sip connection ended");
                     }
                 });
             }
@@ -182,21 +206,67 @@ pub async fn serve_tcp(
     }
 }
 
-async fn relay(
-    conn: TcpStream,
+/// One caller's connection, as the relay sees it.
+struct Link {
     peer: SocketAddr,
-    stack: SocketAddr,
+    transport: &'static str,
     counters: Arc<GuardCounters>,
     idle: Duration,
-    peers: &RelayedPeers,
+    peers: Arc<RelayedPeers>,
+}
+
+/// Opens the hop to the stack (after the caller's TLS handshake, if TLS) and relays.
+async fn open(
+    conn: TcpStream,
+    front: Front,
+    stack: SocketAddr,
+    link: Link,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
-    let inner = TcpStream::connect(stack).await?;
-    let seen = inner.local_addr()?;
+    match front {
+        Front::Tcp => {
+            let inner = TcpStream::connect(stack).await?;
+            let seen = inner.local_addr()?;
+            relay(conn, inner, seen, link, cancel).await
+        }
+        Front::Tls(tls) => {
+            // A peer that never finishes its handshake holds a slot no longer than idle.
+            let handshake = tokio::time::timeout(link.idle, tls.acceptor.accept(conn));
+            let conn = handshake.await.map_err(std::io::Error::other)??;
+            let inner = TcpStream::connect(stack).await?;
+            let seen = inner.local_addr()?;
+            let inner = tls.relay.connect(tls::relay_name(), inner).await?;
+            relay(conn, inner, seen, link, cancel).await
+        }
+    }
+}
+
+/// Relays between the caller's stream and the stack's, whose end of the hop is `seen`.
+async fn relay<P, S>(
+    conn: P,
+    inner: S,
+    seen: SocketAddr,
+    link: Link,
+    cancel: CancellationToken,
+) -> std::io::Result<()>
+where
+    P: AsyncRead + AsyncWrite + Send + 'static,
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let Link {
+        peer,
+        transport,
+        counters,
+        idle,
+        peers,
+    } = link;
     peers.lock().insert(seen, peer);
-    let _forget = Relayed { peers, seen };
-    let (mut peer_rd, peer_wr) = conn.into_split();
-    let (mut inner_rd, mut inner_wr) = inner.into_split();
+    let _forget = Relayed {
+        peers: &peers,
+        seen,
+    };
+    let (mut peer_rd, peer_wr) = tokio::io::split(conn);
+    let (mut inner_rd, mut inner_wr) = tokio::io::split(inner);
     let peer_wr = Arc::new(Mutex::new(peer_wr));
 
     let back = {
@@ -208,7 +278,7 @@ async fn relay(
                 if n == 0 {
                     return Ok::<(), std::io::Error>(());
                 }
-                peer_wr.lock().await.write_all(&buf[..n]).await?;
+                send(&mut *peer_wr.lock().await, &buf[..n]).await?;
             }
         }
     };
@@ -219,7 +289,7 @@ async fn relay(
         let mut deadline = Instant::now() + idle;
         loop {
             let Ok(read) = tokio::time::timeout_at(deadline, peer_rd.read(&mut buf)).await else {
-                tracing::debug!(%peer, "sip tcp connection idle: closed");
+                tracing::debug!(%peer, transport, "sip connection idle: closed");
                 return Ok(());
             };
             let n = read?;
@@ -231,27 +301,27 @@ async fn relay(
                 match guard::frame(&pending) {
                     Framing::Incomplete => break,
                     Framing::Keepalive(k) => {
-                        inner_wr.write_all(&pending[..k]).await?;
+                        send(&mut inner_wr, &pending[..k]).await?;
                         pending.drain(..k);
                         deadline = Instant::now() + idle;
                     }
                     Framing::Message(len) => {
                         deadline = Instant::now() + idle;
                         let verdict = guard::check_stream(&pending[..len]);
-                        counters.note(&verdict, peer, "tcp");
+                        counters.note(&verdict, peer, transport);
                         match verdict {
-                            Verdict::Pass => inner_wr.write_all(&pending[..len]).await?,
+                            Verdict::Pass => send(&mut inner_wr, &pending[..len]).await?,
                             Verdict::Reply { response, .. } => {
-                                peer_wr.lock().await.write_all(&response).await?
+                                send(&mut *peer_wr.lock().await, &response).await?
                             }
                             Verdict::Drop(_) => {}
                         }
                         pending.drain(..len);
                     }
                     Framing::Broken(verdict) => {
-                        counters.note(&verdict, peer, "tcp");
+                        counters.note(&verdict, peer, transport);
                         if let Verdict::Reply { response, .. } = verdict {
-                            peer_wr.lock().await.write_all(&response).await?;
+                            send(&mut *peer_wr.lock().await, &response).await?;
                         }
                         // Without a trustworthy length the stream cannot be resynchronised.
                         return Ok(());
@@ -265,4 +335,10 @@ async fn relay(
         r = back => r,
         r = forth => r,
     }
+}
+
+/// Writes and flushes: a TLS stream holds written records until flushed.
+async fn send<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> std::io::Result<()> {
+    w.write_all(bytes).await?;
+    w.flush().await
 }

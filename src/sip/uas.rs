@@ -27,6 +27,7 @@ use super::access::{Access, Door};
 use super::dialogs::Registration;
 use super::digest::{self, Authenticator, Trunk, Verdict};
 use super::header_value;
+use super::sdes::SrtpPolicy;
 use super::sdp::{self, Negotiated};
 use super::stack::Stack;
 use crate::audio::g711::Law;
@@ -48,6 +49,8 @@ pub struct IncomingCall {
     pub source: Option<SocketAddr>,
     /// The source is one of `[sip] trusted`: what it asserts about the caller counts.
     pub trusted: bool,
+    /// SRTP for this call: `[sip] srtp` over TLS, off on other transports.
+    pub srtp: SrtpPolicy,
 }
 
 /// Holds one place under the call limit (and an untrusted source's place under its
@@ -77,6 +80,8 @@ pub struct Admission {
     pub max_calls: usize,
     pub retry_after_secs: u32,
     pub codecs: Vec<Law>,
+    /// `[sip] srtp`, for calls over TLS.
+    pub srtp: SrtpPolicy,
     /// Our media address: SDP may point at loopback only when it is loopback too.
     pub media_ip: IpAddr,
     pub access: Arc<Mutex<Access>>,
@@ -263,10 +268,21 @@ async fn new_invite(
             .ok();
         return;
     };
+    // SDES keys travel in the SDP: only TLS keeps them from eavesdroppers.
+    let srtp = if stack.over_tls(&tx) {
+        admission.srtp
+    } else {
+        SrtpPolicy::Off
+    };
     let negotiated = if tx.original.body.is_empty() {
         None
     } else {
-        match sdp::accept(&tx.original.body, &admission.codecs, admission.media_ip) {
+        match sdp::accept(
+            &tx.original.body,
+            &admission.codecs,
+            admission.media_ip,
+            srtp,
+        ) {
             Ok(n) => Some(n),
             Err(e) => {
                 tracing::info!(%call_id, error = %e, "refusing call: 488");
@@ -286,7 +302,7 @@ async fn new_invite(
         &tx,
         state_tx,
         None,
-        Some(stack.contact.clone()),
+        Some(stack.contact_for(&tx)),
     ) {
         Ok(d) => d,
         Err(e) => {
@@ -314,6 +330,7 @@ async fn new_invite(
         _registration: registration,
         source,
         trusted: untrusted.is_none(),
+        srtp,
     };
     if calls.send(call).await.is_err() {
         tracing::error!("call layer is gone");

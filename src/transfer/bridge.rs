@@ -110,6 +110,7 @@ pub async fn dial(
         SocketAddr::new(settings.public_ip, port),
         rand::random::<u32>() as u64,
         &settings.codecs,
+        None,
     );
     let user = caller_user
         .filter(|u| u.chars().all(|c| c.is_ascii_alphanumeric() || c == '+'))
@@ -164,6 +165,7 @@ pub async fn dial(
         jitter_ms: settings.jitter_ms,
         timeout: settings.media_timeout,
         sending: negotiated.direction.we_send(),
+        srtp: None,
     };
     let (media, events) = match session::start(socket, params, counters, cancel.clone()) {
         Ok(m) => m,

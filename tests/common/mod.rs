@@ -356,11 +356,32 @@ pub fn read_wav_8k(path: &Path) -> Vec<i16> {
 /// Runs baresip headless: `mic` is its microphone, it dials `target` and records what
 /// it hears; returns the recording (8 kHz) once it hung up at the end of `mic`.
 pub fn baresip_call(dir: &Path, mic: &Path, target: &str, limit_secs: u32) -> Vec<i16> {
+    baresip_call_with(dir, mic, target, limit_secs, &Baresip::default())
+}
+
+/// More of baresip's configuration than the plain call's.
+#[derive(Default)]
+pub struct Baresip {
+    /// Lines added to its `config`, before the modules (a media encryption module
+    /// must be loaded before the accounts that name it).
+    pub config: String,
+    /// Parameters added to its account (`;mediaenc=srtp-mand`).
+    pub account: String,
+}
+
+/// As [`baresip_call`], configured further.
+pub fn baresip_call_with(
+    dir: &Path,
+    mic: &Path,
+    target: &str,
+    limit_secs: u32,
+    more: &Baresip,
+) -> Vec<i16> {
     // baresip binds UDP+TCP on its port and TLS on the next one; another test may take
     // a port between our probe and baresip's bind, so a clash is retried on fresh ports.
     let mut out = None;
     for _ in 0..3 {
-        let attempt = run_baresip(dir, mic, target, limit_secs, free_port_pair());
+        let attempt = run_baresip(dir, mic, target, limit_secs, free_port_pair(), more);
         let clash = String::from_utf8_lossy(&attempt.stdout).contains("Address already in use");
         out = Some(attempt);
         if !clash {
@@ -395,17 +416,20 @@ fn run_baresip(
     target: &str,
     limit_secs: u32,
     port: u16,
+    more: &Baresip,
 ) -> std::process::Output {
     let config = format!(
         "poll_method epoll\nsip_listen 127.0.0.1:{port}\naudio_source aufile,{mic}\naudio_player alsa,null\n\
          audio_alert alsa,null\nnet_interface 127.0.0.1\nmodule_path /usr/lib/baresip/modules\n\
-         module g711.so\nmodule aufile.so\nmodule alsa.so\nmodule sndfile.so\nmodule account.so\n\
-         module menu.so\nmodule stdio.so\nsnd_path {dir}\n",
+         {more}module g711.so\nmodule aufile.so\nmodule alsa.so\nmodule sndfile.so\n\
+         module account.so\nmodule menu.so\nmodule stdio.so\nsnd_path {dir}\n",
         mic = mic.display(),
-        dir = dir.display()
+        dir = dir.display(),
+        more = more.config,
     );
     std::fs::write(dir.join("config"), config).unwrap();
-    std::fs::write(dir.join("accounts"), "<sip:tester@127.0.0.1>;regint=0\n").unwrap();
+    let account = format!("<sip:tester@127.0.0.1>;regint=0{}\n", more.account);
+    std::fs::write(dir.join("accounts"), account).unwrap();
     Command::new("timeout")
         .arg(limit_secs.to_string())
         .args(["baresip", "-f"])

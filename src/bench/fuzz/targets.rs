@@ -17,6 +17,7 @@ use crate::rtp::dtmf::{DtmfDetector, EventPayload};
 use crate::rtp::jitter::JitterBuffer;
 use crate::sip::guard::{self, Framing, Verdict};
 use crate::sip::identity::{self, Trust};
+use crate::sip::sdes::SrtpPolicy;
 use crate::sip::sdp;
 use crate::transfer::refer::{self, ReferTracker};
 
@@ -87,14 +88,25 @@ fn sip(data: &[u8]) -> bool {
             from: true,
         };
         identity::caller(&request, trust).ok();
-        sdp::accept(&request.body, &[Law::Alaw, Law::Ulaw], LOOPBACK).ok();
+        sdp::accept(
+            &request.body,
+            &[Law::Alaw, Law::Ulaw],
+            LOOPBACK,
+            SrtpPolicy::Optional,
+        )
+        .ok();
     }
     true
 }
 
 /// An SDP offer (INVITE or re-INVITE body), and our answer to it.
 fn sdp_offer(data: &[u8]) -> bool {
-    match sdp::accept(data, &[Law::Alaw, Law::Ulaw], LOOPBACK) {
+    match sdp::accept(
+        data,
+        &[Law::Alaw, Law::Ulaw],
+        LOOPBACK,
+        SrtpPolicy::Optional,
+    ) {
         Ok(n) => {
             sdp::answer(&n, SocketAddr::new(LOOPBACK, 40000), 1);
             true

@@ -10,6 +10,7 @@ fn params(remote: SocketAddr, law: Law) -> MediaParams {
         jitter_ms: 20,
         timeout: Duration::from_secs(60),
         sending: true,
+        srtp: None,
     }
 }
 
