@@ -106,3 +106,22 @@ async fn an_abandoned_decode_leaves_the_worker_usable() {
         );
     }
 }
+
+/// The build patches its copy of whisper.cpp (`scripts/whisper-rows.cmake`) so that one
+/// decoder call returns the logits of every token fed; without it the knowledge-base
+/// scoring falls back to a token per call, about three times slower. An upgrade that
+/// stops the patch from applying must fail here, not slow calls down unnoticed.
+#[test]
+fn one_decoder_call_returns_the_logits_of_every_token_fed() {
+    use whisper_rs::{WhisperContext, WhisperContextParameters};
+    let model = voicebot_gateway::stt::model_path("base");
+    let ctx = WhisperContext::new_with_params(
+        model.to_str().unwrap(),
+        WhisperContextParameters::default(),
+    )
+    .expect("models/fetch.sh base");
+    let mut state = ctx.create_state().unwrap();
+    state.pcm_to_mel(&vec![0.0f32; 16_000], 1).unwrap();
+    state.encode(0, 1).unwrap();
+    assert!(voicebot_gateway::stt::forced::rows_come_back(&ctx, &mut state).unwrap());
+}

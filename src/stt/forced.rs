@@ -69,22 +69,24 @@ fn logit_rows(state: &WhisperState, n: usize) -> Result<&[f32], WhisperError> {
 }
 
 /// Whether one decoder call returns logits for every token fed: the first row of a
-/// two-token call must equal the logits of feeding its first token alone. Checked once
-/// per worker; without it, phrasings are scored one token per call.
+/// two-token call must equal the logits of feeding its first token alone. A call of
+/// another token comes first, because an unfilled row keeps the previous call's.
+/// Checked once per worker; without it, phrasings are scored one token per call.
 pub fn rows_come_back(
     ctx: &WhisperContext,
     state: &mut WhisperState,
 ) -> Result<bool, WhisperError> {
-    let pair = [ctx.token_sot(), ctx.token_transcribe()];
-    state.decode(&pair[..1], 0, 1)?;
-    let alone = state.get_logits()?.to_vec();
-    state.decode(&pair, 0, 1)?;
-    let rows = logit_rows(state, 2)?;
-    let same = rows[..alone.len()]
+    let (first, second) = (ctx.token_sot(), ctx.token_transcribe());
+    state.decode(&[second], 0, 1)?;
+    state.decode(&[first, second], 0, 1)?;
+    let row = logit_rows(state, 2)?;
+    let row = row[..row.len() / 2].to_vec();
+    state.decode(&[first], 0, 1)?;
+    let alone = state.get_logits()?;
+    Ok(row
         .iter()
-        .zip(&alone)
-        .all(|(a, b)| (a - b).abs() <= 1e-3 * (1.0 + b.abs()));
-    Ok(same)
+        .zip(alone)
+        .all(|(a, b)| (a - b).abs() <= 1e-3 * (1.0 + b.abs())))
 }
 
 fn lang_token(ctx: &WhisperContext, lang: &str) -> Option<i32> {
