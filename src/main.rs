@@ -136,7 +136,7 @@ enum BenchCommand {
     /// wrong / transferred per language and condition, with and without the
     /// knowledge-base scoring, and recognition time.
     Understand {
-        #[arg(long, default_value = "clean,noise,loss")]
+        #[arg(long, default_value = "clean,noise,loss,wide")]
         conditions: String,
         /// tune | holdout | all
         #[arg(long, default_value = "all")]

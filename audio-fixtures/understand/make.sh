@@ -12,6 +12,9 @@
 #   <id>.noise.wav   the same with line noise: band-limited noise at 15 dB SNR (active speech
 #                    level) plus a little 50 Hz mains hum
 #   <id>.loss.wav    the clean file with 3% of the 20 ms frames of the speech zeroed (lost packets)
+#   <id>.wide.wav    what a web caller's browser sends (WebRTC, Opus wideband): 16 kHz mono s16,
+#                    50-7000 Hz, the same speech and padding as clean (no codec: Opus at a
+#                    web call's bitrate is near transparent for speech)
 #   levels.tsv       per file: duration, peaks, active speech level, SNR, frames dropped
 #   GENERATED_WITH.txt  versions of the tools that made the files
 #
@@ -190,7 +193,7 @@ mkdir -p "$out"
 : >"$work/todo.tsv"
 skipped=0
 while IFS=$'\t' read -r id rest; do
-  if [ "$force" = 0 ] && [ -f "$out/$id.clean.wav" ] && [ -f "$out/$id.noise.wav" ] && [ -f "$out/$id.loss.wav" ]; then
+  if [ "$force" = 0 ] && [ -f "$out/$id.clean.wav" ] && [ -f "$out/$id.noise.wav" ] && [ -f "$out/$id.loss.wav" ] && [ -f "$out/$id.wide.wav" ]; then
     skipped=$((skipped + 1))
   else
     printf '%s\t%s\n' "$id" "$rest" >>"$work/todo.tsv"
@@ -318,9 +321,13 @@ def alaw(src_raw8, dst_wav):
     run(SOX + RAW8 + [src_raw8, "-t", "wav", "-e", "a-law", "-b", "8", tmp])
     run(SOX + [tmp, "-t", "wav", "-e", "signed-integer", "-b", "16", dst_wav])
 
-def read_wav(path):
+def wideband(src_raw16, dst_wav):
+    # A browser's wideband voice: 50-7000 Hz at 16 kHz.
+    run(SOX + RAW16 + [src_raw16, "-t", "wav", "-e", "signed-integer", "-b", "16", dst_wav, "sinc", "-t", "40", "50-7000"])
+
+def read_wav(path, rate=8000):
     with wave.open(path) as w:
-        assert w.getframerate() == 8000 and w.getsampwidth() == 2 and w.getnchannels() == 1, path
+        assert w.getframerate() == rate and w.getsampwidth() == 2 and w.getnchannels() == 1, path
         a = array.array("h"); a.frombytes(w.readframes(w.getnframes()))
     if sys.byteorder != "little": a.byteswap()
     return a
@@ -373,7 +380,7 @@ for qid, lang, voice, p1, p2, text in rows:
     clipped_band = sum(1 for v in band8 if v in (32767, -32768))
     ps = active_power(band8)
 
-    tmp = {c: os.path.join(out, f".{qid}.{c}.tmp.wav") for c in ("clean", "noise", "loss")}
+    tmp = {c: os.path.join(out, f".{qid}.{c}.tmp.wav") for c in ("clean", "noise", "loss", "wide")}
     # clean
     alaw(b8p, tmp["clean"])
     clean = read_wav(tmp["clean"])
@@ -415,11 +422,18 @@ for qid, lang, voice, p1, p2, text in rows:
         lost[f * FRAME:(f + 1) * FRAME] = array.array("h", bytes(2 * len(lost[f * FRAME:(f + 1) * FRAME])))
     write_wav(tmp["loss"], lost)
 
+    wideband(s16, tmp["wide"])
+    wide = read_wav(tmp["wide"], 16000)
+    clipped_wide = sum(1 for v in wide if v in (32767, -32768))
+
     noisy = read_wav(tmp["noise"])
-    for c, a, extra in (("clean", clean, ("", "", clipped_band)), ("noise", noisy, (f"{snr:.1f}", "", clipped_mix)),
-                        ("loss", lost, ("", str(nd), clipped_band))):
-        levels[(qid, c)] = "\t".join([qid, c, f"{len(a) / 8000:.2f}", f"{pre_peak:.1f}", f"{peak_db(a):.1f}",
-                                      f"{db(ps / 32768 ** 2):.1f}", extra[0], extra[1], str(extra[2])])
+    for c, a, rate, extra in (("clean", clean, 8000, ("", "", clipped_band)),
+                              ("noise", noisy, 8000, (f"{snr:.1f}", "", clipped_mix)),
+                              ("loss", lost, 8000, ("", str(nd), clipped_band)),
+                              ("wide", wide, 16000, ("", "", clipped_wide))):
+        level = db(active_power(a) / 32768 ** 2) if rate != 8000 else db(ps / 32768 ** 2)
+        levels[(qid, c)] = "\t".join([qid, c, f"{len(a) / rate:.2f}", f"{pre_peak:.1f}", f"{peak_db(a):.1f}",
+                                      f"{level:.1f}", extra[0], extra[1], str(extra[2])])
     for c in tmp:
         os.replace(tmp[c], os.path.join(out, f"{qid}.{c}.wav"))
     made += 1

@@ -103,8 +103,15 @@ pub fn verdict(r: &Resolution, expect: &str, expect_kind: Option<Kind>) -> Verdi
 /// One file through a call's first turn, on a single recognizer worker.
 pub async fn file(config: &Config, path: &Path, lang: &str) -> anyhow::Result<Understood> {
     let (stt, understanding, resolver) = load(config)?;
-    let audio = crate::audio::wav::read_at(path, 8000)?;
-    understanding::first_turn(&understanding, &stt, resolver.as_ref(), &audio, lang).await
+    let audio = audio_16k(path)?;
+    understanding::first_turn(&understanding, &stt, resolver.as_ref(), audio, lang).await
+}
+
+/// A recording at the recognizer's rate, from its own: telephone fixtures are 8 kHz,
+/// web callers' (`wide`) 16 kHz, which must not pass through an 8 kHz bottleneck.
+fn audio_16k(path: &Path) -> Result<Vec<f32>, crate::audio::wav::WavError> {
+    let (pcm, rate) = crate::audio::wav::read_mono(path)?;
+    Ok(crate::audio::resample::resample(&pcm, rate, 16_000))
 }
 
 type Loaded = (
@@ -176,7 +183,7 @@ pub async fn run(config: &Config, opts: &Options) -> anyhow::Result<()> {
     for cond in &opts.conditions {
         for q in &qs {
             let wav = dir.join(format!("{}.{cond}.wav", q.id));
-            let Ok(audio) = crate::audio::wav::read_at(&wav, 8000) else {
+            let Ok(audio) = audio_16k(&wav) else {
                 missing += 1;
                 continue;
             };
@@ -184,7 +191,7 @@ pub async fn run(config: &Config, opts: &Options) -> anyhow::Result<()> {
             // language check runs either way (first turn).
             let line = opts.line.as_deref().unwrap_or(&q.lang);
             let t = stt
-                .recognize_8k(&audio, understanding.turn(line, 1))
+                .recognize_16k(audio, understanding.turn(line, 1))
                 .await?;
             let expect_kind = kb.get(&q.expect).map(|i| i.kind);
             let mut text_only = understanding::request(&t, 1);

@@ -80,6 +80,9 @@ pub async fn accept_calls(mut calls: mpsc::Receiver<IncomingCall>, ctx: Arc<Call
     }
 }
 
+/// How long the call waits after its last audio before hanging up.
+const PLAYOUT_TAIL: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Who called whom, as far as the call's line can tell.
 pub struct Caller {
     /// The line's own id for the call (SIP Call-ID, or the web call's id).
@@ -336,6 +339,9 @@ impl CallLoop {
                 }
             }
         }
+        // The last packet has just been sent: let the caller's jitter buffer play it out
+        // before the BYE stops their side (phones hold 60-200 ms).
+        tokio::time::sleep(PLAYOUT_TAIL).await;
         line.hang_up().await;
     }
 

@@ -68,17 +68,17 @@ pub struct Understood {
     pub recognition_secs: f32,
 }
 
-/// Runs `audio_8k` through exactly a call's first turn: recognition (with the
+/// Runs `audio_16k` through exactly a call's first turn: recognition (with the
 /// knowledge-base scoring unless the config turns it off), then the intent service.
 pub async fn first_turn(
     understanding: &Understanding,
     stt: &crate::stt::recognizer::Recognizer,
     resolver: &dyn crate::intent::client::IntentResolver,
-    audio_8k: &[i16],
+    audio_16k: Vec<f32>,
     language: &str,
 ) -> anyhow::Result<Understood> {
     let t = stt
-        .recognize_8k(audio_8k, understanding.turn(language, 1))
+        .recognize_16k(audio_16k, understanding.turn(language, 1))
         .await?;
     let r = resolver.resolve(request(&t, 1)).await?;
     Ok(Understood {

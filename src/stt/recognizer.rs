@@ -240,11 +240,6 @@ impl Recognizer {
     }
 
     /// Transcribes 8 kHz telephone audio and does what `turn` asks besides.
-    pub async fn recognize_8k(&self, pcm: &[i16], turn: Turn) -> Result<Transcript, SttError> {
-        self.recognize_16k(resample(&i16_to_f32(pcm), 8000, 16000), turn)
-            .await
-    }
-
     pub async fn recognize_16k(
         &self,
         audio_16k: Vec<f32>,
