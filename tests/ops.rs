@@ -412,24 +412,7 @@ fn staff_pages_need_a_session_from_login_never_a_token_in_the_url() {
 #[test]
 fn with_a_certificate_the_staff_pages_are_served_over_https_only() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args([
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl (apt package openssl)");
-    assert!(made.status.success(), "{made:?}");
+    let (cert, key) = certificate(dir.path());
     let gw = Gateway::start(&format!(
         "[http]\ntls_cert = \"{}\"\ntls_key = \"{}\"\ndashboard_token = \"staff\"\n",
         cert.display(),

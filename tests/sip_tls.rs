@@ -10,29 +10,6 @@ use std::time::Duration;
 
 use common::*;
 
-/// A self-signed certificate for 127.0.0.1 and its key (PEM).
-fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args([
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl (apt package openssl)");
-    assert!(made.status.success(), "{made:?}");
-    (cert, key)
-}
-
 struct TlsGateway {
     gw: Gateway,
     tls: SocketAddr,

@@ -683,3 +683,26 @@ pub fn recorded_channels(records: &Path) -> Vec<String> {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A self-signed certificate for 127.0.0.1 and its key (PEM).
+pub fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (apt package openssl)");
+    assert!(made.status.success(), "{made:?}");
+    (cert, key)
+}
