@@ -41,6 +41,7 @@ pub struct Trie {
 #[derive(Debug, Default, Clone)]
 struct Node {
     token: i32,
+    parent: usize,
     children: Vec<usize>,
     /// Phrasings that end at this node.
     ends: Vec<usize>,
@@ -70,6 +71,7 @@ impl Trie {
                 None => {
                     self.nodes.push(Node {
                         token: t,
+                        parent: at,
                         ..Node::default()
                     });
                     let c = self.nodes.len() - 1;
@@ -105,8 +107,8 @@ impl Trie {
     }
 
     fn starts_run(&self, n: usize) -> bool {
-        let parent = self.nodes.iter().position(|p| p.children.contains(&n));
-        parent.is_none_or(|p| p == 0 || self.nodes[p].children.len() > 1)
+        let parent = self.nodes[n].parent;
+        parent == 0 || self.nodes[parent].children.len() > 1
     }
 
     pub fn len(&self) -> usize {
