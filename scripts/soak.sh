@@ -47,7 +47,7 @@ listen = "127.0.0.1:$http_port"
 record_path = "$out/records.sqlite"
 EOF
 
-RUST_LOG=warn,rsipstack=error "$bin" serve --config "$out/voicebot.toml" >"$out/serve.log" 2>&1 &
+RUST_LOG=warn,rsipstack=error,voicebot_gateway::serve=info "$bin" serve --config "$out/voicebot.toml" >"$out/serve.log" 2>&1 &
 gw=$!
 sampler=""
 cleanup() {
@@ -73,6 +73,13 @@ for _ in $(seq 1 240); do
   sleep 0.5
 done
 up || { echo "gateway did not start" >&2; exit 1; }
+# The prompt cache fills in the background (a neural voice takes a minute or more for
+# every answer): that growth is the cache, not the calls, so it is waited out.
+for _ in $(seq 1 1200); do
+  grep -q "prompt cache warmed" "$out/serve.log" && break
+  sleep 0.5
+done
+grep -q "prompt cache warmed" "$out/serve.log" || echo "soak: the prompt cache is still warming" >&2
 
 start=$(date +%s)
 (

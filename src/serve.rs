@@ -457,11 +457,21 @@ async fn warm(
     menu: &Menu,
 ) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
+    // What every call says first: calls taken while the cache warms (a neural voice
+    // takes a minute for all the answers) must not each synthesize the greeting.
     for lang in ["da", "en"] {
         let voice = config.tts.voice(lang);
         for text in prompts.for_language(lang).all() {
             tts.warm(text, voice).await?;
         }
+    }
+    // Said on Danish lines, after the greeting, in the English voice.
+    let offer = &prompts.da.offer_english;
+    if !offer.is_empty() {
+        tts.warm(offer, config.tts.voice("en")).await?;
+    }
+    for lang in ["da", "en"] {
+        let voice = config.tts.voice(lang);
         let prompts = prompts.for_language(lang);
         tts.warm(&prompts.no_agents_goodbye(), voice).await?;
         // What a transfer says per queue is known from config: cache it too.
@@ -479,11 +489,6 @@ async fn warm(
         for text in menu.all_spoken(prompts, language) {
             tts.warm(&text, voice).await?;
         }
-    }
-    // Said on Danish lines, in the English voice.
-    let offer = &prompts.da.offer_english;
-    if !offer.is_empty() {
-        tts.warm(offer, config.tts.voice("en")).await?;
     }
     let (entries, bytes) = tts.size();
     tracing::info!(

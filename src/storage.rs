@@ -39,6 +39,31 @@ pub enum DbError {
     },
 }
 
+impl DbError {
+    /// The database is away for now (a lost connection, a server restarting or
+    /// refusing connections, a locked file): the same statement may well work later.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            DbError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ),
+            DbError::Sqlite(_) => false,
+            // No answer from the server at all, or one that says it is going away
+            // (class 08: connection, 57P: shutdown and recovery).
+            DbError::Postgres(e) => {
+                e.is_closed()
+                    || e.as_db_error().is_none_or(|d| {
+                        let code = d.code().code();
+                        code.starts_with("08") || code.starts_with("57P") || d.severity() == "FATAL"
+                    })
+            }
+            DbError::Timeout(_) | DbError::LostInTransaction => true,
+            DbError::Runtime(_) | DbError::Column { .. } => false,
+        }
+    }
+}
+
 /// Which database holds a kind of state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {

@@ -9,10 +9,8 @@
 //! for statistics.
 
 use std::collections::HashMap;
-use std::sync::mpsc;
 use std::time::Duration;
 
-use prometheus_client::metrics::counter::Counter;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -26,6 +24,14 @@ pub enum RecordsError {
     Open { backend: String, source: DbError },
     #[error("call records: {0}")]
     Db(#[from] DbError),
+}
+
+impl RecordsError {
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RecordsError::Db(e) | RecordsError::Open { source: e, .. } => e.is_transient(),
+        }
+    }
 }
 
 const MIGRATIONS: &[Migration] = &[
@@ -365,69 +371,6 @@ fn turns(call: &CallView) -> Vec<Turn<'_>> {
     out
 }
 
-/// What the writer thread is asked to do.
-pub enum Write {
-    Call(Box<CallView>),
-    SmsSent(String),
-    Retention {
-        now_unix: i64,
-        retention_days: u32,
-    },
-    /// Answered once every write sent before it is done.
-    Flush(tokio::sync::oneshot::Sender<()>),
-}
-
-/// Sends writes to the records thread; cheap to clone.
-#[derive(Clone)]
-pub struct RecordWriter(mpsc::Sender<Write>);
-
-impl RecordWriter {
-    /// Starts the thread that owns the write connection; it ends when every writer
-    /// is dropped. Writes that fail are logged and counted in `failures`.
-    pub fn spawn(mut records: Records, failures: Counter) -> RecordWriter {
-        let (tx, rx) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("call-records".into())
-            .spawn(move || {
-                for write in rx {
-                    let done = match write {
-                        Write::Call(call) => records.save(&call),
-                        Write::SmsSent(id) => records.sms_sent(&id),
-                        Write::Retention {
-                            now_unix,
-                            retention_days,
-                        } => records
-                            .apply_retention(now_unix, retention_days)
-                            .map(|n| tracing::info!(turns = n, "retention: transcripts blanked")),
-                        Write::Flush(done) => {
-                            done.send(()).ok();
-                            Ok(())
-                        }
-                    };
-                    if let Err(e) = done {
-                        failures.inc();
-                        tracing::error!(error = %e, "call record not written");
-                    }
-                }
-            })
-            .expect("spawn call-records thread");
-        RecordWriter(tx)
-    }
-
-    pub fn send(&self, write: Write) {
-        if self.0.send(write).is_err() {
-            tracing::error!("call records thread is gone; record lost");
-        }
-    }
-
-    /// Waits until every write sent so far is on disk (or has failed and been logged).
-    pub async fn flush(&self) {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.send(Write::Flush(tx));
-        rx.await.ok();
-    }
-}
-
 /// Applies retention now and then every hour until `cancel`.
 pub async fn retention_task(writer: RecordWriter, retention_days: u32, cancel: CancellationToken) {
     let mut hourly = tokio::time::interval(Duration::from_secs(3600));
@@ -444,3 +387,6 @@ pub async fn retention_task(writer: RecordWriter, retention_days: u32, cancel: C
 
 #[cfg(test)]
 mod tests;
+mod writer;
+
+pub use writer::{RecordWriter, Write};

@@ -18,6 +18,9 @@ use crate::sms::Sms;
 /// or a REFER already under way waiting for its NOTIFY. Calls still up then (a bridged
 /// call with a person) are cut when the process exits.
 const GOODBYE_GRACE: Duration = Duration::from_secs(30);
+/// How long a stop waits for call records while their database is away; what still
+/// waits after it is lost with the process (the records of a restart say `interrupted`).
+const RECORDS_GRACE: Duration = Duration::from_secs(30);
 
 /// What a stop needs to reach; built by `serve::start`.
 pub struct Drain {
@@ -55,7 +58,12 @@ impl Drain {
                 );
             }
         }
-        self.live.flush_records().await;
+        if tokio::time::timeout(RECORDS_GRACE, self.live.flush_records())
+            .await
+            .is_err()
+        {
+            tracing::error!("call records still waiting for their database: stopping without them");
+        }
         if let Some(sms) = &self.sms {
             sms.shutdown().await;
         }

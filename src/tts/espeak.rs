@@ -39,6 +39,9 @@ pub struct Espeak {
 thread_local! {
     /// Where the synthesis callback puts samples; only the espeak thread touches it.
     static SINK: RefCell<Vec<i16>> = const { RefCell::new(Vec::new()) };
+    /// The voice espeak has selected: selecting one leaks ~1 KB inside libespeak-ng
+    /// 1.51, so it is done only when the voice changes, not for every text.
+    static SELECTED: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
 unsafe extern "C" fn on_samples(
@@ -193,18 +196,23 @@ fn phonemes(text: &str, language: &str) -> Option<String> {
 /// Selects a voice by language code ("da", "en-gb") or, failing that, by voice name
 /// ("Danish", "gmw/en"). A failed selection keeps the previous voice, so it is checked.
 fn select_voice(name: &str) -> bool {
+    if SELECTED.with(|v| *v.borrow() == name) {
+        return true;
+    }
     let Ok(c_name) = CString::new(name) else {
         return false;
     };
     // SAFETY: both calls copy what they need from the NUL-terminated string.
-    unsafe {
+    let selected = unsafe {
         let mut spec: es::espeak_VOICE = std::mem::zeroed();
         spec.languages = c_name.as_ptr();
-        if es::espeak_SetVoiceByProperties(&mut spec) == es::espeak_ERROR_EE_OK {
-            return true;
-        }
-        es::espeak_SetVoiceByName(c_name.as_ptr()) == es::espeak_ERROR_EE_OK
+        es::espeak_SetVoiceByProperties(&mut spec) == es::espeak_ERROR_EE_OK
+            || es::espeak_SetVoiceByName(c_name.as_ptr()) == es::espeak_ERROR_EE_OK
+    };
+    if selected {
+        SELECTED.with(|v| *v.borrow_mut() = name.to_string());
     }
+    selected
 }
 
 impl Espeak {

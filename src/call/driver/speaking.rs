@@ -16,10 +16,20 @@ impl CallLoop {
                 tokio::spawn(async move {
                     let started = std::time::Instant::now();
                     let (mut first, mut sentences) = (None, 0);
-                    while let Some(pcm) = rx.recv().await {
+                    loop {
+                        // A call that is over drops the stream at once: the engine then
+                        // skips its sentences instead of making speech for nobody (a
+                        // busy engine's queue would otherwise grow with every call).
+                        let pcm = tokio::select! {
+                            pcm = rx.recv() => pcm,
+                            _ = done.closed() => return,
+                        };
+                        let Some(pcm) = pcm else { break };
                         first.get_or_insert(started.elapsed());
                         sentences += 1;
-                        done.send(Done::Spoken { item, pcm }).ok();
+                        if done.send(Done::Spoken { item, pcm }).is_err() {
+                            return;
+                        }
                     }
                     done.send(Done::SynthesisOver { item }).ok();
                     // Shows streaming at work: the first sentence plays long before the last is made.

@@ -3,6 +3,7 @@ use super::*;
 use crate::ops::live::{answer, LiveCalls, TransferView};
 use crate::storage::scenarios::{file_from_before_migrations, on_sqlite_and_postgres};
 use crate::storage::{Backend, Row};
+use prometheus_client::metrics::counter::Counter;
 
 /// Opens the scenario's records (again) as the gateway named.
 type Open<'a> = &'a dyn Fn(&str) -> Records;
@@ -182,14 +183,19 @@ fn failed_writes_are_counted(open: Open) {
     records.db.batch("DROP TABLE turns").unwrap();
     let failures = Counter::default();
     let live = LiveCalls::with_records(4, RecordWriter::spawn(records, failures.clone()));
-    // Two writes: the call at its start, and at its end.
-    live.start("a", 1_000, "70101010", "", "da");
-    live.end("a", "abandoned");
+    // Two writes: the call at its start, and at its end (after the first has been
+    // tried: a view still waiting would be replaced by the newer one).
     let start = std::time::Instant::now();
-    while failures.get() != 2 {
-        assert!(start.elapsed() < Duration::from_secs(5), "not counted");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let counted = |n: u64| {
+        while failures.get() != n {
+            assert!(start.elapsed() < Duration::from_secs(5), "not counted");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    live.start("a", 1_000, "70101010", "", "da");
+    counted(1);
+    live.end("a", "abandoned");
+    counted(2);
 }
 
 fn retention_blanks_transcripts_of_old_calls_only(open: Open) {
@@ -272,4 +278,33 @@ fn a_file_from_before_migrations_is_upgraded_in_place() {
         1,
         "a call of this file's own gateway"
     );
+}
+
+/// Another process holds the file's write lock past the busy timeout: the writes
+/// wait and are written once it lets go, the newest view of each call.
+#[test]
+fn writes_wait_while_the_file_is_locked_and_none_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Backend::Sqlite(dir.path().join("db.sqlite"));
+    let failures = Counter::default();
+    let writer = RecordWriter::spawn(open(&backend, "a"), failures.clone());
+    let mut locker = crate::storage::Db::open(&backend).unwrap();
+    locker.batch("BEGIN EXCLUSIVE").unwrap();
+    let live = LiveCalls::with_records(4, writer.clone());
+    live.start("a", 1_000, "70101010", "", "da");
+    live.said("a", 4.0, "caller", "nyt pas");
+    live.end("a", "resolved");
+    live.start("b", 1_000, "70101010", "", "da");
+    live.end("b", "abandoned");
+    // Past the 5 s busy timeout: the first write has failed once by now.
+    std::thread::sleep(Duration::from_millis(5_500));
+    locker.batch("COMMIT").unwrap();
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(writer.flush());
+    let mut reader = open(&backend, "a");
+    let a = reader.call("a").unwrap().expect("call a written");
+    assert_eq!((a.outcome.as_str(), a.turns.len()), ("resolved", 1));
+    assert!(reader.call("b").unwrap().is_some(), "call b written");
+    assert_eq!(failures.get(), 0, "nothing lost");
 }
