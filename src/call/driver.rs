@@ -35,11 +35,19 @@ use crate::sms::Sms;
 use crate::stt::endpoint::EndpointConfig;
 use crate::stt::listener::Listener;
 use crate::stt::recognizer::{Abandon, Recognizer, Transcript};
+use crate::tenant::{Dialled, Tenants};
 use crate::transfer::Transferer;
 use crate::tts::cache::PromptCache;
 use crate::tts::Voice;
 
+/// What a call needs, for one tenant: the tenant's own pieces (knowledge base and its
+/// matcher, prompts, menu, queues, SMS sender) beside the gateway's shared ones (the
+/// recognizer, the voices, the live view). One per tenant, picked per call.
 pub struct CallContext {
+    /// The tenant's name, on the live view, call records and call metrics.
+    pub tenant: String,
+    /// The tenant's language: its lines' unless `[stt] languages` names the number.
+    pub language: String,
     pub metrics: TurnMetrics,
     pub config: Arc<Config>,
     pub rtp: Arc<RtpCounters>,
@@ -55,6 +63,8 @@ pub struct CallContext {
     pub transfer: Transferer,
     /// None when no SMS sender is configured: SMS is then never offered.
     pub sms: Option<Sms>,
+    /// The sender the tenant's SMS show when not `[sms] from` (its `sms_from`).
+    pub sms_from: Option<String>,
     pub live: LiveCalls,
     /// Base URL of the switchboard pages, for the link sent with a transfer.
     pub switchboard_url: String,
@@ -69,13 +79,24 @@ impl CallContext {
     }
 }
 
-pub async fn accept_calls(mut calls: mpsc::Receiver<IncomingCall>, ctx: Arc<CallContext>) {
+/// Answers each incoming call with the context of the tenant it dialled.
+pub async fn accept_calls(
+    mut calls: mpsc::Receiver<IncomingCall>,
+    tenants: Arc<Tenants<Arc<CallContext>>>,
+) {
     while let Some(call) = calls.recv().await {
         let source = call
             .source
             .map_or_else(|| "unknown".into(), |s| s.to_string());
         let span = tracing::info_span!("call", call_id = %call.call_id, %source);
-        let ctx = ctx.clone();
+        let to_user = identity::to_user(&call.request);
+        let domain = call.request.uri.host_with_port.host.to_string();
+        let dialled = Dialled {
+            user: call.request.uri.user().unwrap_or_default(),
+            to_user: to_user.as_deref(),
+            domain: &domain,
+        };
+        let ctx = span.in_scope(|| tenants.pick(&dialled).1.clone());
         tokio::spawn(answer_phone(call, ctx).instrument(span));
     }
 }
@@ -99,7 +120,8 @@ pub struct Caller {
 async fn answer_phone(call: IncomingCall, ctx: Arc<CallContext>) {
     let cfg = ctx.config.clone();
     let called = call.request.uri.user().unwrap_or_default().to_string();
-    let language = cfg.stt.language_for(&called).to_string();
+    let language = cfg.stt.language_for(&called, &ctx.language).to_string();
+    tracing::info!(tenant = %ctx.tenant, %called, %language, "call for tenant");
     let identity = identity::caller(
         &call.request,
         Trust {
@@ -161,6 +183,7 @@ pub async fn converse(
         &caller.language,
     );
     ctx.live.channel(&key, line.channel());
+    ctx.live.tenant(&key, &ctx.tenant);
     let mut conversation = Conversation::new(
         ctx.settings.clone(),
         ctx.prompts.clone(),
@@ -206,7 +229,10 @@ pub async fn converse(
     ctx.live.end(&key, outcome);
     ctx.metrics
         .calls
-        .get_or_create(&vec![("outcome", outcome)])
+        .get_or_create(&vec![
+            ("outcome", outcome.into()),
+            ("tenant", ctx.tenant.clone()),
+        ])
         .inc();
     tracing::info!(outcome, "call over");
 }
@@ -365,6 +391,7 @@ impl CallLoop {
                     .get_or_create(&vec![
                         ("intent", r.intent_id.clone()),
                         ("topic", r.topic.clone()),
+                        ("tenant", self.ctx.tenant.clone()),
                     ])
                     .inc();
                 if matches!(r.action, IntentAction::Clarify | IntentAction::Confirm) {
@@ -472,6 +499,7 @@ impl CallLoop {
                     previous_intent_id: previous_intent,
                     chosen_intent_id,
                     called_number: self.called.clone(),
+                    tenant: self.ctx.tenant.clone(),
                     caller_number_known: self.caller_user.is_some(),
                     minute_of_day: minute_of_day(),
                     ..heard.map_or_else(Request::default, |t| understanding::request(&t, turn))
@@ -492,9 +520,12 @@ impl CallLoop {
                 };
                 let text = crate::sms::text::compose(&offer.link, offer.sms_text.as_deref(), None);
                 let (call_id, done) = (self.call_id.clone(), self.done_tx.clone());
+                let from = self.ctx.sms_from.clone();
                 tokio::spawn(
                     async move {
-                        let r = sms.enqueue(&call_id, &offer.intent_id, &to, &text).await;
+                        let r = sms
+                            .enqueue_from(&call_id, &offer.intent_id, &to, &text, from.as_deref())
+                            .await;
                         if let Err(e) = &r {
                             tracing::warn!(error = %e, "SMS not queued");
                         }
