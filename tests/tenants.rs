@@ -180,8 +180,9 @@ fn two_tenants_each_greet_answer_and_transfer_their_own_callers() {
         let start = slice(pcm, 0.0, 6.0);
         let own = envelope_match(start, &reference_speech(greeting(town), "en"));
         let theirs = envelope_match(start, &reference_speech(greeting(other), "en"));
+        // A short greeting matches less closely than the long default one does (0.9).
         assert!(
-            own > 0.9 && own > theirs,
+            own > 0.75 && own - theirs > 0.3,
             "{town}: own {own}, other's {theirs}"
         );
     }

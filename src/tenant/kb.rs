@@ -371,7 +371,10 @@ mod tests {
         }
         assert!(reloaded, "the tenant's change is in service");
         assert!(
-            reload::current(&shared).kb().get("affald.toemning").is_some(),
+            reload::current(&shared)
+                .kb()
+                .get("affald.toemning")
+                .is_some(),
             "merged over the base"
         );
         cancel.cancel();
