@@ -82,7 +82,7 @@ pub fn to_user(request: &Request) -> Option<String> {
         .headers
         .iter()
         .find(|h| h.name().eq_ignore_ascii_case("To"))?;
-    read_name_addr(&to.value()).ok()
+    read_name_addr(to.value()).ok()
 }
 
 /// `caller` on raw header values.
