@@ -51,6 +51,9 @@ pub struct Config {
     /// Overrides of the bot's fixed texts, `[prompts.da]` / `[prompts.en]` (checked by
     /// the call layer, which owns the texts).
     pub prompts: toml::Table,
+    /// `[[tenants]]`: the municipalities this gateway answers for; none: one implicit
+    /// tenant with the settings above (see `tenant`).
+    pub tenants: Vec<crate::tenant::TenantConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -316,10 +319,10 @@ impl Default for SttConfig {
 }
 
 impl SttConfig {
-    pub fn language_for(&self, called: &str) -> &str {
-        self.languages
-            .get(called)
-            .map_or(self.language.as_str(), String::as_str)
+    /// The language of a call to `called` on a line whose own language is `line`
+    /// (its tenant's): a number listed in `languages` keeps the one given there.
+    pub fn language_for<'a>(&'a self, called: &str, line: &'a str) -> &'a str {
+        self.languages.get(called).map_or(line, String::as_str)
     }
 
     pub fn turn_model_path(&self) -> std::path::PathBuf {
@@ -573,7 +576,17 @@ impl Config {
             return Err("[http] header_timeout_secs and max_connections must be at least 1".into());
         }
         self.webrtc.check()?;
+        crate::tenant::config::check(&self.tenants, &self.stt.language)?;
         self.storage.check()
+    }
+
+    /// The tenants calls are answered for: those configured, or the one implicit tenant.
+    pub fn tenants(&self) -> Vec<crate::tenant::TenantConfig> {
+        if self.tenants.is_empty() {
+            vec![crate::tenant::TenantConfig::implicit()]
+        } else {
+            self.tenants.clone()
+        }
     }
 
     pub fn public_ip(&self) -> IpAddr {

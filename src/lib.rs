@@ -18,6 +18,7 @@ pub mod sip;
 pub mod sms;
 pub mod storage;
 pub mod stt;
+pub mod tenant;
 pub mod transfer;
 pub mod tts;
 pub mod web;

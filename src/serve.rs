@@ -10,13 +10,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::call::conversation::Settings;
 use crate::call::driver::{self, CallContext};
-use crate::call::menu::Menu;
 use crate::call::prompts::PromptSet;
 use crate::call::turn_metrics::TurnMetrics;
 use crate::call::understanding::Understanding;
 use crate::config::Config;
 use crate::intent::kb::Kb;
-use crate::intent::resolution::Language;
+use crate::intent::matcher::Matcher;
+use crate::intent::reload;
 use crate::ops::http::{self, OpsState, Readiness};
 use crate::ops::live::LiveCalls;
 use crate::ops::metrics::Metrics;
@@ -33,16 +33,19 @@ use crate::sip::transport::TcpLimits;
 use crate::sip::uas;
 use crate::sms::Sms;
 use crate::stt::recognizer::{Recognizer, SttError, SttOptions};
+use crate::tenant::Tenants;
 use crate::transfer::bridge::DialSettings;
 use crate::transfer::route::Router;
 use crate::transfer::{Method, Transferer};
 use crate::tts::cache::PromptCache;
 use crate::tts::engines::Engines;
 use crate::web::WebCalls;
-use serde::Deserialize;
 
 mod drain;
+mod tenants;
+mod warm;
 pub use drain::Drain;
+use warm::{warm_prompts, Warm};
 
 pub struct Running {
     pub active_calls: Gauge,
@@ -172,26 +175,35 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         admission,
         calls_tx,
     ));
-    let prompts = PromptSet::deserialize(config.prompts.clone())
-        .map_err(|e| anyhow::anyhow!("config [prompts]: {e}"))?;
-    let kb = Kb::load_or_embedded(config.intent.kb.as_deref())?;
-    let menu = Arc::new(Menu::from_kb(&kb));
-    let (tts, prompt_sources) = voices(&config, &prompts)?;
+    let remote = crate::intent::client::remote(&config.intent)?;
+    let tenants = config
+        .tenants()
+        .iter()
+        .map(|t| tenants::build(&config, t, remote.clone(), cancel.clone()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let first = &tenants[0];
+    let (tts, prompt_sources) = voices(&config, &first.prompts)?;
+    for t in &tenants[1..] {
+        record_prompts(&tts, &config, &t.prompts)?;
+    }
     // Warm in the background: calls are answered at once, and a prompt not yet cached
     // is synthesized on the spot (espeak is fast; the cache takes it off the hot path).
     tokio::spawn(warm_prompts(
         tts.clone(),
         config.clone(),
-        prompts.clone(),
-        kb.clone(),
-        menu.clone(),
+        tenants
+            .iter()
+            .map(|t| Warm {
+                prompts: t.prompts.clone(),
+                kb: t.kb.clone(),
+                menu: t.menu.clone(),
+                transfer: t.transfer.clone(),
+            })
+            .collect(),
     ));
-    let (intents, matcher) =
-        crate::intent::client::with_local_matcher(&config.intent, cancel.clone())?;
-    let understanding = Understanding {
-        config: config.stt.clone(),
-        matcher,
-    };
+    // Readiness asks the first tenant's resolver: they share a remote service, if any,
+    // and an in-process one is always ready.
+    let intents = first.intents.clone();
     let c = &config.conversation;
     let settings = Settings {
         no_input: Duration::from_secs_f32(c.no_input_secs),
@@ -202,7 +214,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
     };
     let turn_metrics = TurnMetrics::default();
     turn_metrics.register(&mut metrics);
-    let transfer = transferer(&config, sip_stack, rtp.clone())?;
+    let transfer = transferer(&config, sip_stack, rtp.clone(), first.router.clone());
     metrics.register(
         "voicebot_transfers",
         "Transfer attempts by method (refer, bridge) and result",
@@ -243,13 +255,24 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         cancel.clone(),
     ));
     let live = LiveCalls::with_records(500, records);
-    let teach = config.intent.kb.clone().map(|kb| {
-        Arc::new(Teacher::new(
-            kb,
-            understanding.matcher.clone(),
-            record_store.clone(),
-        ))
-    });
+    let teach = match &config.intent.kb {
+        None => None,
+        Some(kb) => {
+            // What staff teach goes into the shared base's overlay. With one tenant its
+            // matcher is the base's; with several, teaching previews and publishes on a
+            // base-only matcher, and every tenant's watcher merges the new overlay.
+            let matcher = if config.tenants.is_empty() {
+                first.matcher.clone()
+            } else {
+                reload::shared(Matcher::new(Kb::load(kb)?))
+            };
+            Some(Arc::new(Teacher::new(
+                kb.clone(),
+                matcher,
+                record_store.clone(),
+            )))
+        }
+    };
     let http = http::serve(
         &config.http,
         Arc::new(OpsState {
@@ -292,27 +315,46 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         sms: sms.clone(),
         cancel: cancel.clone(),
     };
-    let ctx = Arc::new(CallContext {
-        metrics: turn_metrics,
-        config: config.clone(),
-        rtp,
-        stt,
-        understanding,
-        tts,
-        intents,
-        prompts,
-        menu,
-        settings,
-        transfer,
-        sms,
-        live,
-        switchboard_url,
-        end_calls,
-    });
+    let configs = config.tenants();
+    let contexts = configs
+        .iter()
+        .zip(tenants)
+        .map(|(c, t)| {
+            let ctx = Arc::new(CallContext {
+                tenant: t.name,
+                language: t.language,
+                metrics: turn_metrics.clone(),
+                config: config.clone(),
+                rtp: rtp.clone(),
+                stt: stt.clone(),
+                understanding: Understanding {
+                    config: config.stt.clone(),
+                    matcher: t.matcher,
+                },
+                tts: tts.clone(),
+                intents: t.intents,
+                prompts: t.prompts,
+                menu: t.menu,
+                settings: settings.clone(),
+                transfer: Transferer {
+                    router: t.router,
+                    ..transfer.clone()
+                },
+                sms: sms.clone(),
+                sms_from: t.sms_from,
+                live: live.clone(),
+                switchboard_url: switchboard_url.clone(),
+                end_calls: end_calls.clone(),
+            });
+            (c, ctx)
+        })
+        .collect();
+    let tenants = Arc::new(Tenants::new(contexts));
     if let Some(web) = &web {
-        web.open(ctx.clone());
+        // A web call dials no number: it is the first tenant's.
+        web.open(tenants.first().1.clone());
     }
-    tokio::spawn(driver::accept_calls(calls_rx, ctx));
+    tokio::spawn(driver::accept_calls(calls_rx, tenants));
     match config.sip.tls_listen {
         Some(tls) => {
             tracing::info!(%sip, %tls, %http, "voicebot listening (SIP UDP+TCP, TLS, HTTP)")
@@ -336,11 +378,7 @@ fn voices(
 ) -> anyhow::Result<(PromptCache, Vec<PromptSource>)> {
     let engines = Arc::new(Engines::from_config(&config.tts)?);
     let tts = PromptCache::new(engines.clone());
-    for r in &prompts.recordings {
-        tts.record(&r.text, config.tts.voice(r.voice_language()), &r.audio)?;
-        tracing::info!(prompt = %format!("{}.{}", r.language, r.prompt),
-            file = %r.audio.display(), "recorded prompt");
-    }
+    record_prompts(&tts, config, prompts)?;
     let mut sources = Vec::new();
     for language in ["da", "en"] {
         let table = toml::Table::try_from(prompts.for_language(language))?;
@@ -374,6 +412,16 @@ fn voices(
     Ok((tts, sources))
 }
 
+/// Puts the recorded prompts in the cache, so they are played instead of synthesized.
+fn record_prompts(tts: &PromptCache, config: &Config, prompts: &PromptSet) -> anyhow::Result<()> {
+    for r in &prompts.recordings {
+        tts.record(&r.text, config.tts.voice(r.voice_language()), &r.audio)?;
+        tracing::info!(prompt = %format!("{}.{}", r.language, r.prompt),
+            file = %r.audio.display(), "recorded prompt");
+    }
+    Ok(())
+}
+
 fn access_settings(sip: &crate::config::SipConfig) -> AccessSettings {
     AccessSettings {
         trusted: sip.trusted.clone(),
@@ -387,15 +435,18 @@ fn access_settings(sip: &crate::config::SipConfig) -> AccessSettings {
     }
 }
 
+/// The transfer side with `router` (the first tenant's queues; each tenant's context
+/// swaps in its own).
 fn transferer(
     config: &Config,
     stack: Arc<Stack>,
     rtp: Arc<RtpCounters>,
-) -> anyhow::Result<Transferer> {
+    router: Router,
+) -> Transferer {
     let t = &config.transfer;
-    Ok(Transferer {
+    Transferer {
         stack,
-        router: Router::from_config(t)?,
+        router,
         method: if t.method == "bridge" {
             Method::Bridge
         } else {
@@ -415,7 +466,7 @@ fn transferer(
         },
         counters: Default::default(),
         rtp,
-    })
+    }
 }
 
 pub fn load_recognizer(config: &Config) -> Result<Recognizer, SttError> {
@@ -433,69 +484,4 @@ pub fn load_recognizer(config: &Config) -> Result<Recognizer, SttError> {
     let recognizer = Recognizer::load(&path, opts)?;
     tracing::info!(model = %path.display(), "speech model loaded");
     Ok(recognizer)
-}
-
-/// Synthesizes every fixed prompt and knowledge-base answer before the first call, so
-/// no answer waits for synthesis.
-async fn warm_prompts(
-    tts: PromptCache,
-    config: Arc<Config>,
-    prompts: PromptSet,
-    kb: Kb,
-    menu: Arc<Menu>,
-) {
-    if let Err(e) = warm(&tts, &config, &prompts, &kb, &menu).await {
-        tracing::error!(error = %e, "prompt cache not warmed");
-    }
-}
-
-async fn warm(
-    tts: &PromptCache,
-    config: &Config,
-    prompts: &PromptSet,
-    kb: &Kb,
-    menu: &Menu,
-) -> anyhow::Result<()> {
-    let started = std::time::Instant::now();
-    // What every call says first: calls taken while the cache warms (a neural voice
-    // takes a minute for all the answers) must not each synthesize the greeting.
-    for lang in ["da", "en"] {
-        let voice = config.tts.voice(lang);
-        for text in prompts.for_language(lang).all() {
-            tts.warm(text, voice).await?;
-        }
-    }
-    // Said on Danish lines, after the greeting, in the English voice.
-    let offer = &prompts.da.offer_english;
-    if !offer.is_empty() {
-        tts.warm(offer, config.tts.voice("en")).await?;
-    }
-    for lang in ["da", "en"] {
-        let voice = config.tts.voice(lang);
-        let prompts = prompts.for_language(lang);
-        tts.warm(&prompts.no_agents_goodbye(), voice).await?;
-        // What a transfer says per queue is known from config: cache it too.
-        for queue in Router::from_config(&config.transfer)?.queues() {
-            let spoken = queue.spoken(lang);
-            tts.warm(&prompts.transferring_to(spoken), voice).await?;
-            let hours = queue.hours.describe(lang);
-            tts.warm(&prompts.closed_goodbye(spoken, &hours), voice)
-                .await?;
-        }
-        let language: Language = lang.parse().map_err(anyhow::Error::msg)?;
-        for answer in kb.intents.iter().filter_map(|i| i.answer.as_ref()) {
-            tts.warm(answer.get(language), voice).await?;
-        }
-        for text in menu.all_spoken(prompts, language) {
-            tts.warm(&text, voice).await?;
-        }
-    }
-    let (entries, bytes) = tts.size();
-    tracing::info!(
-        entries,
-        mib = bytes as f64 / 1048576.0,
-        secs = started.elapsed().as_secs_f32(),
-        "prompt cache warmed"
-    );
-    Ok(())
 }

@@ -43,7 +43,7 @@ fn an_english_question_gets_the_knowledge_base_answer() {
     assert!(log.contains("action=Answer"), "{log}");
     assert_eq!(
         gw.metric(
-            "voicebot_intent_hits_total{intent=\"pas_koerekort.nyt_pas\",topic=\"pas_koerekort\"}"
+            "voicebot_intent_hits_total{intent=\"pas_koerekort.nyt_pas\",topic=\"pas_koerekort\",tenant=\"default\"}"
         ),
         Some(1.0)
     );

@@ -96,7 +96,9 @@ fn a_call_is_recorded_redacted_counted_and_the_metrics_pass_promtool() {
         "{stored:?}"
     );
     assert_eq!(
-        gw.metric(&format!("voicebot_calls_total{{outcome=\"{outcome}\"}}")),
+        gw.metric(&format!(
+            "voicebot_calls_total{{outcome=\"{outcome}\",tenant=\"default\"}}"
+        )),
         Some(1.0),
         "the stored outcome {outcome} is counted once"
     );

@@ -120,6 +120,21 @@ async fn accepted_with_the_providers_id() {
 }
 
 #[tokio::test]
+async fn a_tenants_message_shows_its_own_sender() {
+    let (addr, p) = provider().await;
+    let dir = tempfile::tempdir().unwrap();
+    let sms = gateway(addr, "ok", TOKEN, dir.path()).await;
+    let id = sms
+        .enqueue_from("call-9", "pas.bestil", &anna(), "Pas", Some("Nordby"))
+        .await
+        .unwrap();
+    wait_sms_status(&sms, id, Status::Sent).await;
+    let requests = p.requests.lock().unwrap().clone();
+    assert_eq!(requests[0].1["from"], "Nordby", "{requests:?}");
+    sms.shutdown().await;
+}
+
+#[tokio::test]
 async fn client_error_fails_without_retry() {
     let (addr, p) = provider().await;
     let dir = tempfile::tempdir().unwrap();

@@ -87,7 +87,7 @@ fn a_caller_that_declines_refer_is_bridged_and_hears_the_agent_both_ways_transco
         Some(1.0)
     );
     gw.wait_metric(
-        "voicebot_calls_total{outcome=\"transferred\"}",
+        "voicebot_calls_total{outcome=\"transferred\",tenant=\"default\"}",
         1.0,
         Duration::from_secs(5),
     );
@@ -161,7 +161,7 @@ fn a_busy_queue_after_refer_falls_back_to_a_bridge_and_then_apologises() {
         Some(1.0)
     );
     gw.wait_metric(
-        "voicebot_calls_total{outcome=\"error\"}",
+        "voicebot_calls_total{outcome=\"error\",tenant=\"default\"}",
         1.0,
         Duration::from_secs(5),
     );
@@ -215,7 +215,7 @@ fn out_of_hours_the_caller_hears_the_opening_hours_and_the_call_ends() {
     );
     assert!(said.contains("goodbye"), "heard {said:?}");
     gw.wait_metric(
-        "voicebot_calls_total{outcome=\"out_of_hours\"}",
+        "voicebot_calls_total{outcome=\"out_of_hours\",tenant=\"default\"}",
         1.0,
         Duration::from_secs(5),
     );

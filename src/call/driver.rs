@@ -28,8 +28,6 @@ use crate::intent::resolution::{Action as IntentAction, Kind, Language, Request,
 use crate::media::{MediaEvent, MediaHandle};
 use crate::ops::live::LiveCalls;
 use crate::rtp::session::RtpCounters;
-use crate::sip::identity::{self, Identity, Trust};
-use crate::sip::uas::IncomingCall;
 use crate::sms::number::E164;
 use crate::sms::Sms;
 use crate::stt::endpoint::EndpointConfig;
@@ -39,7 +37,14 @@ use crate::transfer::Transferer;
 use crate::tts::cache::PromptCache;
 use crate::tts::Voice;
 
+/// What a call needs, for one tenant: the tenant's own pieces (knowledge base and its
+/// matcher, prompts, menu, queues, SMS sender) beside the gateway's shared ones (the
+/// recognizer, the voices, the live view). One per tenant, picked per call.
 pub struct CallContext {
+    /// The tenant's name, on the live view, call records and call metrics.
+    pub tenant: String,
+    /// The tenant's language: its lines' unless `[stt] languages` names the number.
+    pub language: String,
     pub metrics: TurnMetrics,
     pub config: Arc<Config>,
     pub rtp: Arc<RtpCounters>,
@@ -55,6 +60,8 @@ pub struct CallContext {
     pub transfer: Transferer,
     /// None when no SMS sender is configured: SMS is then never offered.
     pub sms: Option<Sms>,
+    /// The sender the tenant's SMS show when not `[sms] from` (its `sms_from`).
+    pub sms_from: Option<String>,
     pub live: LiveCalls,
     /// Base URL of the switchboard pages, for the link sent with a transfer.
     pub switchboard_url: String,
@@ -66,17 +73,6 @@ pub struct CallContext {
 impl CallContext {
     pub fn voice(&self, language: &str) -> &Voice {
         self.config.tts.voice(language)
-    }
-}
-
-pub async fn accept_calls(mut calls: mpsc::Receiver<IncomingCall>, ctx: Arc<CallContext>) {
-    while let Some(call) = calls.recv().await {
-        let source = call
-            .source
-            .map_or_else(|| "unknown".into(), |s| s.to_string());
-        let span = tracing::info_span!("call", call_id = %call.call_id, %source);
-        let ctx = ctx.clone();
-        tokio::spawn(answer_phone(call, ctx).instrument(span));
     }
 }
 
@@ -96,33 +92,9 @@ pub struct Caller {
     pub sms_to: Option<E164>,
 }
 
-async fn answer_phone(call: IncomingCall, ctx: Arc<CallContext>) {
-    let cfg = ctx.config.clone();
-    let called = call.request.uri.user().unwrap_or_default().to_string();
-    let language = cfg.stt.language_for(&called).to_string();
-    let identity = identity::caller(
-        &call.request,
-        Trust {
-            peer: call.trusted,
-            from: cfg.sms.trust_from,
-        },
-    );
-    let call_id = call.call_id.clone();
-    let Some(answered) = sip_line::answer(call, cfg, ctx.rtp.clone()).await else {
-        return;
-    };
-    let caller = Caller {
-        call_id,
-        called,
-        language,
-        user: identity.as_ref().ok().map(|i| i.user().to_string()),
-        sms_to: sms_number(&ctx, &identity).await,
-    };
-    let mut line = answered.line;
-    converse(&mut line, answered.media, answered.events, caller, ctx).await;
-}
-
+mod answering;
 mod hearing;
+pub use answering::accept_calls;
 mod speaking;
 mod transferring;
 
@@ -161,6 +133,7 @@ pub async fn converse(
         &caller.language,
     );
     ctx.live.channel(&key, line.channel());
+    ctx.live.tenant(&key, &ctx.tenant);
     let mut conversation = Conversation::new(
         ctx.settings.clone(),
         ctx.prompts.clone(),
@@ -206,32 +179,12 @@ pub async fn converse(
     ctx.live.end(&key, outcome);
     ctx.metrics
         .calls
-        .get_or_create(&vec![("outcome", outcome)])
+        .get_or_create(&vec![
+            ("outcome", outcome.into()),
+            ("tenant", ctx.tenant.clone()),
+        ])
         .inc();
     tracing::info!(outcome, "call over");
-}
-
-/// The caller's number in E.164 if an SMS may be offered to it (an identity we may
-/// believe, a mobile, under the per-number limit, with a sender configured); why not,
-/// in the log.
-async fn sms_number(
-    ctx: &CallContext,
-    identity: &Result<Identity, identity::Unknown>,
-) -> Option<E164> {
-    let sms = ctx.sms.as_ref()?;
-    let number = match identity {
-        Ok(id) => sms.numbers().number(id).map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    }
-    .inspect_err(|reason| tracing::info!(%reason, "no SMS: caller's number unknown"))
-    .ok()?;
-    match sms.can_offer(&number).await {
-        Ok(()) => Some(number),
-        Err(e) => {
-            tracing::info!(%number, reason = %e, "no SMS for this caller");
-            None
-        }
-    }
 }
 
 struct CallLoop {
@@ -365,6 +318,7 @@ impl CallLoop {
                     .get_or_create(&vec![
                         ("intent", r.intent_id.clone()),
                         ("topic", r.topic.clone()),
+                        ("tenant", self.ctx.tenant.clone()),
                     ])
                     .inc();
                 if matches!(r.action, IntentAction::Clarify | IntentAction::Confirm) {
@@ -472,6 +426,7 @@ impl CallLoop {
                     previous_intent_id: previous_intent,
                     chosen_intent_id,
                     called_number: self.called.clone(),
+                    tenant: self.ctx.tenant.clone(),
                     caller_number_known: self.caller_user.is_some(),
                     minute_of_day: minute_of_day(),
                     ..heard.map_or_else(Request::default, |t| understanding::request(&t, turn))
@@ -492,9 +447,12 @@ impl CallLoop {
                 };
                 let text = crate::sms::text::compose(&offer.link, offer.sms_text.as_deref(), None);
                 let (call_id, done) = (self.call_id.clone(), self.done_tx.clone());
+                let from = self.ctx.sms_from.clone();
                 tokio::spawn(
                     async move {
-                        let r = sms.enqueue(&call_id, &offer.intent_id, &to, &text).await;
+                        let r = sms
+                            .enqueue_from(&call_id, &offer.intent_id, &to, &text, from.as_deref())
+                            .await;
                         if let Err(e) = &r {
                             tracing::warn!(error = %e, "SMS not queued");
                         }

@@ -34,9 +34,9 @@ pub struct TurnMetrics {
     pub partial_used: Counter,
     pub barge_ins: Counter,
     pub turns: Counter,
-    /// `voicebot_calls_total{outcome}`, counted when a call ends.
+    /// `voicebot_calls_total{outcome,tenant}`, counted when a call ends.
     pub calls: CallCounters,
-    /// `voicebot_intent_hits_total{intent,topic}`, per resolved turn.
+    /// `voicebot_intent_hits_total{intent,topic,tenant}`, per resolved turn.
     pub intent_hits: LabelledCounters,
     pub clarify: Counter,
     /// Turns understood as out of scope.
@@ -50,8 +50,8 @@ pub struct TurnMetrics {
 pub type LabelledCounters =
     prometheus_client::metrics::family::Family<Vec<(&'static str, String)>, Counter>;
 
-pub type CallCounters =
-    prometheus_client::metrics::family::Family<Vec<(&'static str, &'static str)>, Counter>;
+/// `{outcome="resolved",tenant="default"}`: the tenant is a name from the config.
+pub type CallCounters = LabelledCounters;
 
 /// One answered turn, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -224,12 +224,12 @@ impl TurnMetrics {
         }
         m.register(
             "voicebot_calls",
-            "Calls ended, by outcome",
+            "Calls ended, by outcome and tenant",
             self.calls.clone(),
         );
         m.register(
             "voicebot_intent_hits",
-            "Turns resolved, by intent and topic",
+            "Turns resolved, by intent, topic and tenant",
             self.intent_hits.clone(),
         );
     }

@@ -171,3 +171,22 @@ fn storage_is_sqlite_unless_a_postgres_url_is_given() {
     let e = Config::parse("[storage]\nnode = \"\"\n").unwrap_err();
     assert!(e.contains("node"), "{e}");
 }
+
+#[test]
+fn tenants_are_read_and_none_is_one_implicit_tenant() {
+    let c = Config::parse("").unwrap();
+    let names: Vec<String> = c.tenants().into_iter().map(|t| t.name).collect();
+    assert_eq!(names, ["default"]);
+    let c = Config::parse(
+        "[[tenants]]\nname = \"nordby\"\nnumbers = [\"+45 70 00 00 01\"]\nkb = \"nordby.toml\"\n\
+         sms_from = \"Nordby\"\n[[tenants]]\nname = \"sydby\"\nlanguage = \"en\"\n\
+         domains = [\"sydby.example.org\"]\n",
+    )
+    .unwrap();
+    let names: Vec<String> = c.tenants().into_iter().map(|t| t.name).collect();
+    assert_eq!(names, ["nordby", "sydby"]);
+    let e = Config::parse("[[tenants]]\nname = \"a\"\nnumbrs = [\"1\"]\n").unwrap_err();
+    assert!(e.contains("numbrs"), "{e}");
+    let e = Config::parse("[[tenants]]\nname = \"a\"\n[[tenants]]\nname = \"a\"\n").unwrap_err();
+    assert!(e.contains("tenant \"a\""), "{e}");
+}

@@ -218,7 +218,8 @@ pub fn with_local_matcher(
     config: &IntentConfig,
     cancel: CancellationToken,
 ) -> Result<(Arc<dyn IntentResolver>, SharedMatcher), IntentError> {
-    let matcher = reload::shared(Matcher::new(Kb::load_or_embedded(config.kb.as_deref())?));
+    let kb = Kb::load_or_embedded(config.kb.as_deref())?;
+    let matcher = reload::shared(Matcher::new(kb));
     if let Some(path) = &config.kb {
         tokio::spawn(reload::watch(
             PathBuf::from(path),
@@ -227,17 +228,46 @@ pub fn with_local_matcher(
             cancel,
         ));
     }
-    let resolver: Arc<dyn IntentResolver> = match &config.endpoint {
-        Some(endpoint) => Arc::new(Grpc::new(GrpcConfig {
-            endpoint: endpoint.clone(),
-            deadline: Duration::from_millis(config.deadline_ms),
-            breaker: BreakerConfig {
-                failure_threshold: config.breaker_failures,
-                cooldown: Duration::from_millis(config.breaker_cooldown_ms),
-            },
-        })?),
-        None => Arc::new(InProcess::new(matcher.clone())),
+    let resolver = remote(config)?.unwrap_or_else(|| Arc::new(InProcess::new(matcher.clone())));
+    Ok((resolver, matcher))
+}
+
+/// The remote intent service `[intent] endpoint` names, if any: one client (one
+/// connection, one circuit breaker) however many tenants ask through it.
+pub fn remote(config: &IntentConfig) -> Result<Option<Arc<dyn IntentResolver>>, IntentError> {
+    let Some(endpoint) = &config.endpoint else {
+        return Ok(None);
     };
+    Ok(Some(Arc::new(Grpc::new(GrpcConfig {
+        endpoint: endpoint.clone(),
+        deadline: Duration::from_millis(config.deadline_ms),
+        breaker: BreakerConfig {
+            failure_threshold: config.breaker_failures,
+            cooldown: Duration::from_millis(config.breaker_cooldown_ms),
+        },
+    })?)))
+}
+
+/// A matcher over the knowledge base `load` reads from `files`, reloaded when one of
+/// them changes, until `cancel`; and the resolver over it (`remote` when given, which
+/// decides the answers itself). A load that fails now is the caller's error.
+pub fn over_files(
+    files: Vec<PathBuf>,
+    load: reload::Loader,
+    remote: Option<Arc<dyn IntentResolver>>,
+    cancel: CancellationToken,
+) -> Result<(Arc<dyn IntentResolver>, SharedMatcher), String> {
+    let matcher = reload::shared(Matcher::new(load()?));
+    if !files.is_empty() {
+        tokio::spawn(reload::watch_files(
+            files,
+            load,
+            matcher.clone(),
+            reload::POLL,
+            cancel,
+        ));
+    }
+    let resolver = remote.unwrap_or_else(|| Arc::new(InProcess::new(matcher.clone())));
     Ok((resolver, matcher))
 }
 

@@ -48,12 +48,18 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
     Some((meta.modified().ok()?, meta.len()))
 }
 
-/// The versions of the knowledge base file and of its overlay.
-type Stamps = (Option<(SystemTime, u64)>, Option<(SystemTime, u64)>);
+/// The versions of each knowledge base file and of its overlay.
+type Stamps = Vec<(Option<(SystemTime, u64)>, Option<(SystemTime, u64)>)>;
 
-fn stamps(path: &Path) -> Stamps {
-    (stamp(path), stamp(&overlay::path_for(path)))
+fn stamps(paths: &[PathBuf]) -> Stamps {
+    paths
+        .iter()
+        .map(|p| (stamp(p), stamp(&overlay::path_for(p))))
+        .collect()
 }
+
+/// How a knowledge base is read from its files (the error names file and entry).
+pub type Loader = Arc<dyn Fn() -> Result<Kb, String> + Send + Sync>;
 
 /// Watches `path` every `interval` until `cancel`, loading it into `shared` whenever
 /// it changes. The file's current version is noted when this is called (not when the
@@ -64,24 +70,44 @@ pub fn watch(
     interval: Duration,
     cancel: CancellationToken,
 ) -> impl Future<Output = ()> + Send {
-    let mut seen = stamps(&path);
+    let file = path.clone();
+    let load: Loader = Arc::new(move || Kb::load(&file).map_err(|e| e.to_string()));
+    watch_files(vec![path], load, shared, interval, cancel)
+}
+
+/// As [`watch`], for a knowledge base made of several files (a tenant's over the
+/// shared base): any of them (or their overlays) changing reloads it through `load`.
+pub fn watch_files(
+    paths: Vec<PathBuf>,
+    load: Loader,
+    shared: SharedMatcher,
+    interval: Duration,
+    cancel: CancellationToken,
+) -> impl Future<Output = ()> + Send {
+    let mut seen = stamps(&paths);
     async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let files = paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let now = stamps(&path);
-            if now == seen || now.0.is_none() {
+            let now = stamps(&paths);
+            // A file being rewritten may be missing for a moment: wait for it.
+            if now == seen || now.iter().any(|(file, _)| file.is_none()) {
                 continue;
             }
             seen = now;
-            let file = path.clone();
-            match tokio::task::spawn_blocking(move || Kb::load(&file).map(Matcher::new)).await {
+            let load = load.clone();
+            match tokio::task::spawn_blocking(move || load().map(Matcher::new)).await {
                 Ok(Ok(matcher)) => {
-                    tracing::info!(path = %path.display(), intents = matcher.kb().intents.len(), "knowledge base reloaded");
+                    tracing::info!(path = %files, intents = matcher.kb().intents.len(), "knowledge base reloaded");
                     replace(&shared, matcher);
                 }
                 Ok(Err(e)) => {

@@ -136,6 +136,9 @@ pub struct Request {
     pub chosen_intent_id: Option<String>,
     /// Our line, as dialled; never the caller's number.
     pub called_number: String,
+    /// The tenant (municipality) the call is for, for a remote service that serves
+    /// several; the in-process matcher is the tenant's own already.
+    pub tenant: String,
     pub caller_number_known: bool,
     /// Local time at the municipality, minutes after midnight.
     pub minute_of_day: u32,

@@ -21,6 +21,7 @@ pub fn request_to_proto(r: &Request) -> proto::ResolveRequest {
         previous_intent_id: r.previous_intent_id.clone().unwrap_or_default(),
         chosen_intent_id: r.chosen_intent_id.clone().unwrap_or_default(),
         called_number: r.called_number.clone(),
+        tenant: r.tenant.clone(),
         caller_number_known: r.caller_number_known,
         minute_of_day: r.minute_of_day,
         hints: r
@@ -58,6 +59,7 @@ pub fn request_from_proto(p: proto::ResolveRequest) -> Result<Request, String> {
         previous_intent_id: Some(p.previous_intent_id).filter(|s| !s.is_empty()),
         chosen_intent_id: Some(p.chosen_intent_id).filter(|s| !s.is_empty()),
         called_number: p.called_number,
+        tenant: p.tenant,
         caller_number_known: p.caller_number_known,
         minute_of_day: p.minute_of_day,
         hints: p

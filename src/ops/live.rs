@@ -57,6 +57,8 @@ pub struct CallView {
     pub language: String,
     /// "sip" (a phone call) or "webrtc" (the web page).
     pub channel: String,
+    /// The municipality (`[[tenants]]` name) the call is for.
+    pub tenant: String,
     pub topic: Option<String>,
     pub intent: Option<String>,
     pub lines: Vec<Line>,
@@ -149,6 +151,7 @@ impl LiveCalls {
             caller: caller.into(),
             language: language.into(),
             channel: "sip".into(),
+            tenant: crate::tenant::DEFAULT_TENANT.into(),
             topic: None,
             intent: None,
             lines: Vec::new(),
@@ -214,6 +217,11 @@ impl LiveCalls {
     /// The line the call came on (see `CallView::channel`).
     pub fn channel(&self, call_id: &str, channel: &str) {
         self.with(call_id, |c| c.channel = channel.into());
+    }
+
+    /// The tenant the call is for (see `CallView::tenant`).
+    pub fn tenant(&self, call_id: &str, tenant: &str) {
+        self.with(call_id, |c| c.tenant = tenant.into());
     }
 
     fn last_caller_line(c: &mut CallView) -> Option<&mut Line> {

@@ -73,6 +73,12 @@ CREATE TABLE IF NOT EXISTS turns (
         sql: "ALTER TABLE calls ADD COLUMN channel TEXT NOT NULL DEFAULT 'sip';
               ALTER TABLE calls ADD COLUMN node TEXT NOT NULL DEFAULT ''",
     },
+    // The municipality the call was for (`[[tenants]]`); calls from before tenants
+    // were all the one implicit tenant's.
+    Migration {
+        version: 3,
+        sql: "ALTER TABLE calls ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default'",
+    },
 ];
 
 /// `call_id`, unless a different call (another start time) is stored under it: then
@@ -127,6 +133,8 @@ pub struct TurnRecord {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CallRecord {
     pub call_id: String,
+    /// The `[[tenants]]` name of the municipality called.
+    pub tenant: String,
     /// Unix seconds.
     pub started: i64,
     pub ended: i64,
@@ -170,14 +178,14 @@ impl Records {
             let turns = turns(call);
             db.execute(
                 "INSERT INTO calls (call_id, started, ended, called, caller, language, topic, \
-                 outcome, queue, sms_sent, turns, node, channel) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+                 outcome, queue, sms_sent, turns, node, channel, tenant) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
                  ON CONFLICT (call_id) DO UPDATE SET started = excluded.started, \
                  ended = excluded.ended, called = excluded.called, caller = excluded.caller, \
                  language = excluded.language, topic = excluded.topic, \
                  outcome = excluded.outcome, queue = excluded.queue, \
                  sms_sent = excluded.sms_sent, turns = excluded.turns, node = excluded.node, \
-                 channel = excluded.channel",
+                 channel = excluded.channel, tenant = excluded.tenant",
                 &[
                     (&key).into(),
                     call.started.into(),
@@ -192,6 +200,7 @@ impl Records {
                     (turns.len() as i64).into(),
                     node.as_str().into(),
                     (&call.channel).into(),
+                    (&call.tenant).into(),
                 ],
             )?;
             db.execute("DELETE FROM turns WHERE call_id = ?1", &[(&key).into()])?;
@@ -260,7 +269,7 @@ impl Records {
         let mut out = Vec::new();
         let mut index = HashMap::new();
         for r in self.db.query(
-            "SELECT call_id, started, ended, language, topic, outcome, sms_sent FROM calls \
+            "SELECT call_id, started, ended, language, topic, outcome, sms_sent, tenant FROM calls \
              WHERE ended >= ?1 AND outcome != ?2 ORDER BY ended, call_id",
             &params,
         )? {
@@ -273,6 +282,7 @@ impl Records {
                 topic: r.opt_text(4)?,
                 outcome: r.text(5)?,
                 sms_sent: r.bool(6)?,
+                tenant: r.text(7)?,
                 turns: Vec::new(),
             });
         }

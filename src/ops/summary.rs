@@ -31,6 +31,14 @@ pub struct TopicRate {
     pub resolution_rate: Option<f64>,
 }
 
+/// Calls and resolution of one tenant (municipality).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TenantRate {
+    pub tenant: String,
+    pub calls: usize,
+    pub resolution_rate: Option<f64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QuestionGroup {
     /// The normalised content words the questions share.
@@ -45,6 +53,7 @@ pub struct Summary {
     pub outcomes: BTreeMap<String, usize>,
     pub resolution_rate: Option<f64>,
     pub topics: Vec<TopicRate>,
+    pub tenants: Vec<TenantRate>,
     pub out_of_hours_share: Option<f64>,
     pub reply_p50_secs: Option<f32>,
     pub reply_p95_secs: Option<f32>,
@@ -56,19 +65,18 @@ pub fn summarise(calls: &[CallRecord]) -> Summary {
     for c in calls {
         *outcomes.entry(c.outcome.clone()).or_insert(0) += 1;
     }
-    let mut by_topic: BTreeMap<&str, Vec<&CallRecord>> = BTreeMap::new();
-    for c in calls {
-        by_topic
-            .entry(c.topic.as_deref().unwrap_or(""))
-            .or_default()
-            .push(c);
-    }
-    let topics = by_topic
-        .into_iter()
-        .map(|(topic, cs)| TopicRate {
-            topic: topic.to_string(),
-            calls: cs.len(),
-            resolution_rate: resolution_rate(cs.into_iter()),
+    let topics = rates_by(calls, |c| c.topic.as_deref().unwrap_or(""))
+        .map(|(topic, calls, resolution_rate)| TopicRate {
+            topic,
+            calls,
+            resolution_rate,
+        })
+        .collect();
+    let tenants = rates_by(calls, |c| &c.tenant)
+        .map(|(tenant, calls, resolution_rate)| TenantRate {
+            tenant,
+            calls,
+            resolution_rate,
         })
         .collect();
     let out_of_hours = calls.iter().filter(|c| c.outcome == "out_of_hours").count();
@@ -83,11 +91,26 @@ pub fn summarise(calls: &[CallRecord]) -> Summary {
         outcomes,
         resolution_rate: resolution_rate(calls.iter()),
         topics,
+        tenants,
         out_of_hours_share: ratio(out_of_hours, calls.len()),
         reply_p50_secs: percentile(&replies, 50),
         reply_p95_secs: percentile(&replies, 95),
         unanswered: unanswered(calls),
     }
+}
+
+/// Calls and resolution rate per value of `key`, in the value's order.
+fn rates_by<'a>(
+    calls: &'a [CallRecord],
+    key: impl Fn(&'a CallRecord) -> &'a str,
+) -> impl Iterator<Item = (String, usize, Option<f64>)> + 'a {
+    let mut groups: BTreeMap<&str, Vec<&CallRecord>> = BTreeMap::new();
+    for c in calls {
+        groups.entry(key(c)).or_default().push(c);
+    }
+    groups
+        .into_iter()
+        .map(|(value, cs)| (value.to_string(), cs.len(), resolution_rate(cs.into_iter())))
 }
 
 fn ratio(part: usize, whole: usize) -> Option<f64> {
@@ -170,6 +193,7 @@ mod tests {
     fn call(outcome: &str, topic: &str, turns: &[(&str, bool, f32)]) -> CallRecord {
         CallRecord {
             call_id: format!("{outcome}-{topic}-{}", turns.len()),
+            tenant: "default".into(),
             started: 0,
             ended: 0,
             language: "da".into(),

@@ -67,6 +67,7 @@ fn render_call(c: &CallView) -> String {
     writeln!(body, "<dl>").ok();
     let facts = [
         ("Opkald", c.call_id.clone()),
+        ("Kommune", c.tenant.clone()),
         ("Ringede til", c.called.clone()),
         ("Fra", c.caller.clone()),
         ("Sprog", c.language.clone()),

@@ -75,6 +75,16 @@ pub fn caller(request: &Request, trust: Trust) -> Result<Identity, Unknown> {
     )
 }
 
+/// The user part of the request's To header: the number dialled, as the caller's side
+/// wrote it (a proxy may have rewritten the Request-URI's user on the way).
+pub fn to_user(request: &Request) -> Option<String> {
+    let to = request
+        .headers
+        .iter()
+        .find(|h| h.name().eq_ignore_ascii_case("To"))?;
+    read_name_addr(to.value()).ok()
+}
+
 /// `caller` on raw header values.
 pub fn from_headers(
     pai: &[&str],

@@ -47,7 +47,7 @@ impl Submit for HttpSender {
     async fn submit(&self, msg: &Outgoing) -> Result<SubmitOk, SendError> {
         let mut req = self.client.post(&self.url).json(&Body {
             to: msg.to.as_str(),
-            from: &self.from,
+            from: msg.from.as_deref().unwrap_or(&self.from),
             text: &msg.text,
             reference: &msg.key,
         });

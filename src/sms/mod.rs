@@ -255,6 +255,18 @@ impl Sms {
         to: &E164,
         text: &str,
     ) -> Result<i64, SmsError> {
+        self.enqueue_from(call_id, intent_id, to, text, None).await
+    }
+
+    /// As [`Sms::enqueue`], shown as from `sender` (a tenant's own; None: `[sms] from`).
+    pub async fn enqueue_from(
+        &self,
+        call_id: &str,
+        intent_id: &str,
+        to: &E164,
+        text: &str,
+        sender: Option<&str>,
+    ) -> Result<i64, SmsError> {
         // Refuse here what could never be sent, rather than promise it to the caller.
         encoding::encode(text, 0)?;
         if !self.inner.plan.is_mobile(to) {
@@ -263,10 +275,11 @@ impl Sms {
         }
         let key = format!("{call_id}/{intent_id}");
         let (n, t, k, limit) = (to.clone(), text.to_string(), key.clone(), self.inner.limit);
+        let from = sender.map(str::to_string);
         let queued = self
             .inner
             .outbox
-            .run(move |o| o.enqueue(&k, &n, &t, limit, SystemTime::now()))
+            .run(move |o| o.enqueue_from(&k, &n, &t, from.as_deref(), limit, SystemTime::now()))
             .await?;
         match queued {
             Enqueued::New(id) => {
@@ -342,7 +355,8 @@ async fn retention_task(
 
 /// The sender shown on phones: a number, or at most 11 GSM-7 letters and digits
 /// (longer alphanumeric senders are cut or refused by networks).
-fn check_from(from: &str) -> Result<(), SmsError> {
+/// Whether `from` can be shown as an SMS sender (also a tenant's `sms_from`).
+pub fn check_from(from: &str) -> Result<(), SmsError> {
     let digits = from.strip_prefix('+').unwrap_or(from);
     let numeric = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
     let ok = if numeric {

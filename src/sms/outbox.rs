@@ -89,6 +89,8 @@ pub struct Message {
     pub last_error: Option<String>,
     pub created_at: SystemTime,
     pub updated_at: SystemTime,
+    /// The sender shown on the phone, when not the configured one (a tenant's own).
+    pub sender: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,6 +166,20 @@ impl Outbox {
         limit: u32,
         now: SystemTime,
     ) -> Result<Enqueued, OutboxError> {
+        self.enqueue_from(key, to, text, None, limit, now)
+    }
+
+    /// As [`Outbox::enqueue`], shown as from `sender` (a tenant's own; None: the
+    /// configured `[sms] from`).
+    pub fn enqueue_from(
+        &mut self,
+        key: &str,
+        to: &E164,
+        text: &str,
+        sender: Option<&str>,
+        limit: u32,
+        now: SystemTime,
+    ) -> Result<Enqueued, OutboxError> {
         self.db.transaction(|db| {
             // Two calls to one number, on any gateways, cannot both pass the limit.
             db.lock(&format!("sms-to:{}", to.as_str()))?;
@@ -179,13 +195,14 @@ impl Outbox {
             }
             let row = db.query_one(
                 "INSERT INTO sms (idempotency_key, to_number, text, status, next_attempt_at,
-                                  created_at, updated_at)
-                 VALUES (?1, ?2, ?3, 'queued', ?4, ?4, ?4) RETURNING id",
+                                  created_at, updated_at, sender)
+                 VALUES (?1, ?2, ?3, 'queued', ?4, ?4, ?4, ?5) RETURNING id",
                 &[
                     key.into(),
                     to.as_str().into(),
                     text.into(),
                     millis(now).into(),
+                    sender.into(),
                 ],
             )?;
             Ok(Enqueued::New(row.int(0)?))

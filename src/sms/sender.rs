@@ -80,6 +80,7 @@ impl Driver {
             key: m.idempotency_key.clone(),
             to: m.to.clone(),
             text: m.text.clone(),
+            from: m.sender.clone(),
         };
         let result = self.submit.submit(&out).await;
         let (id, key, to) = (m.id, &m.idempotency_key, &m.to);

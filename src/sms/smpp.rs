@@ -95,6 +95,8 @@ impl Submit for SmppSender {
             .bound()
             .await
             .ok_or_else(|| SendError::Retry("no SMPP link bound".into()))?;
+        let own = msg.from.as_deref().map(Address::sender);
+        let from = own.as_ref().unwrap_or(&self.from);
         let mut ids = Vec::with_capacity(encoded.parts.len());
         // Parts go one by one; if one fails, the retry sends them all again with the
         // same reference, and the phone joins whichever copies arrive.
@@ -102,9 +104,9 @@ impl Submit for SmppSender {
             let short_message = OctetString::from_slice(part)
                 .map_err(|e| SendError::Permanent(format!("short_message: {e}")))?;
             let submit = SubmitSm::builder()
-                .source_addr_ton(self.from.ton)
-                .source_addr_npi(self.from.npi)
-                .source_addr(self.from.addr.clone())
+                .source_addr_ton(from.ton)
+                .source_addr_npi(from.npi)
+                .source_addr(from.addr.clone())
                 .dest_addr_ton(Ton::International)
                 .dest_addr_npi(Npi::Isdn)
                 .destination_addr(to.clone())

@@ -15,6 +15,8 @@ pub struct Outgoing {
     pub key: String,
     pub to: E164,
     pub text: String,
+    /// The sender to show instead of the configured one (a tenant's own).
+    pub from: Option<String>,
 }
 
 /// Accepted for delivery.

@@ -39,6 +39,7 @@ pub enum DialError {
 }
 
 /// What the outbound call needs from config.
+#[derive(Clone)]
 pub struct DialSettings {
     pub codecs: Vec<Law>,
     pub rtp_ip: std::net::IpAddr,

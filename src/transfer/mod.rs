@@ -49,6 +49,7 @@ pub enum Outcome {
 /// `voicebot_transfers_total{method, result}`.
 pub type TransferCounters = Family<Vec<(&'static str, &'static str)>, Counter>;
 
+#[derive(Clone)]
 pub struct Transferer {
     pub stack: Arc<Stack>,
     pub router: Router,

@@ -194,18 +194,32 @@ fn merge_toml(base: &str, extra: &str) -> String {
     let mut tables: Vec<(String, String)> = Vec::new();
     for text in [base, extra] {
         let mut current = String::new();
+        // The group lines go to: a `[table]` given twice is one, but each `[[array]]`
+        // header starts an element of its own (e.g. two `[[tenants]]`).
+        let mut at: Option<usize> = None;
         for line in text.lines() {
             let t = line.trim();
             if t.starts_with('[') {
                 current = t.to_string();
-                if !tables.iter().any(|(h, _)| *h == current) {
-                    tables.push((current.clone(), String::new()));
-                }
+                let same = tables.iter().position(|(h, _)| *h == current);
+                at = match same {
+                    Some(i) if !current.starts_with("[[") => Some(i),
+                    _ => {
+                        tables.push((current.clone(), String::new()));
+                        Some(tables.len() - 1)
+                    }
+                };
             } else if !t.is_empty() {
-                if !tables.iter().any(|(h, _)| *h == current) {
-                    tables.push((current.clone(), String::new()));
-                }
-                let entry = tables.iter_mut().find(|(h, _)| *h == current).unwrap();
+                let i = *at.get_or_insert_with(|| {
+                    tables
+                        .iter()
+                        .position(|(h, _)| *h == current)
+                        .unwrap_or_else(|| {
+                            tables.push((current.clone(), String::new()));
+                            tables.len() - 1
+                        })
+                });
+                let entry = &mut tables[i];
                 let key = |l: &str| l.split('=').next().unwrap_or("").trim().to_string();
                 if !current.starts_with("[[") && t.contains('=') {
                     let kept: Vec<&str> = entry.1.lines().filter(|l| key(l) != key(t)).collect();

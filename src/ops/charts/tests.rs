@@ -11,6 +11,7 @@ fn now() -> DateTime<Tz> {
 fn call(ended: DateTime<Tz>, outcome: &str, topic: &str, replies: &[f32]) -> CallRecord {
     CallRecord {
         call_id: format!("{outcome}-{}", ended.timestamp()),
+        tenant: "default".into(),
         started: ended.timestamp() - 60,
         ended: ended.timestamp(),
         language: "da".into(),

@@ -33,6 +33,7 @@ fn a_call_is_stored_redacted_with_bot_and_person_turns(open: Open) {
     let mut records = open("a");
     let live = LiveCalls::new(4);
     live.start("c1", 1_000, "70101010", "+45 20 ** ** 56", "da");
+    live.tenant("c1", "nordby");
     live.said("c1", 1.0, "bot", "Goddag");
     live.said("c1", 4.0, "caller", "mit cpr er 010203-1234, nyt pas");
     live.understood("c1", &answer("pas.nyt", "pas_koerekort", 0.8));
@@ -51,6 +52,7 @@ fn a_call_is_stored_redacted_with_bot_and_person_turns(open: Open) {
     records.save(&finished(&live, "c1")).unwrap();
     let stored = records.call("c1").unwrap().unwrap();
     assert_eq!(stored.outcome, "transferred");
+    assert_eq!(stored.tenant, "nordby");
     assert_eq!(stored.topic.as_deref(), Some("pas_koerekort"));
     let by: Vec<_> = stored
         .turns
@@ -267,12 +269,13 @@ fn a_file_from_before_migrations_is_upgraded_in_place() {
     let mut records = open(&file, "a");
     let row = one(
         &mut records,
-        "SELECT channel, node FROM calls WHERE call_id = 'old'",
+        "SELECT channel, node, tenant FROM calls WHERE call_id = 'old'",
     );
     assert_eq!(
         (row.text(0).unwrap(), row.text(1).unwrap()),
         ("sip".into(), String::new())
     );
+    assert_eq!(row.text(2).unwrap(), "default", "the one tenant of before");
     assert_eq!(
         records.mark_interrupted().unwrap(),
         1,

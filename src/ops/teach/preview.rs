@@ -122,6 +122,7 @@ mod tests {
     fn call(id: &str, lang: &str, texts: &[&str]) -> CallRecord {
         CallRecord {
             call_id: id.into(),
+            tenant: "default".into(),
             started: 0,
             ended: 10,
             language: lang.into(),

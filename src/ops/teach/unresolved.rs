@@ -111,6 +111,7 @@ mod tests {
         let taught = kb.get("affald.toemning").unwrap().examples_en[0].clone();
         let call = |id: &str, ended, turns| CallRecord {
             call_id: id.into(),
+            tenant: "default".into(),
             started: 0,
             ended,
             language: "en".into(),

@@ -39,11 +39,16 @@ CREATE TABLE IF NOT EXISTS sms_part (
         version: 2,
         sql: "ALTER TABLE sms ADD COLUMN claimed_by TEXT",
     },
+    // The sender shown on the phone when it is a tenant's own (NULL: `[sms] from`).
+    Migration {
+        version: 3,
+        sql: "ALTER TABLE sms ADD COLUMN sender TEXT",
+    },
 ];
 
 pub(super) const COLUMNS: &str =
     "id, idempotency_key, to_number, text, status, attempts, next_attempt_at, \
-                       smsc_message_id, last_error, created_at, updated_at";
+                       smsc_message_id, last_error, created_at, updated_at, sender";
 
 /// A row selected with [`COLUMNS`].
 pub(super) fn message(r: &Row) -> Result<Message, OutboxError> {
@@ -60,6 +65,7 @@ pub(super) fn message(r: &Row) -> Result<Message, OutboxError> {
         last_error: r.opt_text(8)?,
         created_at: time(r.int(9)?),
         updated_at: time(r.int(10)?),
+        sender: r.opt_text(11)?,
     })
 }
 

@@ -48,6 +48,15 @@ fn enqueue_is_idempotent_per_key(open: Open) {
     );
     assert_eq!(m.to, anna());
     assert_eq!(m.created_at, t(0));
+    assert_eq!(m.sender, None, "the configured [sms] from");
+    let Enqueued::New(id) = o
+        .enqueue_from("c2/affald", &anna(), "hej", Some("Nordby"), 5, t(2))
+        .unwrap()
+    else {
+        panic!()
+    };
+    let m = o.get(id).unwrap().unwrap();
+    assert_eq!(m.sender.as_deref(), Some("Nordby"), "a tenant's own sender");
 }
 
 fn per_number_limit_over_24_hours(open: Open) {
