@@ -40,48 +40,6 @@ fn wait_for_count(gw: &Gateway, needle: &str, n: usize, limit: Duration) {
     }
 }
 
-/// A `voicebot` subcommand as its own process, logging to `log`, once its log shows
-/// `ready`; killed (SIGKILL) when dropped.
-struct Peer {
-    child: std::process::Child,
-    log: std::path::PathBuf,
-}
-
-impl Peer {
-    fn start(args: &[&str], log: std::path::PathBuf, ready: &str) -> Peer {
-        let child = Command::new(bin())
-            .args(args)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start voicebot");
-        let peer = Peer { child, log };
-        let start = Instant::now();
-        while !peer.log().contains(ready) {
-            assert!(start.elapsed() < Duration::from_secs(30), "{}", peer.log());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        peer
-    }
-
-    fn log(&self) -> String {
-        strip_ansi(&std::fs::read_to_string(&self.log).unwrap_or_default())
-    }
-
-    fn kill_9(&mut self) {
-        self.child.kill().ok(); // SIGKILL
-        self.child.wait().ok();
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        self.kill_9();
-    }
-}
-
 #[test]
 fn kill_9_mid_call_keeps_every_finished_turn_in_the_records() {
     let gw = Gateway::start("[stt]\nlanguage = \"en\"\n");
@@ -198,8 +156,11 @@ fn kill_9_of_the_intent_service_between_turns_means_an_apology_and_a_transfer() 
             &audio_arg,
             "--record",
             &rec_arg,
+            // Room for the slowest path: the second turn is the gateway's first unsure
+            // one, which also scores the phrasings' priors on silence (~1.3 s on a
+            // slow core), then an apology, a REFER refused, 4 s of ringing, a goodbye.
             "--hangup-after",
-            "50",
+            "60",
         ])
     });
     // The first turn is answered by the service; then it dies.

@@ -187,21 +187,30 @@ impl Recognizer {
             let busy = busy.clone();
             std::thread::Builder::new()
                 .name(format!("stt-{i}"))
-                .spawn(move || loop {
-                    let job = match rx.lock() {
-                        Ok(rx) => rx.recv(),
-                        Err(_) => return,
-                    };
-                    let Ok(job) = job else { return };
-                    // Busy before no longer queued, so an idle check never sees neither.
-                    let others = busy.fetch_add(1, Ordering::SeqCst);
-                    depth.dec();
-                    let alone = others == 0 && depth.get() == 0;
-                    let threads = if alone { opts.idle_threads.max(1) } else { 1 };
-                    let queued = job.enqueued.elapsed();
-                    let result = worker.decode(&job, &opts, threads, queued);
-                    busy.fetch_sub(1, Ordering::SeqCst);
-                    job.reply.send(result).ok();
+                .spawn(move || {
+                    // The silence the phrasings' priors are scored on is encoded now,
+                    // not in the middle of the first unsure turn (seconds of encoder).
+                    if opts.rescore_budget > 0 {
+                        if let Err(e) = worker.ensure_silence(&opts) {
+                            tracing::warn!(error = %e, "cannot encode silence for scoring");
+                        }
+                    }
+                    loop {
+                        let job = match rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(job) = job else { return };
+                        // Busy before no longer queued, so an idle check never sees neither.
+                        let others = busy.fetch_add(1, Ordering::SeqCst);
+                        depth.dec();
+                        let alone = others == 0 && depth.get() == 0;
+                        let threads = if alone { opts.idle_threads.max(1) } else { 1 };
+                        let queued = job.enqueued.elapsed();
+                        let result = worker.decode(&job, &opts, threads, queued);
+                        busy.fetch_sub(1, Ordering::SeqCst);
+                        job.reply.send(result).ok();
+                    }
                 })
                 .map_err(|e| SttError::Failed(e.to_string()))?;
         }

@@ -116,8 +116,8 @@ impl Worker {
         })
     }
 
-    /// Makes the state holding encoded silence, on first use.
-    fn ensure_silence(&mut self, opts: &SttOptions) -> Result<(), SttError> {
+    /// Makes the state holding encoded silence, once.
+    pub(super) fn ensure_silence(&mut self, opts: &SttOptions) -> Result<(), SttError> {
         if self.silence.is_none() {
             let mut state = self
                 .ctx
