@@ -187,3 +187,66 @@ fn two_tenants_each_greet_answer_and_transfer_their_own_callers() {
         );
     }
 }
+
+/// The intent service shared by gateways over gRPC (`voicebot intents serve --config`)
+/// answers each request from its tenant's knowledge base, a request naming no tenant
+/// from the shared base, and refuses a tenant it does not serve.
+#[tokio::test]
+async fn the_shared_intent_service_answers_each_tenant_from_its_own_knowledge_base() {
+    use voicebot_gateway::intent::breaker::BreakerConfig;
+    use voicebot_gateway::intent::client::{Grpc, GrpcConfig, IntentResolver};
+    use voicebot_gateway::intent::resolution::{Language, Request};
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("voicebot.toml");
+    let entry = |town: &str, number: &str| {
+        format!(
+            "[[tenants]]\nname = \"{town}\"\nnumbers = [\"{number}\"]\nkb = {:?}\n",
+            tenant_kb(dir.path(), town)
+        )
+    };
+    let text = format!(
+        "{}{}",
+        entry("nordby", "70000001"),
+        entry("sydby", "70000002")
+    );
+    std::fs::write(&config, text).unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let _service = Peer::start(
+        &[
+            "intents",
+            "serve",
+            "--listen",
+            &listen,
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        dir.path().join("intents.log"),
+        "intent service listening",
+    );
+    let client = Grpc::new(GrpcConfig {
+        endpoint: format!("http://{listen}"),
+        deadline: Duration::from_secs(5),
+        breaker: BreakerConfig::default(),
+    })
+    .unwrap();
+    let ask = |tenant: &str| {
+        let mut request = Request::new("How do I get a new passport?", Language::En);
+        request.tenant = tenant.into();
+        client.resolve(request)
+    };
+    for town in ["nordby", "sydby"] {
+        let r = ask(town).await.unwrap();
+        assert_eq!(r.intent_id, "pas_koerekort.nyt_pas");
+        assert_eq!(r.answer_text, passport_answer(town));
+    }
+    let base = ask("").await.unwrap();
+    assert_eq!(base.intent_id, "pas_koerekort.nyt_pas");
+    let base_answer = base.answer_text;
+    assert!(
+        !base_answer.is_empty() && !base_answer.contains("Mondays only"),
+        "the shared base's answer: {base_answer}"
+    );
+    let refused = ask("vestby").await.unwrap_err().to_string();
+    assert!(refused.contains("vestby"), "{refused}");
+}

@@ -4,6 +4,7 @@
 //! [`serve`] takes any implementation of the generated `IntentService` trait, so tests
 //! can stand up deliberately slow or failing services on the same plumbing.
 
+use std::collections::HashMap;
 use std::future::Future;
 
 use tokio::net::TcpListener;
@@ -23,14 +24,40 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
-/// Our matcher as an `IntentService`, following knowledge-base reloads.
+/// Our matcher as an `IntentService`, following knowledge-base reloads: one knowledge
+/// base for every caller, or one per tenant (municipality) picked by the request.
 pub struct MatcherService {
     matcher: SharedMatcher,
+    tenants: HashMap<String, SharedMatcher>,
 }
 
 impl MatcherService {
     pub fn new(matcher: SharedMatcher) -> MatcherService {
-        MatcherService { matcher }
+        MatcherService {
+            matcher,
+            tenants: HashMap::new(),
+        }
+    }
+
+    /// Answers a request naming a tenant from that tenant's matcher and one naming none
+    /// (an older gateway) from `matcher`. One naming a tenant not here is refused, so
+    /// a gateway and a service configured apart fail loudly (the caller is put through
+    /// to a person) instead of giving another municipality's answers. (Without tenants
+    /// the service answers every request from `matcher`, whatever it names.)
+    pub fn with_tenants(
+        matcher: SharedMatcher,
+        tenants: HashMap<String, SharedMatcher>,
+    ) -> MatcherService {
+        MatcherService { matcher, tenants }
+    }
+
+    fn matcher_for(&self, tenant: &str) -> Result<&SharedMatcher, Status> {
+        if tenant.is_empty() || self.tenants.is_empty() {
+            return Ok(&self.matcher);
+        }
+        self.tenants.get(tenant).ok_or_else(|| {
+            Status::not_found(format!("no tenant {tenant:?} in this intent service"))
+        })
     }
 }
 
@@ -44,7 +71,7 @@ impl IntentService for MatcherService {
             wire::request_from_proto(request.into_inner()).map_err(Status::invalid_argument)?;
         // Clients redact; a foreign client might not, and nothing below should see it.
         request.text = privacy::redact(&request.text);
-        let resolution = reload::current(&self.matcher).resolve(&request);
+        let resolution = reload::current(self.matcher_for(&request.tenant)?).resolve(&request);
         tracing::debug!(call_id = %request.call_id, turn = request.turn, intent = %resolution.intent_id,
             action = ?resolution.action, confidence = resolution.confidence, "resolved");
         Ok(Response::new(wire::resolution_to_proto(&resolution)))

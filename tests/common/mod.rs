@@ -720,3 +720,45 @@ pub fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
     assert!(made.status.success(), "{made:?}");
     (cert, key)
 }
+
+/// A `voicebot` subcommand as its own process, logging to `log`, once its log shows
+/// `ready`; killed (SIGKILL) when dropped.
+pub struct Peer {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+}
+
+impl Peer {
+    pub fn start(args: &[&str], log: std::path::PathBuf, ready: &str) -> Peer {
+        let child = Command::new(bin())
+            .args(args)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start voicebot");
+        let peer = Peer { child, log };
+        let start = Instant::now();
+        while !peer.log().contains(ready) {
+            assert!(start.elapsed() < Duration::from_secs(30), "{}", peer.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        peer
+    }
+
+    pub fn log(&self) -> String {
+        strip_ansi(&std::fs::read_to_string(&self.log).unwrap_or_default())
+    }
+
+    pub fn kill_9(&mut self) {
+        self.child.kill().ok(); // SIGKILL
+        self.child.wait().ok();
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.kill_9();
+    }
+}
