@@ -1,4 +1,5 @@
 use super::*;
+use crate::audio::g711::Law;
 
 #[test]
 fn empty_file_is_the_defaults() {
