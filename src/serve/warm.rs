@@ -23,17 +23,18 @@ pub(super) struct Warm {
 /// first call, so no answer waits for synthesis.
 pub(super) async fn warm_prompts(tts: PromptCache, config: Arc<Config>, tenants: Vec<Warm>) {
     let started = std::time::Instant::now();
-    // What every call says first, for every tenant, before the rest: calls taken while
-    // the cache warms (a neural voice takes a minute or more for all the answers) must
-    // not each synthesize the greeting.
+    // What every Danish call says first, for every tenant, before the rest: calls taken
+    // while the cache warms must not each synthesize the offer of English in the
+    // neural voice (its one thread fell behind and its queue grew with every call).
+    // English goes after Danish, so the neural voice is free for the first calls.
     for t in &tenants {
-        if let Err(e) = warm_prompts_of(&tts, &config, &t.prompts).await {
+        if let Err(e) = warm_first_words(&tts, &config, &t.prompts).await {
             tracing::error!(error = %e, "prompt cache not warmed");
             return;
         }
     }
     for t in &tenants {
-        if let Err(e) = warm_the_rest(&tts, &config, t).await {
+        if let Err(e) = warm(&tts, &config, t).await {
             tracing::error!(error = %e, "prompt cache not warmed");
             return;
         }
@@ -47,18 +48,16 @@ pub(super) async fn warm_prompts(tts: PromptCache, config: Arc<Config>, tenants:
     );
 }
 
-/// The fixed prompts of both languages, and the offer of English said on Danish lines
+/// The Danish fixed prompts, and the offer of English said after the Danish greeting
 /// in the English voice.
-async fn warm_prompts_of(
+async fn warm_first_words(
     tts: &PromptCache,
     config: &Config,
     prompts: &PromptSet,
 ) -> anyhow::Result<()> {
-    for lang in ["da", "en"] {
-        let voice = config.tts.voice(lang);
-        for text in prompts.for_language(lang).all() {
-            tts.warm(text, voice).await?;
-        }
+    let voice = config.tts.voice("da");
+    for text in prompts.da.all() {
+        tts.warm(text, voice).await?;
     }
     let offer = &prompts.da.offer_english;
     if !offer.is_empty() {
@@ -67,8 +66,9 @@ async fn warm_prompts_of(
     Ok(())
 }
 
-/// Transfer texts, knowledge-base answers and menus.
-async fn warm_the_rest(tts: &PromptCache, config: &Config, tenant: &Warm) -> anyhow::Result<()> {
+/// Everything else, a language at a time: fixed prompts (a cache hit for those warmed
+/// first), transfer texts, knowledge-base answers and menus.
+async fn warm(tts: &PromptCache, config: &Config, tenant: &Warm) -> anyhow::Result<()> {
     let Warm {
         prompts,
         kb,
@@ -77,6 +77,9 @@ async fn warm_the_rest(tts: &PromptCache, config: &Config, tenant: &Warm) -> any
     } = tenant;
     for lang in ["da", "en"] {
         let voice = config.tts.voice(lang);
+        for text in prompts.for_language(lang).all() {
+            tts.warm(text, voice).await?;
+        }
         let prompts = prompts.for_language(lang);
         tts.warm(&prompts.no_agents_goodbye(), voice).await?;
         // What a transfer says per queue is known from config: cache it too.
