@@ -20,7 +20,7 @@ use crate::intent::resolution::Language;
 use crate::stt::recognizer::{Recognizer, SttOptions};
 use crate::tts::engines::Engines;
 use crate::tts::settings::{Engine, TtsConfig};
-use crate::tts::{Synthesizer, Voice};
+use crate::tts::{Priority, Synthesizer, Voice};
 
 /// whisper's window is 30 s: longer speech is transcribed in parts, cut between sentences.
 const MAX_PART_SAMPLES: usize = 28 * 8000;
@@ -115,7 +115,7 @@ async fn measure(
     let (mut synth_secs, mut first_audio) = (0.0, Vec::new());
     for text in texts {
         let started = Instant::now();
-        let mut rx = engines.stream(text, voice)?;
+        let mut rx = engines.stream(text, voice, Priority::Live)?;
         let mut sentences = Vec::new();
         while let Some(chunk) = rx.recv().await {
             if sentences.is_empty() {

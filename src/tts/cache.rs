@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use super::{Synthesizer, TtsError, Voice};
+use super::{Priority, Synthesizer, TtsError, Voice};
 use crate::audio::resample::{f32_to_i16, resample};
 
 /// (voice key, text) → 8 kHz audio.
@@ -30,12 +30,12 @@ impl PromptCache {
         entries.get(&(voice.key(), text.to_string())).cloned()
     }
 
-    /// Synthesizes (whole) and stores a prompt.
+    /// Synthesizes (whole, after whatever a call is waiting for) and stores a prompt.
     pub async fn warm(&self, text: &str, voice: &Voice) -> Result<Arc<Vec<i16>>, TtsError> {
         if let Some(hit) = self.get(text, voice) {
             return Ok(hit);
         }
-        let mut rx = self.tts.stream(text, voice)?;
+        let mut rx = self.tts.stream(text, voice, Priority::Warm)?;
         let mut pcm = Vec::new();
         while let Some(chunk) = rx.recv().await {
             pcm.extend(chunk);
@@ -63,7 +63,11 @@ impl PromptCache {
     pub fn speak(&self, text: &str, voice: &Voice) -> Result<Speech, TtsError> {
         match self.get(text, voice) {
             Some(pcm) => Ok(Speech::Cached(pcm)),
-            None => Ok(Speech::Streaming(self.tts.stream(text, voice)?)),
+            None => Ok(Speech::Streaming(self.tts.stream(
+                text,
+                voice,
+                Priority::Live,
+            )?)),
         }
     }
 

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use super::espeak::Espeak;
 use super::piper::PiperVoice;
 use super::settings::{Engine, Fallback, TtsConfig};
-use super::{Synthesizer, TtsError, Voice};
+use super::{Priority, Synthesizer, TtsError, Voice};
 
 pub struct Engines {
     espeak: Arc<Espeak>,
@@ -82,10 +82,11 @@ impl Synthesizer for Engines {
         &self,
         text: &str,
         voice: &Voice,
+        priority: Priority,
     ) -> Result<mpsc::UnboundedReceiver<Vec<i16>>, TtsError> {
         match self.piper_for(voice) {
-            Some(piper) => piper.stream(text),
-            None => self.espeak.stream(text, &voice.as_espeak()),
+            Some(piper) => piper.stream(text, priority),
+            None => self.espeak.stream(text, &voice.as_espeak(), priority),
         }
     }
 }
@@ -129,7 +130,7 @@ mod tests {
         let c = piper("/nowhere/da_DK-x.onnx", Fallback::Espeak);
         let engines = Engines::from_config(&c).unwrap();
         assert_eq!(engines.describe(&c.en), "espeak en-gb");
-        let chunks = collect(engines.stream("Hello.", &c.en).unwrap()).await;
+        let chunks = collect(engines.stream("Hello.", &c.en, Priority::Live).unwrap()).await;
         assert!(
             crate::audio::wav::level(&chunks.concat()) > 0.02,
             "espeak spoke"
@@ -150,7 +151,11 @@ mod tests {
         );
         let chunks = collect(
             engines
-                .stream("Hello. You have reached the citizen service.", &c.en)
+                .stream(
+                    "Hello. You have reached the citizen service.",
+                    &c.en,
+                    Priority::Live,
+                )
                 .unwrap(),
         )
         .await;

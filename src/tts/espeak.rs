@@ -14,16 +14,13 @@ use std::sync::{Arc, OnceLock};
 use espeakng_sys as es;
 use tokio::sync::mpsc;
 
-use super::sentences::{self, Rendered};
+use super::queue::{self, Priority, Speak};
+use super::sentences::Rendered;
 use super::{Synthesizer, TtsError, Voice};
 use crate::audio::resample::i16_to_f32;
 
 enum Job {
-    Speak {
-        text: String,
-        voice: Voice,
-        out: mpsc::UnboundedSender<Vec<i16>>,
-    },
+    Speak(Speak<Voice>),
     Phonemes {
         text: String,
         /// An espeak language code ("en-us"), as a Piper voice's `espeak.voice` names it.
@@ -93,20 +90,20 @@ impl Espeak {
                 }
                 unsafe { es::espeak_SetSynthCallback(Some(on_samples)) };
                 ready_tx.send(Ok(())).ok();
-                while let Ok(job) = rx.recv() {
-                    match job {
-                        Job::Speak { text, voice, out } => {
-                            synthesize(&text, &voice, &out, rate as u32)
-                        }
-                        Job::Phonemes {
-                            text,
-                            language,
-                            reply,
-                        } => {
-                            reply.send(phonemes(&text, &language)).ok();
-                        }
+                let take = |job| match job {
+                    Job::Speak(speak) => select_voice_of(speak),
+                    Job::Phonemes {
+                        text,
+                        language,
+                        reply,
+                    } => {
+                        reply.send(phonemes(&text, &language)).ok();
+                        None
                     }
-                }
+                };
+                queue::serve(rx, take, |sentence, voice| {
+                    render(sentence, voice, rate as u32)
+                });
             })
             .map_err(|e| TtsError::Init(e.to_string()))?;
         ready_rx
@@ -116,39 +113,48 @@ impl Espeak {
     }
 }
 
-fn synthesize(text: &str, voice: &Voice, out: &mpsc::UnboundedSender<Vec<i16>>, rate: u32) {
-    if !select_voice(&voice.name) {
-        // Never speak one language with another's voice: that is gibberish to a caller.
-        tracing::error!(voice = %voice.name, "espeak has no such voice");
-        return;
+/// Speech in a voice espeak has, else nothing: never speak one language with
+/// another's voice, that is gibberish to a caller.
+fn select_voice_of(speak: Speak<Voice>) -> Option<Speak<Voice>> {
+    if select_voice(&speak.voice.name) {
+        Some(speak)
+    } else {
+        tracing::error!(voice = %speak.voice.name, "espeak has no such voice");
+        None
     }
+}
+
+/// One sentence in `voice` (selected again: a job between two sentences of a warm-up
+/// text may have changed it).
+fn render(sentence: &str, voice: &Voice, rate: u32) -> Option<Rendered> {
+    if !select_voice(&voice.name) {
+        return None;
+    }
+    let text = CString::new(sentence).ok()?;
     // SAFETY: plain setters on the thread that owns espeak.
     unsafe {
         es::espeak_SetParameter(es::espeak_PARAMETER_espeakRATE, voice.rate as c_int, 0);
         es::espeak_SetParameter(es::espeak_PARAMETER_espeakPITCH, voice.pitch as c_int, 0);
     }
-    sentences::stream(text, out, |sentence| {
-        let text = CString::new(sentence).ok()?;
-        SINK.with(|s| s.borrow_mut().clear());
-        // SAFETY: `text` is NUL-terminated UTF-8 and outlives the synchronous call.
-        unsafe {
-            es::espeak_Synth(
-                text.as_ptr().cast(),
-                text.as_bytes_with_nul().len(),
-                0,
-                es::espeak_POSITION_TYPE_POS_CHARACTER,
-                0,
-                es::espeakCHARS_UTF8,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-            );
-        }
-        let pcm = SINK.with(|s| std::mem::take(&mut *s.borrow_mut()));
-        Some(Rendered {
-            pcm: i16_to_f32(&pcm),
-            rate,
-        })
-    });
+    SINK.with(|s| s.borrow_mut().clear());
+    // SAFETY: `text` is NUL-terminated UTF-8 and outlives the synchronous call.
+    unsafe {
+        es::espeak_Synth(
+            text.as_ptr().cast(),
+            text.as_bytes_with_nul().len(),
+            0,
+            es::espeak_POSITION_TYPE_POS_CHARACTER,
+            0,
+            es::espeakCHARS_UTF8,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        );
+    }
+    let pcm = SINK.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    Some(Rendered {
+        pcm: i16_to_f32(&pcm),
+        rate,
+    })
 }
 
 /// `phonememode` bit 1 of `espeak_TextToPhonemes`: IPA in UTF-8, as Piper voices expect.
@@ -238,14 +244,16 @@ impl Synthesizer for Espeak {
         &self,
         text: &str,
         voice: &Voice,
+        priority: Priority,
     ) -> Result<mpsc::UnboundedReceiver<Vec<i16>>, TtsError> {
         let (out, rx) = mpsc::unbounded_channel();
         self.jobs
-            .send(Job::Speak {
+            .send(Job::Speak(Speak {
                 text: text.to_string(),
                 voice: voice.clone(),
                 out,
-            })
+                priority,
+            }))
             .map_err(|_| TtsError::Init("espeak thread is gone".into()))?;
         Ok(rx)
     }

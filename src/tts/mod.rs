@@ -1,12 +1,14 @@
 //! Talking back: text to 8 kHz speech, cached for everything the bot says often.
 //! `engines` picks who speaks each voice (`settings`, from `[tts]`): espeak-ng, or a
 //! Piper neural voice (`piper`, fed espeak's phonemes through `phonemes`); both stream
-//! sentence by sentence (`sentences`). The cache also holds recorded prompts.
+//! sentence by sentence (`sentences`), a call's speech before the warm-up's (`queue`).
+//! The cache also holds recorded prompts.
 pub mod cache;
 pub mod engines;
 pub mod espeak;
 pub mod phonemes;
 pub mod piper;
+pub mod queue;
 pub mod sentences;
 pub mod settings;
 
@@ -28,6 +30,7 @@ pub enum TtsError {
     },
 }
 
+pub use queue::Priority;
 pub use settings::Voice;
 
 /// Anything that turns text into 8 kHz speech, sentence by sentence.
@@ -36,6 +39,7 @@ pub trait Synthesizer: Send + Sync {
         &self,
         text: &str,
         voice: &Voice,
+        priority: Priority,
     ) -> Result<mpsc::UnboundedReceiver<Vec<i16>>, TtsError>;
 }
 
@@ -47,7 +51,11 @@ mod tests {
     async fn espeak_speaks_danish_at_8k() {
         let tts = espeak::Espeak::shared().unwrap();
         let mut rx = tts
-            .stream("Goddag. Du har ringet til kommunen.", &Voice::default())
+            .stream(
+                "Goddag. Du har ringet til kommunen.",
+                &Voice::default(),
+                Priority::Live,
+            )
             .unwrap();
         let mut chunks = Vec::new();
         while let Some(c) = rx.recv().await {
@@ -74,9 +82,10 @@ mod tests {
             all
         };
         let text = "Hello, you have reached the citizen service.";
-        let english = collect(tts.stream(text, &en).unwrap()).await;
-        let danish_voice = collect(tts.stream(text, &Voice::default()).unwrap()).await;
-        let english_again = collect(tts.stream(text, &en).unwrap()).await;
+        let english = collect(tts.stream(text, &en, Priority::Live).unwrap()).await;
+        let danish_voice =
+            collect(tts.stream(text, &Voice::default(), Priority::Live).unwrap()).await;
+        let english_again = collect(tts.stream(text, &en, Priority::Live).unwrap()).await;
         let similarity = |a: &[i16], b: &[i16]| {
             let env = |x: &[i16]| {
                 x.chunks(160)
@@ -103,9 +112,11 @@ mod tests {
             name: "xx-nonexistent".into(),
             ..Voice::default()
         };
-        assert!(collect(tts.stream("Hello.", &nonsense).unwrap())
-            .await
-            .is_empty());
+        assert!(
+            collect(tts.stream("Hello.", &nonsense, Priority::Live).unwrap())
+                .await
+                .is_empty()
+        );
     }
 
     #[tokio::test]

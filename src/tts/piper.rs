@@ -2,7 +2,8 @@
 //! ids → ONNX Runtime → audio at the voice's rate, streamed sentence by sentence.
 //!
 //! Each voice owns one inference thread (a session runs one inference at a time, and
-//! one thread of inference per voice keeps the second core for whisper): jobs queue.
+//! one thread of inference per voice keeps the second core for whisper): jobs queue,
+//! a call's before the warm-up's.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,7 +17,8 @@ use tokio::sync::mpsc;
 
 use super::espeak::Espeak;
 use super::phonemes::PhonemeIds;
-use super::sentences::{self, Rendered};
+use super::queue::{self, Priority, Speak};
+use super::sentences::Rendered;
 use super::TtsError;
 
 /// The parts of a voice's `.onnx.json` that synthesis reads.
@@ -60,15 +62,10 @@ impl Default for Inference {
     }
 }
 
-struct Job {
-    text: String,
-    out: mpsc::UnboundedSender<Vec<i16>>,
-}
-
 /// One loaded voice; cloning shares its inference thread.
 #[derive(Clone)]
 pub struct PiperVoice {
-    jobs: std_mpsc::Sender<Job>,
+    jobs: std_mpsc::Sender<Speak<()>>,
     pub rate: u32,
 }
 
@@ -121,30 +118,34 @@ impl PiperVoice {
             return Err(bad(model, "the voice made no audio for a test word".into()));
         }
         let rate = m.rate;
-        let (jobs, rx) = std_mpsc::channel::<Job>();
+        let (jobs, rx) = std_mpsc::channel::<Speak<()>>();
         std::thread::Builder::new()
             .name("tts-piper".into())
             .spawn(move || {
-                while let Ok(job) = rx.recv() {
-                    sentences::stream(&job.text, &job.out, |s| match m.render(s) {
-                        Ok(r) => Some(r),
-                        Err(e) => {
-                            tracing::error!(error = %e, sentence = s, "piper voice failed");
-                            None
-                        }
-                    });
-                }
+                queue::serve(rx, Some, |sentence, ()| match m.render(sentence) {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        tracing::error!(error = %e, sentence, "piper voice failed");
+                        None
+                    }
+                })
             })
             .map_err(|e| TtsError::Init(e.to_string()))?;
         Ok(PiperVoice { jobs, rate })
     }
 
-    pub fn stream(&self, text: &str) -> Result<mpsc::UnboundedReceiver<Vec<i16>>, TtsError> {
+    pub fn stream(
+        &self,
+        text: &str,
+        priority: Priority,
+    ) -> Result<mpsc::UnboundedReceiver<Vec<i16>>, TtsError> {
         let (out, rx) = mpsc::unbounded_channel();
         self.jobs
-            .send(Job {
+            .send(Speak {
                 text: text.into(),
+                voice: (),
                 out,
+                priority,
             })
             .map_err(|_| TtsError::Init("piper thread is gone".into()))?;
         Ok(rx)

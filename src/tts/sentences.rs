@@ -45,18 +45,28 @@ pub fn stream(
     mut render: impl FnMut(&str) -> Option<Rendered>,
 ) {
     for sentence in sentences(text) {
-        if out.is_closed() {
-            return;
-        }
-        let Some(r) = render(&sentence) else {
-            continue;
-        };
-        let mut at_8k = f32_to_i16(&resample(&r.pcm, r.rate, 8000));
-        at_8k.extend(std::iter::repeat_n(0i16, SENTENCE_PAUSE_SAMPLES));
-        if out.send(at_8k).is_err() {
+        if !send(&sentence, out, &mut render) {
             return;
         }
     }
+}
+
+/// Renders one sentence and sends it on at 8 kHz with a pause after it; false when
+/// the receiver is gone.
+pub fn send(
+    sentence: &str,
+    out: &UnboundedSender<Vec<i16>>,
+    render: impl FnOnce(&str) -> Option<Rendered>,
+) -> bool {
+    if out.is_closed() {
+        return false;
+    }
+    let Some(r) = render(sentence) else {
+        return true;
+    };
+    let mut at_8k = f32_to_i16(&resample(&r.pcm, r.rate, 8000));
+    at_8k.extend(std::iter::repeat_n(0i16, SENTENCE_PAUSE_SAMPLES));
+    out.send(at_8k).is_ok()
 }
 
 #[cfg(test)]
