@@ -137,12 +137,31 @@ pub(super) struct Job {
 
 #[derive(Clone)]
 pub struct Recognizer {
+    // Dropped before `_threads`: with the last sender gone the workers' queue closes.
     jobs: SyncSender<Job>,
     queue: usize,
     pub metrics: SttMetrics,
     /// Workers decoding now.
     busy: Arc<AtomicUsize>,
     workers: usize,
+    _threads: Arc<Threads>,
+}
+
+/// The worker threads, stopped and joined when the last `Recognizer` goes: a worker
+/// still inside whisper when the process exits reads ggml's freed globals (seen: a
+/// SIGSEGV at exit, a worker still encoding its silence).
+struct Threads {
+    closing: Abandon,
+    handles: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Threads {
+    fn drop(&mut self) {
+        self.closing.store(true, Ordering::Relaxed);
+        for handle in self.handles.drain(..) {
+            handle.join().ok();
+        }
+    }
 }
 
 /// Whisper needs at least a second of audio; shorter turns ("ja") are padded.
@@ -169,6 +188,8 @@ impl Recognizer {
         let metrics = SttMetrics::default();
         let priors = Priors::default();
         let busy = Arc::new(AtomicUsize::new(0));
+        let closing = Abandon::default();
+        let mut handles = Vec::new();
         for i in 0..opts.workers.max(1) {
             let invalid = |e: whisper_rs::WhisperError| SttError::ModelInvalid {
                 path: model.to_path_buf(),
@@ -180,19 +201,24 @@ impl Recognizer {
                 runs: false,
                 ctx: ctx.clone(),
                 priors: priors.clone(),
+                closing: closing.clone(),
             };
             let rx = rx.clone();
             let opts = opts.clone();
             let depth = metrics.queue_depth.clone();
             let busy = busy.clone();
-            std::thread::Builder::new()
+            let handle = std::thread::Builder::new()
                 .name(format!("stt-{i}"))
                 .spawn(move || {
                     // The silence the phrasings' priors are scored on is encoded now,
                     // not in the middle of the first unsure turn (seconds of encoder).
                     if opts.rescore_budget > 0 {
-                        if let Err(e) = worker.ensure_silence(&opts) {
-                            tracing::warn!(error = %e, "cannot encode silence for scoring");
+                        match worker.ensure_silence(&opts) {
+                            Err(_) if worker.closing.load(Ordering::Relaxed) => return,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "cannot encode silence for scoring")
+                            }
+                            Ok(()) => {}
                         }
                     }
                     loop {
@@ -213,6 +239,7 @@ impl Recognizer {
                     }
                 })
                 .map_err(|e| SttError::Failed(e.to_string()))?;
+            handles.push(handle);
         }
         Ok(Recognizer {
             jobs: tx,
@@ -220,6 +247,7 @@ impl Recognizer {
             metrics,
             busy,
             workers: opts.workers.max(1),
+            _threads: Arc::new(Threads { closing, handles }),
         })
     }
 

@@ -28,6 +28,8 @@ pub(super) struct Worker {
     pub(super) priors: Priors,
     /// Whether a decoder call returns every row of logits (checked with the silence).
     pub(super) runs: bool,
+    /// Set when the recognizer is going: stops encoding the silence.
+    pub(super) closing: Abandon,
 }
 
 impl Worker {
@@ -116,14 +118,21 @@ impl Worker {
         })
     }
 
-    /// Makes the state holding encoded silence, once.
+    /// Makes the state holding encoded silence, once (given up when `closing` is set).
     pub(super) fn ensure_silence(&mut self, opts: &SttOptions) -> Result<(), SttError> {
         if self.silence.is_none() {
             let mut state = self
                 .ctx
                 .create_state()
                 .map_err(|e| SttError::Failed(e.to_string()))?;
-            transcribe(&mut state, &vec![0.0; 3 * 16000], ("da", ""), opts, 1, None)?;
+            transcribe(
+                &mut state,
+                &vec![0.0; 3 * 16000],
+                ("da", ""),
+                opts,
+                1,
+                Some(&self.closing),
+            )?;
             self.runs = forced::rows_come_back(&self.ctx, &mut state)
                 .map_err(|e| SttError::Failed(e.to_string()))?;
             if !self.runs {
