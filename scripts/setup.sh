@@ -15,7 +15,7 @@ packages=(
   prometheus chromium                                    # tests: promtool on /metrics, the dashboard headless
   openssl curl                                           # tests: a certificate for HTTPS, a client for it
   socat                                                  # tests: a TLS tunnel for sipp (Debian builds it without TLS)
-  postgresql kamailio                                    # tests: the shared store and the SIP front (started by the tests)
+  postgresql kamailio coturn                             # tests: the shared store, the SIP front, a TURN relay (started by the tests)
 )
 missing=()
 for p in "${packages[@]}"; do

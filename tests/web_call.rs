@@ -155,3 +155,50 @@ fn the_person_button_bridges_a_web_caller_to_the_queue() {
     gw.wait_for_log("bridged call ended", Duration::from_secs(5));
     assert!(gw.log().contains("CallerHungUp"), "{}", gw.log());
 }
+
+/// A browser that may only send media through a relay (`ice_transport_policy =
+/// "relay"`: a caller behind a strict firewall) reaches the bot through a real TURN
+/// server, with credentials the gateway made for this call from the server's secret.
+#[test]
+fn a_relay_only_web_caller_talks_to_the_bot_through_turn() {
+    const SECRET: &str = "north-sea-relay";
+    let turn = Coturn::start(SECRET);
+    let gw = Gateway::start(&format!(
+        "[webrtc]\nice_transport_policy = \"relay\"\n\
+         [[webrtc.ice_servers]]\nurls = [\"turn:127.0.0.1:{}?transport=udp\"]\nsecret = \"{SECRET}\"\n",
+        turn.port
+    ));
+    let mic = wideband(gw.dir.path(), "en-passport", 9.0, 60.0);
+    let url = format!("http://{}/call?autostart=1&lang=en", gw.http);
+    let mut page = Browser::open(gw.dir.path(), &url, &caller_flags(&mic));
+    let connected = page.waited(
+        "document.getElementById('status').textContent.startsWith('Connected')",
+        Duration::from_secs(15),
+    );
+    assert!(
+        connected,
+        "not connected:\n{}\n--- turnserver ---\n{}",
+        gw.log(),
+        turn.log()
+    );
+    let route = page.eval("voicebotRoute()");
+    assert_eq!(route["local"], "relay", "{route}");
+    // coturn accepted the minted username ("<expiry>:voicebot") and relayed.
+    let log = turn.log();
+    assert!(
+        log.contains("session") && log.contains(":voicebot"),
+        "no allocation for the minted user:\n{log}"
+    );
+    let answered = page.waited(
+        "[...document.querySelectorAll('#captions li.bot')].some(li => /passport/i.test(li.textContent) && /fingerprint/i.test(li.textContent))",
+        Duration::from_secs(45),
+    );
+    assert!(
+        answered,
+        "no passport answer through the relay:\n{}\n{}",
+        page.eval("document.getElementById('captions').innerText"),
+        gw.log()
+    );
+    page.eval("document.getElementById('call').click()");
+    gw.wait_for_log("call over", Duration::from_secs(10));
+}

@@ -10,6 +10,10 @@ pub struct WebrtcConfig {
     /// STUN and TURN servers the page and the gateway use to find a path between
     /// them; none: host candidates only (the page and the gateway see each other).
     pub ice_servers: Vec<IceServer>,
+    /// How callers' browsers may send media: "all" (directly when they can), or
+    /// "relay" (only through the TURN servers: a caller behind a strict firewall, or
+    /// whose address should stay hidden from the gateway).
+    pub ice_transport_policy: IcePolicy,
     /// Pages on other sites that may embed the call button (their origins,
     /// "https://www.kommune.dk"); the gateway's own page is always allowed.
     pub allowed_origins: Vec<String>,
@@ -28,6 +32,19 @@ pub struct IceServer {
     pub username: String,
     #[serde(default)]
     pub credential: String,
+    /// A TURN server's shared secret (coturn `static-auth-secret`): each call gets
+    /// its own short-lived username and password made from it (the TURN REST API),
+    /// instead of one fixed password published in every page.
+    #[serde(default)]
+    pub secret: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IcePolicy {
+    #[default]
+    All,
+    Relay,
 }
 
 impl Default for WebrtcConfig {
@@ -35,6 +52,7 @@ impl Default for WebrtcConfig {
         WebrtcConfig {
             enabled: true,
             ice_servers: Vec::new(),
+            ice_transport_policy: IcePolicy::All,
             allowed_origins: Vec::new(),
             offers_per_minute: 6,
             ports: None,
@@ -43,7 +61,7 @@ impl Default for WebrtcConfig {
 }
 
 impl WebrtcConfig {
-    pub(super) fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), String> {
         if self.offers_per_minute == 0 {
             return Err("[webrtc] offers_per_minute must be at least 1".into());
         }
@@ -60,6 +78,24 @@ impl WebrtcConfig {
                     "[webrtc] ice_servers: {bad:?} is not a stun: or turn: URL"
                 ));
             }
+            let turn = s.urls.iter().all(|u| u.starts_with("turn"));
+            if !s.secret.is_empty() && (!turn || !s.credential.is_empty()) {
+                return Err(format!(
+                    "[webrtc] ice_servers {:?}: a secret is for TURN servers, instead of a credential",
+                    s.urls
+                ));
+            }
+        }
+        if self.ice_transport_policy == IcePolicy::Relay
+            && !self
+                .ice_servers
+                .iter()
+                .any(|s| s.urls.iter().any(|u| u.starts_with("turn")))
+        {
+            return Err(
+                "[webrtc] ice_transport_policy = \"relay\" needs a TURN server in ice_servers"
+                    .into(),
+            );
         }
         for o in &self.allowed_origins {
             if !(o.starts_with("https://") || o.starts_with("http://")) || o.ends_with('/') {

@@ -1,16 +1,18 @@
 //! Callers from the municipality's web page: the page (`/call`, and `/call/embed.js`
 //! for the municipality's own site) and its one signalling exchange
-//! (`POST /webrtc/offer`: the page's SDP offer in, our answer out, WHIP-style). Each
-//! web call is a WebRTC leg (`leg`) the conversation drives like a phone call.
+//! (`POST /webrtc/offer`: the page's SDP offer in, our answer out, WHIP-style), after
+//! it asked `GET /webrtc/ice` for the STUN and TURN servers (`ice`). Each web call is a
+//! WebRTC leg (`leg`) the conversation drives like a phone call.
 
 mod codec;
+mod ice;
 mod keys;
 mod leg;
 mod page;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -23,7 +25,6 @@ use webrtc::api::media_engine::MediaEngine;
 use webrtc::api::setting_engine::SettingEngine;
 use webrtc::api::{APIBuilder, API};
 use webrtc::ice::udp_network::{EphemeralUDP, UDPNetwork};
-use webrtc::ice_transport::ice_server::RTCIceServer;
 use webrtc::interceptor::registry::Registry;
 use webrtc::peer_connection::configuration::RTCConfiguration;
 
@@ -79,25 +80,27 @@ impl WebCalls {
         Router::new()
             .route("/call", get(page::call))
             .route("/call/embed.js", get(page::embed))
+            .route("/webrtc/ice", get(ice_servers))
             .route("/webrtc/offer", post(offer).options(preflight))
             .with_state(self)
     }
 
     fn rtc_config(&self) -> RTCConfiguration {
         RTCConfiguration {
-            ice_servers: self
-                .config
-                .ice_servers
-                .iter()
-                .map(|s| RTCIceServer {
-                    urls: s.urls.clone(),
-                    username: s.username.clone(),
-                    credential: s.credential.clone(),
-                })
-                .collect(),
+            ice_servers: ice::for_gateway(&self.config, SystemTime::now()),
             ..Default::default()
         }
     }
+}
+
+/// `GET /webrtc/ice`: the servers (with this call's TURN credentials) and the policy
+/// the page's peer connection is made with; never cached.
+async fn ice_servers(State(web): State<Arc<WebCalls>>) -> Response {
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(ice::for_page(&web.config, SystemTime::now())),
+    )
+        .into_response()
 }
 
 /// `OPTIONS /webrtc/offer`: a browser asks before an allowed site's page posts an

@@ -11,12 +11,15 @@ use std::time::{Duration, Instant};
 mod browser;
 mod kamailio;
 mod sip;
+mod turn;
 #[allow(unused_imports)] // not every test binary drives a browser
 pub use browser::Browser;
 #[allow(unused_imports)] // only the scale-out tests put Kamailio in front
 pub use kamailio::*;
 #[allow(unused_imports)] // not every test binary speaks SIP itself
 pub use sip::*;
+#[allow(unused_imports)] // only a web call test relays through TURN
+pub use turn::Coturn;
 
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_voicebot")
