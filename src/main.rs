@@ -196,6 +196,16 @@ enum BenchCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Turn latency of a web caller (WebRTC, Opus) beside a phone caller's (SIP,
+    /// A-law): the same questions, one call at a time.
+    Web {
+        /// Questions asked by each kind of caller.
+        #[arg(long, default_value = "8")]
+        turns: usize,
+        /// As for `bench turn`.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 fn numbers(list: &str) -> anyhow::Result<Vec<usize>> {
@@ -366,6 +376,15 @@ async fn main() -> anyhow::Result<()> {
                     seed,
                 },
         } => fuzz(secs, targets.as_deref(), seed),
+        Command::Bench {
+            what: BenchCommand::Web { turns, config },
+        } => {
+            let mut out = String::new();
+            let config = Config::load(config.as_deref())?;
+            voicebot_gateway::bench::web::run(config, turns, &mut out).await?;
+            println!("{out}");
+            Ok(())
+        }
         Command::Bench {
             what: BenchCommand::Turn { callers, config },
         } => {

@@ -34,6 +34,11 @@ pub fn load() -> Result<Vec<Fixture>, String> {
 }
 
 impl Fixture {
+    /// The recording as made (16 kHz wideband, as a web caller's microphone hears it).
+    pub fn wav(&self) -> PathBuf {
+        dir().join("questions").join(format!("{}.wav", self.id))
+    }
+
     /// The telephone version: 8 kHz, through G.711.
     pub fn telephone_wav(&self) -> PathBuf {
         dir().join("questions").join(format!("{}.tel.wav", self.id))

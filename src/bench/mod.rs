@@ -1,5 +1,5 @@
 //! `voicebot bench`: measured figures for the closing notes (RTP load, speech
-//! recognition, turn latency, voices, call-record storage). Benchmarks print; tests assert.
+//! recognition, turn latency by phone and from the web, voices, call-record storage). Benchmarks print; tests assert.
 pub mod fixtures;
 pub mod fuzz;
 pub mod rtp;
@@ -9,3 +9,4 @@ pub mod tts;
 pub mod turn;
 pub mod turn_end;
 pub mod understand;
+pub mod web;
