@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::intent::kb::Kb;
 use crate::intent::matcher::Matcher;
 use crate::intent::reload;
+use crate::intent::resolution::Language;
 use crate::ops::http::{self, OpsState, Readiness};
 use crate::ops::live::LiveCalls;
 use crate::ops::metrics::Metrics;
@@ -182,6 +183,15 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         .map(|t| tenants::build(&config, t, remote.clone(), cancel.clone()))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let first = &tenants[0];
+    if config.stt.rescore && config.stt.rescore_budget > 0 {
+        // A turn's budget covers about two phrasings of each candidate: those first.
+        for t in &tenants {
+            let matcher = reload::current(&t.matcher);
+            for lang in Language::ALL {
+                stt.warm_priors(lang.as_str(), matcher.phrasings_by_round(lang, 2));
+            }
+        }
+    }
     let (tts, prompt_sources) = voices(&config, &first.prompts)?;
     for t in &tenants[1..] {
         record_prompts(&tts, &config, &t.prompts)?;

@@ -62,10 +62,58 @@ impl Matcher {
     }
 }
 
+impl Matcher {
+    /// The phrasings a turn is most likely to score in `lang`: each candidate
+    /// intent's first, then each one's second, … up to `rounds` each (the order
+    /// scoring takes them in, within its budget), for the recognizer to work out
+    /// their priors before the first caller needs them.
+    pub fn phrasings_by_round(&self, lang: Language, rounds: usize) -> Vec<String> {
+        let kb = self.kb();
+        let sets: Vec<Vec<String>> = kb
+            .intents
+            .iter()
+            .filter(|i| i.kind == Kind::Answer || ALWAYS.contains(&i.kind))
+            .map(|i| {
+                let mut p = i.examples(lang).to_vec();
+                p.push(i.title.get(lang).to_string());
+                p
+            })
+            .collect();
+        let rounds = rounds.min(sets.iter().map(Vec::len).max().unwrap_or(0));
+        (0..rounds)
+            .flat_map(|r| sets.iter().filter_map(move |s| s.get(r).cloned()))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::intent::kb::Kb;
+
+    #[test]
+    fn phrasings_by_round_take_each_intents_first_before_any_second() {
+        let m = Matcher::new(Kb::embedded().unwrap());
+        let all = m.phrasings_by_round(Language::Da, usize::MAX);
+        let c = m.candidates("hvornår henter i skraldet", Language::Da, 4);
+        for set in &c {
+            for p in &set.phrasings {
+                assert!(all.contains(p), "{p} is scored but not warmed");
+            }
+        }
+        let firsts = all
+            .iter()
+            .position(|p| *p == c[0].phrasings[1])
+            .expect("a second phrasing");
+        let last_first = all
+            .iter()
+            .rposition(|p| c.iter().any(|s| s.phrasings[0] == *p))
+            .unwrap();
+        assert!(last_first < firsts, "every first phrasing goes first");
+        let two = m.phrasings_by_round(Language::Da, 2);
+        assert!(two.len() < all.len() && two.contains(&c[0].phrasings[1]));
+        assert!(!two.contains(&c[0].phrasings[2]));
+    }
 
     #[test]
     fn the_best_matches_come_first_then_the_replies() {

@@ -211,6 +211,33 @@ pub fn score(
     Ok(hints)
 }
 
+/// Works out the priors of `phrasings` in `language` not known yet, on `silence`.
+pub fn warm_priors(
+    ctx: &WhisperContext,
+    silence: &mut WhisperState,
+    priors: &Priors,
+    language: &str,
+    phrasings: &[String],
+    budget: Budget,
+) -> Result<(), WhisperError> {
+    let Some(lang) = lang_token(ctx, language) else {
+        return Ok(());
+    };
+    let tokenized = vec![phrasings
+        .iter()
+        .filter_map(|p| tokens(ctx, p))
+        .collect::<Vec<_>>()];
+    let owner: Vec<(usize, usize)> = (0..tokenized[0].len()).map(|i| (0, i)).collect();
+    priors.get(
+        lang,
+        &tokenized,
+        &owner,
+        silence,
+        (&prefix(ctx, lang), budget),
+    )?;
+    Ok(())
+}
+
 impl Priors {
     /// The prior of every phrasing in `owner` order, computing the missing ones on
     /// `silence` (a state that encoded silent audio).

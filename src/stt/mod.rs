@@ -2,6 +2,7 @@
 pub mod endpoint;
 pub mod forced;
 pub mod listener;
+mod priors_warmup;
 pub mod recognizer;
 pub mod rescore;
 pub mod turn_end;

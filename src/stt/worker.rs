@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperState};
 
 use super::forced::{self, Priors};
+use super::priors_warmup::{PriorWork, PHRASINGS_AT_A_TIME};
 use super::recognizer::{
     Abandon, Job, SttError, SttOptions, Transcript, MIN_SAMPLES_16K, SWITCH_LANGUAGE_LOG_ODDS,
 };
@@ -116,6 +117,34 @@ impl Worker {
             hints,
             other_language_log_odds,
         })
+    }
+
+    /// Works out the priors of a few waiting phrasings.
+    pub(super) fn warm_priors(&mut self, work: &PriorWork, opts: &SttOptions) {
+        let Some((language, phrasings)) = work.take(PHRASINGS_AT_A_TIME) else {
+            return;
+        };
+        let warmed = self.ensure_silence(opts).and_then(|()| {
+            let silence = self.silence.as_mut().expect("made above");
+            let budget = forced::Budget {
+                calls: opts.rescore_budget,
+                runs: self.runs,
+                threads: 1,
+            };
+            forced::warm_priors(
+                &self.ctx,
+                silence,
+                &self.priors,
+                &language,
+                &phrasings,
+                budget,
+            )
+            .map_err(|e| SttError::Failed(e.to_string()))
+        });
+        if let Err(e) = warmed {
+            tracing::warn!(error = %e, "phrasing priors not worked out ahead");
+        }
+        work.done(phrasings.len());
     }
 
     /// Makes the state holding encoded silence, once (given up when `closing` is set).
