@@ -1,89 +1,92 @@
-//! Phrasings' priors worked out while the recognizer has nothing else to do, so the
-//! first unsure turns after a start do not compute them on the caller's time (seen:
-//! +1.3 s on the first unsure turn). The first worker takes a few phrasings at a time
-//! while no turn waits, so callers go first. (Work queued while it waits for a turn is
-//! taken up after that turn: it is queued at start, before the workers wait.)
+//! Phrasings' priors worked out in the background at start, so the first unsure turns
+//! do not compute them on the caller's time (seen: +1.3 s on the first unsure turn).
+//!
+//! A thread of its own at the lowest CPU priority (nice 19) does it, with its own
+//! encoded silence: callers' turns, on the workers, always go first, whatever else
+//! runs on the machine (several test gateways at once, a neural voice warming up).
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{channel, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
 
-/// How long a worker waits for a turn before it works on priors.
-pub(super) const IDLE_BEFORE_PRIORS: Duration = Duration::from_millis(50);
-/// Phrasings per piece of work (a few decoder calls each): what a turn that arrives
-/// meanwhile waits for at most.
-pub(super) const PHRASINGS_AT_A_TIME: usize = 4;
+use whisper_rs::WhisperContext;
 
-#[derive(Default, Clone)]
-pub struct PriorWork(Arc<Mutex<Pending>>);
+use super::forced::{self, Priors};
+use super::recognizer::{Abandon, SttError, SttOptions};
+use super::worker::encode_silence;
 
-#[derive(Default)]
-struct Pending {
-    /// (language, phrasing), in the order they are wanted.
-    queue: VecDeque<(String, String)>,
-    queued: usize,
-    done: usize,
-    started: Option<Instant>,
-}
+/// Phrasings worked out at a time: what the recognizer's stop waits for at most.
+const PHRASINGS_AT_A_TIME: usize = 16;
+
+/// Where phrasings go to have their priors worked out.
+pub struct PriorWork(Sender<(String, Vec<String>)>);
 
 impl PriorWork {
     pub fn push(&self, language: &str, phrasings: Vec<String>) {
-        let mut p = self.lock();
-        p.queued += phrasings.len();
-        p.started.get_or_insert_with(Instant::now);
-        p.queue
-            .extend(phrasings.into_iter().map(|t| (language.to_string(), t)));
+        self.0.send((language.to_string(), phrasings)).ok();
     }
+}
 
-    pub fn is_empty(&self) -> bool {
-        self.lock().queue.is_empty()
-    }
-
-    /// Up to `n` phrasings of one language, oldest first.
-    pub fn take(&self, n: usize) -> Option<(String, Vec<String>)> {
-        let mut p = self.lock();
-        let language = p.queue.front()?.0.clone();
-        let mut taken = Vec::new();
-        while taken.len() < n && p.queue.front().is_some_and(|(l, _)| *l == language) {
-            taken.extend(p.queue.pop_front().map(|(_, t)| t));
-        }
-        Some((language, taken))
-    }
-
-    /// `n` taken phrasings are done; the last piece logs the whole.
-    pub fn done(&self, n: usize) {
-        let mut p = self.lock();
-        p.done += n;
-        if p.queue.is_empty() && p.done >= p.queued {
-            if let Some(started) = p.started.take() {
+/// Starts the thread; it ends when the `PriorWork` is dropped or `closing` is set.
+pub(super) fn spawn(
+    ctx: Arc<WhisperContext>,
+    priors: Priors,
+    opts: SttOptions,
+    closing: Abandon,
+) -> Result<(PriorWork, JoinHandle<()>), SttError> {
+    let (tx, rx) = channel::<(String, Vec<String>)>();
+    let handle = std::thread::Builder::new()
+        .name("stt-priors".into())
+        .spawn(move || {
+            lowest_priority();
+            let mut silence = None;
+            while let Ok((language, phrasings)) = rx.recv() {
+                let started = Instant::now();
+                if silence.is_none() {
+                    match encode_silence(&ctx, &opts, &closing) {
+                        Ok(made) => silence = Some(made),
+                        Err(_) if closing.load(Ordering::Relaxed) => return,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "phrasing priors not worked out ahead");
+                            return;
+                        }
+                    }
+                }
+                let (state, runs) = silence.as_mut().expect("made above");
+                for chunk in phrasings.chunks(PHRASINGS_AT_A_TIME) {
+                    if closing.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let budget = forced::Budget {
+                        calls: opts.rescore_budget,
+                        runs: *runs,
+                        threads: 1,
+                    };
+                    if let Err(e) =
+                        forced::warm_priors(&ctx, state, &priors, &language, chunk, budget)
+                    {
+                        tracing::warn!(error = %e, "phrasing priors not worked out ahead");
+                    }
+                }
                 tracing::info!(
-                    phrasings = p.done,
+                    %language,
+                    phrasings = phrasings.len(),
                     secs = started.elapsed().as_secs_f32(),
                     "phrasing priors ready"
                 );
             }
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
+        })
+        .map_err(|e| SttError::Failed(e.to_string()))?;
+    Ok((PriorWork(tx), handle))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn work_is_taken_a_language_at_a_time_in_order() {
-        let w = PriorWork::default();
-        assert!(w.take(4).is_none());
-        w.push("da", vec!["a".into(), "b".into(), "c".into()]);
-        w.push("en", vec!["x".into()]);
-        assert_eq!(w.take(2), Some(("da".into(), vec!["a".into(), "b".into()])));
-        assert_eq!(w.take(4), Some(("da".into(), vec!["c".into()])));
-        assert!(!w.is_empty());
-        assert_eq!(w.take(4), Some(("en".into(), vec!["x".into()])));
-        assert!(w.is_empty());
+/// Nice 19 for this thread alone (Linux schedules threads by their own nice value).
+fn lowest_priority() {
+    // SAFETY: plain syscalls about the calling thread.
+    let failed = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19) };
+    if failed != 0 {
+        tracing::debug!("the phrasing priors thread keeps its CPU priority");
     }
 }

@@ -10,8 +10,8 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, TryLockError};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use prometheus_client::metrics::counter::Counter;
@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 use whisper_rs::{WhisperContext, WhisperContextParameters};
 
 use super::forced::{CandidateSource, Hint, Priors};
-use super::priors_warmup::{PriorWork, IDLE_BEFORE_PRIORS};
+use super::priors_warmup::{self, PriorWork};
 use super::worker::Worker;
 pub use super::worker::{audio_ctx_for, collapse_repeats};
 use crate::audio::resample::{i16_to_f32, resample};
@@ -145,7 +145,8 @@ pub struct Recognizer {
     /// Workers decoding now.
     busy: Arc<AtomicUsize>,
     workers: usize,
-    prior_work: PriorWork,
+    // Dropped before `_threads` too: the priors thread's queue closes.
+    prior_work: Arc<PriorWork>,
     _threads: Arc<Threads>,
 }
 
@@ -189,7 +190,6 @@ impl Recognizer {
         let rx = Arc::new(Mutex::new(rx));
         let metrics = SttMetrics::default();
         let priors = Priors::default();
-        let prior_work = PriorWork::default();
         let busy = Arc::new(AtomicUsize::new(0));
         let closing = Abandon::default();
         let mut handles = Vec::new();
@@ -210,7 +210,6 @@ impl Recognizer {
             let opts = opts.clone();
             let depth = metrics.queue_depth.clone();
             let busy = busy.clone();
-            let work = prior_work.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("stt-{i}"))
                 .spawn(move || {
@@ -226,32 +225,11 @@ impl Recognizer {
                         }
                     }
                     loop {
-                        let next = if i == 0 && !work.is_empty() {
-                            // The first worker makes the priors while no turn waits:
-                            // when another worker is waiting for turns (it holds the
-                            // queue), at once; else after a moment's wait for one.
-                            match rx.try_lock() {
-                                Ok(rx) => rx.recv_timeout(IDLE_BEFORE_PRIORS),
-                                Err(TryLockError::WouldBlock) => Err(RecvTimeoutError::Timeout),
-                                Err(TryLockError::Poisoned(_)) => return,
-                            }
-                        } else {
-                            match rx.lock() {
-                                Ok(rx) => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-                                Err(_) => return,
-                            }
+                        let job = match rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
                         };
-                        let job = match next {
-                            Ok(job) => job,
-                            Err(RecvTimeoutError::Timeout) => {
-                                // Busy: a turn meanwhile decodes with one thread.
-                                busy.fetch_add(1, Ordering::SeqCst);
-                                worker.warm_priors(&work, &opts);
-                                busy.fetch_sub(1, Ordering::SeqCst);
-                                continue;
-                            }
-                            Err(RecvTimeoutError::Disconnected) => return,
-                        };
+                        let Ok(job) = job else { return };
                         // Busy before no longer queued, so an idle check never sees neither.
                         let others = busy.fetch_add(1, Ordering::SeqCst);
                         depth.dec();
@@ -266,19 +244,22 @@ impl Recognizer {
                 .map_err(|e| SttError::Failed(e.to_string()))?;
             handles.push(handle);
         }
+        let (prior_work, priors_thread) =
+            priors_warmup::spawn(ctx.clone(), priors.clone(), opts.clone(), closing.clone())?;
+        handles.push(priors_thread);
         Ok(Recognizer {
             jobs: tx,
             queue: opts.queue,
             metrics,
             busy,
             workers: opts.workers.max(1),
-            prior_work,
+            prior_work: Arc::new(prior_work),
             _threads: Arc::new(Threads { closing, handles }),
         })
     }
 
-    /// Phrasings in `language` a turn may score: their priors are worked out while
-    /// the workers have no turn to decode.
+    /// Phrasings in `language` a turn may score: their priors are worked out in the
+    /// background, after every caller's turn.
     pub fn warm_priors(&self, language: &str, phrasings: Vec<String>) {
         self.prior_work.push(language, phrasings);
     }

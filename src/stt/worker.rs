@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperState};
 
 use super::forced::{self, Priors};
-use super::priors_warmup::{PriorWork, PHRASINGS_AT_A_TIME};
 use super::recognizer::{
     Abandon, Job, SttError, SttOptions, Transcript, MIN_SAMPLES_16K, SWITCH_LANGUAGE_LOG_ODDS,
 };
@@ -119,61 +118,44 @@ impl Worker {
         })
     }
 
-    /// Works out the priors of a few waiting phrasings.
-    pub(super) fn warm_priors(&mut self, work: &PriorWork, opts: &SttOptions) {
-        let Some((language, phrasings)) = work.take(PHRASINGS_AT_A_TIME) else {
-            return;
-        };
-        let warmed = self.ensure_silence(opts).and_then(|()| {
-            let silence = self.silence.as_mut().expect("made above");
-            let budget = forced::Budget {
-                calls: opts.rescore_budget,
-                runs: self.runs,
-                threads: 1,
-            };
-            forced::warm_priors(
-                &self.ctx,
-                silence,
-                &self.priors,
-                &language,
-                &phrasings,
-                budget,
-            )
-            .map_err(|e| SttError::Failed(e.to_string()))
-        });
-        if let Err(e) = warmed {
-            tracing::warn!(error = %e, "phrasing priors not worked out ahead");
-        }
-        work.done(phrasings.len());
-    }
-
     /// Makes the state holding encoded silence, once (given up when `closing` is set).
     pub(super) fn ensure_silence(&mut self, opts: &SttOptions) -> Result<(), SttError> {
         if self.silence.is_none() {
-            let mut state = self
-                .ctx
-                .create_state()
-                .map_err(|e| SttError::Failed(e.to_string()))?;
-            transcribe(
-                &mut state,
-                &vec![0.0; 3 * 16000],
-                ("da", ""),
-                opts,
-                1,
-                Some(&self.closing),
-            )?;
-            self.runs = forced::rows_come_back(&self.ctx, &mut state)
-                .map_err(|e| SttError::Failed(e.to_string()))?;
-            if !self.runs {
-                tracing::warn!(
-                    "whisper.cpp returns one row of logits per call (not built with \
-                     scripts/whisper-rows.cmake): phrasings are scored a token at a time"
-                );
-            }
+            let (state, runs) = encode_silence(&self.ctx, opts, &self.closing)?;
+            self.runs = runs;
             self.silence = Some(state);
         }
         Ok(())
     }
+}
+
+/// A state holding encoded silence (what phrasings' priors are scored on), and
+/// whether a decoder call returns every row of logits (`forced::rows_come_back`).
+pub(super) fn encode_silence(
+    ctx: &WhisperContext,
+    opts: &SttOptions,
+    closing: &Abandon,
+) -> Result<(WhisperState, bool), SttError> {
+    let mut state = ctx
+        .create_state()
+        .map_err(|e| SttError::Failed(e.to_string()))?;
+    transcribe(
+        &mut state,
+        &vec![0.0; 3 * 16000],
+        ("da", ""),
+        opts,
+        1,
+        Some(closing),
+    )?;
+    let runs =
+        forced::rows_come_back(ctx, &mut state).map_err(|e| SttError::Failed(e.to_string()))?;
+    if !runs {
+        tracing::warn!(
+            "whisper.cpp returns one row of logits per call (not built with \
+             scripts/whisper-rows.cmake): phrasings are scored a token at a time"
+        );
+    }
+    Ok((state, runs))
 }
 
 /// Whisper's free transcript of `audio` and its mean token probability; leaves the
