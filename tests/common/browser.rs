@@ -103,6 +103,17 @@ impl Browser {
         params: serde_json::Value,
         in_page: bool,
     ) -> serde_json::Value {
+        self.try_call(method, params, in_page)
+            .unwrap_or_else(|reply| panic!("{method}: {reply}"))
+    }
+
+    /// The result of a DevTools call, or its error reply (the page navigated, say).
+    fn try_call(
+        &mut self,
+        method: &str,
+        params: serde_json::Value,
+        in_page: bool,
+    ) -> Result<serde_json::Value, serde_json::Value> {
         self.next_id += 1;
         let mut msg = serde_json::json!({"id": self.next_id, "method": method, "params": params});
         if in_page {
@@ -116,8 +127,10 @@ impl Browser {
             buf.pop();
             let reply: serde_json::Value = serde_json::from_slice(&buf).unwrap();
             if reply["id"] == self.next_id {
-                assert!(reply.get("error").is_none(), "{method}: {reply}");
-                return reply["result"].clone();
+                return match reply.get("error") {
+                    None => Ok(reply["result"].clone()),
+                    Some(_) => Err(reply),
+                };
             }
         }
     }
@@ -145,7 +158,13 @@ impl Browser {
             "(() => {{ try {{ return !!({condition}); }} catch (e) {{ return false; }} }})()"
         );
         while started.elapsed() < limit {
-            if self.eval(&guarded) == serde_json::Value::Bool(true) {
+            // Mid-navigation the page has no context to evaluate in: not yet.
+            let now = self.try_call(
+                "Runtime.evaluate",
+                serde_json::json!({"expression": guarded, "returnByValue": true}),
+                true,
+            );
+            if now.is_ok_and(|r| r["result"]["value"] == serde_json::Value::Bool(true)) {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(200));
@@ -165,7 +184,12 @@ impl Browser {
     pub fn login(&mut self, token: &str, then: &str) {
         self.eval(&format!(
             "fetch('/login', {{method: 'POST', body: new URLSearchParams({{token: {token:?}}})}})\
-             .then(() => {{ location.href = {then:?}; }})"
+             .then(r => r.status)"
+        ));
+        // Navigate after this evaluation has answered: navigating inside it raced its
+        // reply ("Inspected target navigated or closed").
+        self.eval(&format!(
+            "setTimeout(() => {{ location.href = {then:?}; }}, 0)"
         ));
     }
 
