@@ -5,8 +5,8 @@
 //! (the last speech frame it heard → the first packet of the answer itself).
 //!
 //! The web caller is a WebRTC peer of our own (the `webrtc` crate) doing what the
-//! page does: `GET /webrtc/ice`, `POST /webrtc/offer`, Opus out, audio back; a browser
-//! adds its own jitter buffer and playout on top, which no bench here can see.
+//! page does on a LAN (no STUN or TURN): `POST /webrtc/offer`, Opus out, audio back; a
+//! browser adds its own jitter buffer and playout on top, which no bench here can see.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
