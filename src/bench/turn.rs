@@ -20,7 +20,7 @@ pub(super) fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
 }
 
-pub(super) fn free_port() -> std::io::Result<u16> {
+fn free_port() -> std::io::Result<u16> {
     Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
@@ -38,18 +38,23 @@ fn mean(metrics: &str, name: &str) -> f64 {
     value("_sum") / value("_count")
 }
 
-pub async fn run(mut config: Config, levels: &[usize], out: &mut String) -> anyhow::Result<()> {
-    use std::fmt::Write;
+/// An in-process gateway on free loopback ports with an English line, its prompt
+/// cache given time to warm, as it would be long before the first real call.
+pub(super) async fn start_gateway(
+    mut config: Config,
+) -> anyhow::Result<(crate::serve::Running, CancellationToken)> {
     config.sip.listen = format!("127.0.0.1:{}", free_port()?).parse()?;
     config.http.listen = format!("127.0.0.1:{}", free_port()?).parse()?;
     config.stt.language = "en".into();
     let cancel = CancellationToken::new();
     let running = crate::serve::start(config, cancel.clone()).await?;
-    // Let the prompt cache warm, as it would long before the first real call.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let dir = std::env::temp_dir().join(format!("voicebot-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let questions: Vec<_> = fixtures::load()
+    Ok((running, cancel))
+}
+
+/// The English questions a turn bench asks (no CPR numbers, no small talk).
+pub(super) fn english_questions() -> anyhow::Result<Vec<fixtures::Fixture>> {
+    Ok(fixtures::load()
         .map_err(anyhow::Error::msg)?
         .into_iter()
         .filter(|f| {
@@ -58,7 +63,15 @@ pub async fn run(mut config: Config, levels: &[usize], out: &mut String) -> anyh
                 && !f.id.contains("cpr")
                 && f.topic != "general"
         })
-        .collect();
+        .collect())
+}
+
+pub async fn run(config: Config, levels: &[usize], out: &mut String) -> anyhow::Result<()> {
+    use std::fmt::Write;
+    let (running, cancel) = start_gateway(config).await?;
+    let dir = std::env::temp_dir().join(format!("voicebot-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let questions = english_questions()?;
     writeln!(
         out,
         "| callers | turns | first audio p50 s | p95 s | answer p50 s | p95 s | max s | endpointing s | recognition wait s | intent s | answer to wire s | early decodes | no reply |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|"

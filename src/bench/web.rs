@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 use webrtc::api::interceptor_registry::register_default_interceptors;
 use webrtc::api::media_engine::{MediaEngine, MIME_TYPE_OPUS};
 use webrtc::api::setting_engine::SettingEngine;
@@ -28,8 +27,7 @@ use webrtc::rtp_transceiver::rtp_codec::RTCRtpCodecCapability;
 use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
 use webrtc::track::track_local::TrackLocal;
 
-use super::fixtures;
-use super::turn::{free_port, percentile};
+use super::turn::{english_questions, percentile, start_gateway};
 use crate::audio::resample::{f32_to_i16, i16_to_f32, resample};
 use crate::audio::wav;
 use crate::call::turn_metrics::TurnTiming;
@@ -53,23 +51,12 @@ struct Rows {
 
 pub async fn run(mut config: Config, turns: usize, out: &mut String) -> anyhow::Result<()> {
     use std::fmt::Write;
-    config.sip.listen = format!("127.0.0.1:{}", free_port()?).parse()?;
-    config.http.listen = format!("127.0.0.1:{}", free_port()?).parse()?;
-    config.stt.language = "en".into();
     config.webrtc.enabled = true;
-    let cancel = CancellationToken::new();
-    let running = crate::serve::start(config, cancel.clone()).await?;
-    // Let the prompt cache warm, as it would long before the first real call.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (running, cancel) = start_gateway(config).await?;
     let dir = std::env::temp_dir().join(format!("voicebot-bench-web-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let questions: Vec<_> = fixtures::load()
-        .map_err(anyhow::Error::msg)?
-        .into_iter()
-        .filter(|f| f.lang == "en" && f.source == "espeak-ng" && f.topic != "general")
-        .filter(|f| !f.id.contains("cpr"))
-        .take(turns)
-        .collect();
+    let mut questions = english_questions()?;
+    questions.truncate(turns);
     let (mut sip, mut web) = (Rows::default(), Rows::default());
     for f in &questions {
         // The same 16 kHz recording for both: the phone line narrows it to 8 kHz.
