@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use crate::config::SttConfig;
+use crate::intent::acoustic;
 use crate::intent::reload::{self, SharedMatcher};
 use crate::intent::resolution::{Language, Request};
 use crate::stt::forced::CandidateSource;
@@ -26,8 +27,13 @@ impl Understanding {
         let candidates = self.config.rescore.then(|| {
             let matcher = self.matcher.clone();
             let top = self.config.rescore_candidates;
-            Arc::new(move |text: &str, lang: &str| {
-                reload::current(&matcher).candidates(text, lang.parse().unwrap_or_default(), top)
+            Arc::new(move |text: &str, lang: &str, confidence: f32| {
+                let matcher = reload::current(&matcher);
+                let lang = lang.parse().unwrap_or_default();
+                if !acoustic::may_overrule(confidence, matcher.text_confidence(text, lang)) {
+                    return Vec::new();
+                }
+                matcher.candidates(text, lang, top)
             }) as CandidateSource
         });
         let other = if language == "en" { "da" } else { "en" };
@@ -36,7 +42,7 @@ impl Understanding {
             prompt: self.config.prompt_for(language).to_string(),
             candidates,
             // Hints are not weighed for a transcript whisper is sure of: don't make them.
-            rescore_below: crate::intent::acoustic::SURE_TRANSCRIPT,
+            rescore_below: acoustic::SURE_TRANSCRIPT,
             detect: (turn == 1 && self.config.detect_language).then(|| other.to_string()),
             detect_prompt: self.config.prompt_for(other).to_string(),
         }

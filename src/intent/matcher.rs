@@ -87,12 +87,7 @@ impl Matcher {
         if words.is_empty() {
             return self.empty_turn(lang);
         }
-        // The placeholders say nothing about the topic; "[TELEFON]" must not match the
-        // intent about our phone number.
-        let topical = [privacy::CPR, privacy::PHONE, privacy::EMAIL]
-            .iter()
-            .fold(text.clone(), |t, p| t.replace(p, " "));
-        let ranked = self.rank(req, &topical);
+        let ranked = self.rank(req, &topical(&text));
         let (best, top) = ranked[0];
         let runner_up = ranked.get(1).map_or(0.0, |r| r.1);
         let confidence = calibrate(top, runner_up);
@@ -113,7 +108,7 @@ impl Matcher {
             Kind::Yes | Kind::No | Kind::Repeat | Kind::Goodbye
         );
         if !conversational {
-            match acoustic::weigh(&self.kb, req, best) {
+            match acoustic::weigh(&self.kb, req, best, confidence) {
                 Heard::Nothing => {}
                 Heard::Agrees => {
                     return self.act_on(lang, intent, confidence.max(ANSWER_CONFIDENCE))
@@ -158,6 +153,17 @@ impl Matcher {
             return self.clarify(lang, &ranked, confidence, reason);
         }
         self.act_on(lang, intent, confidence)
+    }
+
+    /// How sure the text match of a first turn's `text` is (the calibrated confidence
+    /// `resolve` starts from).
+    pub fn text_confidence(&self, text: &str, lang: Language) -> f32 {
+        let mut scores = self.index.scores(lang, &topical(&privacy::redact(text)));
+        scores.sort_by(|a, b| b.total_cmp(a));
+        calibrate(
+            scores.first().copied().unwrap_or(0.0),
+            scores.get(1).copied().unwrap_or(0.0),
+        )
     }
 
     /// Intents by descending score, with the previous turn's topic nudged up.
@@ -348,6 +354,14 @@ pub fn calibrate(top: f32, runner_up: f32) -> f32 {
     } else {
         p
     }
+}
+
+/// `text` (redacted) without its placeholders: they say nothing about the topic, and
+/// "[TELEFON]" must not match the intent about our phone number.
+fn topical(text: &str) -> String {
+    [privacy::CPR, privacy::PHONE, privacy::EMAIL]
+        .iter()
+        .fold(text.to_string(), |t, p| t.replace(p, " "))
 }
 
 /// The top score's lead over the runner-up, relative to the top score (0.0 to 1.0).

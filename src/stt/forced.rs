@@ -15,7 +15,9 @@ pub use crate::intent::candidates::PhraseSet;
 pub use crate::intent::resolution::Hint;
 
 /// Candidates for a transcript in a language, best first (from the knowledge base).
-pub type CandidateSource = Arc<dyn Fn(&str, &str) -> Vec<PhraseSet> + Send + Sync>;
+/// The phrasings to score for (transcript, language, whisper's confidence in it);
+/// none when the audio could not change what the text match decides.
+pub type CandidateSource = Arc<dyn Fn(&str, &str, f32) -> Vec<PhraseSet> + Send + Sync>;
 
 /// Log-probabilities of phrasings on silent audio, per language and token sequence:
 /// computed once per phrasing and shared by all workers.

@@ -82,28 +82,30 @@ impl Worker {
             }
         }
         let rescore_started = Instant::now();
-        let hints = match &turn.candidates {
-            Some(source) if confidence < turn.rescore_below => {
-                let sets = source(&text, &language);
-                tracing::trace!(%text, "scoring phrasings");
-                self.ensure_silence(opts)?;
-                let silence = self.silence.as_mut().expect("made above");
-                forced::score(
-                    &self.ctx,
-                    &mut self.state,
-                    silence,
-                    &self.priors,
-                    &language,
-                    &sets,
-                    forced::Budget {
-                        calls: opts.rescore_budget,
-                        runs: self.runs,
-                        threads: threads.max(1) as usize,
-                    },
-                )
-                .map_err(|e| SttError::Failed(e.to_string()))?
-            }
+        let sets = match &turn.candidates {
+            Some(source) if confidence < turn.rescore_below => source(&text, &language, confidence),
             _ => Vec::new(),
+        };
+        let hints = if sets.is_empty() {
+            Vec::new()
+        } else {
+            tracing::trace!(%text, "scoring phrasings");
+            self.ensure_silence(opts)?;
+            let silence = self.silence.as_mut().expect("made above");
+            forced::score(
+                &self.ctx,
+                &mut self.state,
+                silence,
+                &self.priors,
+                &language,
+                &sets,
+                forced::Budget {
+                    calls: opts.rescore_budget,
+                    runs: self.runs,
+                    threads: threads.max(1) as usize,
+                },
+            )
+            .map_err(|e| SttError::Failed(e.to_string()))?
         };
         Ok(Transcript {
             text,

@@ -248,3 +248,36 @@ fn confidence_grows_with_score_and_margin() {
         "a tie is never answered"
     );
 }
+
+#[test]
+fn a_fair_transcript_with_a_clear_text_match_is_not_overruled_by_the_audio() {
+    // Seen from a web caller under load: whisper 0.77 sure, the audio preferring the
+    // lost passport; the words say renewing it.
+    let text = "My passport runs out of extra months, how do I renew it?";
+    let clear = MATCHER.text_confidence(text, Language::En);
+    assert!(clear >= acoustic::CLEAR_TEXT, "{clear}");
+    let mut req = Request::new(text, Language::En);
+    req.hints = vec![
+        super::super::resolution::Hint {
+            intent_id: "pas_koerekort.mistet_pas".into(),
+            score: 1.5,
+        },
+        super::super::resolution::Hint {
+            intent_id: "pas_koerekort.nyt_pas".into(),
+            score: 0.2,
+        },
+    ];
+    req.asr_confidence = Some(0.77);
+    let r = MATCHER.resolve(&req);
+    assert_eq!(
+        (r.action, r.intent_id.as_str()),
+        (Action::Answer, "pas_koerekort.nyt_pas")
+    );
+    assert_eq!(r.confidence, clear);
+    // Less sure of its words, the same audio makes the bot ask about both.
+    req.asr_confidence = Some(0.6);
+    let r = MATCHER.resolve(&req);
+    assert_eq!(r.action, Action::Clarify);
+    let named: Vec<&str> = r.candidates.iter().map(|c| c.intent_id.as_str()).collect();
+    assert_eq!(named, ["pas_koerekort.mistet_pas", "pas_koerekort.nyt_pas"]);
+}
