@@ -181,7 +181,15 @@ fn a_relay_only_web_caller_talks_to_the_bot_through_turn() {
         gw.log(),
         turn.log()
     );
-    let route = page.eval("voicebotRoute()");
+    // The stats may name the chosen pair a moment after the page says Connected.
+    let started = std::time::Instant::now();
+    let route = loop {
+        let route = page.eval("voicebotRoute()");
+        if !route.is_null() || started.elapsed() > Duration::from_secs(5) {
+            break route;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert_eq!(route["local"], "relay", "{route}");
     // coturn accepted the minted username ("<expiry>:voicebot") and relayed.
     let log = turn.log();
