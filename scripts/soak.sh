@@ -34,7 +34,19 @@ ln -sfn /usr/share/sip-tester "$out/pcap"
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
-sip_port=$(free_port) http_port=$(free_port) uac_port=$(free_port) media_port=$(free_port)
+# sipp gives each call its own media port counting up from -mp ([auto_media_port]): a
+# high ephemeral base passes 65535 within a round, and the gateway rightly answers
+# those INVITEs 488. The base is a free UDP port low enough for a round to fit.
+free_media_base() {
+  python3 -c 'import socket, sys
+for p in range(30000, 40000, 2):
+    try:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", p)); s.close(); print(p); sys.exit()
+    except OSError:
+        pass
+sys.exit("no free media port")'
+}
+sip_port=$(free_port) http_port=$(free_port) uac_port=$(free_port) media_port=$(free_media_base)
 cat > "$out/voicebot.toml" <<EOF
 [sip]
 listen = "127.0.0.1:$sip_port"
