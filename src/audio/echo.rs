@@ -1,0 +1,279 @@
+//! Is what comes back from the caller's line the bot's own voice (echo)?
+//!
+//! A phone's hybrid or a speakerphone sends part of what the bot says back to us, some
+//! 50–800 ms later and some dB quieter. Heard as speech, that echo barges in on the
+//! bot's own answer. The gate learns the echo path from the two streams' loudness
+//! envelopes: the delay at which the heard envelope follows the sent one (Pearson
+//! correlation of the changes of 20 ms frame levels in dB) and how much quieter it
+//! comes back. While
+//! it knows the path, a heard frame no louder than the echo it predicts (plus a margin)
+//! is echo and is muted; a caller talking over the bot is louder than that and passes
+//! (the double-talk rule of echo suppressors, with the path's loss learnt instead of
+//! assumed). Learning takes about the bot's first half second of talk; nothing is
+//! muted before (assuming the worst echo until then cut the first words of callers
+//! who talk over the greeting). A line that sends nothing back never locks, and
+//! nothing is muted.
+//!
+//! Sans-IO: one `sent` per frame that went out, `heard` with what came in; the frame
+//! clock is the only clock.
+
+use std::collections::VecDeque;
+
+/// The longest echo delay the gate finds, in frames (800 ms at 20 ms).
+const MAX_DELAY: usize = 40;
+/// Frames over which the envelopes are correlated: a second of the bot talking holds
+/// enough syllables that two independent voices do not correlate by chance.
+const WINDOW: usize = 50;
+const HISTORY: usize = MAX_DELAY + WINDOW;
+/// Correlation from which the heard envelope is taken to be an echo of the sent one.
+const LOCK_R: f32 = 0.85;
+/// An echo path is forgotten when, with the bot talking, what comes back is this much
+/// quieter than its echo would be: the echo is gone. (A caller talking over the bot
+/// makes the envelopes disagree too, but louder: the path stays.)
+const GONE_DB: f32 = 10.0;
+/// Level in dB (re 1 LSB²) above which a sent frame counts as the bot talking (about
+/// -50 dBFS).
+const ACTIVE_DB: f32 = 40.0;
+/// Levels below this (about -60 dBFS: a line's hiss, digital silence) count as equal.
+const FLOOR_DB: f32 = 30.0;
+/// A heard frame must be this much louder than the predicted echo to be the caller.
+const MARGIN_DB: f32 = 6.0;
+/// Frames of the window in which the bot must talk before the path is judged, and
+/// frames after a first finding at which it is confirmed: together a little under the
+/// 600 ms of speech that barges in, so the greeting's own echo is muted before it can.
+const MIN_ACTIVE: usize = 12;
+const CONFIRM_AFTER: usize = 10;
+/// Candidates kept at once, and for how many frames.
+const MAX_CANDIDATES: usize = 4;
+const CANDIDATE_LIFE: usize = 2 * WINDOW;
+/// How far apart two findings of one echo path's gain may be, in dB.
+const GAIN_SPREAD_DB: f32 = 3.0;
+/// Frames a caller's frame keeps the gate open: speech louder than the echo in one
+/// syllable goes on through its quieter sounds.
+const HANGOVER: u32 = 15;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EchoPath {
+    /// Frames from a sent frame to its echo.
+    pub delay: usize,
+    /// Echo level minus sent level, in dB (negative: quieter).
+    pub gain_db: f32,
+}
+
+pub struct EchoGate {
+    frame: usize,
+    /// Level of each sent frame, newest last.
+    sent: VecDeque<f32>,
+    /// Level of each heard frame (before muting), newest last.
+    heard: VecDeque<f32>,
+    pending: Vec<i16>,
+    path: Option<EchoPath>,
+    /// Paths found once, and frames since: one is taken when found again at least
+    /// `CONFIRM_AFTER` frames later at the same delay and gain (one high correlation
+    /// can be chance; the best delay of a half-filled window can also wander).
+    candidates: Vec<(EchoPath, usize)>,
+    /// Frames the gate stays open after the caller was heard over the bot.
+    open: u32,
+    muted: u64,
+}
+
+impl EchoGate {
+    /// A gate for frames of `frame` samples (the packet time at the line's rate).
+    pub fn new(frame: usize) -> EchoGate {
+        EchoGate {
+            frame: frame.max(1),
+            // Before the call the line was silent both ways: judging can start with
+            // the bot's first words, not a second into the call.
+            sent: VecDeque::from(vec![0.0; HISTORY]),
+            heard: VecDeque::from(vec![0.0; HISTORY]),
+            pending: Vec::new(),
+            path: None,
+            candidates: Vec::new(),
+            open: 0,
+            muted: 0,
+        }
+    }
+
+    /// A frame went out to the caller (silence counts: it keeps the clock).
+    pub fn sent(&mut self, frame: &[i16]) {
+        push(&mut self.sent, level_db(frame));
+    }
+
+    /// Audio from the caller: returns it with the frames that are only echo muted.
+    /// Whole frames are judged; a partial one waits for the rest.
+    pub fn heard(&mut self, pcm: &[i16]) -> Vec<i16> {
+        self.pending.extend_from_slice(pcm);
+        let whole = self.pending.len() / self.frame * self.frame;
+        let mut out: Vec<i16> = self.pending.drain(..whole).collect();
+        for f in out.chunks_exact_mut(self.frame) {
+            let level = level_db(f);
+            push(&mut self.heard, level);
+            self.learn();
+            if self.is_echo(level) {
+                f.fill(0);
+                self.muted += 1;
+            }
+        }
+        out
+    }
+
+    pub fn path(&self) -> Option<EchoPath> {
+        self.path
+    }
+
+    /// Frames muted so far.
+    pub fn muted(&self) -> u64 {
+        self.muted
+    }
+
+    /// The sent level `delay` frames before the newest heard frame.
+    fn sent_at(&self, delay: usize) -> Option<f32> {
+        // The newest sent frame went out with the newest heard one.
+        self.sent
+            .len()
+            .checked_sub(1 + delay)
+            .and_then(|i| self.sent.get(i).copied())
+    }
+
+    fn is_echo(&mut self, level: f32) -> bool {
+        let Some(path) = self.path else {
+            return false;
+        };
+        // The echo smears over a frame either side of its delay.
+        let loudest = (path.delay.saturating_sub(1)..=path.delay + 1)
+            .filter_map(|d| self.sent_at(d))
+            .fold(f32::MIN, f32::max);
+        if loudest < ACTIVE_DB {
+            return false;
+        }
+        if level > loudest + path.gain_db + MARGIN_DB {
+            self.open = HANGOVER;
+            return false;
+        }
+        if self.open > 0 {
+            self.open -= 1;
+            return false;
+        }
+        true
+    }
+
+    /// Finds the delay at which the heard envelope best follows the sent one; forgets
+    /// the path when its echo is no longer there.
+    fn learn(&mut self) {
+        // Newest first; both histories are always full (they start as silence).
+        let heard: Vec<f32> = self.heard.iter().rev().take(WINDOW).copied().collect();
+        let sent: Vec<f32> = self.sent.iter().rev().copied().collect();
+        let (heard_changes, sent_changes) = (changes(&heard), changes(&sent));
+        let mut best: Option<(f32, EchoPath)> = None;
+        for delay in 0..=MAX_DELAY {
+            let window = delay..delay + WINDOW;
+            let Some((r, gain_db)) = follows(
+                (&heard, &heard_changes),
+                (&sent[window.clone()], &sent_changes[delay..window.end - 1]),
+            ) else {
+                continue;
+            };
+            if best.is_none_or(|(b, _)| r > b) {
+                best = Some((r, EchoPath { delay, gain_db }));
+            }
+            if self
+                .path
+                .is_some_and(|p| p.delay == delay && gain_db < p.gain_db - GONE_DB)
+            {
+                tracing::debug!(gain_db, "echo path gone");
+                self.path = None;
+            }
+        }
+        for c in &mut self.candidates {
+            c.1 += 1;
+        }
+        self.candidates.retain(|c| c.1 < CANDIDATE_LIFE);
+        let Some((r, found)) = best.filter(|(r, _)| *r >= LOCK_R) else {
+            return;
+        };
+        let near = |p: &EchoPath| p.delay.abs_diff(found.delay) <= 1;
+        if self.path.as_ref().is_some_and(near) {
+            // The known path, tracked.
+            self.path = Some(found);
+            return;
+        }
+        match self.candidates.iter().position(|(c, _)| near(c)) {
+            Some(i) => {
+                let (c, age) = self.candidates[i];
+                if age >= CONFIRM_AFTER && (c.gain_db - found.gain_db).abs() <= GAIN_SPREAD_DB {
+                    tracing::debug!(r, ?found, "echo path");
+                    self.path = Some(found);
+                    self.candidates.clear();
+                }
+            }
+            None if self.candidates.len() < MAX_CANDIDATES => self.candidates.push((found, 0)),
+            None => {}
+        }
+    }
+}
+
+/// How well the heard envelope follows a window of the sent one (levels and their
+/// changes, newest first), and the gain between them; `None` when the bot talked too
+/// little then to tell.
+fn follows(heard: (&[f32], &[f32]), sent: (&[f32], &[f32])) -> Option<(f32, f32)> {
+    if sent.0.iter().filter(|&&l| l >= ACTIVE_DB).count() < MIN_ACTIVE {
+        return None;
+    }
+    Some((pearson(heard.1, sent.1)?, mean_gain(heard.0, sent.0)))
+}
+
+fn push(history: &mut VecDeque<f32>, level: f32) {
+    if history.len() == HISTORY {
+        history.pop_front();
+    }
+    history.push_back(level);
+}
+
+/// Frame-to-frame changes of level above a floor. Correlating the changes, not the
+/// levels, makes two voices' talk and pause patterns (which alone can line up by
+/// chance over a second) count for less than each rise and fall landing on the same
+/// frame, which only an echo does at many frames in a row.
+fn changes(levels: &[f32]) -> Vec<f32> {
+    levels
+        .windows(2)
+        .map(|w| w[0].max(FLOOR_DB) - w[1].max(FLOOR_DB))
+        .collect()
+}
+
+/// Mean power of a frame in dB re 1 LSB² (0 for digital silence).
+fn level_db(frame: &[i16]) -> f32 {
+    if frame.is_empty() {
+        return 0.0;
+    }
+    let power = frame.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / frame.len() as f64;
+    (10.0 * (power + 1.0).log10()) as f32
+}
+
+/// Echo level minus sent level, over the frames where the bot talked.
+fn mean_gain(heard: &[f32], sent: &[f32]) -> f32 {
+    let pairs: Vec<f32> = heard
+        .iter()
+        .zip(sent)
+        .filter(|(_, &s)| s >= ACTIVE_DB)
+        .map(|(h, s)| h - s)
+        .collect();
+    pairs.iter().sum::<f32>() / pairs.len().max(1) as f32
+}
+
+/// Pearson correlation; `None` when either side is flat (a steady tone or silence
+/// tells nothing about delay).
+fn pearson(a: &[f32], b: &[f32]) -> Option<f32> {
+    let n = a.len() as f32;
+    let (ma, mb) = (a.iter().sum::<f32>() / n, b.iter().sum::<f32>() / n);
+    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        ab += (x - ma) * (y - mb);
+        aa += (x - ma) * (x - ma);
+        bb += (y - mb) * (y - mb);
+    }
+    // Less than ~1 dB of spread is flat.
+    (aa / n > 1.0 && bb / n > 1.0).then(|| ab / (aa * bb).sqrt())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,237 @@
+use super::*;
+
+const FRAME: usize = 160;
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn unit(&mut self) -> f32 {
+        (self.next() % 10_000) as f32 / 10_000.0
+    }
+}
+
+/// Speech-like audio: noise in stretches of 60–300 ms, talk or pause; in talk each
+/// 20 ms has a loudness of its own (speech sounds rise and fall from frame to frame).
+fn talk(rng: &mut Rng, frames: usize, peak: f32) -> Vec<i16> {
+    let mut out = Vec::with_capacity(frames * FRAME);
+    while out.len() < frames * FRAME {
+        let len = (3 + rng.next() % 12) as usize;
+        let loud = rng.unit() > 0.3;
+        for _ in 0..len {
+            let amp = if loud {
+                peak * (0.2 + 0.8 * rng.unit())
+            } else {
+                0.0
+            };
+            for _ in 0..FRAME {
+                out.push(((rng.unit() * 2.0 - 1.0) * amp) as i16);
+            }
+        }
+    }
+    out.truncate(frames * FRAME);
+    out
+}
+
+fn noise(rng: &mut Rng, frames: usize, amp: f32) -> Vec<i16> {
+    (0..frames * FRAME)
+        .map(|_| ((rng.unit() * 2.0 - 1.0) * amp) as i16)
+        .collect()
+}
+
+/// What comes back: `sent` `delay` frames later, `gain_db` quieter, plus line noise.
+fn echo_of(sent: &[i16], delay: usize, gain_db: f32, line: &[i16]) -> Vec<i16> {
+    let g = 10f32.powf(gain_db / 20.0);
+    (0..sent.len())
+        .map(|i| {
+            let e = i
+                .checked_sub(delay * FRAME)
+                .map_or(0.0, |j| f32::from(sent[j]) * g);
+            (e + f32::from(line[i])).clamp(-32768.0, 32767.0) as i16
+        })
+        .collect()
+}
+
+fn mix(a: &[i16], b: &[i16]) -> Vec<i16> {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| (i32::from(x) + i32::from(y)).clamp(-32768, 32767) as i16)
+        .collect()
+}
+
+/// The frames in `frames` whose audio `lag` frames earlier is loud speech.
+fn loud(audio: &[i16], frames: std::ops::Range<usize>, lag: usize) -> Vec<usize> {
+    frames
+        .filter(|&i| level_db(&audio[(i - lag) * FRAME..(i - lag + 1) * FRAME]) > 60.0)
+        .collect()
+}
+
+/// Runs the gate a frame at a time as the RTP session does (heard, then sent); returns
+/// which heard frames it muted.
+fn run(gate: &mut EchoGate, sent: &[i16], heard: &[i16]) -> Vec<bool> {
+    sent.chunks_exact(FRAME)
+        .zip(heard.chunks_exact(FRAME))
+        .map(|(s, h)| {
+            let out = gate.heard(h);
+            gate.sent(s);
+            out.iter().all(|&x| x == 0) && h.iter().any(|&x| x != 0)
+        })
+        .collect()
+}
+
+#[test]
+fn the_bots_voice_coming_back_is_learnt_and_muted() {
+    for (seed, delay, gain) in [(7, 9, -12.0), (8, 3, -6.0), (9, 35, -25.0), (10, 2, -18.0)] {
+        let mut rng = Rng(seed);
+        let frames = 500; // 10 s
+        let bot = talk(&mut rng, frames, 12_000.0);
+        let line = noise(&mut rng, frames, 30.0);
+        let heard = echo_of(&bot, delay, gain, &line);
+        let mut gate = EchoGate::new(FRAME);
+        let muted = run(&mut gate, &bot, &heard);
+
+        let path = gate
+            .path()
+            .unwrap_or_else(|| panic!("the echo path at {delay} is not learnt"));
+        assert!(path.delay.abs_diff(delay) <= 1, "{path:?} for {delay}");
+        assert!((path.gain_db - gain).abs() < 2.0, "{path:?} for {gain}");
+        // After the first two seconds, the echo of every loud bot frame is muted.
+        let loud_echo = loud(&bot, 100..frames, delay);
+        let missed = loud_echo.iter().filter(|&&i| !muted[i]).count();
+        assert!(
+            missed * 20 <= loud_echo.len(),
+            "{missed} of {} echo frames passed (delay {delay})",
+            loud_echo.len()
+        );
+    }
+}
+
+#[test]
+fn a_caller_talking_over_the_bot_is_not_muted() {
+    let mut rng = Rng(11);
+    let frames = 750;
+    let bot = talk(&mut rng, frames, 12_000.0);
+    let line = noise(&mut rng, frames, 30.0);
+    // A hybrid's echo return loss is typically 20 dB (G.168 asks at least 6).
+    let echo = echo_of(&bot, 6, -20.0, &line);
+    // The caller starts after 6 s, at an ordinary phone level (about -25 dBFS, the
+    // bot about -17).
+    let mut caller = vec![0i16; 300 * FRAME];
+    caller.extend(talk(&mut rng, frames - 300, 5_000.0));
+    let heard = mix(&echo, &caller);
+    let mut gate = EchoGate::new(FRAME);
+    let split = 300 * FRAME;
+    let mut muted = run(&mut gate, &bot[..split], &heard[..split]);
+    assert!(gate.path().is_some(), "the echo path is learnt first");
+    muted.extend(run(&mut gate, &bot[split..], &heard[split..]));
+    let talking = loud(&caller, 300..frames, 0);
+    let cut = talking.iter().filter(|&&i| muted[i]).count();
+    assert!(
+        cut * 20 <= talking.len(),
+        "{cut} of the caller's {} frames were muted",
+        talking.len()
+    );
+}
+
+#[test]
+fn a_line_without_echo_is_never_muted() {
+    for seed in 1..=20 {
+        let mut rng = Rng(seed);
+        let frames = 500;
+        let bot = talk(&mut rng, frames, 12_000.0);
+        // The caller talks on their own, now and then during the bot's audio.
+        let heard = mix(
+            &talk(&mut rng, frames, 4_000.0),
+            &noise(&mut rng, frames, 30.0),
+        );
+        let mut gate = EchoGate::new(FRAME);
+        let muted = run(&mut gate, &bot, &heard);
+        assert_eq!(gate.path(), None, "seed {seed}");
+        assert_eq!(gate.muted(), 0, "seed {seed}");
+        assert!(muted.iter().all(|&m| !m), "seed {seed}");
+    }
+}
+
+#[test]
+fn nothing_is_muted_while_the_bot_is_silent() {
+    let mut rng = Rng(5);
+    let bot = talk(&mut rng, 300, 12_000.0);
+    let line = noise(&mut rng, 300, 30.0);
+    let heard = echo_of(&bot, 5, -10.0, &line);
+    let mut gate = EchoGate::new(FRAME);
+    run(&mut gate, &bot, &heard);
+    assert!(gate.path().is_some());
+    // The bot stops; the caller answers quietly.
+    let silence = vec![0i16; 200 * FRAME];
+    let caller = talk(&mut rng, 200, 1_500.0);
+    let before = gate.muted();
+    let muted = run(&mut gate, &silence, &caller);
+    // The last echo (delay 5 frames) may still be muted, nothing after it.
+    assert!(muted[10..].iter().all(|&m| !m));
+    assert!(gate.muted() - before <= 10);
+}
+
+#[test]
+fn the_echo_is_learnt_before_it_could_barge_in() {
+    // Barge-in takes 600 ms of speech: fewer than that many 20 ms frames of loud
+    // echo may pass before the gate mutes it.
+    for seed in 21..=30 {
+        let mut rng = Rng(seed);
+        let mut bot = vec![0i16; 50 * FRAME];
+        bot.extend(talk(&mut rng, 150, 12_000.0));
+        let line = noise(&mut rng, 200, 30.0);
+        let heard = echo_of(&bot, 6, -10.0, &line);
+        let mut gate = EchoGate::new(FRAME);
+        let muted = run(&mut gate, &bot, &heard);
+        let first = muted.iter().position(|&m| m).expect("echo muted");
+        let passed = (50 + 6..first)
+            .filter(|&i| level_db(&bot[(i - 6) * FRAME..(i - 5) * FRAME]) >= ACTIVE_DB)
+            .count();
+        assert!(
+            passed * 20 < 600,
+            "seed {seed}: {passed} frames of echo passed before the first was muted"
+        );
+    }
+}
+
+#[test]
+fn the_path_outlives_a_caller_talking_over_the_bot_and_goes_with_the_echo() {
+    let mut rng = Rng(17);
+    let bot = talk(&mut rng, 900, 12_000.0);
+    let line = noise(&mut rng, 900, 30.0);
+    let echo = echo_of(&bot, 7, -10.0, &line);
+    // 0-6 s echo alone, 6-10 s the caller talks loudly over it, 10-14 s echo alone,
+    // 14-18 s the line's echo is gone.
+    let mut caller = vec![0i16; 300 * FRAME];
+    caller.extend(talk(&mut rng, 200, 25_000.0));
+    caller.resize(900 * FRAME, 0);
+    let mut heard = mix(&echo, &caller);
+    heard[700 * FRAME..].copy_from_slice(&line[700 * FRAME..]);
+    let mut gate = EchoGate::new(FRAME);
+    run(&mut gate, &bot[..500 * FRAME], &heard[..500 * FRAME]);
+    assert!(gate.path().is_some(), "kept through the double talk");
+    let muted = run(
+        &mut gate,
+        &bot[500 * FRAME..700 * FRAME],
+        &heard[500 * FRAME..700 * FRAME],
+    );
+    assert!(
+        muted.iter().filter(|&&m| m).count() > 100,
+        "echo muted at once after it"
+    );
+    run(&mut gate, &bot[700 * FRAME..], &heard[700 * FRAME..]);
+    assert_eq!(gate.path(), None, "forgotten when the echo went");
+}
+
+#[test]
+fn partial_frames_wait_for_the_rest() {
+    let mut gate = EchoGate::new(FRAME);
+    assert!(gate.heard(&[1; 100]).is_empty());
+    assert_eq!(gate.heard(&[1; 100]).len(), FRAME);
+    assert_eq!(gate.heard(&[1; 120]).len(), FRAME);
+}
