@@ -37,6 +37,9 @@ pub enum Command {
     },
     /// RTP only: the far end confirmed the call.
     Confirm,
+    /// RTP only: mute the bot's own voice coming back from the line (see
+    /// `audio::echo`); off while the caller talks to a person.
+    EchoGate(bool),
 }
 
 /// The call's handle on its media task. Dropping it (or cancelling) ends the task.
@@ -115,6 +118,11 @@ impl MediaHandle {
     /// may go to its SDP address beyond the first second even before its RTP arrives.
     pub fn confirm(&self) {
         self.commands.send(Command::Confirm).ok();
+    }
+
+    /// Turns the line's echo gate on or off (a leg started without one stays without).
+    pub fn echo_gate(&self, on: bool) {
+        self.commands.send(Command::EchoGate(on)).ok();
     }
 
     pub fn is_playing(&self) -> bool {

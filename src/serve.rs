@@ -112,6 +112,11 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         &rtp.garbage,
     );
     metrics.counter(
+        "voicebot_rtp_echo_muted",
+        "20 ms frames from callers muted as the bot's own voice coming back (echo)",
+        &rtp.echo_muted,
+    );
+    metrics.counter(
         "voicebot_rtp_foreign",
         "RTP packets with a call's payload type from a source the call is not latched on",
         &rtp.foreign,

@@ -211,5 +211,6 @@ fn media_params(n: &Negotiated, cfg: &Config) -> MediaParams {
         timeout: Duration::from_secs(cfg.rtp.timeout_secs),
         sending: n.direction.we_send(),
         srtp: n.srtp,
+        echo_gate: cfg.rtp.echo_suppression,
     }
 }

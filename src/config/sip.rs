@@ -115,6 +115,9 @@ pub struct RtpConfig {
     pub timeout_secs: u64,
     /// Receive jitter buffer depth.
     pub jitter_ms: u32,
+    /// Mute the bot's own voice when the caller's line sends it back (echo), so it
+    /// does not barge in on itself (`audio::echo`).
+    pub echo_suppression: bool,
 }
 
 impl Default for RtpConfig {
@@ -124,6 +127,7 @@ impl Default for RtpConfig {
             public_ip: None,
             timeout_secs: 30,
             jitter_ms: 60,
+            echo_suppression: true,
         }
     }
 }

@@ -27,6 +27,7 @@ use super::dtmf::{digit_to_event, DtmfDetector, EventPayload};
 use super::jitter::{JitterBuffer, Playout};
 use super::latch::{Latch, Verdict};
 use super::srtp::SrtpSession;
+use crate::audio::echo::EchoGate;
 use crate::audio::g711::Law;
 use crate::media::{self, Command, MediaEvent, MediaHandle, Outgoing};
 use crate::sip::sdp::Srtp;
@@ -44,6 +45,9 @@ pub struct MediaParams {
     pub sending: bool,
     /// SDES keys: the call's packets are SRTP both ways.
     pub srtp: Option<Srtp>,
+    /// Mute what is only our own audio coming back (`audio::echo`): on a caller's leg
+    /// the bot's voice must not barge in on itself.
+    pub echo_gate: bool,
 }
 
 /// Counters shared across all calls; the same handles are registered as metrics.
@@ -56,6 +60,8 @@ pub struct RtpCounters {
     pub late: Counter,
     /// Packets with the call's payload type from a source the call is not latched on.
     pub foreign: Counter,
+    /// 20 ms frames muted as echo of our own audio.
+    pub echo_muted: Counter,
     pub pacing: PacingHistogram,
     /// Each call's interarrival jitter (RFC 3550) when its media ends.
     pub jitter: prometheus_client::metrics::histogram::Histogram,
@@ -70,6 +76,7 @@ impl Default for RtpCounters {
             lost: Counter::default(),
             late: Counter::default(),
             foreign: Counter::default(),
+            echo_muted: Counter::default(),
             pacing: PacingHistogram::default(),
             // 0.5 ms to about 1 s.
             jitter: prometheus_client::metrics::histogram::Histogram::new(
@@ -186,6 +193,7 @@ struct MediaTask {
     timed_out: bool,
     owed_samples: i64,
     last_frame_len: usize,
+    echo: Option<EchoGate>,
 }
 
 const SAMPLES_PER_MS: usize = 8;
@@ -222,6 +230,9 @@ impl MediaTask {
             timed_out: false,
             owed_samples: 0,
             last_frame_len: 160,
+            echo: p
+                .echo_gate
+                .then(|| EchoGate::new(p.ptime_ms as usize * SAMPLES_PER_MS)),
         }
     }
 
@@ -285,6 +296,10 @@ impl MediaTask {
                 self.p.sending = sending;
             }
             Command::Confirm => self.latch.confirm(),
+            Command::EchoGate(on) => {
+                let frame = self.p.ptime_ms as usize * SAMPLES_PER_MS;
+                self.echo = (on && self.p.echo_gate).then(|| EchoGate::new(frame));
+            }
         }
     }
 
@@ -397,6 +412,11 @@ impl MediaTask {
                 }
             }
         }
+        if let Some(gate) = self.echo.as_mut() {
+            let before = gate.muted();
+            pcm = gate.heard(&pcm);
+            self.counters.echo_muted.inc_by(gate.muted() - before);
+        }
         if !pcm.is_empty() {
             self.events.send(MediaEvent::Audio(pcm)).ok();
         }
@@ -415,6 +435,10 @@ impl MediaTask {
                 volume: 10,
                 duration: ((sent.min(DTMF_PACKETS) + 1) * step) as u16,
             };
+            if let Some(gate) = self.echo.as_mut() {
+                // A digit goes out as events, not audio: silence on the line.
+                gate.sent(&[]);
+            }
             let packet = self.build(pt, sent == 0, &ev.to_bytes());
             self.transmit(packet).await;
             if sent >= DTMF_PACKETS + 2 {
@@ -426,6 +450,9 @@ impl MediaTask {
             return;
         }
         let (frame, had_audio) = self.outgoing.next_frame(samples);
+        if let Some(gate) = self.echo.as_mut() {
+            gate.sent(&frame);
+        }
         let mut payload = Vec::with_capacity(samples);
         self.p.law.encode_into(&frame, &mut payload);
         let marker = self.talkspurt && had_audio;

@@ -167,6 +167,7 @@ pub async fn dial(
         timeout: settings.media_timeout,
         sending: negotiated.direction.we_send(),
         srtp: None,
+        echo_gate: false,
     };
     let (media, events) = match session::start(socket, params, counters, cancel.clone()) {
         Ok(m) => m,
@@ -221,6 +222,8 @@ pub struct CallerLeg<'a> {
 /// Carries audio and DTMF both ways until one side hangs up, then hangs up the other.
 pub async fn run(caller: CallerLeg<'_>, mut agent: AgentLeg) -> BridgeEnd {
     caller.media.stop_playback();
+    // What comes back now is the person's voice, not the bot's.
+    caller.media.echo_gate(false);
     let mut to_agent = Streaming::new(caller.rate, 8_000);
     let end = loop {
         tokio::select! {

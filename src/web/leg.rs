@@ -311,7 +311,13 @@ async fn speak(
                 Some(Command::Play(pcm, mark)) => outgoing.push(pcm, mark),
                 Some(Command::StopPlayback) => outgoing.clear(),
                 // Keys go to a person on a bridge; the page has no use for them.
-                Some(Command::Dtmf(_) | Command::Update { .. } | Command::Confirm) => {}
+                // The browser cancels its own echo.
+                Some(
+                    Command::Dtmf(_)
+                    | Command::Update { .. }
+                    | Command::Confirm
+                    | Command::EchoGate(_),
+                ) => {}
                 None => return,
             },
             _ = clock.tick() => {

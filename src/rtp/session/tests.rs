@@ -11,6 +11,7 @@ fn params(remote: SocketAddr, law: Law) -> MediaParams {
         timeout: Duration::from_secs(60),
         sending: true,
         srtp: None,
+        echo_gate: false,
     }
 }
 
