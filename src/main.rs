@@ -58,6 +58,12 @@ enum Command {
         /// Call from this address (e.g. 127.0.0.2, an untrusted source for the gateway).
         #[arg(long)]
         local_ip: Option<std::net::IpAddr>,
+        /// Send back what we hear this many ms later (a line with echo).
+        #[arg(long)]
+        echo_ms: Option<u32>,
+        /// How much quieter the echo is, in dB.
+        #[arg(long, default_value_t = -10.0, allow_negative_numbers = true)]
+        echo_db: f32,
     },
     /// What the gateway makes of a WAV (any rate) as a caller's first turn: one JSON
     /// object (transcript, action, intent_id, confidence, language).
@@ -496,6 +502,8 @@ async fn main() -> anyhow::Result<()> {
             from,
             pai,
             local_ip,
+            echo_ms,
+            echo_db,
         } => {
             let codecs = match codec.as_deref() {
                 None => vec![
@@ -519,6 +527,10 @@ async fn main() -> anyhow::Result<()> {
                 from,
                 pai,
                 local_ip,
+                echo: echo_ms.map(|delay_ms| caller::Echo {
+                    delay_ms,
+                    gain_db: echo_db,
+                }),
             };
             let report = caller::place(opts).await?;
             println!("{}", serde_json::to_string(&report)?);

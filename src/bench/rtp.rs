@@ -52,7 +52,8 @@ pub fn rss_kib() -> f64 {
         .unwrap_or(0.0)
 }
 
-fn params(remote: std::net::SocketAddr) -> MediaParams {
+/// A leg's media; the gateway's side runs the echo gate, as a caller's leg does.
+fn params(remote: std::net::SocketAddr, echo_gate: bool) -> MediaParams {
     MediaParams {
         law: Law::Alaw,
         payload_type: 8,
@@ -63,6 +64,7 @@ fn params(remote: std::net::SocketAddr) -> MediaParams {
         timeout: Duration::from_secs(600),
         sending: true,
         srtp: None,
+        echo_gate,
     }
 }
 
@@ -80,8 +82,8 @@ pub async fn run(calls: usize, secs: u64) -> std::io::Result<RtpReport> {
         let a = UdpSocket::bind("127.0.0.1:0").await?;
         let b = UdpSocket::bind("127.0.0.1:0").await?;
         let (aa, ba) = (a.local_addr()?, b.local_addr()?);
-        let (ga, mut gev) = session::start(a, params(ba), gateway.clone(), cancel.clone())?;
-        let (cb, mut cev) = session::start(b, params(aa), callers.clone(), cancel.clone())?;
+        let (ga, mut gev) = session::start(a, params(ba, true), gateway.clone(), cancel.clone())?;
+        let (cb, mut cev) = session::start(b, params(aa, false), callers.clone(), cancel.clone())?;
         handles.push((ga, cb));
         // Drain events as a call would (decoded audio is handed on every tick).
         let c = cancel.clone();

@@ -97,6 +97,7 @@ pub async fn run(config: Config, levels: &[usize], out: &mut String) -> anyhow::
                 from: "caller".into(),
                 pai: None,
                 local_ip: None,
+                echo: None,
             };
             jobs.push(tokio::spawn(caller::place(opts)));
         }

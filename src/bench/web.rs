@@ -78,6 +78,7 @@ pub async fn run(mut config: Config, turns: usize, out: &mut String) -> anyhow::
             from: "caller".into(),
             pai: None,
             local_ip: None,
+            echo: None,
         })
         .await;
         sip.add(

@@ -38,6 +38,46 @@ pub struct CallOptions {
     pub pai: Option<String>,
     /// Our address (signalling and media); default: the target's if it is loopback.
     pub local_ip: Option<std::net::IpAddr>,
+    /// Send back what we hear, this late and this much quieter, mixed with our own
+    /// audio: a line with echo (a hybrid, a speakerphone).
+    pub echo: Option<Echo>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Echo {
+    pub delay_ms: u32,
+    pub gain_db: f32,
+}
+
+/// Our side of the line with echo: what we say, mixed with what we heard a moment ago.
+/// It is fed a frame for each frame heard, so both clocks stay in step.
+struct EchoingMic {
+    speech: std::collections::VecDeque<i16>,
+    delay: std::collections::VecDeque<i16>,
+    gain: f32,
+}
+
+impl EchoingMic {
+    fn new(speech: Vec<i16>, echo: Echo) -> EchoingMic {
+        EchoingMic {
+            speech: speech.into(),
+            delay: std::iter::repeat_n(0, echo.delay_ms as usize * 8).collect(),
+            gain: 10f32.powf(echo.gain_db / 20.0),
+        }
+    }
+
+    /// The next audio to send, as long as `heard`.
+    fn next(&mut self, heard: &[i16]) -> Vec<i16> {
+        self.delay.extend(heard);
+        let n = heard.len().min(self.delay.len());
+        self.delay
+            .drain(..n)
+            .map(|e| {
+                let own = self.speech.pop_front().map_or(0.0, f32::from);
+                (own + f32::from(e) * self.gain).clamp(-32768.0, 32767.0) as i16
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -179,11 +219,22 @@ pub async fn place(opts: CallOptions) -> anyhow::Result<CallReport> {
         timeout: Duration::from_secs(3600),
         sending: true,
         srtp: None,
+        echo_gate: false,
     };
     let (media, mut events) = session::start(rtp_socket, params, counters, cancel.child_token())?;
     media.confirm();
     let media_start = Instant::now();
-    media.play(speech);
+    let mut mic = match opts.echo {
+        Some(echo) => {
+            // Two frames ahead, so a late frame heard does not leave a gap on the wire.
+            media.play(vec![0; 2 * FRAME]);
+            Some(EchoingMic::new(speech, echo))
+        }
+        None => {
+            media.play(speech);
+            None
+        }
+    };
     let speech_end_at = speech_end_secs.map(|s| media_start + Duration::from_secs_f64(s + 0.02));
 
     let hangup_after = opts
@@ -212,6 +263,9 @@ pub async fn place(opts: CallOptions) -> anyhow::Result<CallReport> {
             }
             ev = events.recv() => match ev {
                 Some(MediaEvent::Audio(pcm)) => {
+                    if let Some(mic) = mic.as_mut() {
+                        media.play(mic.next(&pcm));
+                    }
                     let now = Instant::now();
                     if report.reply_latency_secs.is_none() {
                         if let Some(end) = speech_end_at.filter(|e| now > *e) {
