@@ -5,19 +5,23 @@
 //! bot's own answer. The gate learns the echo path from the two streams' loudness
 //! envelopes: the delay at which the heard envelope follows the sent one (Pearson
 //! correlation of the changes of 20 ms frame levels in dB) and how much quieter it
-//! comes back. While
-//! it knows the path, a heard frame no louder than the echo it predicts (plus a margin)
-//! is echo and is muted; a caller talking over the bot is louder than that and passes
-//! (the double-talk rule of echo suppressors, with the path's loss learnt instead of
-//! assumed). Learning takes about the bot's first half second of talk; nothing is
-//! muted before (assuming the worst echo until then cut the first words of callers
-//! who talk over the greeting). A line that sends nothing back never locks, and
-//! nothing is muted.
+//! comes back. While it knows the path, the canceller (`canceller`) finds the delay to the sample and
+//! subtracts its estimate of the echo; a heard frame no louder than the echo left after
+//! that (plus a margin) is echo and is muted. A caller talking over the bot is louder
+//! than that and passes, even one quieter than the echo itself (the double-talk rule
+//! of echo suppressors, with the path's loss learnt instead of assumed). Learning takes
+//! about the bot's first half second of talk; nothing is muted before (assuming the
+//! worst echo until then cut the first words of callers who talk over the greeting).
+//! A line that sends nothing back never locks, and nothing is muted or subtracted.
 //!
 //! Sans-IO: one `sent` per frame that went out, `heard` with what came in; the frame
 //! clock is the only clock.
 
 use std::collections::VecDeque;
+
+use canceller::Canceller;
+
+mod canceller;
 
 /// The longest echo delay the gate finds, in frames (800 ms at 20 ms).
 const MAX_DELAY: usize = 40;
@@ -48,6 +52,8 @@ const MAX_CANDIDATES: usize = 4;
 const CANDIDATE_LIFE: usize = 2 * WINDOW;
 /// How far apart two findings of one echo path's gain may be, in dB.
 const GAIN_SPREAD_DB: f32 = 3.0;
+/// A residual this much louder than what went in means the canceller went wrong.
+const DIVERGED_DB: f32 = 3.0;
 /// Frames a caller's frame keeps the gate open: speech louder than the echo in one
 /// syllable goes on through its quieter sounds.
 const HANGOVER: u32 = 15;
@@ -75,6 +81,7 @@ pub struct EchoGate {
     /// Frames the gate stays open after the caller was heard over the bot.
     open: u32,
     muted: u64,
+    canceller: Canceller,
 }
 
 impl EchoGate {
@@ -91,12 +98,14 @@ impl EchoGate {
             candidates: Vec::new(),
             open: 0,
             muted: 0,
+            canceller: Canceller::new(frame.max(1), MAX_DELAY),
         }
     }
 
     /// A frame went out to the caller (silence counts: it keeps the clock).
     pub fn sent(&mut self, frame: &[i16]) {
         push(&mut self.sent, level_db(frame));
+        self.canceller.sent(frame);
     }
 
     /// Audio from the caller: returns it with the frames that are only echo muted.
@@ -108,8 +117,30 @@ impl EchoGate {
         for f in out.chunks_exact_mut(self.frame) {
             let level = level_db(f);
             push(&mut self.heard, level);
+            self.canceller.hear(f);
             self.learn();
-            if self.is_echo(level) {
+            self.canceller.follow(self.path.map(|p| p.delay));
+            let residual = self.canceller.residual(f);
+            let left_db = residual.as_deref().map_or(level, level_db);
+            let echo_db = self.echo_db();
+            // The caller is what is louder than the echo the canceller leaves.
+            let caller = echo_db.is_none_or(|e| left_db > e - self.canceller.erle_db() + MARGIN_DB);
+            if echo_db.is_some() {
+                if caller {
+                    self.canceller.doubt();
+                } else {
+                    self.canceller.adapt(f, level, left_db);
+                }
+            }
+            if let Some(r) = residual {
+                if left_db <= level + DIVERGED_DB {
+                    f.copy_from_slice(&r);
+                } else {
+                    tracing::debug!(left_db, level, "echo canceller diverged");
+                    self.canceller.reset();
+                }
+            }
+            if self.is_echo(echo_db.is_some(), caller) {
                 f.fill(0);
                 self.muted += 1;
             }
@@ -135,18 +166,23 @@ impl EchoGate {
             .and_then(|i| self.sent.get(i).copied())
     }
 
-    fn is_echo(&mut self, level: f32) -> bool {
-        let Some(path) = self.path else {
-            return false;
-        };
+    /// The level the echo of what was sent comes back at now, if a path is known and
+    /// the bot was talking then.
+    fn echo_db(&self) -> Option<f32> {
+        let path = self.path?;
         // The echo smears over a frame either side of its delay.
         let loudest = (path.delay.saturating_sub(1)..=path.delay + 1)
             .filter_map(|d| self.sent_at(d))
             .fold(f32::MIN, f32::max);
-        if loudest < ACTIVE_DB {
+        (loudest >= ACTIVE_DB).then_some(loudest + path.gain_db)
+    }
+
+    /// Whether to mute a frame, given whether echo was due in it and the caller heard.
+    fn is_echo(&mut self, echo_due: bool, caller: bool) -> bool {
+        if !echo_due {
             return false;
         }
-        if level > loudest + path.gain_db + MARGIN_DB {
+        if caller {
             self.open = HANGOVER;
             return false;
         }

@@ -235,3 +235,129 @@ fn partial_frames_wait_for_the_rest() {
     assert_eq!(gate.heard(&[1; 100]).len(), FRAME);
     assert_eq!(gate.heard(&[1; 120]).len(), FRAME);
 }
+
+/// What a telephone line sends back: `sent` through G.711 out and back, `delay`
+/// samples late through a short, inverted hybrid response of about `gain_db`.
+fn line_echo(sent: &[i16], delay: usize, gain_db: f32, line: &[i16]) -> Vec<i16> {
+    let law = crate::audio::g711::Law::Alaw;
+    let g = 10f32.powf(gain_db / 20.0);
+    let shape = [0.15, -0.9, 0.35, -0.12, 0.05].map(|t| t * g);
+    let far: Vec<f32> = sent
+        .iter()
+        .map(|&s| f32::from(law.decode(law.encode(s))))
+        .collect();
+    (0..sent.len())
+        .map(|i| {
+            let echo: f32 = shape
+                .iter()
+                .enumerate()
+                .filter_map(|(k, t)| i.checked_sub(delay + k).map(|j| far[j] * t))
+                .sum();
+            let s = (echo + f32::from(line[i])).clamp(-32768.0, 32767.0) as i16;
+            law.decode(law.encode(s))
+        })
+        .collect()
+}
+
+/// Power in dB of `audio` over the given frames.
+fn power_db(audio: &[i16], frames: &[usize]) -> f32 {
+    let samples: Vec<i16> = frames
+        .iter()
+        .flat_map(|&i| audio[i * FRAME..(i + 1) * FRAME].iter().copied())
+        .collect();
+    level_db(&samples)
+}
+
+/// Runs the gate a frame at a time; returns what it passed on.
+fn passed(gate: &mut EchoGate, sent: &[i16], heard: &[i16]) -> Vec<i16> {
+    sent.chunks_exact(FRAME)
+        .zip(heard.chunks_exact(FRAME))
+        .flat_map(|(s, h)| {
+            let out = gate.heard(h);
+            gate.sent(s);
+            out
+        })
+        .collect()
+}
+
+#[test]
+fn the_echo_is_cancelled_not_only_muted() {
+    for (seed, delay) in [(31, 1_003), (32, 250), (33, 4_711)] {
+        let mut rng = Rng(seed);
+        let frames = 400;
+        let bot = talk(&mut rng, frames, 12_000.0);
+        let line = noise(&mut rng, frames, 20.0);
+        let heard = line_echo(&bot, delay, -6.0, &line);
+        let mut gate = EchoGate::new(FRAME);
+        passed(&mut gate, &bot[..300 * FRAME], &heard[..300 * FRAME]);
+        assert!(
+            gate.canceller.erle_db() >= 20.0,
+            "{}",
+            gate.canceller.erle_db()
+        );
+        // What is left of the echo in the last two seconds, before the gate mutes it.
+        let mut out = Vec::new();
+        for (s, h) in bot[300 * FRAME..]
+            .chunks_exact(FRAME)
+            .zip(heard[300 * FRAME..].chunks_exact(FRAME))
+        {
+            out.extend(gate.canceller.residual(h).expect("the delay is known"));
+            gate.heard(h);
+            gate.sent(s);
+        }
+        let echo_frames: Vec<usize> = loud(&bot, 300..frames, delay / FRAME + 1)
+            .into_iter()
+            .map(|i| i - 300)
+            .collect();
+        let echo = power_db(&heard[300 * FRAME..], &echo_frames);
+        let left = power_db(&out, &echo_frames);
+        assert!(
+            echo - left >= 20.0,
+            "delay {delay}: echo {echo:.1} dB, left {left:.1} dB"
+        );
+    }
+}
+
+#[test]
+fn a_caller_quieter_than_the_echo_is_heard_over_it() {
+    // A speakerphone or a poor hybrid: the echo only 6 dB below the bot; the caller,
+    // talking over the bot after 6 s, 6 dB below the echo. Muting alone cuts them.
+    let mut rng = Rng(41);
+    let frames = 600;
+    let bot = talk(&mut rng, frames, 12_000.0);
+    let line = noise(&mut rng, frames, 20.0);
+    let echo = line_echo(&bot, 1_003, -6.0, &line);
+    let mut caller = vec![0i16; 300 * FRAME];
+    caller.extend(talk(&mut rng, frames - 300, 3_000.0));
+    let heard = mix(&echo, &caller);
+    let mut gate = EchoGate::new(FRAME);
+    let mut out = passed(&mut gate, &bot[..300 * FRAME], &heard[..300 * FRAME]);
+    assert!(gate.path().is_some(), "the echo path is learnt first");
+    out.extend(passed(
+        &mut gate,
+        &bot[300 * FRAME..],
+        &heard[300 * FRAME..],
+    ));
+
+    let talking = loud(&caller, 300..frames, 0);
+    let cut = talking
+        .iter()
+        .filter(|&&i| out[i * FRAME..(i + 1) * FRAME].iter().all(|&s| s == 0))
+        .count();
+    assert!(
+        cut * 10 <= talking.len(),
+        "{cut} of the caller's {} frames were muted",
+        talking.len()
+    );
+    // What passed in those frames is the caller, not the echo.
+    let off: Vec<i16> = out
+        .iter()
+        .zip(&caller)
+        .map(|(&o, &c)| (i32::from(o) - i32::from(c)).clamp(-32768, 32767) as i16)
+        .collect();
+    let (voice, error) = (power_db(&caller, &talking), power_db(&off, &talking));
+    assert!(
+        voice - error >= 12.0,
+        "caller {voice:.1} dB, echo left with it {error:.1} dB"
+    );
+}
