@@ -54,13 +54,34 @@ impl Gateway {
     /// puts SIP and HTTP on free loopback ports. English is spoken by espeak-ng (as the
     /// references below are) unless the test asks for `[tts.en] engine = "piper"`: warming
     /// every English answer in the neural voice costs a core for ~80 s per gateway.
+    ///
+    /// A free port can be taken by another test between our probe and the gateway's
+    /// bind: then the gateway stops with "Address already in use", and is started
+    /// again on other ports (at most three times).
     pub fn start(extra_toml: &str) -> Gateway {
+        for _ in 0..2 {
+            let gw = Gateway::spawn(free_port(), extra_toml);
+            let (which, _) = gw.wait_for_any(
+                &["voicebot listening", "Address already in use"],
+                Duration::from_secs(120),
+            );
+            if which == 0 {
+                return gw;
+            }
+            eprintln!("a port was taken before the gateway bound it: starting again");
+        }
         Gateway::start_on(free_port(), extra_toml)
     }
 
     /// As [`Gateway::start`], with SIP on this port (a gateway started again where a
     /// SIP front expects it).
     pub fn start_on(sip_port: u16, extra_toml: &str) -> Gateway {
+        let gw = Gateway::spawn(sip_port, extra_toml);
+        gw.wait_for_log("voicebot listening", Duration::from_secs(120));
+        gw
+    }
+
+    fn spawn(sip_port: u16, extra_toml: &str) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let http_port = free_port();
         let records = dir.path().join("records.sqlite");
@@ -81,15 +102,13 @@ impl Gateway {
             .current_dir(repo())
             .spawn()
             .expect("start voicebot serve");
-        let gw = Gateway {
+        Gateway {
             child,
             sip: format!("127.0.0.1:{sip_port}").parse().unwrap(),
             http: format!("127.0.0.1:{http_port}").parse().unwrap(),
             dir,
             log,
-        };
-        gw.wait_for_log("voicebot listening", Duration::from_secs(120));
-        gw
+        }
     }
 
     pub fn log(&self) -> String {
@@ -98,15 +117,20 @@ impl Gateway {
     }
 
     pub fn wait_for_log(&self, needle: &str, limit: Duration) -> String {
+        self.wait_for_any(&[needle], limit).1
+    }
+
+    /// Waits until the log shows one of `needles`; returns which, and the log.
+    pub fn wait_for_any(&self, needles: &[&str], limit: Duration) -> (usize, String) {
         let start = Instant::now();
         loop {
             let log = self.log();
-            if log.contains(needle) {
-                return log;
+            if let Some(i) = needles.iter().position(|n| log.contains(n)) {
+                return (i, log);
             }
             assert!(
                 start.elapsed() < limit,
-                "gateway log never showed {needle:?}:\n{log}"
+                "gateway log never showed {needles:?}:\n{log}"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
