@@ -52,8 +52,12 @@ const MAX_CANDIDATES: usize = 4;
 const CANDIDATE_LIFE: usize = 2 * WINDOW;
 /// How far apart two findings of one echo path's gain may be, in dB.
 const GAIN_SPREAD_DB: f32 = 3.0;
-/// A residual this much louder than what went in means the canceller went wrong.
-const DIVERGED_DB: f32 = 3.0;
+/// The canceller helps a frame when it leaves it at least this much quieter.
+const HELPED_DB: f32 = 1.0;
+/// ERLE from which a canceller that stops helping is taken to have lost the echo.
+const TRUSTED_ERLE_DB: f32 = 10.0;
+/// Frames of echo a trusted canceller may fail to reduce before it looks for it again.
+const SLIP_FRAMES: u32 = 8;
 /// Frames a caller's frame keeps the gate open: speech louder than the echo in one
 /// syllable goes on through its quieter sounds.
 const HANGOVER: u32 = 15;
@@ -82,11 +86,14 @@ pub struct EchoGate {
     open: u32,
     muted: u64,
     canceller: Canceller,
+    /// Frames in a row the canceller did not help with echo due.
+    slipped: u32,
 }
 
 impl EchoGate {
-    /// A gate for frames of `frame` samples (the packet time at the line's rate).
-    pub fn new(frame: usize) -> EchoGate {
+    /// A gate for frames of `frame` samples (the packet time at the line's rate);
+    /// with `cancel`, the canceller subtracts the echo first.
+    pub fn new(frame: usize, cancel: bool) -> EchoGate {
         EchoGate {
             frame: frame.max(1),
             // Before the call the line was silent both ways: judging can start with
@@ -98,7 +105,12 @@ impl EchoGate {
             candidates: Vec::new(),
             open: 0,
             muted: 0,
-            canceller: Canceller::new(frame.max(1), MAX_DELAY),
+            canceller: if cancel {
+                Canceller::new(frame.max(1), MAX_DELAY)
+            } else {
+                Canceller::off()
+            },
+            slipped: 0,
         }
     }
 
@@ -120,27 +132,24 @@ impl EchoGate {
             self.canceller.hear(f);
             self.learn();
             self.canceller.follow(self.path.map(|p| p.delay));
-            let residual = self.canceller.residual(f);
-            let left_db = residual.as_deref().map_or(level, level_db);
+            let mut residual = self.canceller.residual(f);
+            let mut left_db = residual.as_deref().map_or(level, level_db);
             let echo_db = self.echo_db();
-            // The caller is what is louder than the echo the canceller leaves.
-            let caller = echo_db.is_none_or(|e| left_db > e - self.canceller.erle_db() + MARGIN_DB);
-            if echo_db.is_some() {
-                if caller {
-                    self.canceller.doubt();
-                } else {
-                    self.canceller.adapt(f, level, left_db);
+            if echo_db.is_some_and(|e| self.more_than_left(left_db, e)) {
+                if let Some(r) = self.canceller.follow_shift(f, left_db) {
+                    left_db = level_db(&r);
+                    residual = Some(r);
                 }
             }
-            if let Some(r) = residual {
-                if left_db <= level + DIVERGED_DB {
-                    f.copy_from_slice(&r);
-                } else {
-                    tracing::debug!(left_db, level, "echo canceller diverged");
-                    self.canceller.reset();
-                }
+            // With echo due now: whether the frame is the caller over it.
+            let caller = echo_db.map(|e| self.is_caller(level, left_db, e));
+            if let Some(caller) = caller {
+                self.learn_echo(caller, level, left_db, f);
             }
-            if self.is_echo(echo_db.is_some(), caller) {
+            if let (Some(r), true) = (residual, left_db < level - HELPED_DB) {
+                f.copy_from_slice(&r);
+            }
+            if caller.is_some_and(|caller| self.is_echo(caller)) {
                 f.fill(0);
                 self.muted += 1;
             }
@@ -177,11 +186,39 @@ impl EchoGate {
         (loudest >= ACTIVE_DB).then_some(loudest + path.gain_db)
     }
 
-    /// Whether to mute a frame, given whether echo was due in it and the caller heard.
-    fn is_echo(&mut self, echo_due: bool, caller: bool) -> bool {
-        if !echo_due {
-            return false;
+    /// Whether a frame in which echo was due is the caller: louder than the echo on its
+    /// own, or louder than what the canceller leaves of it (when it did cancel: a
+    /// canceller that lost the echo leaves it whole, and that is not the caller).
+    fn is_caller(&self, level: f32, left_db: f32, echo_db: f32) -> bool {
+        let cancelled = left_db < level - HELPED_DB && self.more_than_left(left_db, echo_db);
+        level > echo_db + MARGIN_DB || cancelled
+    }
+
+    /// Whether a frame is louder than what the canceller leaves of an echo at
+    /// `echo_db` (never below the line's floor), by the margin.
+    fn more_than_left(&self, left_db: f32, echo_db: f32) -> bool {
+        left_db > (echo_db - self.canceller.erle_db()).max(FLOOR_DB) + MARGIN_DB
+    }
+
+    /// Lets the canceller learn from a frame with echo due, or notices it lost it.
+    fn learn_echo(&mut self, caller: bool, level: f32, left_db: f32, frame: &[i16]) {
+        self.canceller.note(level, left_db);
+        if caller {
+            self.slipped = 0;
+        } else if left_db < level - HELPED_DB || self.canceller.erle_db() < TRUSTED_ERLE_DB {
+            self.canceller.adapt(frame);
+            self.slipped = 0;
+        } else {
+            self.slipped += 1;
+            if self.slipped >= SLIP_FRAMES {
+                self.canceller.realign();
+                self.slipped = 0;
+            }
         }
+    }
+
+    /// Whether to mute a frame in which echo was due.
+    fn is_echo(&mut self, caller: bool) -> bool {
         if caller {
             self.open = HANGOVER;
             return false;

@@ -65,6 +65,7 @@ fn params(remote: std::net::SocketAddr, echo_gate: bool) -> MediaParams {
         sending: true,
         srtp: None,
         echo_gate,
+        echo_cancel: false,
     }
 }
 

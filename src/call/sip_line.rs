@@ -212,5 +212,6 @@ fn media_params(n: &Negotiated, cfg: &Config) -> MediaParams {
         sending: n.direction.we_send(),
         srtp: n.srtp,
         echo_gate: cfg.rtp.echo_suppression,
+        echo_cancel: cfg.rtp.echo_cancellation,
     }
 }

@@ -220,6 +220,7 @@ pub async fn place(opts: CallOptions) -> anyhow::Result<CallReport> {
         sending: true,
         srtp: None,
         echo_gate: false,
+        echo_cancel: false,
     };
     let (media, mut events) = session::start(rtp_socket, params, counters, cancel.child_token())?;
     media.confirm();

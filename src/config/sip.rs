@@ -118,6 +118,11 @@ pub struct RtpConfig {
     /// Mute the bot's own voice when the caller's line sends it back (echo), so it
     /// does not barge in on itself (`audio::echo`).
     pub echo_suppression: bool,
+    /// Subtract the bot's echo before the gate judges (`audio::echo::canceller`), so a
+    /// caller quieter than the echo is heard over it. Off by default: where a jitter
+    /// buffer moves the echo back and forth, what it leaves can still pass for the
+    /// caller (measured in the closing note of this work).
+    pub echo_cancellation: bool,
 }
 
 impl Default for RtpConfig {
@@ -128,6 +133,7 @@ impl Default for RtpConfig {
             timeout_secs: 30,
             jitter_ms: 60,
             echo_suppression: true,
+            echo_cancellation: false,
         }
     }
 }

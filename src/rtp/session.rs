@@ -48,6 +48,8 @@ pub struct MediaParams {
     /// Mute what is only our own audio coming back (`audio::echo`): on a caller's leg
     /// the bot's voice must not barge in on itself.
     pub echo_gate: bool,
+    /// With the gate: subtract the echo first (`audio::echo::canceller`).
+    pub echo_cancel: bool,
 }
 
 /// Counters shared across all calls; the same handles are registered as metrics.
@@ -232,7 +234,7 @@ impl MediaTask {
             last_frame_len: 160,
             echo: p
                 .echo_gate
-                .then(|| EchoGate::new(p.ptime_ms as usize * SAMPLES_PER_MS)),
+                .then(|| EchoGate::new(p.ptime_ms as usize * SAMPLES_PER_MS, p.echo_cancel)),
         }
     }
 
@@ -298,7 +300,8 @@ impl MediaTask {
             Command::Confirm => self.latch.confirm(),
             Command::EchoGate(on) => {
                 let frame = self.p.ptime_ms as usize * SAMPLES_PER_MS;
-                self.echo = (on && self.p.echo_gate).then(|| EchoGate::new(frame));
+                self.echo =
+                    (on && self.p.echo_gate).then(|| EchoGate::new(frame, self.p.echo_cancel));
             }
         }
     }

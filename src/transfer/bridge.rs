@@ -168,6 +168,7 @@ pub async fn dial(
         sending: negotiated.direction.we_send(),
         srtp: None,
         echo_gate: false,
+        echo_cancel: false,
     };
     let (media, events) = match session::start(socket, params, counters, cancel.clone()) {
         Ok(m) => m,

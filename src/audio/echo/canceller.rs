@@ -16,23 +16,35 @@ use std::collections::VecDeque;
 const TAPS: usize = 128;
 /// Taps before the strongest echo sample: a band-limited echo rises a little early.
 const PRE: usize = 16;
-/// Heard frames kept for finding the delay to the sample.
-const ALIGN_FRAMES: usize = 25;
+/// Heard frames kept for finding the delay to the sample: short, so that after the
+/// echo's delay moved most of them hold the new one.
+const ALIGN_FRAMES: usize = 15;
 /// A delay is taken when the echo and the sent audio correlate at least this well.
 const ALIGN_R: f32 = 0.3;
 /// Frames between two tries at finding the delay when one failed (each costs a few ms).
 const ALIGN_RETRY: u32 = 10;
+/// How much quieter the estimate a frame away must leave a frame to follow it there.
+const SHIFT_DB: f32 = 6.0;
 /// NLMS step: fast enough to converge within the bot's first sentence.
-const MU: f32 = 0.4;
+const MU: f32 = 0.2;
 /// How much of the echo the canceller may be said to remove at most, in dB: G.711 on
 /// the way out and back leaves noise about 38 dB below the signal.
 const MAX_ERLE_DB: f32 = 30.0;
-/// Smoothing of the powers behind the ERLE, per adapted frame.
-const ERLE_SMOOTHING: f32 = 0.1;
-/// dB the ERLE sinks per frame of double talk (see `doubt`).
-const DOUBT_DB: f32 = 0.25;
+/// Frames with echo due over which the ERLE is taken: the reduction that four in
+/// five of them reach. How much a frame of speech is reduced varies with its sound,
+/// and the caller must be louder than what even the worse-cancelled frames leave; a
+/// caller talking over the bot for less than a fifth of them (until barge-in stops
+/// the bot, 600 ms) does not move it.
+const ERLE_FRAMES: usize = 250;
+/// Only frames this loud (dB re 1 LSB², about -40 dBFS) show how much is removed:
+/// a quieter one is soon at the line's floor.
+const ERLE_LEVEL_DB: f32 = 50.0;
+/// Frames needed before the ERLE counts.
+const ERLE_MIN_FRAMES: usize = 25;
 
 pub struct Canceller {
+    /// Off: never finds a delay, so it subtracts nothing and the gate works alone.
+    on: bool,
     frame: usize,
     /// Longest delay searched, in samples.
     max_delay: usize,
@@ -46,9 +58,8 @@ pub struct Canceller {
     lag: Option<usize>,
     taps: Vec<f32>,
     retry_in: u32,
-    /// Smoothed powers of the echo and of what was left of it.
-    echo_power: f32,
-    left_power: f32,
+    /// How much quieter each of the last frames with echo due came out, in dB.
+    reductions: VecDeque<f32>,
 }
 
 impl Canceller {
@@ -56,6 +67,7 @@ impl Canceller {
         let max_delay = (max_delay_frames + 2) * frame;
         let sent_len = ALIGN_FRAMES * frame + max_delay + TAPS;
         Canceller {
+            on: true,
             frame,
             max_delay,
             sent: VecDeque::from(vec![0.0; sent_len]),
@@ -64,13 +76,31 @@ impl Canceller {
             lag: None,
             taps: vec![0.0; TAPS],
             retry_in: 0,
-            echo_power: 0.0,
-            left_power: 0.0,
+            reductions: VecDeque::with_capacity(ERLE_FRAMES),
+        }
+    }
+
+    /// A canceller that does nothing (and keeps no audio).
+    pub fn off() -> Canceller {
+        Canceller {
+            on: false,
+            frame: 1,
+            max_delay: 0,
+            sent: VecDeque::new(),
+            heard: VecDeque::new(),
+            delay: None,
+            lag: None,
+            taps: Vec::new(),
+            retry_in: 0,
+            reductions: VecDeque::new(),
         }
     }
 
     /// A frame went out (one per heard frame; an empty one is silence).
     pub fn sent(&mut self, frame: &[i16]) {
+        if !self.on {
+            return;
+        }
         let samples = frame
             .iter()
             .map(|&s| f32::from(s))
@@ -80,13 +110,16 @@ impl Canceller {
 
     /// A heard frame, before anything is removed from it (for finding the delay).
     pub fn hear(&mut self, frame: &[i16]) {
+        if !self.on {
+            return;
+        }
         shift_in(&mut self.heard, frame.iter().copied());
     }
 
     /// Follows the gate's echo path: finds its delay to the sample when the path is
     /// new or has moved, forgets everything when there is none.
     pub fn follow(&mut self, delay_frames: Option<usize>) {
-        let Some(delay) = delay_frames else {
+        let Some(delay) = delay_frames.filter(|_| self.on) else {
             if self.delay.is_some() {
                 self.reset();
             }
@@ -97,7 +130,8 @@ impl Canceller {
         if moved && self.retry_in == 0 {
             self.reset();
             self.delay = Some(delay);
-            self.lag = self.align(delay * self.frame);
+            let at = delay * self.frame;
+            self.lag = self.align(at.saturating_sub(self.frame)..at + 2 * self.frame);
             if self.lag.is_none() {
                 self.delay = None;
                 self.retry_in = ALIGN_RETRY;
@@ -106,27 +140,75 @@ impl Canceller {
         self.retry_in = self.retry_in.saturating_sub(1);
     }
 
+    /// The estimate stopped matching the echo. A jitter buffer that ran dry or caught
+    /// up moves the echo by whole frames: look for it a frame either side and keep the
+    /// shape learnt; if it has not moved, the shape is what went wrong: learn it anew.
+    pub fn realign(&mut self) {
+        let Some(lag) = self.lag else {
+            return;
+        };
+        let peak = lag + PRE;
+        let around = peak.saturating_sub(self.frame)..peak + self.frame + 1;
+        match self.align(around) {
+            Some(moved) if moved != lag => {
+                tracing::debug!(from = lag, to = moved, "echo delay moved");
+                self.lag = Some(moved);
+            }
+            _ => {
+                self.taps.fill(0.0);
+                self.reductions.clear();
+            }
+        }
+    }
+
     /// `frame` less the estimated echo; `None` while the delay is not known.
     pub fn residual(&mut self, frame: &[i16]) -> Option<Vec<i16>> {
         let lag = self.lag?;
-        let sent = self.sent.make_contiguous();
-        let n = frame.len();
-        Some(
-            frame
-                .iter()
-                .enumerate()
-                .map(|(i, &y)| {
-                    let x = window(sent, n - 1 - i, lag);
-                    let e = f32::from(y) - dot(&self.taps, x);
-                    e.round().clamp(-32768.0, 32767.0) as i16
-                })
-                .collect(),
-        )
+        Some(self.residual_at(frame, lag))
     }
 
-    /// Learns from a frame in which only the bot's echo was heard; `echo_db` and
-    /// `left_db` are its level before and after cancelling.
-    pub fn adapt(&mut self, frame: &[i16], echo_db: f32, left_db: f32) {
+    /// A jitter buffer that ran dry or caught up moves the echo by a whole frame at
+    /// once. When the estimate a frame either side leaves `frame` at least `SHIFT_DB`
+    /// quieter than the `left_db` it is left at now, the echo moved there: the lag
+    /// follows it (the echo's shape is the same) and that residual is returned.
+    pub fn follow_shift(&mut self, frame: &[i16], left_db: f32) -> Option<Vec<i16>> {
+        let lag = self.lag?;
+        let shifts = [lag.checked_sub(self.frame), Some(lag + self.frame)];
+        let max_delay = self.max_delay;
+        let (moved, residual, db) = shifts
+            .into_iter()
+            .flatten()
+            .filter(|&l| l < max_delay)
+            .map(|l| {
+                let r = self.residual_at(frame, l);
+                let db = super::level_db(&r);
+                (l, r, db)
+            })
+            .min_by(|a, b| a.2.total_cmp(&b.2))?;
+        if db > left_db - SHIFT_DB {
+            return None;
+        }
+        tracing::debug!(from = lag, to = moved, "echo moved by a frame");
+        self.lag = Some(moved);
+        Some(residual)
+    }
+
+    fn residual_at(&mut self, frame: &[i16], lag: usize) -> Vec<i16> {
+        let sent = self.sent.make_contiguous();
+        let n = frame.len();
+        frame
+            .iter()
+            .enumerate()
+            .map(|(i, &y)| {
+                let x = window(sent, n - 1 - i, lag);
+                let e = f32::from(y) - dot(&self.taps, x);
+                e.round().clamp(-32768.0, 32767.0) as i16
+            })
+            .collect()
+    }
+
+    /// Learns from a frame in which only the bot's echo was heard.
+    pub fn adapt(&mut self, frame: &[i16]) {
         let Some(lag) = self.lag else {
             return;
         };
@@ -143,26 +225,32 @@ impl Canceller {
                 *w += step * xi;
             }
         }
-        let smooth = |p: &mut f32, db: f32| *p += ERLE_SMOOTHING * (10f32.powf(db / 10.0) - *p);
-        smooth(&mut self.echo_power, echo_db);
-        smooth(&mut self.left_power, left_db);
     }
 
-    /// A frame judged to be the caller talking over the echo. Lets the ERLE sink (by
-    /// `DOUBT_DB` a frame): a canceller that went wrong after the echo changed leaves
-    /// echo the gate takes for the caller, and then no longer learns; so after a
-    /// couple of seconds of that it is expected to remove less, and the gate mutes
-    /// what is left and lets it learn again.
-    pub fn doubt(&mut self) {
-        self.left_power *= 10f32.powf(DOUBT_DB / 10.0);
+    /// A frame with echo due came in at `level` and was left at `left_db`. Every such
+    /// frame counts, not only those taken for echo alone: judged by the frames it
+    /// cancelled well, a canceller that loses the echo now and then (a jitter buffer
+    /// moving it back and forth) would seem better than it is, and its leftovers
+    /// would pass for the caller.
+    pub fn note(&mut self, level: f32, left_db: f32) {
+        if self.lag.is_none() || level < ERLE_LEVEL_DB {
+            return;
+        }
+        if self.reductions.len() == ERLE_FRAMES {
+            self.reductions.pop_front();
+        }
+        self.reductions
+            .push_back((level - left_db).clamp(0.0, MAX_ERLE_DB));
     }
 
     /// How much quieter the echo is after cancelling, in dB (0 until it has learnt).
     pub fn erle_db(&self) -> f32 {
-        if self.lag.is_none() || self.left_power <= 0.0 {
+        if self.lag.is_none() || self.reductions.len() < ERLE_MIN_FRAMES {
             return 0.0;
         }
-        (10.0 * (self.echo_power / self.left_power).log10()).clamp(0.0, MAX_ERLE_DB)
+        let mut sorted: Vec<f32> = self.reductions.iter().copied().collect();
+        sorted.sort_by(f32::total_cmp);
+        sorted[sorted.len() / 5]
     }
 
     /// Forgets the echo's shape, e.g. when the gate found it unreliable.
@@ -170,17 +258,16 @@ impl Canceller {
         self.delay = None;
         self.lag = None;
         self.taps.fill(0.0);
-        self.echo_power = 0.0;
-        self.left_power = 0.0;
+        self.reductions.clear();
     }
 
-    /// The first tap's lag for an echo `delay` samples late (±1 frame), by normalised
+    /// The first tap's lag for an echo some of `lags` samples late, by normalised
     /// cross-correlation of the kept heard audio with the sent audio.
-    fn align(&mut self, delay: usize) -> Option<usize> {
+    fn align(&mut self, lags: std::ops::Range<usize>) -> Option<usize> {
         let heard: Vec<f32> = self.heard.iter().rev().map(|&s| f32::from(s)).collect();
         let sent = self.sent.make_contiguous();
         let heard_energy = dot(&heard, &heard);
-        let lags = delay.saturating_sub(self.frame)..(delay + 2 * self.frame).min(self.max_delay);
+        let lags = lags.start..lags.end.min(self.max_delay);
         let mut best: Option<(f32, usize)> = None;
         for lag in lags {
             let x = rev_window(sent, lag, heard.len());

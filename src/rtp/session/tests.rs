@@ -12,6 +12,7 @@ fn params(remote: SocketAddr, law: Law) -> MediaParams {
         sending: true,
         srtp: None,
         echo_gate: false,
+        echo_cancel: false,
     }
 }
 
