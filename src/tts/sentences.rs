@@ -64,9 +64,25 @@ pub fn send(
     let Some(r) = render(sentence) else {
         return true;
     };
-    let mut at_8k = f32_to_i16(&resample(&r.pcm, r.rate, 8000));
+    let mut at_8k = f32_to_i16(&resample(trimmed(&r.pcm, r.rate), r.rate, 8000));
     at_8k.extend(std::iter::repeat_n(0i16, SENTENCE_PAUSE_SAMPLES));
     out.send(at_8k).is_ok()
+}
+
+/// Quieter than this (about -60 dBFS) is silence around a sentence.
+const SILENCE: f32 = 0.001;
+
+/// `pcm` without its silence before the first sound and after the last, but for 10 ms.
+/// espeak-ng pads a sentence with silence whose length depends on what it said before
+/// (the same sentence came out 44 ms longer while the prompt cache warmed): trimmed,
+/// a sentence sounds the same every time, and its first word comes no later than it must.
+fn trimmed(pcm: &[f32], rate: u32) -> &[f32] {
+    let margin = rate as usize / 100;
+    let Some(first) = pcm.iter().position(|s| s.abs() > SILENCE) else {
+        return &[];
+    };
+    let last = pcm.iter().rposition(|s| s.abs() > SILENCE).unwrap_or(first);
+    &pcm[first.saturating_sub(margin)..(last + 1 + margin).min(pcm.len())]
 }
 
 #[cfg(test)]
@@ -118,6 +134,40 @@ mod tests {
         }
         assert_eq!(engine.join().unwrap(), ["One.", "Two.", "Three."]);
         assert_eq!(rest, 2);
+    }
+
+    /// The same speech padded with 15 or 60 ms of silence goes out the same: with
+    /// 10 ms of silence either side, then the pause.
+    #[test]
+    fn silence_around_a_sentence_is_trimmed_to_a_fixed_margin() {
+        let speech = vec![0.3f32; 800];
+        let padded = |lead: usize, trail: usize| {
+            let mut pcm = vec![0.0005f32; lead];
+            pcm.extend(&speech);
+            pcm.extend(vec![0.0; trail]);
+            let (out, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            send("S.", &out, |_| Some(Rendered { pcm, rate: 8000 }));
+            rx.try_recv().unwrap()
+        };
+        let short = padded(120, 120);
+        assert!(short == padded(480, 480), "the same length and samples");
+        assert_eq!(short.len(), 80 + 800 + 80 + SENTENCE_PAUSE_SAMPLES);
+        assert!(
+            short[80..880].iter().all(|&s| s > 9000),
+            "the speech is whole"
+        );
+        let (out, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        send("S.", &out, |_| {
+            Some(Rendered {
+                pcm: vec![0.0; 800],
+                rate: 8000,
+            })
+        });
+        assert_eq!(
+            rx.try_recv().unwrap().len(),
+            SENTENCE_PAUSE_SAMPLES,
+            "silence: a pause"
+        );
     }
 
     #[test]
