@@ -322,20 +322,31 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench {
             what: BenchCommand::Rtp { calls, secs },
         } => {
-            println!("| calls | CPU % per call | memory KiB per call | pacing p50 | pacing p99 | sent | received | lost |");
-            println!("|---|---|---|---|---|---|---|---|");
-            for n in numbers(&calls)? {
-                let r = voicebot_gateway::bench::rtp::run(n, secs).await?;
+            use voicebot_gateway::bench::rtp::{self, EchoHandling};
+            println!("| calls | echo | CPU % per call | memory KiB per call | pacing p50 | pacing p99 | sent | received | lost | echo muted |");
+            println!("|---|---|---|---|---|---|---|---|---|---|");
+            for (i, (n, echo)) in numbers(&calls)?
+                .into_iter()
+                .flat_map(|n| EchoHandling::ALL.map(|e| (n, e)))
+                .enumerate()
+            {
+                let r = rtp::run(n, secs, echo).await?;
+                // Later runs reuse the memory the allocator kept from earlier ones.
+                let memory = match i {
+                    0 => format!("{:.0}", r.memory_kib_per_call),
+                    _ => "–".into(),
+                };
                 println!(
-                    "| {} | {:.2} | {:.0} | {:?} | {:?} | {} | {} | {} |",
+                    "| {} | {} | {:.2} | {memory} | {:?} | {:?} | {} | {} | {} | {} |",
                     r.calls,
+                    echo.describe(),
                     r.cpu_percent_per_call,
-                    r.memory_kib_per_call,
                     r.pacing_p50,
                     r.pacing_p99,
                     r.packets_sent,
                     r.packets_received,
-                    r.lost
+                    r.lost,
+                    r.echo_muted
                 );
             }
             Ok(())

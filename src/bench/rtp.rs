@@ -1,6 +1,8 @@
 //! `voicebot bench rtp`: N calls' worth of RTP on loopback, both directions paced, for
 //! a fixed time: CPU per call, memory per call, and how late packets left their
-//! schedule (p99).
+//! schedule (p99). The gateway's side speaks (the greeting, over and over); the
+//! caller's side is a line with echo, sending that back 40 ms later and 10 dB down, so
+//! the gateway's echo gate and canceller do the work they do on such a call.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,8 +11,31 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
 use crate::audio::g711::Law;
+use crate::caller::{Echo, EchoingMic};
 use crate::media::MediaEvent;
 use crate::rtp::session::{self, MediaParams, RtpCounters};
+
+/// What the gateway's side does about its own voice coming back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EchoHandling {
+    Nothing,
+    /// `[rtp] echo_suppression`
+    Gate,
+    /// `[rtp] echo_cancellation` too
+    Cancel,
+}
+
+impl EchoHandling {
+    pub const ALL: [EchoHandling; 3] = [Self::Nothing, Self::Gate, Self::Cancel];
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Nothing => "none",
+            Self::Gate => "gate",
+            Self::Cancel => "gate + canceller",
+        }
+    }
+}
 
 pub struct RtpReport {
     pub calls: usize,
@@ -21,6 +46,8 @@ pub struct RtpReport {
     pub packets_sent: u64,
     pub packets_received: u64,
     pub lost: u64,
+    /// Frames the gateway heard and muted as its own echo.
+    pub echo_muted: u64,
 }
 
 /// Process CPU time (user + system) from /proc/self/stat, in seconds.
@@ -52,8 +79,7 @@ pub fn rss_kib() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// A leg's media; the gateway's side runs the echo gate, as a caller's leg does.
-fn params(remote: std::net::SocketAddr, echo_gate: bool) -> MediaParams {
+fn params(remote: std::net::SocketAddr, echo: EchoHandling) -> MediaParams {
     MediaParams {
         law: Law::Alaw,
         payload_type: 8,
@@ -64,46 +90,57 @@ fn params(remote: std::net::SocketAddr, echo_gate: bool) -> MediaParams {
         timeout: Duration::from_secs(600),
         sending: true,
         srtp: None,
-        echo_gate,
-        echo_cancel: false,
+        echo_gate: echo != EchoHandling::Nothing,
+        echo_cancel: echo == EchoHandling::Cancel,
     }
 }
 
-pub async fn run(calls: usize, secs: u64) -> std::io::Result<RtpReport> {
+pub async fn run(calls: usize, secs: u64, echo: EchoHandling) -> anyhow::Result<RtpReport> {
+    let speech = crate::audio::wav::read_at(&super::fixtures::dir().join("greeting-da.wav"), 8000)?;
     let rss_before = rss_kib();
     let cancel = CancellationToken::new();
     let gateway = Arc::new(RtpCounters::default());
     let callers = Arc::new(RtpCounters::default());
-    // A second of speech-like audio, queued over and over so every packet is real audio.
-    let tone: Vec<i16> = (0..8000)
-        .map(|i| ((i as f32 * 0.07).sin() * 6000.0) as i16)
-        .collect();
+    let line = Echo {
+        delay_ms: 40,
+        gain_db: -10.0,
+    };
     let mut handles = Vec::new();
     for _ in 0..calls {
         let a = UdpSocket::bind("127.0.0.1:0").await?;
         let b = UdpSocket::bind("127.0.0.1:0").await?;
         let (aa, ba) = (a.local_addr()?, b.local_addr()?);
-        let (ga, mut gev) = session::start(a, params(ba, true), gateway.clone(), cancel.clone())?;
-        let (cb, mut cev) = session::start(b, params(aa, false), callers.clone(), cancel.clone())?;
-        handles.push((ga, cb));
-        // Drain events as a call would (decoded audio is handed on every tick).
+        let (ga, mut gev) = session::start(a, params(ba, echo), gateway.clone(), cancel.clone())?;
+        let (cb, mut cev) = session::start(
+            b,
+            params(aa, EchoHandling::Nothing),
+            callers.clone(),
+            cancel.clone(),
+        )?;
+        cb.play(vec![0; 2 * 160]);
+        let mut mic = EchoingMic::new(Vec::new(), line);
+        // Drain the gateway's events as a call would (decoded audio is handed on every
+        // tick); the caller's side sends back each frame it hears.
         let c = cancel.clone();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
                     _ = c.cancelled() => return,
-                    Some(MediaEvent::Audio(_)) | Some(_) = gev.recv() => {}
-                    Some(_) = cev.recv() => {}
+                    Some(_) = gev.recv() => {}
+                    Some(ev) = cev.recv() => if let MediaEvent::Audio(pcm) = ev {
+                        cb.play(mic.next(&pcm));
+                    },
                 }
             }
         });
+        handles.push(ga);
     }
     // Memory of the sessions themselves, before any audio is queued on them.
     let rss_running = rss_kib();
-    for (ga, cb) in &handles {
-        for _ in 0..secs + 2 {
-            ga.play(tone.clone());
-            cb.play(tone.clone());
+    let seconds = speech.len() as u64 / 8000;
+    for ga in &handles {
+        for _ in 0..(secs + 2).div_ceil(seconds.max(1)) {
+            ga.play(speech.clone());
         }
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -121,5 +158,6 @@ pub async fn run(calls: usize, secs: u64) -> std::io::Result<RtpReport> {
         packets_sent: gateway.sent.get(),
         packets_received: gateway.received.get(),
         lost: gateway.lost.get(),
+        echo_muted: gateway.echo_muted.get(),
     })
 }

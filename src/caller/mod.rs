@@ -51,14 +51,14 @@ pub struct Echo {
 
 /// Our side of the line with echo: what we say, mixed with what we heard a moment ago.
 /// It is fed a frame for each frame heard, so both clocks stay in step.
-struct EchoingMic {
+pub(crate) struct EchoingMic {
     speech: std::collections::VecDeque<i16>,
     delay: std::collections::VecDeque<i16>,
     gain: f32,
 }
 
 impl EchoingMic {
-    fn new(speech: Vec<i16>, echo: Echo) -> EchoingMic {
+    pub(crate) fn new(speech: Vec<i16>, echo: Echo) -> EchoingMic {
         EchoingMic {
             speech: speech.into(),
             delay: std::iter::repeat_n(0, echo.delay_ms as usize * 8).collect(),
@@ -67,7 +67,7 @@ impl EchoingMic {
     }
 
     /// The next audio to send, as long as `heard`.
-    fn next(&mut self, heard: &[i16]) -> Vec<i16> {
+    pub(crate) fn next(&mut self, heard: &[i16]) -> Vec<i16> {
         self.delay.extend(heard);
         let n = heard.len().min(self.delay.len());
         self.delay
