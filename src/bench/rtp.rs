@@ -2,7 +2,8 @@
 //! a fixed time: CPU per call, memory per call, and how late packets left their
 //! schedule (p99). The gateway's side speaks (the greeting, over and over); the
 //! caller's side is a line with echo, sending that back 40 ms later and 10 dB down, so
-//! the gateway's echo gate and canceller do the work they do on such a call.
+//! the gateway's echo gate and canceller do the work they do on such a call. Both ends
+//! run in this process: the CPU figure is the two sides' together.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -117,6 +118,8 @@ pub async fn run(calls: usize, secs: u64, echo: EchoHandling) -> anyhow::Result<
             callers.clone(),
             cancel.clone(),
         )?;
+        // Two frames ahead, as `voicebot call --echo-ms` does: a frame heard late does
+        // not leave a gap in what the line sends back.
         cb.play(vec![0; 2 * 160]);
         let mut mic = EchoingMic::new(Vec::new(), line);
         // Drain the gateway's events as a call would (decoded audio is handed on every
