@@ -1,10 +1,13 @@
 //! The conversation end to end: a caller (our test UAC) speaks fixture questions to
-//! `voicebot serve`; what the bot says back is recorded and transcribed with whisper.
+//! `voicebot serve`; what the bot says back is recorded, and transcribed with whisper
+//! or compared by its sound with what the bot should say.
 
 mod common;
 
 use common::*;
 use voicebot_gateway::call::prompts::Prompts;
+use voicebot_gateway::intent::kb::Kb;
+use voicebot_gateway::intent::resolution::Language;
 
 const ENGLISH_LINE: &str = "[stt]\nlanguage = \"en\"\n";
 
@@ -142,21 +145,20 @@ fn speaking_during_the_greeting_stops_it_and_the_question_is_answered() {
         loud <= 2,
         "bot still talking after barge-in: {loud} loud frames"
     );
-    let reply = transcribe(slice(&heard, lead + 3.0, 35.0), "en");
-    assert!(
-        // The answer: "Citizen Service is open Monday to Wednesday from 10 until 3, Thursday
-        // from 10 until half past 5, and Friday from 10 until 1."
-        [
-            "open",
-            "monday",
-            "wednesday",
-            "thursday",
-            "friday",
-            "citizen"
-        ]
+    // The knowledge base's answer, heard whole. Judged by its sound against the answer
+    // as espeak-ng says it, not by whisper: whisper base reads espeak's English through
+    // G.711 poorly, and once (CI) left this whole answer out of its transcript.
+    let kb = Kb::embedded().unwrap();
+    let intent = kb
+        .intents
         .iter()
-        .any(|w| reply.contains(w)),
-        "reply: {reply:?}"
+        .find(|i| i.id == "borgerservice.aabningstider")
+        .unwrap();
+    let answer = reference_speech(intent.answer.as_ref().unwrap().get(Language::En), "en");
+    let (score, at) = envelope_find(slice(&heard, lead + 3.0, 35.0), &answer);
+    assert!(
+        score > 0.8,
+        "answer not heard whole: {score} (best at {at:.2} s)"
     );
 }
 
