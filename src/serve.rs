@@ -33,7 +33,8 @@ use crate::sip::tls;
 use crate::sip::transport::TcpLimits;
 use crate::sip::uas;
 use crate::sms::Sms;
-use crate::stt::recognizer::{Recognizer, SttError, SttOptions};
+use crate::stt::engine::SttError;
+use crate::stt::recognizer::{Recognizer, SttOptions};
 use crate::tenant::Tenants;
 use crate::transfer::bridge::DialSettings;
 use crate::transfer::route::Router;
@@ -341,7 +342,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
                 metrics: turn_metrics.clone(),
                 config: config.clone(),
                 rtp: rtp.clone(),
-                stt: stt.clone(),
+                stt: Arc::new(stt.clone()),
                 understanding: Understanding {
                     config: config.stt.clone(),
                     matcher: t.matcher,

@@ -55,7 +55,8 @@ async fn english_telephone_fixtures_contain_their_key_words_and_danish_is_measur
 async fn an_abandoned_decode_leaves_the_worker_usable() {
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
-    use voicebot_gateway::stt::recognizer::{SttError, Turn};
+    use voicebot_gateway::audio::resample::{i16_to_f32, resample};
+    use voicebot_gateway::stt::engine::{Decode, SpeechToText, SttError, Turn};
 
     let model = voicebot_gateway::stt::model_path("base");
     let opts = SttOptions {
@@ -69,17 +70,18 @@ async fn an_abandoned_decode_leaves_the_worker_usable() {
         .find(|f| f.lang == "en" && !f.keywords.is_empty())
         .unwrap();
     let pcm = voicebot_gateway::audio::wav::read_at(&f.telephone_wav(), 8000).unwrap();
+    let audio_16k = resample(&i16_to_f32(&pcm), 8_000, 16_000);
     let turn = Turn {
         language: "en".into(),
         ..Turn::default()
     };
+    let decode = |partial| Decode {
+        audio_16k: audio_16k.clone(),
+        turn: turn.clone(),
+        partial,
+    };
     let abandoned = stt
-        .submit(
-            &pcm,
-            8_000,
-            turn.clone(),
-            Some(Arc::new(AtomicBool::new(true))),
-        )
+        .submit(decode(Some(Arc::new(AtomicBool::new(true)))))
         .unwrap()
         .await;
     assert!(
@@ -93,11 +95,7 @@ async fn an_abandoned_decode_leaves_the_worker_usable() {
         Some(Arc::default()),
         None,
     ] {
-        let next = stt
-            .submit(&pcm, 8_000, turn.clone(), flag)
-            .unwrap()
-            .await
-            .unwrap();
+        let next = stt.submit(decode(flag)).unwrap().await.unwrap();
         let text = next.text.to_lowercase();
         assert!(
             f.keywords.iter().any(|k| text.contains(k.as_str())),

@@ -14,6 +14,7 @@ use crate::intent::client::{with_local_matcher, IntentResolver};
 use crate::intent::reload;
 use crate::intent::resolution::Kind;
 use crate::intent::resolution::{Action, Resolution};
+use crate::stt::engine;
 use crate::stt::recognizer::{Recognizer, SttOptions};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -190,9 +191,7 @@ pub async fn run(config: &Config, opts: &Options) -> anyhow::Result<()> {
             // The line's language is the question's own unless `line` says otherwise; the
             // language check runs either way (first turn).
             let line = opts.line.as_deref().unwrap_or(&q.lang);
-            let t = stt
-                .recognize_16k(audio, understanding.turn(line, 1))
-                .await?;
+            let t = engine::recognize(&stt, audio, understanding.turn(line, 1)).await?;
             let expect_kind = kb.get(&q.expect).map(|i| i.kind);
             let mut text_only = understanding::request(&t, 1);
             text_only.hints.clear();

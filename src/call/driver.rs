@@ -31,8 +31,8 @@ use crate::rtp::session::RtpCounters;
 use crate::sms::number::E164;
 use crate::sms::Sms;
 use crate::stt::endpoint::EndpointConfig;
+use crate::stt::engine::{Abandon, SpeechToText, Transcript};
 use crate::stt::listener::Listener;
-use crate::stt::recognizer::{Abandon, Recognizer, Transcript};
 use crate::transfer::Transferer;
 use crate::tts::cache::PromptCache;
 use crate::tts::Voice;
@@ -48,7 +48,7 @@ pub struct CallContext {
     pub metrics: TurnMetrics,
     pub config: Arc<Config>,
     pub rtp: Arc<RtpCounters>,
-    pub stt: Recognizer,
+    pub stt: Arc<dyn SpeechToText>,
     /// What the recognizer does with each turn (knowledge-base scoring, language check).
     pub understanding: Understanding,
     pub tts: PromptCache,

@@ -10,8 +10,8 @@ use crate::config::SttConfig;
 use crate::intent::acoustic;
 use crate::intent::reload::{self, SharedMatcher};
 use crate::intent::resolution::{Language, Request};
+use crate::stt::engine::{self, SpeechToText, Transcript, Turn};
 use crate::stt::forced::CandidateSource;
-use crate::stt::recognizer::{Transcript, Turn};
 
 #[derive(Clone)]
 pub struct Understanding {
@@ -78,14 +78,12 @@ pub struct Understood {
 /// knowledge-base scoring unless the config turns it off), then the intent service.
 pub async fn first_turn(
     understanding: &Understanding,
-    stt: &crate::stt::recognizer::Recognizer,
+    stt: &dyn SpeechToText,
     resolver: &dyn crate::intent::client::IntentResolver,
     audio_16k: Vec<f32>,
     language: &str,
 ) -> anyhow::Result<Understood> {
-    let t = stt
-        .recognize_16k(audio_16k, understanding.turn(language, 1))
-        .await?;
+    let t = engine::recognize(stt, audio_16k, understanding.turn(language, 1)).await?;
     let r = resolver.resolve(request(&t, 1)).await?;
     Ok(Understood {
         transcript: t.text,

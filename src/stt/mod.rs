@@ -1,5 +1,6 @@
 //! Hearing callers: voice activity, endpointing, and whisper speech-to-text.
 pub mod endpoint;
+pub mod engine;
 pub mod forced;
 pub mod listener;
 mod priors_warmup;
@@ -35,7 +36,7 @@ pub async fn transcribe_file(
     language: &str,
     prompt: Option<&str>,
     adaptive_audio_ctx: bool,
-) -> Result<recognizer::Transcript, TranscribeError> {
+) -> Result<engine::Transcript, TranscribeError> {
     let (pcm, rate) = crate::audio::wav::read_mono(path)?;
     let audio = crate::audio::resample::resample(&pcm, rate, 16000);
     let opts = recognizer::SttOptions {
@@ -55,5 +56,5 @@ pub enum TranscribeError {
     #[error(transparent)]
     Audio(#[from] crate::audio::wav::WavError),
     #[error(transparent)]
-    Stt(#[from] recognizer::SttError),
+    Stt(#[from] engine::SttError),
 }

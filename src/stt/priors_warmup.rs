@@ -13,8 +13,9 @@ use std::time::Instant;
 
 use whisper_rs::WhisperContext;
 
+use super::engine::{Abandon, SttError};
 use super::forced::{self, Priors};
-use super::recognizer::{Abandon, SttError, SttOptions};
+use super::recognizer::SttOptions;
 use super::worker::encode_silence;
 
 /// Phrasings worked out at a time: what the recognizer's stop waits for at most.

@@ -8,8 +8,8 @@
 //! window), temperature fallback is off (it causes 10 s outliers) with the token count
 //! capped instead, and the language is fixed rather than detected.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -19,27 +19,12 @@ use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::oneshot;
 use whisper_rs::{WhisperContext, WhisperContextParameters};
 
-use super::forced::{CandidateSource, Hint, Priors};
+use super::engine::{Abandon, Decode, PendingTranscript, SpeechToText, SttError, Transcript, Turn};
+use super::forced::Priors;
 use super::priors_warmup::{self, PriorWork};
 use super::worker::Worker;
 pub use super::worker::{audio_ctx_for, collapse_repeats};
 use crate::audio::resample::{i16_to_f32, resample};
-
-#[derive(Debug, thiserror::Error)]
-pub enum SttError {
-    #[error("speech model {path} is missing: run `voicebot models fetch` (or models/fetch.sh)")]
-    ModelMissing { path: PathBuf },
-    #[error("speech model {path} cannot be loaded ({reason}): it may be corrupt; rerun `voicebot models fetch`")]
-    ModelInvalid { path: PathBuf, reason: String },
-    #[error("speech recognizer overloaded: {0} utterances already waiting")]
-    Overloaded(usize),
-    #[error("speech recognition failed: {0}")]
-    Failed(String),
-    #[error("speech recognizer stopped")]
-    Stopped,
-    #[error("decode abandoned: the caller went on speaking")]
-    Abandoned,
-}
 
 #[derive(Debug, Clone)]
 pub struct SttOptions {
@@ -75,39 +60,6 @@ impl Default for SttOptions {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Transcript {
-    pub text: String,
-    pub language: String,
-    /// Mean token probability, 0..1.
-    pub confidence: f32,
-    pub audio_secs: f32,
-    /// Time spent decoding (excludes time waiting in the queue).
-    pub decode_secs: f32,
-    pub queued_secs: f32,
-    /// Knowledge-base candidates scored on the audio, best first; empty when not asked.
-    pub hints: Vec<Hint>,
-    /// Time the scoring took (part of `decode_secs`).
-    pub rescore_secs: f32,
-    /// ln(P(other language) / P(line's language)) when `Turn::detect` asked for it.
-    pub other_language_log_odds: Option<f32>,
-}
-
-/// What to do with one utterance besides transcribing it.
-#[derive(Clone, Default)]
-pub struct Turn {
-    pub language: String,
-    pub prompt: String,
-    /// Score these candidates' phrasings on the audio (knowledge-base-aware recognition)
-    /// when the transcript's confidence is below `rescore_below`.
-    pub candidates: Option<CandidateSource>,
-    pub rescore_below: f32,
-    /// Another language the caller may be speaking: if whisper hears it rather than
-    /// `language`, the utterance is transcribed (with `detect_prompt`) and scored in it.
-    pub detect: Option<String>,
-    pub detect_prompt: String,
-}
-
 /// Decoder calls for scoring. A call feeds the rest of a phrasing after the prefix it
 /// shares with others (~17 ms on one thread, release build): 50 cover about two
 /// phrasings of each of 16 candidates and the replies, in ~0.85 s.
@@ -124,9 +76,6 @@ pub struct SttMetrics {
     pub overloads: Counter,
     pub utterances: Counter,
 }
-
-/// Set to stop a decode early (whisper checks it during computation).
-pub type Abandon = Arc<AtomicBool>;
 
 pub(super) struct Job {
     pub(super) audio_16k: Vec<f32>,
@@ -286,29 +235,7 @@ impl Recognizer {
             prompt: prompt.to_string(),
             ..Turn::default()
         };
-        self.recognize_16k(audio_16k, turn).await
-    }
-
-    /// Transcribes 8 kHz telephone audio and does what `turn` asks besides.
-    pub async fn recognize_16k(
-        &self,
-        audio_16k: Vec<f32>,
-        turn: Turn,
-    ) -> Result<Transcript, SttError> {
-        self.submit_16k(audio_16k, turn, None)?.await
-    }
-
-    /// Queues 8 kHz audio at once (refused when the queue is full); the transcript
-    /// comes from the returned future.
-    /// Like `submit_16k`, for a line's audio at `rate`.
-    pub fn submit(
-        &self,
-        pcm: &[i16],
-        rate: u32,
-        turn: Turn,
-        abandon: Option<Abandon>,
-    ) -> Result<impl std::future::Future<Output = Result<Transcript, SttError>>, SttError> {
-        self.submit_16k(resample(&i16_to_f32(pcm), rate, 16000), turn, abandon)
+        super::engine::recognize(self, audio_16k, turn).await
     }
 
     fn submit_16k(
@@ -339,9 +266,16 @@ impl Recognizer {
         }
         Ok(async move { rx.await.map_err(|_| SttError::Stopped)? })
     }
+}
 
-    /// A worker is free and nothing waits: a decode submitted now starts at once.
-    pub fn has_idle_worker(&self) -> bool {
+impl SpeechToText for Recognizer {
+    fn submit(&self, decode: Decode) -> Result<PendingTranscript, SttError> {
+        let pending = self.submit_16k(decode.audio_16k, decode.turn, decode.partial)?;
+        Ok(Box::pin(pending))
+    }
+
+    /// A worker is free and nothing waits.
+    fn has_idle_worker(&self) -> bool {
         self.metrics.queue_depth.get() == 0 && self.busy.load(Ordering::SeqCst) < self.workers
     }
 }

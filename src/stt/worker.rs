@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperState};
 
+use super::engine::{Abandon, SttError, Transcript};
 use super::forced::{self, Priors};
-use super::recognizer::{
-    Abandon, Job, SttError, SttOptions, Transcript, MIN_SAMPLES_16K, SWITCH_LANGUAGE_LOG_ODDS,
-};
+use super::recognizer::{Job, SttOptions, MIN_SAMPLES_16K, SWITCH_LANGUAGE_LOG_ODDS};
 
 /// Encoder frames for `secs` of audio: 50 per second plus margin, within the model's 1500.
 pub fn audio_ctx_for(secs: f32) -> i32 {

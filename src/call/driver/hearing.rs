@@ -8,11 +8,12 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::{CallLoop, Done};
+use crate::audio::resample::{i16_to_f32, resample};
 use crate::call::conversation::Event;
 use crate::call::decoding::{Do, Speech};
 use crate::call::turn_metrics::TurnClock;
 use crate::stt::endpoint::Endpoint;
-use crate::stt::recognizer::{Abandon, Transcript};
+use crate::stt::engine::{Abandon, Decode, Transcript};
 
 impl CallLoop {
     pub(super) async fn on_endpoint(&mut self, ep: Endpoint) {
@@ -72,7 +73,12 @@ impl CallLoop {
                 let turn = self.ctx.understanding.turn(&self.language, number);
                 let abandon = partial.then(Abandon::default);
                 self.abandon = abandon.clone().map(|a| (id, a));
-                let pending = match self.ctx.stt.submit(&audio, self.audio_rate, turn, abandon) {
+                let decode = Decode {
+                    audio_16k: resample(&i16_to_f32(&audio), self.audio_rate, 16_000),
+                    turn,
+                    partial: abandon,
+                };
+                let pending = match self.ctx.stt.submit(decode) {
                     Ok(pending) => pending,
                     Err(e) if partial => {
                         tracing::debug!(error = %e, "no decode at the pause");
