@@ -53,10 +53,12 @@ async fn english_telephone_fixtures_contain_their_key_words_and_danish_is_measur
 /// able to decode the next utterance.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_abandoned_decode_leaves_the_worker_usable() {
-    use std::sync::atomic::AtomicBool;
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     use voicebot_gateway::audio::resample::{i16_to_f32, resample};
-    use voicebot_gateway::stt::engine::{Decode, SpeechToText, SttError, Turn};
+    use voicebot_gateway::intent::candidates::PhraseSet;
+    use voicebot_gateway::stt::engine::{Abandon, Decode, SpeechToText, SttError, Turn};
+    use voicebot_gateway::stt::forced::CandidateSource;
 
     let model = voicebot_gateway::stt::model_path("base");
     let opts = SttOptions {
@@ -103,6 +105,36 @@ async fn an_abandoned_decode_leaves_the_worker_usable() {
             f.keywords
         );
     }
+
+    // The caller goes on speaking once the free transcript is made (the candidates
+    // are asked for then): the knowledge-base scoring, which whisper's abort callback
+    // does not reach, stops too. Without the flag the same scoring gives hints.
+    let scored = |flag: Option<Abandon>| {
+        let set_now = flag.clone();
+        let candidates: CandidateSource = Arc::new(move |_: &str, _: &str, _: f32| {
+            if let Some(f) = &set_now {
+                f.store(true, Ordering::Relaxed);
+            }
+            vec![PhraseSet {
+                intent_id: "any".into(),
+                phrasings: vec!["when is the town hall open".into()],
+                text_rank: Some(0),
+            }]
+        });
+        Decode {
+            audio_16k: audio_16k.clone(),
+            turn: Turn {
+                candidates: Some(candidates),
+                rescore_below: 2.0,
+                ..turn.clone()
+            },
+            partial: flag,
+        }
+    };
+    let heard = stt.submit(scored(None)).unwrap().await.unwrap();
+    assert!(!heard.hints.is_empty(), "{heard:?}");
+    let stopped = stt.submit(scored(Some(Arc::default()))).unwrap().await;
+    assert!(matches!(stopped, Err(SttError::Abandoned)), "{stopped:?}");
 }
 
 /// The build patches its copy of whisper.cpp (`scripts/whisper-rows.cmake`) so that one

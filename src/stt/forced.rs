@@ -5,6 +5,7 @@
 //! decoder calls only (a few milliseconds each), never a second encoding.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use whisper_rs::{WhisperContext, WhisperError, WhisperState};
@@ -30,6 +31,7 @@ type PriorKey = (i32, Vec<i32>);
 struct Decoder<'a> {
     state: &'a mut WhisperState,
     threads: usize,
+    stop: Option<&'a AtomicBool>,
 }
 
 impl NextToken for Decoder<'_> {
@@ -41,6 +43,10 @@ impl NextToken for Decoder<'_> {
         n_past: usize,
         wanted: &[Vec<i32>],
     ) -> Result<Vec<Vec<f32>>, WhisperError> {
+        if self.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+            // whisper's own code for an aborted computation.
+            return Err(WhisperError::GenericError(-6));
+        }
         self.state.decode(tokens, n_past, self.threads)?;
         let rows = logit_rows(self.state, tokens.len())?;
         let n_vocab = rows.len() / tokens.len().max(1);
@@ -117,7 +123,12 @@ pub fn language_odds(
     let (Some(ta), Some(tb)) = (lang_token(ctx, a), lang_token(ctx, b)) else {
         return Ok(0.0);
     };
-    let lps = Decoder { state, threads: 1 }.feed(&[ctx.token_sot()], 0, &[vec![ta, tb]])?;
+    let lps = Decoder {
+        state,
+        threads: 1,
+        stop: None,
+    }
+    .feed(&[ctx.token_sot()], 0, &[vec![ta, tb]])?;
     Ok(lps[0][0] - lps[0][1])
 }
 
@@ -130,13 +141,17 @@ fn tokens(ctx: &WhisperContext, text: &str) -> Option<Vec<i32>> {
 
 /// How much decoding one utterance's scoring may take.
 #[derive(Debug, Clone, Copy)]
-pub struct Budget {
+pub struct Budget<'a> {
     /// Decoder calls.
     pub calls: usize,
     /// Whether a call may feed a run of tokens (`rows_come_back`).
     pub runs: bool,
     /// Threads per decoder call (more than one only when the other workers are idle).
     pub threads: usize,
+    /// Set when the result is no longer wanted (a partial decode whose caller went on
+    /// speaking): the scoring stops before its next decoder call, so the worker is free
+    /// for the turn's final decode at once instead of after up to a second and a half.
+    pub stop: Option<&'a AtomicBool>,
 }
 
 /// Scores candidates' phrasings on the audio in `state` (encoded by the free
@@ -150,7 +165,7 @@ pub fn score(
     priors: &Priors,
     language: &str,
     sets: &[PhraseSet],
-    budget: Budget,
+    budget: Budget<'_>,
 ) -> Result<Vec<Hint>, WhisperError> {
     let Some(lang) = lang_token(ctx, language) else {
         return Ok(Vec::new());
@@ -183,7 +198,12 @@ pub fn score(
     }
     let started = std::time::Instant::now();
     let threads = budget.threads;
-    let on_audio = trie.score(&mut Decoder { state, threads }, &prefix)?;
+    let mut decoder = Decoder {
+        state,
+        threads,
+        stop: budget.stop,
+    };
+    let on_audio = trie.score(&mut decoder, &prefix)?;
     tracing::debug!(
         decodes = trie.decodes(),
         phrasings = trie.len(),
@@ -220,7 +240,7 @@ pub fn warm_priors(
     priors: &Priors,
     language: &str,
     phrasings: &[String],
-    budget: Budget,
+    budget: Budget<'_>,
 ) -> Result<(), WhisperError> {
     let Some(lang) = lang_token(ctx, language) else {
         return Ok(());
@@ -249,7 +269,7 @@ impl Priors {
         tokenized: &[Vec<Vec<i32>>],
         owner: &[(usize, usize)],
         silence: &mut WhisperState,
-        (prefix, budget): (&[i32], Budget),
+        (prefix, budget): (&[i32], Budget<'_>),
     ) -> Result<Vec<f32>, WhisperError> {
         let key = |i: usize| (lang, tokenized[owner[i].0][owner[i].1].clone());
         let missing: Vec<usize> = {
@@ -268,6 +288,7 @@ impl Priors {
                 &mut Decoder {
                     state: silence,
                     threads,
+                    stop: budget.stop,
                 },
                 prefix,
             )?;

@@ -64,6 +64,7 @@ pub(super) fn spawn(
                         calls: opts.rescore_budget,
                         runs: *runs,
                         threads: 1,
+                        stop: Some(closing.as_ref()),
                     };
                     if let Err(e) =
                         forced::warm_priors(&ctx, state, &priors, &language, chunk, budget)

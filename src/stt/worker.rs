@@ -61,11 +61,23 @@ impl Worker {
             return Err(SttError::Abandoned);
         }
         let (mut text, mut confidence) = heard?;
+        // Past the free transcript whisper's abort callback is not consulted: the
+        // language check and the scoring look at the flag themselves.
+        let failed = |e: String| {
+            if abandoned() {
+                SttError::Abandoned
+            } else {
+                SttError::Failed(e)
+            }
+        };
         let mut language = turn.language.clone();
         let mut other_language_log_odds = None;
         if let Some(other) = turn.detect.as_deref().filter(|o| *o != language) {
+            if abandoned() {
+                return Err(SttError::Abandoned);
+            }
             let odds = forced::language_odds(&self.ctx, &mut self.state, other, &language)
-                .map_err(|e| SttError::Failed(e.to_string()))?;
+                .map_err(|e| failed(e.to_string()))?;
             tracing::debug!(%other, odds, "language check");
             other_language_log_odds = Some(odds);
             if odds > SWITCH_LANGUAGE_LOG_ODDS {
@@ -76,7 +88,8 @@ impl Worker {
                     opts,
                     threads,
                     job.abandon.as_ref(),
-                )?;
+                )
+                .map_err(|e| if abandoned() { SttError::Abandoned } else { e })?;
                 language = other.to_string();
             }
         }
@@ -102,9 +115,10 @@ impl Worker {
                     calls: opts.rescore_budget,
                     runs: self.runs,
                     threads: threads.max(1) as usize,
+                    stop: job.abandon.as_deref(),
                 },
             )
-            .map_err(|e| SttError::Failed(e.to_string()))?
+            .map_err(|e| failed(e.to_string()))?
         };
         Ok(Transcript {
             text,
