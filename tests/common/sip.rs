@@ -45,7 +45,7 @@ pub fn status_line(resp: &str) -> &str {
 pub fn sipp_from(gw: &Gateway, ip: &str, args: &[&str], must_pass: bool) -> String {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port().to_string();
-    let mport = free_port().to_string();
+    let mport = free_media_port().to_string();
     let sip = gw.sip.to_string();
     let mut all = vec!["-i", ip, "-p", &port, "-mp", &mport, "-s", "bot", &sip];
     all.extend_from_slice(args);
@@ -102,7 +102,7 @@ pub fn scenario(name: &str) -> String {
 
 /// sipp's arguments to call `bot` at `target` from `ip` on free ports, then `args`.
 pub fn sipp_args(ip: &str, target: std::net::SocketAddr, args: &[&str]) -> Vec<String> {
-    let (port, mport) = (free_port().to_string(), free_port().to_string());
+    let (port, mport) = (free_port().to_string(), free_media_port().to_string());
     let mut all: Vec<String> = ["-i", ip, "-p", &port, "-mp", &mport, "-s", "bot"]
         .map(String::from)
         .to_vec();
@@ -123,6 +123,18 @@ pub fn sipp_ok(gw: &Gateway, args: &[&str]) {
         "sipp failed:\n{}",
         sipp_report(dir.path(), &out)
     );
+}
+
+/// A port for sipp's `-mp`: sipp binds it and the port two above it (video), and
+/// stops at once (exit 254) when either is taken, so both must be free.
+pub fn free_media_port() -> u16 {
+    for _ in 0..100 {
+        let port = free_port();
+        if port < u16::MAX - 2 && UdpSocket::bind(("127.0.0.1", port + 2)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free media port");
 }
 
 /// Starts sipp in the background in its own folder (for its logs), bounded in time.
@@ -158,9 +170,26 @@ pub struct Queue {
 }
 
 impl Queue {
+    /// Starts the queue; a port another process took between our probe and sipp's
+    /// bind makes sipp stop at once, and it is started again on other ports (at most
+    /// three times).
     pub fn start(scenario_file: &str, calls: u32, extra: &[&str], limit_secs: u32) -> Queue {
+        for _ in 0..2 {
+            let mut queue = Queue::start_once(scenario_file, calls, extra, limit_secs);
+            std::thread::sleep(Duration::from_millis(500));
+            match queue.sipp.try_wait().unwrap().and_then(|s| s.code()) {
+                Some(254) if queue.stderr().contains("errno = 98") => {
+                    eprintln!("a port was taken before the queue's sipp bound it: starting again");
+                }
+                _ => return queue,
+            }
+        }
+        Queue::start_once(scenario_file, calls, extra, limit_secs)
+    }
+
+    fn start_once(scenario_file: &str, calls: u32, extra: &[&str], limit_secs: u32) -> Queue {
         let dir = tempfile::tempdir().unwrap();
-        let (port, media) = (free_port(), free_port());
+        let (port, media) = (free_port(), free_media_port());
         let mut args = vec![
             "-sf".to_string(),
             scenario(scenario_file),
@@ -183,10 +212,25 @@ impl Queue {
         format!("sip:queue@127.0.0.1:{}", self.port)
     }
 
-    /// Waits for sipp to finish; its exit code and everything it logged.
+    /// Waits for sipp to finish; its exit code and everything it logged (with what it
+    /// said on stderr when it failed, e.g. a port it could not bind).
     pub fn finish(&mut self) -> (Option<i32>, String) {
         let code = wait_exit(&mut self.sipp, Duration::from_secs(20));
-        (code, sipp_messages(self.dir.path()))
+        let mut messages = sipp_messages(self.dir.path());
+        // Only once it has exited: a sipp still running keeps its stderr open.
+        if code.is_some_and(|c| c != 0) {
+            messages += &self.stderr();
+        }
+        (code, messages)
+    }
+
+    /// What sipp wrote on stderr (read to the end: call it once sipp has exited).
+    fn stderr(&mut self) -> String {
+        let mut text = String::new();
+        if let Some(mut err) = self.sipp.stderr.take() {
+            std::io::Read::read_to_string(&mut err, &mut text).ok();
+        }
+        text
     }
 }
 
