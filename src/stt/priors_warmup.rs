@@ -66,10 +66,12 @@ pub(super) fn spawn(
                         threads: 1,
                         stop: Some(closing.as_ref()),
                     };
-                    if let Err(e) =
-                        forced::warm_priors(&ctx, state, &priors, &language, chunk, budget)
-                    {
-                        tracing::warn!(error = %e, "phrasing priors not worked out ahead");
+                    match forced::warm_priors(&ctx, state, &priors, &language, chunk, budget) {
+                        Err(_) if closing.load(Ordering::Relaxed) => return,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "phrasing priors not worked out ahead")
+                        }
+                        Ok(()) => {}
                     }
                 }
                 tracing::info!(
