@@ -152,9 +152,13 @@ pub struct SttConfig {
     /// Answer intents (best text matches of the free transcript) whose phrasings are
     /// scored, besides the conversational replies.
     pub rescore_candidates: usize,
-    /// Decoder calls the scoring of one utterance may take (~17 ms each, see
+    /// Decoder calls the scoring of one utterance may take (~15 ms each, see
     /// `stt::recognizer::DEFAULT_RESCORE_BUDGET`).
     pub rescore_budget: usize,
+    /// The knowledge-base scoring normalises over the vocabulary's first this-many
+    /// tokens and the phrasings' own, and computes only those logits; 0: the whole
+    /// vocabulary (see `stt::vocab`).
+    pub rescore_vocab: usize,
     /// Hypotheses whisper keeps while transcribing (beam search); 1: greedy.
     pub beam_size: u32,
     /// The end-of-turn model (Smart Turn v3.2, ONNX); default: the one
@@ -190,6 +194,7 @@ impl Default for SttConfig {
             rescore: true,
             rescore_candidates: 16,
             rescore_budget: crate::stt::recognizer::DEFAULT_RESCORE_BUDGET,
+            rescore_vocab: crate::stt::recognizer::DEFAULT_RESCORE_VOCAB,
             beam_size: 1,
             turn_model: None,
             onnxruntime: None,

@@ -493,6 +493,7 @@ pub fn load_recognizer(config: &Config) -> Result<Recognizer, SttError> {
         // are many is bounded and never refuses a caller's turn.
         queue: config.stt.queue.unwrap_or(config.sip.max_calls),
         rescore_budget: config.stt.rescore_budget,
+        rescore_vocab: config.stt.rescore_vocab,
         beam_size: config.stt.beam_size,
         ..defaults
     };

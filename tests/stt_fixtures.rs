@@ -137,12 +137,56 @@ async fn an_abandoned_decode_leaves_the_worker_usable() {
     assert!(matches!(stopped, Err(SttError::Abandoned)), "{stopped:?}");
 }
 
-/// The build patches its copy of whisper.cpp (`scripts/whisper-rows.cmake`) so that one
+/// The build patches its copy of whisper.cpp (`scripts/whisper-patch.cmake`) so that one
 /// decoder call returns the logits of every token fed; without it the knowledge-base
 /// scoring falls back to a token per call, about three times slower. An upgrade that
 /// stops the patch from applying must fail here, not slow calls down unnoticed.
 #[test]
 fn one_decoder_call_returns_the_logits_of_every_token_fed() {
+    let (ctx, mut state) = base_model_on(&[0.0f32; 16_000]);
+    assert!(voicebot_gateway::stt::forced::rows_come_back(&ctx, &mut state).unwrap());
+}
+
+/// The knowledge-base scoring narrows the decoder to part of the vocabulary
+/// (`stt::vocab`, `scripts/whisper-patch.cmake`): its rows must hold exactly the full
+/// rows' logits of those tokens, in `Vocab::column` order, and the decoder must give
+/// whole rows again once the narrowing is dropped.
+#[test]
+fn a_narrowed_decoder_gives_the_same_logits_for_its_tokens() {
+    use voicebot_gateway::stt::vocab::Vocab;
+    let tone: Vec<f32> = (0..16_000).map(|i| (i as f32 * 0.07).sin() * 0.2).collect();
+    let (ctx, mut state) = base_model_on(&tone);
+    let sot = [ctx.token_sot()];
+    let n_vocab = state.n_vocab() as usize;
+
+    state.decode(&sot, 0, 1).unwrap();
+    let full = state.get_logits().unwrap().to_vec();
+    assert_eq!(full.len(), n_vocab);
+
+    let vocab = Vocab::new(1000, [ctx.token_eot(), 20_000, 42]);
+    let narrowed = {
+        let _narrowed = vocab.narrow_decoder();
+        state.decode(&sot, 0, 1).unwrap();
+        state.get_logits().unwrap()[..vocab.width()].to_vec()
+    };
+    assert_eq!(vocab.width(), 1002);
+    for token in [0, 42, 999, 20_000, ctx.token_eot()] {
+        let (a, b) = (narrowed[vocab.column(token).unwrap()], full[token as usize]);
+        assert!(
+            (a - b).abs() <= 1e-3 * (1.0 + b.abs()),
+            "token {token}: {a} vs {b}"
+        );
+    }
+
+    state.decode(&sot, 0, 1).unwrap();
+    let again = state.get_logits().unwrap();
+    let last = n_vocab - 1;
+    assert!((again[last] - full[last]).abs() <= 1e-3 * (1.0 + full[last].abs()));
+    assert!((again[1001] - full[1001]).abs() <= 1e-3 * (1.0 + full[1001].abs()));
+}
+
+/// whisper base, and a state that has encoded `audio` (16 kHz).
+fn base_model_on(audio: &[f32]) -> (whisper_rs::WhisperContext, whisper_rs::WhisperState) {
     use whisper_rs::{WhisperContext, WhisperContextParameters};
     let model = voicebot_gateway::stt::model_path("base");
     let ctx = WhisperContext::new_with_params(
@@ -151,7 +195,7 @@ fn one_decoder_call_returns_the_logits_of_every_token_fed() {
     )
     .expect("models/fetch.sh base");
     let mut state = ctx.create_state().unwrap();
-    state.pcm_to_mel(&vec![0.0f32; 16_000], 1).unwrap();
+    state.pcm_to_mel(audio, 1).unwrap();
     state.encode(0, 1).unwrap();
-    assert!(voicebot_gateway::stt::forced::rows_come_back(&ctx, &mut state).unwrap());
+    (ctx, state)
 }

@@ -126,6 +126,7 @@ fn load(config: &Config) -> anyhow::Result<Loaded> {
         workers: 1,
         queue: 1,
         rescore_budget: config.stt.rescore_budget,
+        rescore_vocab: config.stt.rescore_vocab,
         beam_size: config.stt.beam_size,
         ..SttOptions::default()
     };

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use whisper_rs::{WhisperContext, WhisperError, WhisperState};
 
 use super::rescore::{candidate_score, log_probs, normalized, NextToken, Trie};
+use super::vocab::Vocab;
 
 pub use crate::intent::candidates::PhraseSet;
 pub use crate::intent::resolution::Hint;
@@ -32,6 +33,9 @@ struct Decoder<'a> {
     state: &'a mut WhisperState,
     threads: usize,
     stop: Option<&'a AtomicBool>,
+    /// The tokens the decoder's rows cover (narrowed while the scoring runs); none:
+    /// the whole vocabulary.
+    vocab: Option<&'a Vocab>,
 }
 
 impl NextToken for Decoder<'_> {
@@ -48,32 +52,40 @@ impl NextToken for Decoder<'_> {
             return Err(WhisperError::GenericError(-6));
         }
         self.state.decode(tokens, n_past, self.threads)?;
-        let rows = logit_rows(self.state, tokens.len())?;
-        let n_vocab = rows.len() / tokens.len().max(1);
+        let n_vocab = self.state.n_vocab() as usize;
+        let width = self.vocab.map_or(n_vocab, Vocab::width);
+        let rows = logit_rows(self.state, tokens.len(), width)?;
         Ok(wanted
             .iter()
-            .zip(rows.chunks_exact(n_vocab.max(1)))
+            .zip(rows.chunks_exact(width.max(1)))
             .map(|(w, row)| {
                 if w.is_empty() {
-                    Vec::new()
-                } else {
-                    log_probs(row, w)
+                    return Vec::new();
                 }
+                let Some(vocab) = self.vocab else {
+                    return log_probs(row, w);
+                };
+                let columns: Vec<i32> = w
+                    .iter()
+                    .map(|&t| vocab.column(t).map_or(-1, |c| c as i32))
+                    .collect();
+                log_probs(row, &columns)
             })
             .collect())
     }
 }
 
-/// The logits of the last decode, `n` rows of `n_vocab`. Stock whisper.cpp fills only
-/// the last row; built with `scripts/whisper-rows.cmake` it fills all (see
-/// `rows_come_back`).
-fn logit_rows(state: &WhisperState, n: usize) -> Result<&[f32], WhisperError> {
+/// The logits of the last decode, `n` rows of `width` (the vocabulary's size, or the
+/// narrowed one's). Stock whisper.cpp fills only the last row; built with
+/// `scripts/whisper-patch.cmake` it fills all (see `rows_come_back`).
+fn logit_rows(state: &WhisperState, n: usize, width: usize) -> Result<&[f32], WhisperError> {
     let first = state.get_logits()?;
+    assert!(width <= first.len(), "rows no wider than the vocabulary");
     // SAFETY: whisper_decode_with_state sizes the state's logits vector to
-    // n_tokens × n_vocab before copying rows into it (whisper.cpp 1.8.3,
-    // whisper_decode_internal), and `first` points at its start; the vector is not
-    // touched again while `state` stays borrowed.
-    Ok(unsafe { std::slice::from_raw_parts(first.as_ptr(), n * first.len()) })
+    // n_tokens × n_vocab before copying rows of `width` into it, packed (whisper.cpp
+    // 1.8.3, whisper_decode_internal, as patched), and `first` points at its start;
+    // the vector is not touched again while `state` stays borrowed.
+    Ok(unsafe { std::slice::from_raw_parts(first.as_ptr(), n * width) })
 }
 
 /// Whether one decoder call returns logits for every token fed: the first row of a
@@ -87,7 +99,7 @@ pub fn rows_come_back(
     let (first, second) = (ctx.token_sot(), ctx.token_transcribe());
     state.decode(&[second], 0, 1)?;
     state.decode(&[first, second], 0, 1)?;
-    let row = logit_rows(state, 2)?;
+    let row = logit_rows(state, 2, state.n_vocab() as usize)?;
     let row = row[..row.len() / 2].to_vec();
     state.decode(&[first], 0, 1)?;
     let alone = state.get_logits()?;
@@ -127,6 +139,7 @@ pub fn language_odds(
         state,
         threads: 1,
         stop: None,
+        vocab: None,
     }
     .feed(&[ctx.token_sot()], 0, &[vec![ta, tb]])?;
     Ok(lps[0][0] - lps[0][1])
@@ -152,6 +165,18 @@ pub struct Budget<'a> {
     /// speaking): the scoring stops before its next decoder call, so the worker is free
     /// for the turn's final decode at once instead of after up to a second and a half.
     pub stop: Option<&'a AtomicBool>,
+    /// Log-probabilities are normalised over the first `vocab` tokens and the
+    /// phrasings' own (see `vocab`); 0: over the whole vocabulary.
+    pub vocab: usize,
+}
+
+impl Budget<'_> {
+    /// The vocabulary to score `trie`'s phrasings over, if narrowed.
+    fn vocab_for(&self, state: &WhisperState, trie: &Trie) -> Option<Vocab> {
+        let n_vocab = state.n_vocab() as usize;
+        let vocab = Vocab::new(self.vocab.min(n_vocab), trie.tokens());
+        (self.vocab > 0 && vocab.width() < n_vocab).then_some(vocab)
+    }
 }
 
 /// Scores candidates' phrasings on the audio in `state` (encoded by the free
@@ -198,12 +223,17 @@ pub fn score(
     }
     let started = std::time::Instant::now();
     let threads = budget.threads;
-    let mut decoder = Decoder {
-        state,
-        threads,
-        stop: budget.stop,
+    let on_audio = {
+        let vocab = budget.vocab_for(state, &trie);
+        let _narrowed = vocab.as_ref().map(Vocab::narrow_decoder);
+        let mut decoder = Decoder {
+            state,
+            threads,
+            stop: budget.stop,
+            vocab: vocab.as_ref(),
+        };
+        trie.score(&mut decoder, &prefix)?
     };
-    let on_audio = trie.score(&mut decoder, &prefix)?;
     tracing::debug!(
         decodes = trie.decodes(),
         phrasings = trie.len(),
@@ -284,11 +314,14 @@ impl Priors {
                 trie.insert(&key(i).1);
             }
             let threads = budget.threads;
+            let vocab = budget.vocab_for(silence, &trie);
+            let _narrowed = vocab.as_ref().map(Vocab::narrow_decoder);
             let scores = trie.score(
                 &mut Decoder {
                     state: silence,
                     threads,
                     stop: budget.stop,
+                    vocab: vocab.as_ref(),
                 },
                 prefix,
             )?;

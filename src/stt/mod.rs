@@ -8,6 +8,7 @@ pub mod recognizer;
 pub mod rescore;
 pub mod turn_end;
 pub mod vad;
+pub mod vocab;
 pub mod worker;
 
 use std::path::PathBuf;

@@ -65,6 +65,7 @@ pub(super) fn spawn(
                         runs: *runs,
                         threads: 1,
                         stop: Some(closing.as_ref()),
+                        vocab: opts.rescore_vocab,
                     };
                     match forced::warm_priors(&ctx, state, &priors, &language, chunk, budget) {
                         Err(_) if closing.load(Ordering::Relaxed) => return,

@@ -7,7 +7,7 @@
 //! encoded for the free transcript. The phrasings share prefixes ("Hvordan …",
 //! "Jeg vil gerne …"), so they go into a token trie and every trie node is decoded
 //! once. Where the decoder returns logits for every token it is fed (whisper.cpp built
-//! with `scripts/whisper-rows.cmake`), a run of nodes without a branch is one decoder
+//! with `scripts/whisper-patch.cmake`), a run of nodes without a branch is one decoder
 //! call; otherwise each inner node is a call of its own.
 //!
 //! Raw log-probabilities favour short, frequent phrasings for any audio. What ranks the
@@ -113,6 +113,11 @@ impl Trie {
 
     pub fn len(&self) -> usize {
         self.phrases
+    }
+
+    /// Every token of every phrasing (with repeats).
+    pub fn tokens(&self) -> impl Iterator<Item = i32> + '_ {
+        self.nodes[1..].iter().map(|n| n.token)
     }
 
     pub fn is_empty(&self) -> bool {

@@ -116,6 +116,7 @@ impl Worker {
                     runs: self.runs,
                     threads: threads.max(1) as usize,
                     stop: job.abandon.as_deref(),
+                    vocab: opts.rescore_vocab,
                 },
             )
             .map_err(|e| failed(e.to_string()))?
@@ -167,7 +168,7 @@ pub(super) fn encode_silence(
     if !runs {
         tracing::warn!(
             "whisper.cpp returns one row of logits per call (not built with \
-             scripts/whisper-rows.cmake): phrasings are scored a token at a time"
+             scripts/whisper-patch.cmake): phrasings are scored a token at a time"
         );
     }
     Ok((state, runs))

@@ -1,0 +1,137 @@
+# Included by CMake after each project() of whisper-rs-sys's bundled whisper.cpp
+# (CMAKE_PROJECT_INCLUDE, set in .cargo/config.toml and passed on by its build script).
+# It edits the build's own copy of the sources (in cargo's OUT_DIR), only on the path of
+# the public whisper_decode_with_state, which whisper_full does not take.
+#
+# 1. Every row. whisper.cpp computes the decoder's logits for every token of a call but
+#    copies out only the last row. Knowledge-base scoring (src/stt/forced.rs) needs every
+#    row, so that one decoder call scores a whole phrasing instead of one token. The
+#    gateway checks at start that the rows are there (`rows_come_back`) and falls back to
+#    one token per call when they are not.
+# 2. Part of the vocabulary. Projecting each token onto all 51,865 vocabulary entries is
+#    over half of a decoder call's work; the scoring needs the log-probabilities of its
+#    phrasings' tokens only, normalised over the tokens a caller's speech could plausibly
+#    be. `whisper_voicebot_vocab(below, extra, n)` (src/stt/vocab.rs) narrows the logits
+#    of this thread's following whisper_decode_with_state calls to tokens [0, below) then
+#    `extra`, in that order; (0, NULL, 0) widens them again. The gateway links against it,
+#    so this edit must apply: the build stops when it does not.
+set(_voicebot_src "${CMAKE_SOURCE_DIR}/src/whisper.cpp")
+
+# Replaces `from` by `to` in the source text once; `marker` (in `to`) says it is done.
+function(_voicebot_edit what from to marker required)
+  string(FIND "${_voicebot_text}" "${marker}" _done)
+  if(NOT _done EQUAL -1)
+    return()
+  endif()
+  string(FIND "${_voicebot_text}" "${from}" _at)
+  if(_at EQUAL -1)
+    if(required)
+      message(FATAL_ERROR "voicebot: whisper.cpp not as expected (${what})")
+    endif()
+    message(WARNING "voicebot: whisper.cpp not as expected (${what}); left as it is")
+    return()
+  endif()
+  string(REPLACE "${from}" "${to}" _new "${_voicebot_text}")
+  set(_voicebot_text "${_new}" PARENT_SCOPE)
+  message(STATUS "voicebot: whisper.cpp edited (${what})")
+endfunction()
+
+if(EXISTS "${_voicebot_src}")
+  file(READ "${_voicebot_src}" _voicebot_text)
+  set(_voicebot_before "${_voicebot_text}")
+
+  _voicebot_edit("every row of logits"
+[=[
+    whisper_batch_prep_legacy(state->batch, tokens, n_tokens, n_past, 0);
+
+    whisper_kv_cache_seq_rm(state->kv_self, 0, n_past, -1);]=]
+[=[
+    whisper_batch_prep_legacy(state->batch, tokens, n_tokens, n_past, 0);
+    for (int i = 0; i < n_tokens; ++i) { state->batch.logits[i] = 1; } // voicebot: every row
+
+    whisper_kv_cache_seq_rm(state->kv_self, 0, n_past, -1);]=]
+    "voicebot: every row" FALSE)
+
+  _voicebot_edit("vocabulary subset: the setting"
+[=[
+static void whisper_batch_prep_legacy(]=]
+[=[
+// voicebot: logits over part of the vocabulary (scripts/whisper-patch.cmake)
+static thread_local int32_t voicebot_below = 0;
+static thread_local std::vector<int32_t> voicebot_extra;
+static thread_local bool voicebot_in_decode = false;
+
+extern "C" WHISPER_API void whisper_voicebot_vocab(int32_t below, const int32_t * extra, int32_t n_extra) {
+    voicebot_below = below;
+    voicebot_extra.assign(extra, extra + n_extra);
+}
+
+static bool voicebot_narrow(bool worst_case) {
+    return voicebot_in_decode && !worst_case && (voicebot_below > 0 || !voicebot_extra.empty());
+}
+
+static void whisper_batch_prep_legacy(]=]
+    "voicebot: logits over part" TRUE)
+
+  _voicebot_edit("vocabulary subset: the graph"
+[=[
+    struct ggml_tensor * logits = ggml_mul_mat(ctx0, model.d_te, cur);
+]=]
+[=[
+    struct ggml_tensor * logits = nullptr;
+    if (voicebot_narrow(worst_case)) { // voicebot: narrowed projection
+        if (voicebot_below > 0) {
+            struct ggml_tensor * head = ggml_view_2d(ctx0, model.d_te, model.d_te->ne[0], voicebot_below, model.d_te->nb[1], 0);
+            logits = ggml_mul_mat(ctx0, head, cur);
+        }
+        if (!voicebot_extra.empty()) {
+            struct ggml_tensor * ids = ggml_new_tensor_1d(ctx0, GGML_TYPE_I32, voicebot_extra.size());
+            ggml_set_name(ids, "voicebot_extra");
+            ggml_set_input(ids);
+            struct ggml_tensor * more = ggml_mul_mat(ctx0, ggml_get_rows(ctx0, model.d_te, ids), cur);
+            logits = logits ? ggml_concat(ctx0, logits, more, 0) : more;
+        }
+    } else {
+        logits = ggml_mul_mat(ctx0, model.d_te, cur);
+    }
+]=]
+    "voicebot: narrowed projection" TRUE)
+
+  _voicebot_edit("vocabulary subset: its input"
+[=[
+            struct ggml_tensor * KQ_mask = ggml_graph_get_tensor(gf, "KQ_mask");
+]=]
+[=[
+            if (struct ggml_tensor * ids = ggml_graph_get_tensor(gf, "voicebot_extra")) { // voicebot: input
+                ggml_backend_tensor_set(ids, voicebot_extra.data(), 0, ggml_nbytes(ids));
+            }
+            struct ggml_tensor * KQ_mask = ggml_graph_get_tensor(gf, "KQ_mask");
+]=]
+    "voicebot: input" TRUE)
+
+  _voicebot_edit("vocabulary subset: rows as wide as computed"
+[=[
+        ggml_backend_tensor_get(logits, logits_out.data() + (n_vocab*i), sizeof(float)*(n_vocab*i), sizeof(float)*n_vocab);]=]
+[=[
+        const int64_t n_out = logits->ne[0]; // voicebot: row width
+        ggml_backend_tensor_get(logits, logits_out.data() + (n_out*i), sizeof(float)*(n_out*i), sizeof(float)*n_out);]=]
+    "voicebot: row width" TRUE)
+
+  _voicebot_edit("vocabulary subset: only in whisper_decode_with_state"
+[=[
+    whisper_kv_cache_seq_rm(state->kv_self, 0, n_past, -1);
+
+    if (!whisper_decode_internal(*ctx, *state, state->batch, n_threads, false, nullptr, nullptr)) {]=]
+[=[
+    whisper_kv_cache_seq_rm(state->kv_self, 0, n_past, -1);
+
+    voicebot_in_decode = true; // voicebot: only here
+    const bool voicebot_ok = whisper_decode_internal(*ctx, *state, state->batch, n_threads, false, nullptr, nullptr);
+    voicebot_in_decode = false;
+    if (!voicebot_ok) {]=]
+    "voicebot: only here" TRUE)
+
+  if(NOT _voicebot_text STREQUAL _voicebot_before)
+    file(WRITE "${_voicebot_src}" "${_voicebot_text}")
+  endif()
+endif()
