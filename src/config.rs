@@ -155,8 +155,8 @@ pub struct SttConfig {
     /// Decoder calls the scoring of one utterance may take (~15 ms each, see
     /// `stt::recognizer::DEFAULT_RESCORE_BUDGET`).
     pub rescore_budget: usize,
-    /// The knowledge-base scoring normalises over the vocabulary's first this-many
-    /// tokens and the phrasings' own, and computes only those logits; 0: the whole
+    /// The knowledge-base scoring normalises each token over the vocabulary's first
+    /// this-many tokens and itself, and computes only the logits it needs; 0: the whole
     /// vocabulary (see `stt::vocab`).
     pub rescore_vocab: usize,
     /// Hypotheses whisper keeps while transcribing (beam search); 1: greedy.

@@ -62,14 +62,10 @@ impl NextToken for Decoder<'_> {
                 if w.is_empty() {
                     return Vec::new();
                 }
-                let Some(vocab) = self.vocab else {
-                    return log_probs(row, w);
-                };
-                let columns: Vec<i32> = w
-                    .iter()
-                    .map(|&t| vocab.column(t).map_or(-1, |c| c as i32))
-                    .collect();
-                log_probs(row, &columns)
+                match self.vocab {
+                    Some(vocab) => vocab.log_probs(row, w),
+                    None => log_probs(row, w),
+                }
             })
             .collect())
     }
@@ -165,8 +161,8 @@ pub struct Budget<'a> {
     /// speaking): the scoring stops before its next decoder call, so the worker is free
     /// for the turn's final decode at once instead of after up to a second and a half.
     pub stop: Option<&'a AtomicBool>,
-    /// Log-probabilities are normalised over the first `vocab` tokens and the
-    /// phrasings' own (see `vocab`); 0: over the whole vocabulary.
+    /// Each token's log-probability is normalised over the first `vocab` tokens and
+    /// itself (see `vocab`); 0: over the whole vocabulary.
     pub vocab: usize,
 }
 

@@ -35,8 +35,8 @@ pub struct SttOptions {
     pub max_tokens: i32,
     /// Decoder calls one turn's knowledge-base scoring may take (see `forced::score`).
     pub rescore_budget: usize,
-    /// The scoring normalises over this many of the vocabulary's first tokens and the
-    /// phrasings' own (see `stt::vocab`); 0: over the whole vocabulary.
+    /// The scoring normalises each token over this many of the vocabulary's first tokens
+    /// and itself (see `stt::vocab`); 0: over the whole vocabulary.
     pub rescore_vocab: usize,
     /// Hypotheses kept while transcribing (beam search); 1: greedy.
     pub beam_size: u32,
@@ -67,14 +67,17 @@ impl Default for SttOptions {
 /// Decoder calls for scoring. A call feeds the rest of a phrasing after the prefix it
 /// shares with others (~15 ms on one thread, release build, narrowed vocabulary): 50
 /// cover about two phrasings of each of 16 candidates and the replies, in ~0.75 s. 75
-/// measured no better (Danish tune 22% → 24% right or confirmed but wrong 1% → 2%;
+/// measured no better (8192-token vocabulary) (Danish tune 22% → 24% right or confirmed but wrong 1% → 2%;
 /// holdout 21% → 18%).
 pub const DEFAULT_RESCORE_BUDGET: usize = 50;
-/// Tokens the scoring normalises over besides the phrasings' own (`stt::vocab`). Against
+/// Tokens each scored token is normalised over besides itself (`stt::vocab`). Against
 /// the whole vocabulary, on the 200 Danish questions (clean): the scoring's p50 1.46 s →
-/// 0.74 s, 194 questions end the same, right-or-confirmed 22% → 22% (tune) and 21% →
-/// 20% (holdout), wrong answers unchanged.
-pub const DEFAULT_RESCORE_VOCAB: usize = 8192;
+/// 0.76 s, 192 questions end the same, right or confirmed 30 → 30 of 134 (tune) and
+/// 14 → 13 of 66 (holdout), wrong answers unchanged. 8192 was as fast and as accurate on
+/// the benchmark, but turned a close call in `tests/understanding.rs` (da-041 through a
+/// call, under load) to the wrong intent; 16384 keeps the whole vocabulary's top
+/// candidate on 185 of 197 questions (8192: 179).
+pub const DEFAULT_RESCORE_VOCAB: usize = 16_384;
 /// Log-odds of the other language over the line's above which a turn is taken as
 /// spoken in it. Whisper base leans to English on anything unclear: espeak-ng Danish
 /// reached 8.3 on the fixtures, English on a Danish line never fell below 10.8.

@@ -5,8 +5,9 @@
 //! 48 M multiply-adds per token). The scoring only needs the log-probability of each
 //! phrasing's own next token, so it asks for the logits of the first `below` tokens
 //! (byte-pair merges in the order they were learnt, so the common pieces of both
-//! languages) and of the phrasings' own tokens, and normalises over those. The build's
-//! whisper.cpp computes just those (`scripts/whisper-patch.cmake`).
+//! languages) and of the phrasings' own tokens, and normalises each token over the first
+//! ones and itself. The build's whisper.cpp computes just those logits
+//! (`scripts/whisper-patch.cmake`).
 
 use std::marker::PhantomData;
 
@@ -47,6 +48,30 @@ impl Vocab {
         Some(self.below as usize + at)
     }
 
+    /// Log-probabilities of `wanted` from a row in this vocabulary's columns, each
+    /// normalised over the first `below` tokens and itself, not over the other extra
+    /// tokens: a phrasing's score must not depend on which phrasings were decoded with
+    /// it (its prior on silence is worked out in other company than its turn's).
+    pub fn log_probs(&self, row: &[f32], wanted: &[i32]) -> Vec<f32> {
+        let head = &row[..self.below as usize];
+        let max = head.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let sum: f32 = head.iter().map(|&l| (l - max).exp()).sum();
+        wanted
+            .iter()
+            .map(|&t| {
+                let Some(c) = self.column(t) else {
+                    return f32::NEG_INFINITY;
+                };
+                let l = row[c];
+                if c < head.len() {
+                    return l - (max + sum.ln());
+                }
+                let m = max.max(l);
+                l - (m + (sum * (max - m).exp() + (l - m).exp()).ln())
+            })
+            .collect()
+    }
+
     /// While the result lives, whisper's decoder on this thread returns rows of this
     /// vocabulary's `width()` (in `column` order) instead of the whole vocabulary.
     pub fn narrow_decoder(&self) -> Narrowed<'_> {
@@ -84,6 +109,31 @@ mod tests {
         assert_eq!(v.column(50257), Some(101));
         assert_eq!(v.column(121), None);
         assert_eq!(v.column(-1), None);
+    }
+
+    fn ln_p(logit: f32, others: &[f32]) -> f32 {
+        let z: f32 = others.iter().map(|l| l.exp()).sum::<f32>() + logit.exp();
+        logit - z.ln()
+    }
+
+    #[test]
+    fn each_token_is_normalised_over_the_head_and_itself() {
+        let v = Vocab::new(3, [10, 20]);
+        let row = [0.5, 1.0, -1.0, 2.0, 0.0];
+        let lp = v.log_probs(&row, &[1, 10, 20, 11]);
+        let head = [0.5, -1.0]; // the head without token 1
+        assert!((lp[0] - ln_p(1.0, &head)).abs() < 1e-5);
+        assert!((lp[1] - ln_p(2.0, &row[..3])).abs() < 1e-5);
+        assert!((lp[2] - ln_p(0.0, &row[..3])).abs() < 1e-5);
+        assert_eq!(lp[3], f32::NEG_INFINITY);
+    }
+
+    #[test]
+    fn a_tokens_log_probability_does_not_depend_on_the_other_extras() {
+        let alone = Vocab::new(3, [10]).log_probs(&[0.5, 1.0, -1.0, 2.0], &[10, 1]);
+        let with_more =
+            Vocab::new(3, [10, 20, 30]).log_probs(&[0.5, 1.0, -1.0, 2.0, 9.0, 5.0], &[10, 1]);
+        assert_eq!(alone, with_more);
     }
 
     #[test]
