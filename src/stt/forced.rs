@@ -167,11 +167,25 @@ pub struct Budget<'a> {
 }
 
 impl Budget<'_> {
-    /// The vocabulary to score `trie`'s phrasings over, if narrowed.
-    fn vocab_for(&self, state: &WhisperState, trie: &Trie) -> Option<Vocab> {
+    /// Every phrasing of `trie` scored after `prefix` on the audio `state` encoded, with
+    /// the decoder narrowed to the budget's vocabulary while it runs.
+    fn score_trie(
+        &self,
+        trie: &Trie,
+        state: &mut WhisperState,
+        prefix: &[i32],
+    ) -> Result<Vec<f32>, WhisperError> {
         let n_vocab = state.n_vocab() as usize;
-        let vocab = Vocab::new(self.vocab.min(n_vocab), trie.tokens());
-        (self.vocab > 0 && vocab.width() < n_vocab).then_some(vocab)
+        let vocab = Some(Vocab::new(self.vocab.min(n_vocab), trie.tokens()))
+            .filter(|v| self.vocab > 0 && v.width() < n_vocab);
+        let _narrowed = vocab.as_ref().map(Vocab::narrow_decoder);
+        let mut decoder = Decoder {
+            state,
+            threads: self.threads,
+            stop: self.stop,
+            vocab: vocab.as_ref(),
+        };
+        trie.score(&mut decoder, prefix)
     }
 }
 
@@ -218,18 +232,7 @@ pub fn score(
         return Ok(Vec::new());
     }
     let started = std::time::Instant::now();
-    let threads = budget.threads;
-    let on_audio = {
-        let vocab = budget.vocab_for(state, &trie);
-        let _narrowed = vocab.as_ref().map(Vocab::narrow_decoder);
-        let mut decoder = Decoder {
-            state,
-            threads,
-            stop: budget.stop,
-            vocab: vocab.as_ref(),
-        };
-        trie.score(&mut decoder, &prefix)?
-    };
+    let on_audio = budget.score_trie(&trie, state, &prefix)?;
     tracing::debug!(
         decodes = trie.decodes(),
         phrasings = trie.len(),
@@ -309,18 +312,7 @@ impl Priors {
             for &i in &missing {
                 trie.insert(&key(i).1);
             }
-            let threads = budget.threads;
-            let vocab = budget.vocab_for(silence, &trie);
-            let _narrowed = vocab.as_ref().map(Vocab::narrow_decoder);
-            let scores = trie.score(
-                &mut Decoder {
-                    state: silence,
-                    threads,
-                    stop: budget.stop,
-                    vocab: vocab.as_ref(),
-                },
-                prefix,
-            )?;
+            let scores = budget.score_trie(&trie, silence, prefix)?;
             let mut known = self.0.lock().unwrap_or_else(|e| e.into_inner());
             for (&i, s) in missing.iter().zip(scores) {
                 known.insert(key(i), s);
