@@ -9,11 +9,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod browser;
+mod envelope;
 mod kamailio;
 mod sip;
 mod turn;
 #[allow(unused_imports)] // not every test binary drives a browser
 pub use browser::Browser;
+#[allow(unused_imports)] // not every test binary listens to what was said
+pub use envelope::*;
 #[allow(unused_imports)] // only the scale-out tests put Kamailio in front
 pub use kamailio::*;
 #[allow(unused_imports)] // not every test binary speaks SIP itself
@@ -342,52 +345,6 @@ pub fn voicebot_call(args: &[&str]) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("bad JSON {stdout:?}: {e}"))
-}
-
-/// 20 ms RMS envelope of 8 kHz audio.
-pub fn envelope(pcm: &[i16]) -> Vec<f32> {
-    pcm.chunks(160)
-        .map(|c| {
-            (c.iter().map(|&s| (s as f32 / 32768.0).powi(2)).sum::<f32>() / c.len() as f32).sqrt()
-        })
-        .collect()
-}
-
-/// Best normalised correlation of `needle`'s envelope inside `hay`'s, over all lags
-/// (20 ms frames, tried at 2.5 ms sub-frame offsets so the frame grids line up):
-/// close to 1 when the recording contains the reference audio.
-pub fn envelope_match(hay: &[i16], needle: &[i16]) -> f32 {
-    envelope_find(hay, needle).0
-}
-
-/// Like `envelope_match`, with where the best match starts in `hay` (seconds).
-pub fn envelope_find(hay: &[i16], needle: &[i16]) -> (f32, f64) {
-    let n = envelope(needle);
-    let norm = |v: &[f32]| {
-        let m = v.iter().sum::<f32>() / v.len() as f32;
-        let c: Vec<f32> = v.iter().map(|x| x - m).collect();
-        let e = c.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-9);
-        c.into_iter().map(|x| x / e).collect::<Vec<_>>()
-    };
-    let nn = norm(&n);
-    let mut best = (0.0f32, 0.0f64);
-    for offset in (0..160).step_by(20).filter(|o| *o < hay.len()) {
-        let h = envelope(&hay[offset..]);
-        if h.len() < n.len() || n.is_empty() {
-            continue;
-        }
-        for lag in 0..=h.len() - n.len() {
-            let score: f32 = norm(&h[lag..lag + n.len()])
-                .iter()
-                .zip(&nn)
-                .map(|(a, b)| a * b)
-                .sum();
-            if score > best.0 {
-                best = (score, (offset + lag * 160) as f64 / 8000.0);
-            }
-        }
-    }
-    best
 }
 
 pub fn read_wav_8k(path: &Path) -> Vec<i16> {
