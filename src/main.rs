@@ -195,8 +195,15 @@ enum BenchCommand {
     },
     /// Turn latency on the wire: caller's speech end → first reply audio.
     Turn {
-        #[arg(long, default_value = "1,5,10,20")]
-        callers: String,
+        /// Callers asking one question each, all at once (default 1,5,10,20; with
+        /// --talking alone, none).
+        #[arg(long)]
+        callers: Option<String>,
+        /// Capacity: this many callers at once, each asking several questions in one
+        /// call and talking ~30% of the time; stops at the level whose answer p95
+        /// passes 1.2 s.
+        #[arg(long)]
+        talking: Option<String>,
         /// A config file whose settings the in-process gateway uses (its SIP and HTTP
         /// addresses and the line's language are the bench's own).
         #[arg(long)]
@@ -403,11 +410,24 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench {
-            what: BenchCommand::Turn { callers, config },
+            what:
+                BenchCommand::Turn {
+                    callers,
+                    talking,
+                    config,
+                },
         } => {
             let mut out = String::new();
             let config = Config::load(config.as_deref())?;
-            voicebot_gateway::bench::turn::run(config, &numbers(&callers)?, &mut out).await?;
+            let callers = callers.or_else(|| talking.is_none().then(|| "1,5,10,20".into()));
+            if let Some(callers) = callers {
+                voicebot_gateway::bench::turn::run(config.clone(), &numbers(&callers)?, &mut out)
+                    .await?;
+            }
+            if let Some(talking) = talking {
+                voicebot_gateway::bench::capacity::run(config, &numbers(&talking)?, &mut out)
+                    .await?;
+            }
             println!("{out}");
             Ok(())
         }

@@ -1,5 +1,6 @@
 //! `voicebot bench`: measured figures for the closing notes (RTP load, speech
 //! recognition, turn latency by phone and from the web, voices, call-record storage). Benchmarks print; tests assert.
+pub mod capacity;
 pub mod fixtures;
 pub mod fuzz;
 pub mod rtp;

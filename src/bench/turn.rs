@@ -52,6 +52,30 @@ pub(super) async fn start_gateway(
     Ok((running, cancel))
 }
 
+/// A caller on a plain A-law line who says `pcm` (written to `wav`) and hangs up
+/// `linger_secs` after its end.
+pub(super) fn caller_playing(
+    gateway: std::net::SocketAddr,
+    wav: &std::path::Path,
+    pcm: &[i16],
+    linger_secs: f64,
+    from: &str,
+) -> anyhow::Result<CallOptions> {
+    crate::audio::wav::write_i16(wav, pcm, 8000)?;
+    Ok(CallOptions {
+        target: format!("sip:bot@{gateway}"),
+        play: wav.to_path_buf(),
+        record: None,
+        dtmf: vec![],
+        hangup_after: Some(pcm.len() as f64 / 8000.0 + linger_secs),
+        codecs: vec![crate::audio::g711::Law::Alaw],
+        from: from.into(),
+        pai: None,
+        local_ip: None,
+        echo: None,
+    })
+}
+
 /// The English questions a turn bench asks (no CPR numbers, no small talk).
 pub(super) fn english_questions() -> anyhow::Result<Vec<fixtures::Fixture>> {
     Ok(fixtures::load()
@@ -86,19 +110,7 @@ pub async fn run(config: Config, levels: &[usize], out: &mut String) -> anyhow::
             let mut pcm = vec![0i16; 8000 * 11];
             pcm.extend(speech);
             let wav = dir.join(format!("{}-{n}-{i}.wav", f.id));
-            crate::audio::wav::write_i16(&wav, &pcm, 8000)?;
-            let opts = CallOptions {
-                target: format!("sip:bot@{}", running.sip),
-                play: wav,
-                record: None,
-                dtmf: vec![],
-                hangup_after: Some(pcm.len() as f64 / 8000.0 + 6.0),
-                codecs: vec![crate::audio::g711::Law::Alaw],
-                from: "caller".into(),
-                pai: None,
-                local_ip: None,
-                echo: None,
-            };
+            let opts = caller_playing(running.sip, &wav, &pcm, 6.0, "caller")?;
             jobs.push(tokio::spawn(caller::place(opts)));
         }
         let mut latencies = Vec::new();
@@ -133,7 +145,7 @@ pub async fn run(config: Config, levels: &[usize], out: &mut String) -> anyhow::
             turns.iter().filter(|t| t.partial).count(),
         )?;
     }
-    let (_, metrics) = http_get(running.http).await?;
+    let metrics = metrics(running.http).await?;
     writeln!(
         out,
         "\nrecognizer, means over the transcripts used: queue {:.3} s, decoding {:.3} s",
@@ -145,7 +157,8 @@ pub async fn run(config: Config, levels: &[usize], out: &mut String) -> anyhow::
     Ok(())
 }
 
-async fn http_get(addr: std::net::SocketAddr) -> std::io::Result<(u16, String)> {
+/// The gateway's `/metrics` page (with its HTTP head).
+pub(super) async fn metrics(addr: std::net::SocketAddr) -> std::io::Result<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await?;
     s.write_all(
@@ -154,5 +167,5 @@ async fn http_get(addr: std::net::SocketAddr) -> std::io::Result<(u16, String)> 
     .await?;
     let mut resp = String::new();
     s.read_to_string(&mut resp).await?;
-    Ok((200, resp))
+    Ok(resp)
 }
