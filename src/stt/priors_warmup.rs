@@ -4,6 +4,8 @@
 //! A thread of its own at the lowest CPU priority (nice 19) does it, with its own
 //! encoded silence: callers' turns, on the workers, always go first, whatever else
 //! runs on the machine (several test gateways at once, a neural voice warming up).
+//! Only the silence's one encode (about 0.3 s of CPU) runs at normal priority, so the
+//! gateway's stop never waits for a starved encoder.
 
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{channel, Sender};
@@ -41,12 +43,17 @@ pub(super) fn spawn(
     let handle = std::thread::Builder::new()
         .name("stt-priors".into())
         .spawn(move || {
-            lowest_priority();
             let mut silence = None;
             while let Ok((language, phrasings)) = rx.recv() {
                 let started = Instant::now();
                 if silence.is_none() {
-                    match encode_silence(&ctx, &opts, &closing) {
+                    // At the thread's own priority: whisper.cpp checks for an abort only
+                    // after the whole encoder, so an encode starved at nice 19 on a busy
+                    // machine held the gateway's exit (joined below) for over 30 s.
+                    // Decoder calls, checked between, are short.
+                    let encoded = encode_silence(&ctx, &opts, &closing);
+                    lowest_priority();
+                    match encoded {
                         Ok(made) => silence = Some(made),
                         Err(_) if closing.load(Ordering::Relaxed) => return,
                         Err(e) => {
