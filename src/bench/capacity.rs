@@ -11,7 +11,6 @@ use super::turn::{caller_playing, english_questions, percentile, start_gateway};
 use crate::caller;
 use crate::config::Config;
 
-const WARM_UP_SECS: u64 = 25;
 /// Questions per call.
 const QUESTIONS: usize = 4;
 /// The answer time (p95, seconds) past which callers start repeating themselves.
@@ -25,9 +24,6 @@ const GREETING_SECS: usize = 11;
 pub async fn run(config: Config, levels: &[usize], out: &mut String) -> anyhow::Result<()> {
     use std::fmt::Write;
     let (running, cancel) = start_gateway(config).await?;
-    // Steady state: the start-up warm-up (prompt cache, phrasing priors) takes 15-25 s
-    // here and would slow the first level.
-    tokio::time::sleep(std::time::Duration::from_secs(WARM_UP_SECS)).await;
     let dir = std::env::temp_dir().join(format!("voicebot-capacity-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let questions = english_questions()?;

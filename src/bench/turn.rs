@@ -38,8 +38,12 @@ fn mean(metrics: &str, name: &str) -> f64 {
     value("_sum") / value("_count")
 }
 
-/// An in-process gateway on free loopback ports with an English line, its prompt
-/// cache given time to warm, as it would be long before the first real call.
+const WARM_UP_LIMIT: Duration = Duration::from_secs(300);
+
+/// An in-process gateway on free loopback ports with an English line, measured once
+/// its start-up work is over, as it would be long before the first real call: the
+/// prompt cache warms for about a minute here (the neural English voice), on the cores
+/// the calls' recognition needs.
 pub(super) async fn start_gateway(
     mut config: Config,
 ) -> anyhow::Result<(crate::serve::Running, CancellationToken)> {
@@ -48,7 +52,15 @@ pub(super) async fn start_gateway(
     config.stt.language = "en".into();
     let cancel = CancellationToken::new();
     let running = crate::serve::start(config, cancel.clone()).await?;
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut warm = running.prompts_warm.clone();
+    let started = std::time::Instant::now();
+    tokio::time::timeout(WARM_UP_LIMIT, warm.wait_for(|w| *w))
+        .await
+        .map_err(|_| anyhow::anyhow!("the prompt cache did not warm in {WARM_UP_LIMIT:?}"))??;
+    eprintln!(
+        "gateway warm after {:.0} s",
+        started.elapsed().as_secs_f32()
+    );
     Ok((running, cancel))
 }
 

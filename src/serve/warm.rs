@@ -20,8 +20,19 @@ pub(super) struct Warm {
 }
 
 /// Synthesizes every fixed prompt and knowledge-base answer of every tenant before the
-/// first call, so no answer waits for synthesis.
-pub(super) async fn warm_prompts(tts: PromptCache, config: Arc<Config>, tenants: Vec<Warm>) {
+/// first call, so no answer waits for synthesis. `done` turns true when it is over,
+/// warmed or not.
+pub(super) async fn warm_prompts(
+    tts: PromptCache,
+    config: Arc<Config>,
+    tenants: Vec<Warm>,
+    done: tokio::sync::watch::Sender<bool>,
+) {
+    warm_all(tts, config, tenants).await;
+    done.send_replace(true);
+}
+
+async fn warm_all(tts: PromptCache, config: Arc<Config>, tenants: Vec<Warm>) {
     let started = std::time::Instant::now();
     // What every Danish call says first, for every tenant, before the rest: calls taken
     // while the cache warms must not each synthesize the offer of English in the
