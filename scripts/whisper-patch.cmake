@@ -15,6 +15,12 @@
 #    of this thread's following whisper_decode_with_state calls to tokens [0, below) then
 #    `extra`, in that order; (0, NULL, 0) widens them again. The gateway links against it,
 #    so this edit must apply: the build stops when it does not.
+# 3. A barrier that yields. ggml's threads wait for each other at every node of a graph
+#    by spinning. When a decode runs on both cores (a lone caller's turn, `[stt]
+#    idle_threads`) and any other thread wants a core (another call's decode starting,
+#    speech synthesis, RTP), a waiting thread spun away the time slice its partner
+#    needed: turns took seconds longer, not less. It now yields the core after ~1024
+#    spins (tens of microseconds).
 set(_voicebot_src "${CMAKE_SOURCE_DIR}/src/whisper.cpp")
 
 # Replaces `from` by `to` in the source text once; `marker` (in `to`) says it is done.
@@ -130,6 +136,30 @@ static void whisper_batch_prep_legacy(]=]
     voicebot_in_decode = false;
     if (!voicebot_ok) {]=]
     "voicebot: only here" TRUE)
+
+  if(NOT _voicebot_text STREQUAL _voicebot_before)
+    file(WRITE "${_voicebot_src}" "${_voicebot_text}")
+  endif()
+endif()
+
+set(_voicebot_src "${CMAKE_SOURCE_DIR}/ggml/src/ggml-cpu/ggml-cpu.c")
+if(EXISTS "${_voicebot_src}")
+  file(READ "${_voicebot_src}" _voicebot_text)
+  set(_voicebot_before "${_voicebot_text}")
+
+  _voicebot_edit("a barrier that yields"
+[=[
+    // wait for other threads
+    while (atomic_load_explicit(&tp->n_barrier_passed, memory_order_relaxed) == n_passed) {
+        ggml_thread_cpu_relax();
+    }]=]
+[=[
+    // wait for other threads
+    for (int spins = 0; atomic_load_explicit(&tp->n_barrier_passed, memory_order_relaxed) == n_passed; ) {
+        ggml_thread_cpu_relax();
+        if (++spins == 1024) { spins = 0; sched_yield(); } // voicebot: yield while waiting
+    }]=]
+    "voicebot: yield while waiting" TRUE)
 
   if(NOT _voicebot_text STREQUAL _voicebot_before)
     file(WRITE "${_voicebot_src}" "${_voicebot_text}")

@@ -57,6 +57,8 @@ pub struct Running {
     pub http: std::net::SocketAddr,
     /// Stops the gateway without dropping a caller.
     pub drain: Drain,
+    /// True once the prompt cache has warmed (benchmarks measure the steady state).
+    pub prompts_warm: tokio::sync::watch::Receiver<bool>,
 }
 
 pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<Running> {
@@ -204,6 +206,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
     }
     // Warm in the background: calls are answered at once, and a prompt not yet cached
     // is synthesized on the spot (espeak is fast; the cache takes it off the hot path).
+    let (warm_done, prompts_warm) = tokio::sync::watch::channel(false);
     tokio::spawn(warm_prompts(
         tts.clone(),
         config.clone(),
@@ -216,6 +219,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
                 transfer: t.transfer.clone(),
             })
             .collect(),
+        warm_done,
     ));
     // Readiness asks the first tenant's resolver: they share a remote service, if any,
     // and an in-process one is always ready.
@@ -383,6 +387,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         sip,
         http,
         drain,
+        prompts_warm,
     })
 }
 
@@ -495,6 +500,7 @@ pub fn load_recognizer(config: &Config) -> Result<Recognizer, SttError> {
         rescore_budget: config.stt.rescore_budget,
         rescore_vocab: config.stt.rescore_vocab,
         beam_size: config.stt.beam_size,
+        idle_threads: config.stt.idle_threads,
         ..defaults
     };
     let path = crate::stt::model_path(&config.stt.model);

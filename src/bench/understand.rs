@@ -128,6 +128,7 @@ fn load(config: &Config) -> anyhow::Result<Loaded> {
         rescore_budget: config.stt.rescore_budget,
         rescore_vocab: config.stt.rescore_vocab,
         beam_size: config.stt.beam_size,
+        idle_threads: config.stt.idle_threads,
         ..SttOptions::default()
     };
     let stt = Recognizer::load(&crate::stt::model_path(&config.stt.model), opts)?;

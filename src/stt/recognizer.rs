@@ -43,7 +43,10 @@ pub struct SttOptions {
     /// whisper.cpp's flash attention in the encoder and decoder.
     pub flash_attn: bool,
     /// Threads a job may use when no other job is running or waiting: a lone caller
-    /// gets both cores, a busy pool stays at one thread per job (ggml busy-waits).
+    /// gets both cores, a busy pool stays at one thread per job. A job that starts
+    /// while one runs on two threads overcommits the cores for a while: ggml's threads
+    /// yield while they wait for each other (scripts/whisper-patch.cmake), so that
+    /// costs a little, not the seconds a spinning wait cost.
     pub idle_threads: i32,
 }
 
@@ -59,7 +62,7 @@ impl Default for SttOptions {
             rescore_vocab: DEFAULT_RESCORE_VOCAB,
             beam_size: 1,
             flash_attn: false,
-            idle_threads: 1,
+            idle_threads: 2,
         }
     }
 }
