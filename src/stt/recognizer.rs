@@ -62,7 +62,7 @@ impl Default for SttOptions {
             rescore_vocab: DEFAULT_RESCORE_VOCAB,
             beam_size: 1,
             flash_attn: false,
-            idle_threads: 2,
+            idle_threads: 1,
         }
     }
 }
