@@ -10,7 +10,8 @@
 //! that (plus a margin) is echo and is muted. A caller talking over the bot is louder
 //! than that and passes, even one quieter than the echo itself (the double-talk rule
 //! of echo suppressors, with the path's loss learnt instead of assumed). Learning takes
-//! about the bot's first half second of talk; nothing is muted before (assuming the
+//! about the bot's first third of a second of talk (a path that moves meanwhile, or
+//! ticks with nothing heard, do not start it over); nothing is muted before (assuming the
 //! worst echo until then cut the first words of callers who talk over the greeting).
 //! A line that sends nothing back never locks, and nothing is muted or subtracted.
 //!
@@ -47,6 +48,16 @@ const MARGIN_DB: f32 = 6.0;
 /// 600 ms of speech that barges in, so the greeting's own echo is muted before it can.
 const MIN_ACTIVE: usize = 12;
 const CONFIRM_AFTER: usize = 10;
+/// A correlation that two independent voices do not reach: found twice this high,
+/// `SURE_AFTER` frames apart, the path is taken (the greeting's echo is then muted
+/// after ~0.3 s of the bot talking, not ~0.45 s).
+const SURE_R: f32 = 0.97;
+const SURE_AFTER: usize = 3;
+/// Frames, and frames of the bot talking, of the window that finds a path at `SURE_R`.
+const SHORT_WINDOW: usize = 25;
+const SHORT_MIN_ACTIVE: usize = 10;
+/// How far, in frames, the short window follows a path that moved.
+const MAX_MOVE: usize = 4;
 /// Candidates kept at once, and for how many frames.
 const MAX_CANDIDATES: usize = 4;
 const CANDIDATE_LIFE: usize = 2 * WINDOW;
@@ -70,6 +81,17 @@ pub struct EchoPath {
     pub gain_db: f32,
 }
 
+/// A path found once, waiting to be found again.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    path: EchoPath,
+    /// Frames since it was found.
+    age: usize,
+    /// Found at `SURE_R` by the long window, or by the short one next to a path or
+    /// candidate: taken when found so again `SURE_AFTER` frames later.
+    sure: bool,
+}
+
 pub struct EchoGate {
     frame: usize,
     /// Level of each sent frame, newest last.
@@ -81,7 +103,7 @@ pub struct EchoGate {
     /// Paths found once, and frames since: one is taken when found again at least
     /// `CONFIRM_AFTER` frames later at the same delay and gain (one high correlation
     /// can be chance; the best delay of a half-filled window can also wander).
-    candidates: Vec<(EchoPath, usize)>,
+    candidates: Vec<Candidate>,
     /// Frames the gate stays open after the caller was heard over the bot.
     open: u32,
     muted: u64,
@@ -157,6 +179,15 @@ impl EchoGate {
         out
     }
 
+    /// A frame's time passed with nothing heard (the jitter buffer ran dry): the
+    /// heard history stays in step with the sent one, or every correlation over the
+    /// gap would pair frames a gap apart. The frame is unknown (NaN), left out of
+    /// the correlations: silence there would be changes the sent envelope lacks.
+    pub fn heard_nothing(&mut self) {
+        push(&mut self.heard, f32::NAN);
+        self.canceller.hear(&vec![0; self.frame]);
+    }
+
     pub fn path(&self) -> Option<EchoPath> {
         self.path
     }
@@ -180,7 +211,7 @@ impl EchoGate {
     fn echo_db(&self) -> Option<f32> {
         let path = self.path?;
         // The echo smears over a frame either side of its delay.
-        let loudest = (path.delay.saturating_sub(1)..=path.delay + 1)
+        let loudest = (path.delay.saturating_sub(2)..=path.delay + 2)
             .filter_map(|d| self.sent_at(d))
             .fold(f32::MIN, f32::max);
         (loudest >= ACTIVE_DB).then_some(loudest + path.gain_db)
@@ -236,19 +267,7 @@ impl EchoGate {
         // Newest first; both histories are always full (they start as silence).
         let heard: Vec<f32> = self.heard.iter().rev().take(WINDOW).copied().collect();
         let sent: Vec<f32> = self.sent.iter().rev().copied().collect();
-        let (heard_changes, sent_changes) = (changes(&heard), changes(&sent));
-        let mut best: Option<(f32, EchoPath)> = None;
-        for delay in 0..=MAX_DELAY {
-            let window = delay..delay + WINDOW;
-            let Some((r, gain_db)) = follows(
-                (&heard, &heard_changes),
-                (&sent[window.clone()], &sent_changes[delay..window.end - 1]),
-            ) else {
-                continue;
-            };
-            if best.is_none_or(|(b, _)| r > b) {
-                best = Some((r, EchoPath { delay, gain_db }));
-            }
+        let long = best_follow(&heard, &sent, WINDOW, MIN_ACTIVE, |delay, gain_db| {
             if self
                 .path
                 .is_some_and(|p| p.delay == delay && gain_db < p.gain_db - GONE_DB)
@@ -256,12 +275,26 @@ impl EchoGate {
                 tracing::debug!(gain_db, "echo path gone");
                 self.path = None;
             }
-        }
+        });
+        // A path whose delay moved (the far end's jitter buffer took on a backlog while
+        // we stalled) correlates in the long window only once its old delay has left
+        // it: the short window follows the move, at a correlation chance does not
+        // reach; a finding there is trusted soon only a few frames from a path or
+        // candidate of that gain.
+        let short = || {
+            best_follow(&heard, &sent, SHORT_WINDOW, SHORT_MIN_ACTIVE, |_, _| {})
+                .filter(|(r, _)| *r >= SURE_R)
+                .map(|(r, p)| (r, p, self.moved_from_known(&p)))
+        };
+        let best = long
+            .filter(|(r, _)| *r >= LOCK_R)
+            .map(|(r, p)| (r, p, r >= SURE_R))
+            .or_else(short);
         for c in &mut self.candidates {
-            c.1 += 1;
+            c.age += 1;
         }
-        self.candidates.retain(|c| c.1 < CANDIDATE_LIFE);
-        let Some((r, found)) = best.filter(|(r, _)| *r >= LOCK_R) else {
+        self.candidates.retain(|c| c.age < CANDIDATE_LIFE);
+        let Some((r, found, sure)) = best else {
             return;
         };
         let near = |p: &EchoPath| p.delay.abs_diff(found.delay) <= 1;
@@ -270,26 +303,80 @@ impl EchoGate {
             self.path = Some(found);
             return;
         }
-        match self.candidates.iter().position(|(c, _)| near(c)) {
+        match self.candidates.iter().position(|c| near(&c.path)) {
             Some(i) => {
-                let (c, age) = self.candidates[i];
-                if age >= CONFIRM_AFTER && (c.gain_db - found.gain_db).abs() <= GAIN_SPREAD_DB {
+                let c = self.candidates[i];
+                let after = if c.sure && sure {
+                    SURE_AFTER
+                } else {
+                    CONFIRM_AFTER
+                };
+                if c.age >= after && (c.path.gain_db - found.gain_db).abs() <= GAIN_SPREAD_DB {
                     tracing::debug!(r, ?found, "echo path");
                     self.path = Some(found);
                     self.candidates.clear();
                 }
             }
-            None if self.candidates.len() < MAX_CANDIDATES => self.candidates.push((found, 0)),
+            None if self.candidates.len() < MAX_CANDIDATES => self.candidates.push(Candidate {
+                path: found,
+                age: 0,
+                sure,
+            }),
             None => {}
         }
     }
+
+    /// Whether `p` is within `MAX_MOVE` frames of the known path or a candidate, at
+    /// about its gain.
+    fn moved_from_known(&self, p: &EchoPath) -> bool {
+        self.path
+            .iter()
+            .chain(self.candidates.iter().map(|c| &c.path))
+            .any(|k| {
+                k.delay.abs_diff(p.delay) <= MAX_MOVE
+                    && (k.gain_db - p.gain_db).abs() <= GAIN_SPREAD_DB
+            })
+    }
+}
+
+/// The delay at which the newest `window` heard levels (newest first) best follow
+/// the sent ones, with its correlation; `each` sees every delay judged, with its gain.
+fn best_follow(
+    heard: &[f32],
+    sent: &[f32],
+    window: usize,
+    min_active: usize,
+    mut each: impl FnMut(usize, f32),
+) -> Option<(f32, EchoPath)> {
+    let heard = &heard[..window];
+    let (heard_changes, sent_changes) = (changes(heard), changes(sent));
+    let mut best: Option<(f32, EchoPath)> = None;
+    for delay in 0..=MAX_DELAY {
+        let span = delay..delay + window;
+        let Some((r, gain_db)) = follows(
+            (heard, &heard_changes),
+            (&sent[span.clone()], &sent_changes[delay..span.end - 1]),
+            min_active,
+        ) else {
+            continue;
+        };
+        each(delay, gain_db);
+        if best.is_none_or(|(b, _)| r > b) {
+            best = Some((r, EchoPath { delay, gain_db }));
+        }
+    }
+    best
 }
 
 /// How well the heard envelope follows a window of the sent one (levels and their
 /// changes, newest first), and the gain between them; `None` when the bot talked too
 /// little then to tell.
-fn follows(heard: (&[f32], &[f32]), sent: (&[f32], &[f32])) -> Option<(f32, f32)> {
-    if sent.0.iter().filter(|&&l| l >= ACTIVE_DB).count() < MIN_ACTIVE {
+fn follows(
+    heard: (&[f32], &[f32]),
+    sent: (&[f32], &[f32]),
+    min_active: usize,
+) -> Option<(f32, f32)> {
+    if sent.0.iter().filter(|&&l| l >= ACTIVE_DB).count() < min_active {
         return None;
     }
     Some((pearson(heard.1, sent.1)?, mean_gain(heard.0, sent.0)))
@@ -309,7 +396,11 @@ fn push(history: &mut VecDeque<f32>, level: f32) {
 fn changes(levels: &[f32]) -> Vec<f32> {
     levels
         .windows(2)
-        .map(|w| w[0].max(FLOOR_DB) - w[1].max(FLOOR_DB))
+        // An unknown level (NaN) makes its changes unknown too (`max` would hide it).
+        .map(|w| match w[0].is_nan() || w[1].is_nan() {
+            true => f32::NAN,
+            false => w[0].max(FLOOR_DB) - w[1].max(FLOOR_DB),
+        })
         .collect()
 }
 
@@ -327,19 +418,30 @@ fn mean_gain(heard: &[f32], sent: &[f32]) -> f32 {
     let pairs: Vec<f32> = heard
         .iter()
         .zip(sent)
-        .filter(|(_, &s)| s >= ACTIVE_DB)
+        .filter(|(h, &s)| s >= ACTIVE_DB && !h.is_nan())
         .map(|(h, s)| h - s)
         .collect();
     pairs.iter().sum::<f32>() / pairs.len().max(1) as f32
 }
 
-/// Pearson correlation; `None` when either side is flat (a steady tone or silence
-/// tells nothing about delay).
+/// Pearson correlation over the pairs whose `a` is known (not NaN); `None` when
+/// either side is flat (a steady tone or silence tells nothing about delay) or most
+/// of `a` is unknown.
 fn pearson(a: &[f32], b: &[f32]) -> Option<f32> {
-    let n = a.len() as f32;
-    let (ma, mb) = (a.iter().sum::<f32>() / n, b.iter().sum::<f32>() / n);
+    let pairs: Vec<(f32, f32)> = a
+        .iter()
+        .zip(b)
+        .filter(|(x, _)| !x.is_nan())
+        .map(|(&x, &y)| (x, y))
+        .collect();
+    if pairs.len() * 2 < a.len() {
+        return None;
+    }
+    let n = pairs.len() as f32;
+    let ma = pairs.iter().map(|p| p.0).sum::<f32>() / n;
+    let mb = pairs.iter().map(|p| p.1).sum::<f32>() / n;
     let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
-    for (x, y) in a.iter().zip(b) {
+    for (x, y) in &pairs {
         ab += (x - ma) * (y - mb);
         aa += (x - ma) * (x - ma);
         bb += (y - mb) * (y - mb);

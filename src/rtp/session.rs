@@ -417,7 +417,11 @@ impl MediaTask {
         }
         if let Some(gate) = self.echo.as_mut() {
             let before = gate.muted();
-            pcm = gate.heard(&pcm);
+            if pcm.is_empty() {
+                gate.heard_nothing();
+            } else {
+                pcm = gate.heard(&pcm);
+            }
             self.counters.echo_muted.inc_by(gate.muted() - before);
         }
         if !pcm.is_empty() {

@@ -176,15 +176,21 @@ fn nothing_is_muted_while_the_bot_is_silent() {
     assert!(gate.muted() - before <= 10);
 }
 
+/// A call's start: a second of silence, then 3 s of the bot talking; and the line's
+/// noise.
+fn greeting(seed: u64) -> (Vec<i16>, Vec<i16>) {
+    let mut rng = Rng(seed);
+    let mut bot = vec![0i16; 50 * FRAME];
+    bot.extend(talk(&mut rng, 150, 12_000.0));
+    (bot, noise(&mut rng, 200, 30.0))
+}
+
 #[test]
 fn the_echo_is_learnt_before_it_could_barge_in() {
     // Barge-in takes 600 ms of speech: fewer than that many 20 ms frames of loud
     // echo may pass before the gate mutes it.
     for seed in 21..=30 {
-        let mut rng = Rng(seed);
-        let mut bot = vec![0i16; 50 * FRAME];
-        bot.extend(talk(&mut rng, 150, 12_000.0));
-        let line = noise(&mut rng, 200, 30.0);
+        let (bot, line) = greeting(seed);
         let heard = echo_of(&bot, 6, -10.0, &line);
         let mut gate = EchoGate::new(FRAME, false);
         let muted = run(&mut gate, &bot, &heard);
@@ -382,5 +388,80 @@ fn quiet_caller_over_echo(seed: u64, cancel: bool) -> OverEcho {
         talking: talking.len(),
         cut: talking.len() - kept.len(),
         clean_db: power_db(&caller, &kept) - power_db(&off, &kept),
+    }
+}
+
+/// `echo_of`, with the delay growing from `before` to `after` frames at frame `at`:
+/// a far end whose jitter buffer took on a backlog while the gateway stalled.
+fn shifting_echo_of(
+    sent: &[i16],
+    (before, after, at): (usize, usize, usize),
+    gain_db: f32,
+    line: &[i16],
+) -> Vec<i16> {
+    let mut out = echo_of(sent, before, gain_db, line);
+    let later = echo_of(sent, after, gain_db, line);
+    out[at * FRAME..].copy_from_slice(&later[at * FRAME..]);
+    out
+}
+
+#[test]
+fn an_echo_whose_delay_shifts_while_it_is_learnt_still_cannot_barge_in() {
+    // The shift comes as the gate is judging the path: after 0.4-0.7 s of the bot
+    // talking. (A shift sooner can still let more through: the long window holds both
+    // delays, and the short one is only trusted near a path already found.)
+    for seed in 41..=70 {
+        let (bot, line) = greeting(seed);
+        let talked = 20 + (seed as usize % 4) * 5;
+        let at = 9
+            + (50..200)
+                .filter(|&i| level_db(&bot[i * FRAME..(i + 1) * FRAME]) >= ACTIVE_DB)
+                .nth(talked)
+                .unwrap();
+        let heard = shifting_echo_of(&bot, (9, 11, at), -10.0, &line);
+        let mut gate = EchoGate::new(FRAME, false);
+        let muted = run(&mut gate, &bot, &heard);
+        let echo_loud = |i: usize| {
+            let d = if i < at { 9 } else { 11 };
+            level_db(&bot[(i - d) * FRAME..(i - d + 1) * FRAME]) >= 60.0
+        };
+        let passed = (60..200).filter(|&i| echo_loud(i) && !muted[i]).count();
+        assert!(
+            passed * 20 < 600,
+            "seed {seed}: {passed} frames of loud echo passed in the bot's first 3 s"
+        );
+    }
+}
+
+#[test]
+fn ticks_with_nothing_heard_keep_the_histories_in_step() {
+    // The jitter buffer runs dry for 4 ticks while the gate is judging the path (the
+    // caller's packets were held up), then the echo goes on at its delay.
+    for seed in 71..=90 {
+        let (bot, line) = greeting(seed);
+        let heard = echo_of(&bot, 9, -10.0, &line);
+        let gap = 70 + (seed as usize % 4) * 5..74 + (seed as usize % 4) * 5;
+        let mut gate = EchoGate::new(FRAME, false);
+        let mut muted = [false; 200];
+        for (i, (s, h)) in bot
+            .chunks_exact(FRAME)
+            .zip(heard.chunks_exact(FRAME))
+            .enumerate()
+        {
+            if gap.contains(&i) {
+                gate.heard_nothing();
+            } else {
+                muted[i] = gate.heard(h).iter().all(|&x| x == 0);
+            }
+            gate.sent(s);
+        }
+        let passed = loud(&bot, 60..200, 9)
+            .into_iter()
+            .filter(|&i| !gap.contains(&i) && !muted[i])
+            .count();
+        assert!(
+            passed * 20 < 600,
+            "seed {seed}: {passed} frames of loud echo passed in the bot's first 3 s"
+        );
     }
 }
