@@ -428,20 +428,17 @@ fn mean_gain(heard: &[f32], sent: &[f32]) -> f32 {
 /// either side is flat (a steady tone or silence tells nothing about delay) or most
 /// of `a` is unknown.
 fn pearson(a: &[f32], b: &[f32]) -> Option<f32> {
-    let pairs: Vec<(f32, f32)> = a
-        .iter()
-        .zip(b)
-        .filter(|(x, _)| !x.is_nan())
-        .map(|(&x, &y)| (x, y))
-        .collect();
-    if pairs.len() * 2 < a.len() {
+    // Called for every delay of every frame: the known pairs are filtered, not copied.
+    let pairs = || a.iter().zip(b).filter(|(x, _)| !x.is_nan());
+    let known = pairs().count();
+    if known * 2 < a.len() {
         return None;
     }
-    let n = pairs.len() as f32;
-    let ma = pairs.iter().map(|p| p.0).sum::<f32>() / n;
-    let mb = pairs.iter().map(|p| p.1).sum::<f32>() / n;
+    let n = known as f32;
+    let ma = pairs().map(|p| p.0).sum::<f32>() / n;
+    let mb = pairs().map(|p| p.1).sum::<f32>() / n;
     let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
-    for (x, y) in &pairs {
+    for (x, y) in pairs() {
         ab += (x - ma) * (y - mb);
         aa += (x - ma) * (x - ma);
         bb += (y - mb) * (y - mb);
