@@ -123,6 +123,33 @@ fn a_call_is_recorded_redacted_counted_and_the_metrics_pass_promtool() {
     assert_eq!((status, body.as_str()), (200, "ready"));
 }
 
+#[test]
+fn a_caller_who_hangs_up_before_the_answer_is_recorded_with_their_words() {
+    let gw = Gateway::start(ENGLISH_LINE);
+    // Hang up 0.6 s after the question: its utterance has ended (0.4 s of silence),
+    // and its recognition (about a second here) is still under way.
+    let (lead, speech) = (10.0, 5.17);
+    let question = padded_fixture(gw.dir.path(), "en-bulky-waste", lead, 2.0);
+    let hangup = format!("{:.2}", lead + speech + 0.6);
+    let rec = gw.dir.path().join("reply.wav");
+    call_recording(&gw, &question, &rec, &["--hangup-after", &hangup]);
+    let transcript = logged_transcript(&gw);
+    let log = gw.log();
+    let (ended, heard) = (log.find("call ended"), log.find(": transcript text="));
+    assert!(
+        ended.is_some() && ended < heard,
+        "the words must be recognised after the hang-up for this test to mean anything:\n{log}"
+    );
+    let ((_, outcome, _), stored) = stored_call(&gw.records());
+    assert_eq!(outcome, "abandoned");
+    let caller: Vec<&str> = stored.iter().filter_map(|(t, _)| t.as_deref()).collect();
+    assert_eq!(caller, vec![transcript.trim()], "{stored:?}");
+    assert!(
+        transcript.to_lowercase().contains("washing machine"),
+        "{transcript:?}"
+    );
+}
+
 /// Headless Chromium on a page (see `common::browser`): the page runs `settle` in
 /// real time, then its DOM is read and, if asked, a screenshot is written. With
 /// `login`, the page (`/login`) first posts that token to `/login` and goes to `/`

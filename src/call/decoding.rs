@@ -129,6 +129,22 @@ impl<T> Decodes<T> {
         self.in_flight.is_some()
     }
 
+    /// The caller hung up: their last words are still wanted, for the record. A
+    /// finished partial is heard now; a partial still decoding, with no utterance
+    /// waiting behind it, will be heard when done (it is the speech they stopped
+    /// after); an utterance's decode goes on as before.
+    pub fn hung_up(&mut self) -> Option<Do<T>> {
+        if let Some(f) = self.in_flight.as_mut().filter(|_| self.waiting.is_none()) {
+            f.partial = false;
+        }
+        self.ready.take().map(|(_, t)| Do::Heard(t, true))
+    }
+
+    /// A transcript is still to come from a decode in flight or waiting.
+    pub fn hearing_more(&self) -> bool {
+        self.in_flight.is_some() || self.waiting.is_some()
+    }
+
     fn start(&mut self, speech: Speech, partial: bool) -> Do<T> {
         self.next_id += 1;
         self.in_flight = Some(InFlight {
@@ -250,6 +266,45 @@ mod tests {
         };
         assert_eq!(audio.len(), 900);
         assert_eq!(d.decoded(*id, "third"), vec![Do::Heard("third", false)]);
+    }
+
+    #[test]
+    fn a_caller_who_hangs_up_is_still_heard_for_the_record() {
+        // A partial finished, and the caller hung up in the silence after it.
+        let mut d = Decodes::default();
+        let (id, _) = decode_id(d.pause(speech(1200), true));
+        d.decoded(id, "hello");
+        assert_eq!(d.hung_up(), Some(Do::Heard("hello", true)));
+        assert!(!d.hearing_more());
+
+        // An utterance's decode in flight: heard when done.
+        let mut d = Decodes::default();
+        let (id, _) = decode_id(d.utterance(speech(900)));
+        assert_eq!(d.hung_up(), None);
+        assert!(d.hearing_more());
+        assert_eq!(d.decoded(id, "one"), vec![Do::Heard("one", false)]);
+        assert!(!d.hearing_more());
+
+        // A partial still decoding, nothing after it: it is their last words.
+        let mut d = Decodes::default();
+        let (id, _) = decode_id(d.pause(speech(1200), true));
+        assert_eq!(d.hung_up(), None);
+        assert_eq!(d.decoded(id, "hel"), vec![Do::Heard("hel", true)]);
+
+        // A stale partial with an utterance waiting: only the whole is heard.
+        let mut d = Decodes::default();
+        let (id, _) = decode_id(d.pause(speech(1200), true));
+        assert_eq!(d.utterance(speech(2500)), None);
+        assert_eq!(d.hung_up(), None);
+        let after = d.decoded(id, "hel");
+        let [Do::Decode { id, .. }] = after.as_slice() else {
+            panic!("{after:?}")
+        };
+        assert_eq!(
+            d.decoded(*id, "hello there"),
+            vec![Do::Heard("hello there", false)]
+        );
+        assert!(!d.hearing_more());
     }
 
     #[test]

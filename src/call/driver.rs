@@ -249,6 +249,7 @@ impl CallLoop {
                     Signal::Gone(reason) => {
                         tracing::info!(%reason, turns = self.conversation.turn(), "call ended");
                         self.step(Event::HungUp).await;
+                        self.last_words(&mut done).await;
                         return;
                     }
                     Signal::Confirmed => self.media.confirm(),

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -14,6 +15,9 @@ use crate::call::decoding::{Do, Speech};
 use crate::call::turn_metrics::TurnClock;
 use crate::stt::endpoint::Endpoint;
 use crate::stt::engine::{Abandon, Decode, Transcript};
+
+/// How long a call that hung up waits for the recognition of the caller's last words.
+const LAST_WORDS_WAIT: Duration = Duration::from_secs(30);
 
 impl CallLoop {
     pub(super) async fn on_endpoint(&mut self, ep: Endpoint) {
@@ -150,5 +154,30 @@ impl CallLoop {
             early = t.partial,
             "answer on the wire"
         );
+    }
+
+    /// The caller hung up while their words were being recognised: the transcript
+    /// still goes into the call's record (what abandoned callers asked is what staff
+    /// teach the bot from), though nobody answers it. The recognizer is busy with it
+    /// anyway; the wait is bounded in case it is stuck.
+    pub(super) async fn last_words(&mut self, done: &mut mpsc::UnboundedReceiver<Done>) {
+        if let Some(d) = self.decodes.hung_up() {
+            self.hearing(d).await;
+        }
+        let until = Instant::now() + LAST_WORDS_WAIT;
+        while self.decodes.hearing_more() {
+            match tokio::time::timeout_at(until, done.recv()).await {
+                Ok(Some(d @ (Done::Transcribed(..) | Done::SmsQueued(_)))) => self.on_done(d).await,
+                // Speech and answers have nobody left to serve.
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => {
+                    tracing::warn!(
+                        secs = LAST_WORDS_WAIT.as_secs(),
+                        "the caller's last words not recognised in time: not recorded"
+                    );
+                    return;
+                }
+            }
+        }
     }
 }
