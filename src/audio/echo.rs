@@ -53,6 +53,8 @@ const CONFIRM_AFTER: usize = 10;
 /// after ~0.3 s of the bot talking, not ~0.45 s).
 const SURE_R: f32 = 0.97;
 const SURE_AFTER: usize = 3;
+/// Frames of the bot talking in the long window on which a path at `SURE_R` is found.
+const EARLY_MIN_ACTIVE: usize = 8;
 /// Frames, and frames of the bot talking, of the window that finds a path at `SURE_R`.
 const SHORT_WINDOW: usize = 25;
 const SHORT_MIN_ACTIVE: usize = 10;
@@ -267,28 +269,35 @@ impl EchoGate {
         // Newest first; both histories are always full (they start as silence).
         let heard: Vec<f32> = self.heard.iter().rev().take(WINDOW).copied().collect();
         let sent: Vec<f32> = self.sent.iter().rev().copied().collect();
-        let long = best_follow(&heard, &sent, WINDOW, MIN_ACTIVE, |delay, gain_db| {
+        let long = follows_at(&heard, &sent, WINDOW, EARLY_MIN_ACTIVE);
+        for f in long.iter().filter(|f| f.active >= MIN_ACTIVE) {
             if self
                 .path
-                .is_some_and(|p| p.delay == delay && gain_db < p.gain_db - GONE_DB)
+                .is_some_and(|p| p.delay == f.path.delay && f.path.gain_db < p.gain_db - GONE_DB)
             {
-                tracing::debug!(gain_db, "echo path gone");
+                tracing::debug!(gain_db = f.path.gain_db, "echo path gone");
                 self.path = None;
             }
-        });
+        }
+        // A correlation chance does not reach is trusted on fewer frames of the bot
+        // talking: the greeting's echo is found sooner.
+        let early = || best_path(&long, EARLY_MIN_ACTIVE, SURE_R).map(|(r, p)| (r, p, true));
         // A path whose delay moved (the far end's jitter buffer took on a backlog while
         // we stalled) correlates in the long window only once its old delay has left
         // it: the short window follows the move, at a correlation chance does not
         // reach; a finding there is trusted soon only a few frames from a path or
         // candidate of that gain.
         let short = || {
-            best_follow(&heard, &sent, SHORT_WINDOW, SHORT_MIN_ACTIVE, |_, _| {})
-                .filter(|(r, _)| *r >= SURE_R)
-                .map(|(r, p)| (r, p, self.moved_from_known(&p)))
+            best_path(
+                &follows_at(&heard, &sent, SHORT_WINDOW, SHORT_MIN_ACTIVE),
+                SHORT_MIN_ACTIVE,
+                SURE_R,
+            )
+            .map(|(r, p)| (r, p, self.moved_from_known(&p)))
         };
-        let best = long
-            .filter(|(r, _)| *r >= LOCK_R)
+        let best = best_path(&long, MIN_ACTIVE, LOCK_R)
             .map(|(r, p)| (r, p, r >= SURE_R))
+            .or_else(early)
             .or_else(short);
         for c in &mut self.candidates {
             c.age += 1;
@@ -339,47 +348,48 @@ impl EchoGate {
     }
 }
 
-/// The delay at which the newest `window` heard levels (newest first) best follow
-/// the sent ones, with its correlation; `each` sees every delay judged, with its gain.
-fn best_follow(
-    heard: &[f32],
-    sent: &[f32],
-    window: usize,
-    min_active: usize,
-    mut each: impl FnMut(usize, f32),
-) -> Option<(f32, EchoPath)> {
-    let heard = &heard[..window];
-    let (heard_changes, sent_changes) = (changes(heard), changes(sent));
-    let mut best: Option<(f32, EchoPath)> = None;
-    for delay in 0..=MAX_DELAY {
-        let span = delay..delay + window;
-        let Some((r, gain_db)) = follows(
-            (heard, &heard_changes),
-            (&sent[span.clone()], &sent_changes[delay..span.end - 1]),
-            min_active,
-        ) else {
-            continue;
-        };
-        each(delay, gain_db);
-        if best.is_none_or(|(b, _)| r > b) {
-            best = Some((r, EchoPath { delay, gain_db }));
-        }
-    }
-    best
+/// How well the heard envelope follows the sent one at one delay.
+struct Follow {
+    r: f32,
+    path: EchoPath,
+    /// Frames of the window in which the bot talked.
+    active: usize,
 }
 
-/// How well the heard envelope follows a window of the sent one (levels and their
-/// changes, newest first), and the gain between them; `None` when the bot talked too
-/// little then to tell.
-fn follows(
-    heard: (&[f32], &[f32]),
-    sent: (&[f32], &[f32]),
-    min_active: usize,
-) -> Option<(f32, f32)> {
-    if sent.0.iter().filter(|&&l| l >= ACTIVE_DB).count() < min_active {
-        return None;
-    }
-    Some((pearson(heard.1, sent.1)?, mean_gain(heard.0, sent.0)))
+/// How the newest `window` heard levels follow the sent ones at each delay at which
+/// the bot talked in at least `min_active` frames of the window.
+fn follows_at(heard: &[f32], sent: &[f32], window: usize, min_active: usize) -> Vec<Follow> {
+    let heard = &heard[..window];
+    let (heard_changes, sent_changes) = (changes(heard), changes(sent));
+    (0..=MAX_DELAY)
+        .filter_map(|delay| {
+            let span = delay..delay + window;
+            let active = sent[span.clone()]
+                .iter()
+                .filter(|&&l| l >= ACTIVE_DB)
+                .count();
+            if active < min_active {
+                return None;
+            }
+            let r = pearson(&heard_changes, &sent_changes[delay..span.end - 1])?;
+            let gain_db = mean_gain(heard, &sent[span]);
+            Some(Follow {
+                r,
+                path: EchoPath { delay, gain_db },
+                active,
+            })
+        })
+        .collect()
+}
+
+/// The best-correlated path with the bot talking in `min_active` frames, if it
+/// correlates at `min_r`.
+fn best_path(follows: &[Follow], min_active: usize, min_r: f32) -> Option<(f32, EchoPath)> {
+    follows
+        .iter()
+        .filter(|f| f.active >= min_active && f.r >= min_r)
+        .max_by(|a, b| a.r.total_cmp(&b.r))
+        .map(|f| (f.r, f.path))
 }
 
 fn push(history: &mut VecDeque<f32>, level: f32) {
