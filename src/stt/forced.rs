@@ -27,7 +27,7 @@ pub type CandidateSource = Arc<dyn Fn(&str, &str, f32) -> Vec<PhraseSet> + Send 
 pub struct Priors(Arc<Mutex<HashMap<PriorKey, f32>>>);
 
 /// A phrasing's language token and its tokens.
-type PriorKey = (i32, Vec<i32>);
+pub(super) type PriorKey = (i32, Vec<i32>);
 
 struct Decoder<'a> {
     state: &'a mut WhisperState,
@@ -290,6 +290,22 @@ pub fn warm_priors(
 }
 
 impl Priors {
+    /// Every prior known.
+    pub(super) fn known(&self) -> Vec<(PriorKey, f32)> {
+        let known = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        known.iter().map(|(k, &v)| (k.clone(), v)).collect()
+    }
+
+    pub(super) fn count(&self) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Priors worked out before (read back from the priors file).
+    pub(super) fn learn(&self, priors: impl IntoIterator<Item = (PriorKey, f32)>) {
+        let mut known = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        known.extend(priors);
+    }
+
     /// The prior of every phrasing in `owner` order, computing the missing ones on
     /// `silence` (a state that encoded silent audio).
     fn get(

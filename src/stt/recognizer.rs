@@ -21,7 +21,7 @@ use whisper_rs::{WhisperContext, WhisperContextParameters};
 
 use super::engine::{Abandon, Decode, PendingTranscript, SpeechToText, SttError, Transcript, Turn};
 use super::forced::Priors;
-use super::priors_warmup::{self, PriorWork};
+use super::priors_warmup::{self, PriorWork, PriorsFile};
 use super::worker::Worker;
 pub use super::worker::{audio_ctx_for, collapse_repeats};
 use crate::audio::resample::{i16_to_f32, resample};
@@ -210,8 +210,12 @@ impl Recognizer {
                 .map_err(|e| SttError::Failed(e.to_string()))?;
             handles.push(handle);
         }
+        let file = PriorsFile::for_model(model, &opts);
+        if let Some(file) = &file {
+            file.load(&priors);
+        }
         let (prior_work, priors_thread) =
-            priors_warmup::spawn(ctx.clone(), priors.clone(), opts.clone(), closing.clone())?;
+            priors_warmup::spawn(ctx.clone(), (priors, file), opts.clone(), closing.clone())?;
         handles.push(priors_thread);
         Ok(Recognizer {
             jobs: tx,
