@@ -163,10 +163,9 @@ pub struct SttConfig {
     pub beam_size: u32,
     /// Threads a decode may use when no other decode is running or waiting (a lone
     /// caller's turn); a busy pool keeps one thread per decode. 2 took a lone caller's
-    /// answer from 1.19 s to 0.89 s (median of 8, `voicebot bench turn`), but under
-    /// load the echo gate then failed to learn a line's echo in time (tests/turn_taking:
-    /// the greeting's echo barged in, 2 of 3 runs), so 1 stays the default until the
-    /// media path is kept clear of the decoders.
+    /// answer from 1.19 s to 0.89 s (median of 8, `voicebot bench turn`). It was 1
+    /// while the echo gate learnt a line's echo too late under load (the greeting's
+    /// echo barged in); the gate now learns it on 8 frames of the bot talking.
     pub idle_threads: i32,
     /// The end-of-turn model (Smart Turn v3.2, ONNX); default: the one
     /// `models/fetch.sh turn` puts in the model cache.
@@ -203,7 +202,7 @@ impl Default for SttConfig {
             rescore_budget: crate::stt::recognizer::DEFAULT_RESCORE_BUDGET,
             rescore_vocab: crate::stt::recognizer::DEFAULT_RESCORE_VOCAB,
             beam_size: 1,
-            idle_threads: 1,
+            idle_threads: 2,
             turn_model: None,
             onnxruntime: None,
             detect_language: true,
