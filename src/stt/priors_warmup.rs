@@ -99,7 +99,10 @@ impl PriorsFile {
             priors.learn(kept);
         }
         let aside = self.0.with_extension(format!("{}.tmp", std::process::id()));
-        let written = serde_json::to_vec(&priors.known())
+        // JSON has no infinity (it would be written as null and spoil the whole file).
+        let mut known = priors.known();
+        known.retain(|(_, prior)| prior.is_finite());
+        let written = serde_json::to_vec(&known)
             .map_err(std::io::Error::other)
             .and_then(|json| std::fs::write(&aside, json))
             .and_then(|()| std::fs::rename(&aside, &self.0));
@@ -203,6 +206,8 @@ mod tests {
         let file = PriorsFile::for_model(&model, &opts).unwrap();
         let worked_out = Priors::default();
         worked_out.learn([((50, vec![1, 2, 3]), -4.5), ((51, vec![7]), -1.25)]);
+        // Not kept: it would spoil the file (JSON has no infinity).
+        worked_out.learn([((52, vec![8]), f32::NEG_INFINITY)]);
         file.save(&worked_out);
 
         let read = Priors::default();
