@@ -137,6 +137,66 @@ async fn an_abandoned_decode_leaves_the_worker_usable() {
     assert!(matches!(stopped, Err(SttError::Abandoned)), "{stopped:?}");
 }
 
+/// A phrasing too long to score (a knowledge base's or a taught example of many
+/// words) is left out of the scoring; the others are scored. whisper-rs once turned
+/// "too many tokens" into a length and read past its buffer: the gateway crashed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_phrasing_too_long_to_score_is_left_out_not_crashed_on() {
+    use std::sync::Arc;
+    use voicebot_gateway::audio::resample::{i16_to_f32, resample};
+    use voicebot_gateway::intent::candidates::PhraseSet;
+    use voicebot_gateway::stt::engine::{Decode, SpeechToText, Turn};
+    use voicebot_gateway::stt::forced::CandidateSource;
+
+    let model = voicebot_gateway::stt::model_path("base");
+    let opts = SttOptions {
+        workers: 1,
+        ..Default::default()
+    };
+    let stt = Recognizer::load(&model, opts).expect("models/fetch.sh base");
+    let f = fixtures::load()
+        .unwrap()
+        .into_iter()
+        .find(|f| f.lang == "da")
+        .unwrap();
+    let pcm = voicebot_gateway::audio::wav::read_at(&f.telephone_wav(), 8000).unwrap();
+    // 200 characters, as much as the teach page takes for an example: ~70 tokens.
+    let long = "Jeg ringer fordi min mor på enoghalvfems har fået et brev om ejendomsskat \
+                og ejendomsvurdering og genoptræning og hjemmehjælp og hun forstår ikke \
+                hvad kommunen vil have hende til at gøre nu";
+    assert!(long.chars().count() <= 200);
+    let candidates: CandidateSource = Arc::new(move |_: &str, _: &str, _: f32| {
+        vec![
+            PhraseSet {
+                intent_id: "long".into(),
+                phrasings: vec![long.into()],
+                text_rank: Some(0),
+            },
+            PhraseSet {
+                intent_id: "short".into(),
+                phrasings: vec!["hvornår har rådhuset åbent".into()],
+                text_rank: Some(1),
+            },
+        ]
+    });
+    let heard = stt
+        .submit(Decode {
+            audio_16k: resample(&i16_to_f32(&pcm), 8_000, 16_000),
+            turn: Turn {
+                language: "da".into(),
+                candidates: Some(candidates),
+                rescore_below: 2.0,
+                ..Turn::default()
+            },
+            partial: None,
+        })
+        .unwrap()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = heard.hints.iter().map(|h| h.intent_id.as_str()).collect();
+    assert_eq!(ids, ["short"], "{heard:?}");
+}
+
 /// The build patches its copy of whisper.cpp (`scripts/whisper-patch.cmake`) so that one
 /// decoder call returns the logits of every token fed; without it the knowledge-base
 /// scoring falls back to a token per call, about three times slower. An upgrade that

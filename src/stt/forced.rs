@@ -141,9 +141,22 @@ pub fn language_odds(
     Ok(lps[0][0] - lps[0][1])
 }
 
-/// Turns text into the tokens whisper would write for it, ending with end-of-text.
+/// Phrasings longer than this are not scored (their shorter siblings are): decoder
+/// calls grow with the tokens fed.
+const MAX_PHRASING_TOKENS: usize = 64;
+
+/// Turns text into the tokens whisper would write for it, ending with end-of-text;
+/// none for a phrasing too long to score.
 fn tokens(ctx: &WhisperContext, text: &str) -> Option<Vec<i32>> {
-    let mut t = ctx.tokenize(&format!(" {}", text.trim()), 64).ok()?;
+    let text = format!(" {}", text.trim());
+    // Room for every token the text can have (each covers at least one byte): given
+    // less, whisper-rs 0.16 takes whisper.cpp's "too many, n needed" (-n) for the
+    // length and reads far past its buffer. A taught example of 200 Danish characters
+    // can be 70 tokens: the gateway crashed on the next turn that scored it.
+    let mut t = ctx.tokenize(&text, text.len() + 1).ok()?;
+    if t.len() > MAX_PHRASING_TOKENS {
+        return None;
+    }
     t.push(ctx.token_eot());
     Some(t)
 }
