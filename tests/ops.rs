@@ -150,6 +150,27 @@ fn a_caller_who_hangs_up_before_the_answer_is_recorded_with_their_words() {
     );
 }
 
+#[test]
+fn a_caller_who_hangs_up_mid_sentence_is_recorded_with_what_they_said() {
+    let gw = Gateway::start(ENGLISH_LINE);
+    // "Can you collect a broken washing machine and an old wardrobe?" (5.17 s): the
+    // line closes 1 s before its end, so no silence ever ends the utterance.
+    let (lead, speech) = (10.0, 5.17);
+    let question = padded_fixture(gw.dir.path(), "en-bulky-waste", lead, 2.0);
+    let hangup = format!("{:.2}", lead + speech - 1.0);
+    let rec = gw.dir.path().join("reply.wav");
+    call_recording(&gw, &question, &rec, &["--hangup-after", &hangup]);
+    let transcript = logged_transcript(&gw);
+    let ((_, outcome, _), stored) = stored_call(&gw.records());
+    assert_eq!(outcome, "abandoned");
+    let caller: Vec<&str> = stored.iter().filter_map(|(t, _)| t.as_deref()).collect();
+    assert_eq!(caller, vec![transcript.trim()], "{stored:?}");
+    assert!(
+        transcript.to_lowercase().contains("washing machine"),
+        "{transcript:?}"
+    );
+}
+
 /// Headless Chromium on a page (see `common::browser`): the page runs `settle` in
 /// real time, then its DOM is read and, if asked, a screenshot is written. With
 /// `login`, the page (`/login`) first posts that token to `/login` and goes to `/`

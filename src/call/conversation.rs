@@ -185,6 +185,11 @@ impl Conversation {
         matches!(self.state, State::Thinking { .. })
     }
 
+    /// The caller has the floor: an utterance ending now would be a turn.
+    pub fn listening(&self) -> bool {
+        matches!(self.state, State::Listening { .. })
+    }
+
     pub fn is_over(&self) -> bool {
         self.state == State::Ended
     }

@@ -248,8 +248,9 @@ impl CallLoop {
                 signal = line.signal(&self.media) => match signal {
                     Signal::Gone(reason) => {
                         tracing::info!(%reason, turns = self.conversation.turn(), "call ended");
+                        let cut_off = self.cut_off();
                         self.step(Event::HungUp).await;
-                        self.last_words(&mut done).await;
+                        self.last_words(cut_off, &mut done).await;
                         return;
                     }
                     Signal::Confirmed => self.media.confirm(),

@@ -46,6 +46,8 @@ impl Default for EndpointConfig {
 pub enum EndReason {
     Silence,
     MaxLength,
+    /// The caller hung up while speaking.
+    LineClosed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +118,28 @@ impl Endpointer {
         frames * FRAME_MS as u64
     }
 
+    /// The line closed (the caller hung up): the utterance in progress, if any, ends
+    /// here, as one or as noise.
+    pub fn finish(&mut self) -> Option<Endpoint> {
+        self.close(EndReason::LineClosed)
+    }
+
+    fn close(&mut self, reason: EndReason) -> Option<Endpoint> {
+        let speech = self.speech.take()?;
+        self.recent.clear();
+        let start_ms = Self::ms(speech.start_frame);
+        let end_ms = Self::ms(speech.last_voiced_frame + 1);
+        if end_ms - start_ms < self.cfg.min_utterance_ms as u64 && reason != EndReason::MaxLength {
+            return Some(Endpoint::Noise { start_ms, end_ms });
+        }
+        Some(Endpoint::Utterance {
+            audio: speech.audio,
+            start_ms,
+            end_ms,
+            reason,
+        })
+    }
+
     /// Feeds one 20 ms frame (at any rate: the audio is only carried) and its voice verdict.
     pub fn push(&mut self, frame: &[i16], voiced: bool) -> Option<Endpoint> {
         let index = self.frames_seen;
@@ -159,20 +183,7 @@ impl Endpointer {
             } else {
                 return None;
             };
-            let speech = self.speech.take()?;
-            self.recent.clear();
-            let start_ms = Self::ms(speech.start_frame);
-            let end_ms = Self::ms(speech.last_voiced_frame + 1);
-            if end_ms - start_ms < self.cfg.min_utterance_ms as u64 && reason == EndReason::Silence
-            {
-                return Some(Endpoint::Noise { start_ms, end_ms });
-            }
-            return Some(Endpoint::Utterance {
-                audio: speech.audio,
-                start_ms,
-                end_ms,
-                reason,
-            });
+            return self.close(reason);
         }
 
         let window = self.recent.iter().rev().take(ONSET_WINDOW);
@@ -254,6 +265,24 @@ mod tests {
             summary(&ev),
             vec!["start@400", "confirmed@700", "utt 400-1400 Silence"]
         );
+    }
+
+    #[test]
+    fn a_caller_who_hangs_up_mid_sentence_ends_the_utterance_there() {
+        let mut ep = Endpointer::new(EndpointConfig::default());
+        let ev = run(&mut ep, &format!("{}{}", ".".repeat(20), "#".repeat(50)));
+        assert_eq!(summary(&ev), vec!["start@400", "confirmed@700"]);
+        let last = ep.finish().into_iter().collect::<Vec<_>>();
+        assert_eq!(summary(&last), vec!["utt 400-1400 LineClosed"]);
+        assert!(ep.finish().is_none(), "ended once");
+        // A cough as the line closes is no utterance; silence has none to end.
+        run(&mut ep, &format!("{}{}", ".".repeat(20), "#".repeat(10)));
+        assert_eq!(
+            summary(&ep.finish().into_iter().collect::<Vec<_>>()),
+            vec!["noise 1800-2000"]
+        );
+        run(&mut ep, &".".repeat(30));
+        assert!(ep.finish().is_none());
     }
 
     #[test]

@@ -44,6 +44,11 @@ impl Listener {
         self.endpointer.in_speech()
     }
 
+    /// The line closed: the utterance in progress ends (`Endpointer::finish`).
+    pub fn finish(&mut self) -> Option<Endpoint> {
+        self.endpointer.finish()
+    }
+
     pub fn reset(&mut self) {
         self.endpointer.reset();
         self.partial.clear();

@@ -156,11 +156,28 @@ impl CallLoop {
         );
     }
 
-    /// The caller hung up while their words were being recognised: the transcript
-    /// still goes into the call's record (what abandoned callers asked is what staff
-    /// teach the bot from), though nobody answers it. The recognizer is busy with it
-    /// anyway; the wait is bounded in case it is stuck.
-    pub(super) async fn last_words(&mut self, done: &mut mpsc::UnboundedReceiver<Done>) {
+    /// What the caller was saying when the line closed, if it would have been a turn.
+    pub(super) fn cut_off(&mut self) -> Option<Speech> {
+        match self.listener.finish() {
+            Some(Endpoint::Utterance { audio, end_ms, .. }) if self.conversation.listening() => {
+                Some(Speech { audio, end_ms })
+            }
+            _ => None,
+        }
+    }
+
+    /// The caller hung up while speaking (`cut_off`) or while their words were being
+    /// recognised: the transcript still goes into the call's record (what abandoned
+    /// callers asked is what staff teach the bot from), though nobody answers it. The
+    /// recognizer is busy with it anyway; the wait is bounded in case it is stuck.
+    pub(super) async fn last_words(
+        &mut self,
+        cut_off: Option<Speech>,
+        done: &mut mpsc::UnboundedReceiver<Done>,
+    ) {
+        if let Some(d) = cut_off.and_then(|speech| self.decodes.utterance(speech)) {
+            self.hearing(d).await;
+        }
         if let Some(d) = self.decodes.hung_up() {
             self.hearing(d).await;
         }
