@@ -55,24 +55,17 @@ async fn english_telephone_fixtures_contain_their_key_words_and_danish_is_measur
 async fn an_abandoned_decode_leaves_the_worker_usable() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
-    use voicebot_gateway::audio::resample::{i16_to_f32, resample};
     use voicebot_gateway::intent::candidates::PhraseSet;
     use voicebot_gateway::stt::engine::{Abandon, Decode, SpeechToText, SttError, Turn};
     use voicebot_gateway::stt::forced::CandidateSource;
 
-    let model = voicebot_gateway::stt::model_path("base");
-    let opts = SttOptions {
-        workers: 1,
-        ..Default::default()
-    };
-    let stt = Recognizer::load(&model, opts).expect("models/fetch.sh base");
+    let stt = one_worker();
     let f = fixtures::load()
         .unwrap()
         .into_iter()
         .find(|f| f.lang == "en" && !f.keywords.is_empty())
         .unwrap();
-    let pcm = voicebot_gateway::audio::wav::read_at(&f.telephone_wav(), 8000).unwrap();
-    let audio_16k = resample(&i16_to_f32(&pcm), 8_000, 16_000);
+    let audio_16k = telephone_16k(&f);
     let turn = Turn {
         language: "en".into(),
         ..Turn::default()
@@ -143,23 +136,16 @@ async fn an_abandoned_decode_leaves_the_worker_usable() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_phrasing_too_long_to_score_is_left_out_not_crashed_on() {
     use std::sync::Arc;
-    use voicebot_gateway::audio::resample::{i16_to_f32, resample};
     use voicebot_gateway::intent::candidates::PhraseSet;
     use voicebot_gateway::stt::engine::{Decode, SpeechToText, Turn};
     use voicebot_gateway::stt::forced::CandidateSource;
 
-    let model = voicebot_gateway::stt::model_path("base");
-    let opts = SttOptions {
-        workers: 1,
-        ..Default::default()
-    };
-    let stt = Recognizer::load(&model, opts).expect("models/fetch.sh base");
+    let stt = one_worker();
     let f = fixtures::load()
         .unwrap()
         .into_iter()
         .find(|f| f.lang == "da")
         .unwrap();
-    let pcm = voicebot_gateway::audio::wav::read_at(&f.telephone_wav(), 8000).unwrap();
     // 200 characters, as much as the teach page takes for an example: ~70 tokens.
     let long = "Jeg ringer fordi min mor på enoghalvfems har fået et brev om ejendomsskat \
                 og ejendomsvurdering og genoptræning og hjemmehjælp og hun forstår ikke \
@@ -181,7 +167,7 @@ async fn a_phrasing_too_long_to_score_is_left_out_not_crashed_on() {
     });
     let heard = stt
         .submit(Decode {
-            audio_16k: resample(&i16_to_f32(&pcm), 8_000, 16_000),
+            audio_16k: telephone_16k(&f),
             turn: Turn {
                 language: "da".into(),
                 candidates: Some(candidates),
@@ -243,6 +229,23 @@ fn a_narrowed_decoder_gives_the_same_logits_for_its_tokens() {
     let last = n_vocab - 1;
     assert!((again[last] - full[last]).abs() <= 1e-3 * (1.0 + full[last].abs()));
     assert!((again[1001] - full[1001]).abs() <= 1e-3 * (1.0 + full[1001].abs()));
+}
+
+/// The gateway's recognizer on whisper base, with one worker.
+fn one_worker() -> Recognizer {
+    let model = voicebot_gateway::stt::model_path("base");
+    let opts = SttOptions {
+        workers: 1,
+        ..Default::default()
+    };
+    Recognizer::load(&model, opts).expect("models/fetch.sh base")
+}
+
+/// A fixture's telephone audio at the recognizer's 16 kHz.
+fn telephone_16k(f: &fixtures::Fixture) -> Vec<f32> {
+    use voicebot_gateway::audio::resample::{i16_to_f32, resample};
+    let pcm = voicebot_gateway::audio::wav::read_at(&f.telephone_wav(), 8000).unwrap();
+    resample(&i16_to_f32(&pcm), 8_000, 16_000)
 }
 
 /// whisper base, and a state that has encoded `audio` (16 kHz).
