@@ -150,6 +150,11 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         &rtp.jitter,
     );
     metrics.counter(
+        "voicebot_rtp_frames_shed",
+        "Received 20 ms frames dropped to shed a standing backlog after a network stall",
+        &rtp.shed,
+    );
+    metrics.counter(
         "voicebot_rtp_packets_late",
         "RTP packets dropped as late or duplicate",
         &rtp.late,

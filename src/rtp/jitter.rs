@@ -4,6 +4,13 @@
 //! delay, hands out frames in sequence order on each playout tick, drops duplicates and
 //! packets whose turn has passed, and conceals a missing packet rather than stalling.
 //! It also keeps the RFC 3550 interarrival jitter estimate for the metrics.
+//!
+//! A network stall ends in a burst: everything held up arrives at once. Played one
+//! packet per tick, that backlog would delay all the caller says for the rest of the
+//! call (every turn's end heard that much later, the echo path moved). So the buffer
+//! watches the fewest packets it held over each second; more than the depth plus a
+//! slack for a whole second is a standing backlog, not jitter, and it sheds the excess,
+//! in quiet frames where it can (the caller's `quiet` test), else after a wait in speech.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -34,6 +41,8 @@ pub struct Stats {
     pub duplicates: u64,
     pub late: u64,
     pub lost: u64,
+    /// Frames dropped to shed a standing backlog.
+    pub shed: u64,
 }
 
 pub struct JitterBuffer {
@@ -49,10 +58,52 @@ pub struct JitterBuffer {
     jitter: f64,
     last_transit: Option<f64>,
     epoch: Option<Instant>,
+    backlog: Backlog,
 }
 
 /// Packets further ahead than this are treated as garbage, not as a future to wait for.
 const MAX_AHEAD: u64 = 500;
+/// Playout steps over which the fewest packets held is taken (1 s at 20 ms).
+const LEVEL_WINDOW: u32 = 50;
+/// Packets over the depth a whole window may hold without being shed: jitter that
+/// deep is normal, and shedding it would only make the next dip an underrun.
+const BACKLOG_SLACK: usize = 2;
+/// Steps shedding waits for a quiet frame before it drops one of speech (1 s): a caller
+/// who never pauses for 20 ms still gets their latency back, at the cost of a cut that
+/// recognition takes like a short burst of loss.
+const QUIET_WAIT: u32 = 50;
+
+/// The level watch and what it found owing.
+#[derive(Debug, Default)]
+struct Backlog {
+    steps: u32,
+    fewest: Option<u64>,
+    owed: u64,
+    waited: u32,
+}
+
+impl Backlog {
+    /// One playout step holding `held` packets; at the end of a window, whether it
+    /// held more than the depth and slack throughout, and so how many to shed.
+    fn observe(&mut self, held: u64, depth: usize) {
+        self.fewest = Some(self.fewest.map_or(held, |f| f.min(held)));
+        self.steps += 1;
+        if self.steps < LEVEL_WINDOW {
+            return;
+        }
+        let fewest = self.fewest.take().unwrap_or(0);
+        self.steps = 0;
+        if self.owed == 0 && fewest > (depth + BACKLOG_SLACK) as u64 {
+            self.owed = fewest - depth as u64;
+            self.waited = 0;
+        }
+    }
+
+    /// A new talk spurt starts from the depth again: nothing is owed.
+    fn reset(&mut self) {
+        *self = Backlog::default();
+    }
+}
 
 impl JitterBuffer {
     pub fn new(depth: usize, clock_rate: u32) -> Self {
@@ -67,6 +118,7 @@ impl JitterBuffer {
             jitter: 0.0,
             last_transit: None,
             epoch: None,
+            backlog: Backlog::default(),
         }
     }
 
@@ -81,6 +133,11 @@ impl JitterBuffer {
 
     pub fn len(&self) -> usize {
         self.slots.len()
+    }
+
+    /// Frames of a standing backlog still to be shed.
+    pub fn shedding(&self) -> u64 {
+        self.backlog.owed
     }
 
     pub fn is_empty(&self) -> bool {
@@ -141,8 +198,9 @@ impl JitterBuffer {
     }
 
     /// One playout step: called once per packet interval by the driver's clock.
-    pub fn pop(&mut self) -> Playout {
-        let Some(next) = self.next else {
+    /// `quiet` tells a frame that may be dropped unheard (silence, line noise).
+    pub fn pop(&mut self, quiet: impl Fn(&[u8]) -> bool) -> Playout {
+        let Some(mut next) = self.next else {
             return Playout::Empty;
         };
         if !self.playing {
@@ -150,6 +208,22 @@ impl JitterBuffer {
                 return Playout::Empty;
             }
             self.playing = true;
+            self.backlog.reset();
+        }
+        let held = self.highest.map_or(0, |h| h + 1 - next);
+        self.backlog.observe(held, self.depth);
+        if self.backlog.owed > 0 && held > self.depth as u64 {
+            if let Some(head) = self.slots.get(&next) {
+                if quiet(head) || self.backlog.waited >= QUIET_WAIT {
+                    self.slots.remove(&next);
+                    self.stats.shed += 1;
+                    self.backlog.owed -= 1;
+                    next += 1;
+                    self.next = Some(next);
+                } else {
+                    self.backlog.waited += 1;
+                }
+            }
         }
         if let Some(payload) = self.slots.remove(&next) {
             self.next = Some(next + 1);
@@ -181,7 +255,7 @@ mod tests {
     fn drain(jb: &mut JitterBuffer) -> Vec<Playout> {
         let mut out = Vec::new();
         loop {
-            let p = jb.pop();
+            let p = jb.pop(|_| false);
             if p == Playout::Empty {
                 return out;
             }
@@ -208,7 +282,7 @@ mod tests {
         let mut jb = JitterBuffer::new(3, 8000);
         jb.push(t, 10, 0, payload(10));
         jb.push(t, 11, 160, payload(11));
-        assert_eq!(jb.pop(), Playout::Empty);
+        assert_eq!(jb.pop(|_| false), Playout::Empty);
         jb.push(t, 12, 320, payload(12));
         assert_eq!(
             seqs(&drain(&mut jb)),
@@ -236,7 +310,7 @@ mod tests {
         assert_eq!(jb.push(t, 5, 0, payload(5)), Push::Accepted);
         assert_eq!(jb.push(t, 5, 0, payload(5)), Push::Duplicate);
         assert_eq!(jb.push(t, 6, 160, payload(6)), Push::Accepted);
-        assert_eq!(seqs(&[jb.pop()]), vec![(5, true)]);
+        assert_eq!(seqs(&[jb.pop(|_| false)]), vec![(5, true)]);
         assert_eq!(jb.push(t, 5, 0, payload(5)), Push::Late);
         assert_eq!(jb.push(t, 4, 0, payload(4)), Push::Late);
         let s = jb.stats();
@@ -287,9 +361,110 @@ mod tests {
         jb.push(t, 1, 160, payload(1));
         assert_eq!(drain(&mut jb).len(), 2);
         jb.push(t, 7, 1120, payload(7));
-        assert_eq!(jb.pop(), Playout::Empty, "one packet is below the depth");
+        assert_eq!(
+            jb.pop(|_| false),
+            Playout::Empty,
+            "one packet is below the depth"
+        );
         jb.push(t, 8, 1280, payload(8));
         assert_eq!(seqs(&drain(&mut jb)), vec![(7, true), (8, true)]);
+    }
+
+    /// A line: packet `seq` is sent at tick `seq`; those sent during the stall (ticks
+    /// `stall`) arrive together at its end; `loud(seq)` says whether it carries speech.
+    /// Returns the packets held after each tick's playout from `from` on, and the
+    /// sequence numbers played.
+    fn line(
+        jb: &mut JitterBuffer,
+        ticks: u16,
+        stall: std::ops::Range<u16>,
+        loud: impl Fn(u16) -> bool,
+    ) -> (Vec<usize>, Vec<u16>) {
+        let t = Instant::now();
+        let (mut held, mut played) = (Vec::new(), Vec::new());
+        for tick in 0..ticks {
+            let arriving = if stall.contains(&tick) {
+                0..0
+            } else if tick == stall.end {
+                stall.start..tick + 1
+            } else {
+                tick..tick + 1
+            };
+            for seq in arriving {
+                let at = t + Duration::from_millis(20 * tick as u64);
+                jb.push(at, seq, seq as u32 * 160, vec![loud(seq) as u8]);
+            }
+            if let Playout::Frame { seq, .. } = jb.pop(|p| p == [0]) {
+                played.push(seq);
+            }
+            held.push(jb.len());
+        }
+        (held, played)
+    }
+
+    #[test]
+    fn a_backlog_after_a_network_stall_is_shed_in_quiet_frames() {
+        let mut jb = JitterBuffer::new(3, 8000);
+        // 300 ms stall at 2 s; speech in 200 ms runs with 200 ms pauses.
+        let speech = |seq: u16| (seq / 10).is_multiple_of(2);
+        let (held, played) = line(&mut jb, 400, 100..115, speech);
+        assert!(
+            held[90..100].iter().all(|&h| h <= 3),
+            "{:?}",
+            &held[90..100]
+        );
+        assert!(held[116] >= 14, "the burst is held: {}", held[116]);
+        // A window to see the backlog stand, then a few pauses to shed it in.
+        assert!(
+            held[250..].iter().all(|&h| h <= 3),
+            "backlog kept: {:?}",
+            &held[250..260]
+        );
+        let skipped: Vec<u16> = (0..*played.last().unwrap())
+            .filter(|s| !played.contains(s))
+            .collect();
+        assert_eq!(skipped.len() as u64, jb.stats().shed);
+        assert!(skipped.len() >= 11, "{skipped:?}");
+        assert!(
+            skipped.iter().all(|&s| !speech(s)),
+            "speech shed: {skipped:?}"
+        );
+        assert!(played.windows(2).all(|w| w[0] < w[1]), "in order");
+    }
+
+    #[test]
+    fn a_caller_who_never_pauses_gets_the_backlog_shed_after_a_wait() {
+        let mut jb = JitterBuffer::new(3, 8000);
+        let (held, _) = line(&mut jb, 400, 100..115, |_| true);
+        assert!(held[116] >= 14);
+        // Window (50) + the wait for a pause (50) + one frame a tick.
+        assert!(held[250..].iter().all(|&h| h <= 3), "{:?}", &held[250..260]);
+        assert!(jb.stats().shed >= 11);
+    }
+
+    #[test]
+    fn jitter_within_the_depth_is_never_shed() {
+        let t = Instant::now();
+        let mut jb = JitterBuffer::new(3, 8000);
+        // Each packet 0–60 ms late (a fixed pseudo-random sequence), so they also reorder.
+        let mut rng = 12345u32;
+        let mut arrivals: Vec<(u32, u16)> = (0..3000u16)
+            .map(|seq| {
+                rng = rng.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                (seq as u32 + (rng >> 16) % 4, seq)
+            })
+            .collect();
+        arrivals.sort();
+        let mut arriving = arrivals.into_iter().peekable();
+        for tick in 0..3010u32 {
+            while let Some((_, seq)) = arriving.next_if(|&(at, _)| at <= tick) {
+                let at = t + Duration::from_millis(20 * tick as u64);
+                jb.push(at, seq, seq as u32 * 160, vec![0]);
+            }
+            jb.pop(|_| true);
+        }
+        assert_eq!(jb.stats().shed, 0);
+        assert!(jb.stats().received > 2900);
     }
 
     #[test]

@@ -29,6 +29,7 @@ use super::latch::{Latch, Verdict};
 use super::srtp::SrtpSession;
 use crate::audio::echo::EchoGate;
 use crate::audio::g711::Law;
+use crate::audio::wav;
 use crate::media::{self, Command, MediaEvent, MediaHandle, Outgoing};
 use crate::sip::sdp::Srtp;
 
@@ -60,6 +61,8 @@ pub struct RtpCounters {
     pub garbage: Counter,
     pub lost: Counter,
     pub late: Counter,
+    /// Received frames dropped to shed a backlog (`rtp::jitter`).
+    pub shed: Counter,
     /// Packets with the call's payload type from a source the call is not latched on.
     pub foreign: Counter,
     /// 20 ms frames muted as echo of our own audio.
@@ -77,6 +80,7 @@ impl Default for RtpCounters {
             garbage: Counter::default(),
             lost: Counter::default(),
             late: Counter::default(),
+            shed: Counter::default(),
             foreign: Counter::default(),
             echo_muted: Counter::default(),
             pacing: PacingHistogram::default(),
@@ -199,6 +203,9 @@ struct MediaTask {
 }
 
 const SAMPLES_PER_MS: usize = 8;
+/// A received frame quieter than this (RMS, about −40 dBFS, under the caller's
+/// speech) may be shed unheard when the jitter buffer holds a backlog.
+const QUIET_LEVEL: f32 = 0.01;
 /// A sent DTMF digit lasts this many packets, then three end packets.
 const DTMF_PACKETS: u32 = 5;
 
@@ -397,8 +404,15 @@ impl MediaTask {
     fn play_out_received(&mut self) {
         self.owed_samples += (self.p.ptime_ms as usize * SAMPLES_PER_MS) as i64;
         let mut pcm = Vec::new();
+        let (shed, shedding) = (self.jitter.stats().shed, self.jitter.shedding());
+        let law = self.p.law;
+        let quiet = |payload: &[u8]| {
+            let mut frame = Vec::with_capacity(payload.len());
+            law.decode_into(payload, &mut frame);
+            wav::level(&frame) < QUIET_LEVEL
+        };
         while self.owed_samples > 0 {
-            match self.jitter.pop() {
+            match self.jitter.pop(quiet) {
                 Playout::Frame { payload, .. } => {
                     self.last_frame_len = payload.len().max(1);
                     self.owed_samples -= payload.len() as i64;
@@ -414,6 +428,13 @@ impl MediaTask {
                     self.owed_samples = 0;
                 }
             }
+        }
+        self.counters.shed.inc_by(self.jitter.stats().shed - shed);
+        if shedding == 0 && self.jitter.shedding() > 0 {
+            tracing::info!(
+                frames = self.jitter.shedding(),
+                "received audio held a backlog (a network stall's burst): shedding it"
+            );
         }
         if let Some(gate) = self.echo.as_mut() {
             let before = gate.muted();

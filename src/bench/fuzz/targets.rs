@@ -142,7 +142,8 @@ fn rtp(data: &[u8]) -> bool {
                 pkt.timestamp(),
                 pkt.payload().to_vec(),
             );
-            jitter.pop();
+            // The payload decides which frames count as quiet, so shedding runs too.
+            jitter.pop(|frame| frame.first().is_some_and(|b| b % 2 == 0));
         }
     }
     accepted
