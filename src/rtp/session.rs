@@ -429,10 +429,11 @@ impl MediaTask {
                 }
             }
         }
-        self.counters.shed.inc_by(self.jitter.stats().shed - shed);
+        let shed_now = self.jitter.stats().shed - shed;
+        self.counters.shed.inc_by(shed_now);
         if shedding == 0 && self.jitter.shedding() > 0 {
             tracing::info!(
-                frames = self.jitter.shedding(),
+                frames = self.jitter.shedding() + shed_now,
                 "received audio held a backlog (a network stall's burst): shedding it"
             );
         }
