@@ -9,8 +9,9 @@
 //! packet per tick, that backlog would delay all the caller says for the rest of the
 //! call (every turn's end heard that much later, the echo path moved). So the buffer
 //! watches the fewest packets it held over each second; more than the depth plus a
-//! slack for a whole second is a standing backlog, not jitter, and it sheds the excess,
-//! in quiet frames where it can (the caller's `quiet` test), else after a wait in speech.
+//! slack for a whole second is a standing backlog, not jitter, and it sheds the excess
+//! in quiet frames only (the caller's `quiet` test): never a word of the caller's, and
+//! callers pause often (between sentences, and whenever the bot speaks).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -68,10 +69,6 @@ const LEVEL_WINDOW: u32 = 50;
 /// Packets over the depth a whole window may hold without being shed: jitter that
 /// deep is normal, and shedding it would only make the next dip an underrun.
 const BACKLOG_SLACK: usize = 2;
-/// Steps shedding waits for a quiet frame before it drops one of speech (1 s): a caller
-/// who never pauses for 20 ms still gets their latency back, at the cost of a cut that
-/// recognition takes like a short burst of loss.
-const QUIET_WAIT: u32 = 50;
 
 /// The level watch and what it found owing.
 #[derive(Debug, Default)]
@@ -79,7 +76,6 @@ struct Backlog {
     steps: u32,
     fewest: Option<u64>,
     owed: u64,
-    waited: u32,
 }
 
 impl Backlog {
@@ -95,7 +91,6 @@ impl Backlog {
         self.steps = 0;
         if self.owed == 0 && fewest > (depth + BACKLOG_SLACK) as u64 {
             self.owed = fewest - depth as u64;
-            self.waited = 0;
         }
     }
 
@@ -212,18 +207,13 @@ impl JitterBuffer {
         }
         let held = self.highest.map_or(0, |h| h + 1 - next);
         self.backlog.observe(held, self.depth);
-        if self.backlog.owed > 0 && held > self.depth as u64 {
-            if let Some(head) = self.slots.get(&next) {
-                if quiet(head) || self.backlog.waited >= QUIET_WAIT {
-                    self.slots.remove(&next);
-                    self.stats.shed += 1;
-                    self.backlog.owed -= 1;
-                    next += 1;
-                    self.next = Some(next);
-                } else {
-                    self.backlog.waited += 1;
-                }
-            }
+        let shed = self.backlog.owed > 0 && held > self.depth as u64;
+        if shed && self.slots.get(&next).is_some_and(|head| quiet(head)) {
+            self.slots.remove(&next);
+            self.stats.shed += 1;
+            self.backlog.owed -= 1;
+            next += 1;
+            self.next = Some(next);
         }
         if let Some(payload) = self.slots.remove(&next) {
             self.next = Some(next + 1);
@@ -433,13 +423,21 @@ mod tests {
     }
 
     #[test]
-    fn a_caller_who_never_pauses_gets_the_backlog_shed_after_a_wait() {
+    fn speech_is_never_shed_the_backlog_goes_at_the_next_pause() {
         let mut jb = JitterBuffer::new(3, 8000);
-        let (held, _) = line(&mut jb, 400, 100..115, |_| true);
+        // The caller talks without a break from before the stall to 6 s, then pauses.
+        let speech = |seq: u16| seq < 300;
+        let (held, played) = line(&mut jb, 400, 100..115, speech);
         assert!(held[116] >= 14);
-        // Window (50) + the wait for a pause (50) + one frame a tick.
-        assert!(held[250..].iter().all(|&h| h <= 3), "{:?}", &held[250..260]);
+        assert!(held[290] >= 14, "speech shed: {}", held[290]);
+        assert!(held[330..].iter().all(|&h| h <= 3), "{:?}", &held[330..340]);
         assert!(jb.stats().shed >= 11);
+        let words: Vec<u16> = played.iter().copied().filter(|&s| speech(s)).collect();
+        assert_eq!(
+            words,
+            (0..300).collect::<Vec<u16>>(),
+            "every word, in order"
+        );
     }
 
     #[test]
