@@ -24,7 +24,7 @@ use crate::ops::metrics::Metrics;
 use crate::ops::prompts::PromptSource;
 use crate::ops::records::{self, RecordWriter, Records};
 use crate::ops::teach::Teacher;
-use crate::rtp::session::RtpCounters;
+use crate::rtp::counters::RtpCounters;
 use crate::sip::access::{Access, AccessSettings};
 use crate::sip::dialogs::SipStats;
 use crate::sip::digest::Authenticator;
@@ -99,36 +99,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         "Malformed SIP messages dropped unanswered",
         &guard.dropped,
     );
-    metrics.counter(
-        "voicebot_rtp_packets_received",
-        "RTP packets received from callers",
-        &rtp.received,
-    );
-    metrics.counter(
-        "voicebot_rtp_packets_sent",
-        "RTP packets sent to callers",
-        &rtp.sent,
-    );
-    metrics.counter(
-        "voicebot_rtp_packets_garbage",
-        "Datagrams on RTP ports that were not our RTP",
-        &rtp.garbage,
-    );
-    metrics.counter(
-        "voicebot_rtp_echo_muted",
-        "20 ms frames from callers muted as the bot's own voice coming back (echo)",
-        &rtp.echo_muted,
-    );
-    metrics.counter(
-        "voicebot_rtp_foreign",
-        "RTP packets with a call's payload type from a source the call is not latched on",
-        &rtp.foreign,
-    );
-    metrics.counter(
-        "voicebot_rtp_packets_lost",
-        "RTP packets never received (concealed)",
-        &rtp.lost,
-    );
+    rtp.register(&mut metrics);
     metrics.gauge(
         "voicebot_stt_queue_depth",
         "Utterances waiting for a recognizer worker",
@@ -143,21 +114,6 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
         "voicebot_stt_utterances",
         "Utterances sent to the recognizer",
         &stt.metrics.utterances,
-    );
-    metrics.histogram(
-        "voicebot_rtp_jitter_seconds",
-        "Callers' interarrival jitter (RFC 3550), per call when its media ends",
-        &rtp.jitter,
-    );
-    metrics.counter(
-        "voicebot_rtp_frames_shed",
-        "Received 20 ms frames dropped to shed a standing backlog after a network stall",
-        &rtp.shed,
-    );
-    metrics.counter(
-        "voicebot_rtp_packets_late",
-        "RTP packets dropped as late or duplicate",
-        &rtp.late,
     );
     let admission = uas::Admission {
         active: active_calls.clone(),

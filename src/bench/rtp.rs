@@ -14,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 use crate::audio::g711::Law;
 use crate::caller::{Echo, EchoingMic};
 use crate::media::MediaEvent;
-use crate::rtp::session::{self, MediaParams, RtpCounters};
+use crate::rtp::counters::RtpCounters;
+use crate::rtp::session::{self, MediaParams};
 
 /// What the gateway's side does about its own voice coming back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

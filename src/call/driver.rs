@@ -27,7 +27,7 @@ use crate::intent::client::IntentResolver;
 use crate::intent::resolution::{Action as IntentAction, Kind, Language, Request, Resolution};
 use crate::media::{MediaEvent, MediaHandle};
 use crate::ops::live::LiveCalls;
-use crate::rtp::session::RtpCounters;
+use crate::rtp::counters::RtpCounters;
 use crate::sms::number::E164;
 use crate::sms::Sms;
 use crate::stt::endpoint::EndpointConfig;

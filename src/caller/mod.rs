@@ -20,7 +20,8 @@ use tokio_util::sync::CancellationToken;
 use crate::audio::g711::Law;
 use crate::audio::wav;
 use crate::media::MediaEvent;
-use crate::rtp::session::{self, MediaParams, RtpCounters};
+use crate::rtp::counters::RtpCounters;
+use crate::rtp::session::{self, MediaParams};
 use crate::sip::{sdp, stack};
 
 #[derive(Debug, Clone)]

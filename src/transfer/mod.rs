@@ -24,7 +24,7 @@ use self::context::TransferContext;
 use self::refer::{Progress, ReferTracker};
 use self::route::{Queue, Router};
 use crate::media::MediaEvent;
-use crate::rtp::session::RtpCounters;
+use crate::rtp::counters::RtpCounters;
 use crate::sip::stack::Stack;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
