@@ -205,7 +205,7 @@ impl JitterBuffer {
             self.playing = true;
             self.backlog.reset();
         }
-        let held = self.highest.map_or(0, |h| h + 1 - next);
+        let held = self.highest.map_or(0, |h| (h + 1).saturating_sub(next));
         self.backlog.observe(held, self.depth);
         let shed = self.backlog.owed > 0 && held > self.depth as u64;
         if shed && self.slots.get(&next).is_some_and(|head| quiet(head)) {
