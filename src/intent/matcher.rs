@@ -11,7 +11,8 @@
 //! 1. A CPR number or anger → TRANSFER (reason "sensitive" / "frustration"), with the
 //!    topic of the best match when there is a clear one, so the right queue picks up.
 //! 2. The index ranks intents; the top score and its margin over the runner-up give a
-//!    calibrated confidence (about P(top is right), measured on held-out paraphrases).
+//!    calibrated confidence (about P(top is right), fitted on callers' wording: see
+//!    [`calibrate`]).
 //! 3. Very low confidence, or an out-of-scope example matching best → the knowledge
 //!    base's out-of-scope answer (ANSWER, kind out_of_scope).
 //! 4. Medium confidence → CONFIRM ("is it about X?", carrying X's answer) when the best
