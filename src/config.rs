@@ -276,6 +276,9 @@ pub struct IntentConfig {
     /// Consecutive failures after which the remote service is not called for a while.
     pub breaker_failures: u32,
     pub breaker_cooldown_ms: u64,
+    /// Answers checked against a sentence-embedding model's reading of the turn
+    /// (`intent::meaning`); a disagreement is asked back about instead of answered.
+    pub second_opinion: bool,
 }
 
 impl Default for IntentConfig {
@@ -286,6 +289,7 @@ impl Default for IntentConfig {
             kb: None,
             breaker_failures: 5,
             breaker_cooldown_ms: 10_000,
+            second_opinion: true,
         }
     }
 }

@@ -63,6 +63,7 @@ pub struct Running {
 
 pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<Running> {
     let config = Arc::new(config);
+    crate::intent::meaning::install(config.intent.second_opinion);
     let stt = load_recognizer(&config)?;
     let tcp = TcpLimits {
         max_connections: config.sip.tcp_max_connections,

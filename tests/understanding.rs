@@ -19,15 +19,21 @@ fn committed(id: &str) -> PathBuf {
 /// The greeting (with "For English, press 9") has played out by then.
 const AFTER_GREETING: f32 = 14.0;
 
+/// Calls `gw`, asks fixture question `id` after the greeting, keeps the call going with
+/// `args` (keys, when to hang up), and returns the recording's path and the log.
+fn ask(gw: &Gateway, id: &str, args: &[&str]) -> (PathBuf, String) {
+    let question = padded_wav(gw.dir.path(), &committed(id), AFTER_GREETING, 0.0);
+    let rec = gw.dir.path().join(format!("{id}.reply.wav"));
+    call_recording(gw, &question, &rec, args);
+    (rec, gw.wait_for_log("call over", Duration::from_secs(10)))
+}
+
 #[test]
 fn an_english_caller_on_the_danish_line_is_answered_in_english() {
     let gw = Gateway::start("");
     // "Hi there, um, we're flying to Greece in August and my passport's only valid
     // until July, what do I need to do?" (Piper voice en_US-joe-medium).
-    let question = padded_wav(gw.dir.path(), &committed("en-009"), AFTER_GREETING, 0.0);
-    let rec = gw.dir.path().join("reply.wav");
-    call_recording(&gw, &question, &rec, &["--hangup-after", "45"]);
-    let log = gw.wait_for_log("call over", Duration::from_secs(10));
+    let (rec, log) = ask(&gw, "en-009", &["--hangup-after", "45"]);
     assert!(
         log.contains("call switches language from=da to=en"),
         "{log}"
@@ -50,18 +56,14 @@ fn the_keypad_menu_reaches_an_answer_after_a_miss() {
     // An English line, so the question is transcribed reliably and the miss is sure.
     let gw = Gateway::start("[stt]\nlanguage = \"en\"\n");
     // "Can you order me a pizza with extra cheese?": nothing a municipality answers.
-    let question = padded_wav(gw.dir.path(), &committed("en-096"), AFTER_GREETING, 0.0);
-    let rec = gw.dir.path().join("menu.wav");
     // The menu starts about two seconds after the question (17 s); keys may cut it
     // short, and leave room for a slow recognizer on a loaded CI machine.
     // 1 = waste, then 1 = the first of its answers (the collection calendar).
-    call_recording(
+    let (rec, log) = ask(
         &gw,
-        &question,
-        &rec,
+        "en-096",
         &["--dtmf", "1@28,1@36", "--hangup-after", "56"],
     );
-    let log = gw.wait_for_log("call over", Duration::from_secs(10));
     assert!(
         log.contains("resolved intent=system.out_of_scope action=Answer"),
         "{log}"
@@ -88,15 +90,11 @@ fn a_misrecognised_danish_question_reaches_its_answer_through_a_confirmation() {
     // 1." (or, when the call's audio leaves a second candidate in play, "… Så tryk 1.
     // Eller om …? Så tryk 2."). The caller presses 1 (twice, in case the first comes
     // before the question).
-    let question = padded_wav(gw.dir.path(), &committed("da-041"), AFTER_GREETING, 0.0);
-    let rec = gw.dir.path().join("confirm.wav");
-    call_recording(
+    let (_, log) = ask(
         &gw,
-        &question,
-        &rec,
+        "da-041",
         &["--dtmf", "1@29,1@37", "--hangup-after", "56"],
     );
-    let log = gw.wait_for_log("call over", Duration::from_secs(10));
     let asked = ["Confirm", "Clarify"]
         .map(|a| format!("resolved intent=mitid.glemt_adgangskode action={a}"));
     assert!(asked.iter().any(|a| log.contains(a.as_str())), "{log}");
@@ -108,6 +106,40 @@ fn a_misrecognised_danish_question_reaches_its_answer_through_a_confirmation() {
     );
     assert!(
         said.iter().any(|a| a.contains("MitID's hjemmeside")),
+        "{said:?}"
+    );
+}
+
+#[test]
+fn a_question_whose_words_point_elsewhere_is_asked_about_not_answered_wrongly() {
+    // An English line, so the transcript is reliable and the words' wrong pick is sure.
+    let gw = Gateway::start("[stt]\nlanguage = \"en\"\n");
+    // "I've just got my residence permit and the bank says I need MitID, where do I
+    // start?" (Piper): on words alone, "resident … permit" answers about the residents'
+    // parking permit; its meaning is MitID, so the bot asks "Is it about Residents'
+    // parking permit? Then press 1. Or about Get MitID? Then press 2." The caller
+    // presses 2 (twice, in case the first comes before the question).
+    let (_, log) = ask(
+        &gw,
+        "en-018",
+        &["--dtmf", "2@29,2@37", "--hangup-after", "56"],
+    );
+    assert!(
+        log.contains("resolved intent=parkering.beboerlicens action=Clarify"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("resolved intent=parkering.beboerlicens action=Answer"),
+        "{log}"
+    );
+    assert!(
+        log.contains("resolved intent=mitid.oprette action=Answer"),
+        "{log}"
+    );
+    let said = bot_lines(&gw);
+    assert!(said.iter().any(|a| a.contains("Get MitID")), "{said:?}");
+    assert!(
+        said.iter().any(|a| a.contains("set up MitID yourself")),
         "{said:?}"
     );
 }

@@ -122,6 +122,7 @@ type Loaded = (
 );
 
 fn load(config: &Config) -> anyhow::Result<Loaded> {
+    crate::intent::meaning::install(config.intent.second_opinion);
     let opts = SttOptions {
         workers: 1,
         queue: 1,

@@ -95,6 +95,7 @@ impl fmt::Display for BenchReport {
 
 /// Runs the benchmark against `kb` (or the embedded knowledge base).
 pub async fn run(kb: Option<&Path>) -> Result<BenchReport, BenchError> {
+    super::meaning::install(true);
     let kb = Kb::load_or_embedded(kb)?;
     let intents = kb.intents.len();
     let phrasings: Arc<Vec<Request>> = Arc::new(

@@ -75,7 +75,11 @@ impl InProcess {
 impl IntentResolver for InProcess {
     async fn resolve(&self, mut request: Request) -> Result<Resolution, IntentError> {
         request.text = privacy::redact(&request.text);
-        Ok(reload::current(&self.matcher).resolve(&request))
+        let matcher = reload::current(&self.matcher);
+        // Off the async threads: the second opinion on meaning runs a model (~20 ms).
+        tokio::task::spawn_blocking(move || matcher.resolve(&request))
+            .await
+            .map_err(|e| IntentError::Unavailable(format!("the matcher failed: {e}")))
     }
 }
 

@@ -23,10 +23,15 @@
 //!    it needs a person), person → TRANSFER, goodbye → END, and yes / no / repeat →
 //!    ANSWER with their kind, which the conversation interprets (e.g. "yes" to an SMS
 //!    offer) since only it knows what was asked.
+//! 6. An ANSWER (steps 5, or the audio agreeing) is checked against the intent nearest
+//!    in meaning ([`Meaning`], when the process has one): another intent there turns it
+//!    into CLARIFY between the two (reason "meaning_differs"), or CONFIRM when the other
+//!    is no answer.
 
 use super::acoustic::{self, Heard};
 use super::index::Index;
 use super::kb::{Intent, Kb};
+use super::meaning::Meaning;
 use super::normalize::words;
 use super::resolution::{Action, Candidate, Kind, Language, Request, Resolution};
 use super::signals;
@@ -59,12 +64,21 @@ const PREVIOUS_TOPIC_BONUS: f32 = 0.05;
 pub struct Matcher {
     kb: Kb,
     index: Index,
+    /// The second opinion on answers, when this process has one installed.
+    meaning: Option<Meaning>,
 }
 
 impl Matcher {
+    /// With the process's second opinion on meaning, if one is installed
+    /// (`meaning::install`).
     pub fn new(kb: Kb) -> Matcher {
+        let meaning = Meaning::build(&kb);
+        Matcher::with_meaning(kb, meaning)
+    }
+
+    pub fn with_meaning(kb: Kb, meaning: Option<Meaning>) -> Matcher {
         let index = Index::build(&kb);
-        Matcher { kb, index }
+        Matcher { kb, index, meaning }
     }
 
     pub fn kb(&self) -> &Kb {
@@ -76,6 +90,16 @@ impl Matcher {
     }
 
     pub fn resolve(&self, req: &Request) -> Resolution {
+        self.decide(req, self.meaning.as_ref())
+    }
+
+    /// `resolve` without the second opinion on meaning: no model runs, for replaying
+    /// many stored turns at once (the teaching preview).
+    pub fn resolve_on_words(&self, req: &Request) -> Resolution {
+        self.decide(req, None)
+    }
+
+    fn decide(&self, req: &Request, meaning: Option<&Meaning>) -> Resolution {
         let lang = req.language;
         if let Some(chosen) = req
             .chosen_intent_id
@@ -89,7 +113,8 @@ impl Matcher {
         if words.is_empty() {
             return self.empty_turn(lang);
         }
-        let ranked = self.rank(req, &topical(&text));
+        let topical = topical(&text);
+        let ranked = self.rank(req, &topical);
         let (best, top) = ranked[0];
         let runner_up = ranked.get(1).map_or(0.0, |r| r.1);
         let confidence = calibrate(top, runner_up);
@@ -113,7 +138,13 @@ impl Matcher {
             match acoustic::weigh(&self.kb, req, best, confidence) {
                 Heard::Nothing => {}
                 Heard::Agrees => {
-                    return self.act_on(lang, intent, confidence.max(ANSWER_CONFIDENCE))
+                    let confidence = confidence.max(ANSWER_CONFIDENCE);
+                    return self.unless_meant_otherwise(
+                        lang,
+                        best,
+                        (meaning, &topical),
+                        confidence,
+                    );
                 }
                 // One intent in doubt that a "yes" can settle: ask about it alone.
                 Heard::Doubt(ids) if ids.len() == 1 && self.confirmable(ids[0]) => {
@@ -154,7 +185,41 @@ impl Matcher {
             };
             return self.clarify(lang, &ranked, confidence, reason);
         }
-        self.act_on(lang, intent, confidence)
+        self.unless_meant_otherwise(lang, best, (meaning, &topical), confidence)
+    }
+
+    /// Acts on intent `best`, except that an answer is not given when the intent
+    /// nearest in meaning to `text` is another (see [`Meaning`]): the caller is asked
+    /// which of the two they mean, or, when the other is no answer (out of scope, a
+    /// "yes"), whether it is about `best`.
+    fn unless_meant_otherwise(
+        &self,
+        lang: Language,
+        best: usize,
+        (meaning, text): (Option<&Meaning>, &str),
+        confidence: f32,
+    ) -> Resolution {
+        let intent = &self.kb.intents[best];
+        let resolution = self.act_on(lang, intent, confidence);
+        if resolution.action != Action::Answer || intent.kind != Kind::Answer {
+            return resolution;
+        }
+        let Some(other) = meaning
+            .and_then(|m| m.nearest(lang, text))
+            .filter(|&other| other != best)
+        else {
+            return resolution;
+        };
+        let doubt = confidence.min(ANSWER_CONFIDENCE - 0.05);
+        match self.kb.intents[other].kind {
+            Kind::Answer | Kind::Person => {
+                self.clarify(lang, &[(best, 1.0), (other, 1.0)], doubt, "meaning_differs")
+            }
+            _ => Resolution {
+                reason: "meaning_differs".into(),
+                ..self.confirm(lang, intent, doubt)
+            },
+        }
     }
 
     /// How sure the text match of a first turn's `text` is (the calibrated confidence

@@ -19,6 +19,7 @@ pub mod index;
 pub mod kb;
 pub mod lexicon;
 pub mod matcher;
+pub mod meaning;
 pub mod normalize;
 pub mod overlay;
 pub mod reload;

@@ -71,7 +71,12 @@ impl IntentService for MatcherService {
             wire::request_from_proto(request.into_inner()).map_err(Status::invalid_argument)?;
         // Clients redact; a foreign client might not, and nothing below should see it.
         request.text = privacy::redact(&request.text);
-        let resolution = reload::current(self.matcher_for(&request.tenant)?).resolve(&request);
+        let matcher = reload::current(self.matcher_for(&request.tenant)?);
+        // Off the async threads: the second opinion on meaning runs a model (~20 ms).
+        let (resolution, request) =
+            tokio::task::spawn_blocking(move || (matcher.resolve(&request), request))
+                .await
+                .map_err(|e| Status::internal(format!("the matcher failed: {e}")))?;
         tracing::debug!(call_id = %request.call_id, turn = request.turn, intent = %resolution.intent_id,
             action = ?resolution.action, confidence = resolution.confidence, "resolved");
         Ok(Response::new(wire::resolution_to_proto(&resolution)))
