@@ -211,7 +211,7 @@ fn confident_answers_to_held_out_callers_questions_are_right() {
 
 /// With the second opinion on meaning (multilingual-e5-small, fetched by the setup),
 /// answers are right this often on the held-out texts...
-const ANSWERED_RIGHT_WITH_MEANING: f64 = 0.94;
+const ANSWERED_RIGHT_WITH_MEANING: f64 = 0.92;
 
 /// ... and no question that words alone answered right or asked about is lost: the
 /// doubt turns wrong answers into questions, not right ones into misses.

@@ -24,9 +24,9 @@
 //!    ANSWER with their kind, which the conversation interprets (e.g. "yes" to an SMS
 //!    offer) since only it knows what was asked.
 //! 6. An ANSWER (steps 5, or the audio agreeing) is checked against the intent nearest
-//!    in meaning ([`Meaning`], when the process has one): another intent there turns it
-//!    into CLARIFY between the two (reason "meaning_differs"), or CONFIRM when the other
-//!    is no answer.
+//!    in meaning ([`Meaning`], when the process has one): another intent clearly nearer
+//!    turns it into CLARIFY between the two (reason "meaning_differs"), or CONFIRM when
+//!    the other is no answer.
 
 use super::acoustic::{self, Heard};
 use super::index::Index;
@@ -189,7 +189,7 @@ impl Matcher {
     }
 
     /// Acts on intent `best`, except that an answer is not given when the intent
-    /// nearest in meaning to `text` is another (see [`Meaning`]): the caller is asked
+    /// nearest in meaning to `text` is clearly another (see [`Meaning`]): the caller is asked
     /// which of the two they mean, or, when the other is no answer (out of scope, a
     /// "yes"), whether it is about `best`.
     fn unless_meant_otherwise(
@@ -204,10 +204,7 @@ impl Matcher {
         if resolution.action != Action::Answer || intent.kind != Kind::Answer {
             return resolution;
         }
-        let Some(other) = meaning
-            .and_then(|m| m.nearest(lang, text))
-            .filter(|&other| other != best)
-        else {
+        let Some(other) = meaning.and_then(|m| m.rather_than(best, lang, text)) else {
             return resolution;
         };
         let doubt = confidence.min(ANSWER_CONFIDENCE - 0.05);
