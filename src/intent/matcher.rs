@@ -204,6 +204,7 @@ impl Matcher {
         if resolution.action != Action::Answer || intent.kind != Kind::Answer {
             return resolution;
         }
+        tracing::debug!(confidence, "the words would answer");
         let Some(other) = meaning.and_then(|m| m.rather_than(best, lang, text)) else {
             return resolution;
         };

@@ -32,7 +32,16 @@ const TOP: usize = 3;
 /// scores are crowded (0.90–0.93 for every intent on a topic): at any lead, the tune
 /// half's wrong answers fell 25 → 13 but 12 right ones became questions ("renew my
 /// passport" is nearer "Renew your driving licence" by 0.006); at 0.01, 25 → 14 for 4.
-const LEAD: f32 = 0.01;
+/// English needs more: its tune-half right answers reach a lead of 0.0102 and the
+/// wrong ones it turns right start at 0.021 ("My passport runs out in six months. How
+/// do I renew it?", the web call's question, is at 0.0107); anywhere between gives the
+/// same tune figures.
+fn lead(lang: Language) -> f32 {
+    match lang {
+        Language::Da => 0.01,
+        Language::En => 0.015,
+    }
+}
 
 /// The engine with its cache of knowledge-base vectors.
 #[derive(Clone)]
@@ -151,12 +160,16 @@ impl Meaning {
             .into_iter()
             .map(|(i, scores)| (i, closeness(scores)))
             .collect();
-        overruling(&closeness, chosen)
+        let other = overruling(&closeness, chosen, lead(lang));
+        let of_chosen = closeness.iter().find(|c| c.0 == chosen).map(|c| c.1);
+        tracing::debug!(chosen, of_chosen, ?other, nearest = ?nearest(&closeness, 3), "second opinion");
+        other
     }
 }
 
-/// The intent that overrules `chosen`, given each intent's closeness to the turn.
-fn overruling(closeness: &[(usize, f32)], chosen: usize) -> Option<usize> {
+/// The intent that overrules `chosen`, given each intent's closeness to the turn: the
+/// nearest, when it is nearer by more than `lead`.
+fn overruling(closeness: &[(usize, f32)], chosen: usize, lead: f32) -> Option<usize> {
     let of_chosen = closeness
         .iter()
         .find(|c| c.0 == chosen)
@@ -165,8 +178,16 @@ fn overruling(closeness: &[(usize, f32)], chosen: usize) -> Option<usize> {
         .iter()
         .copied()
         .max_by(|a, b| a.1.total_cmp(&b.1))
-        .filter(|&(nearest, c)| nearest != chosen && c - of_chosen > LEAD)
+        .filter(|&(nearest, c)| nearest != chosen && c - of_chosen > lead)
         .map(|(i, _)| i)
+}
+
+/// The `n` intents nearest in meaning, with their closeness.
+fn nearest(closeness: &[(usize, f32)], n: usize) -> Vec<(usize, f32)> {
+    let mut sorted = closeness.to_vec();
+    sorted.sort_by(|a, b| b.1.total_cmp(&a.1));
+    sorted.truncate(n);
+    sorted
 }
 
 /// An intent's closeness from its texts' cosines with the turn.
@@ -192,19 +213,25 @@ mod tests {
 
     #[test]
     fn only_a_clearly_nearer_intent_overrules_the_words() {
+        let (da, en) = (lead(Language::Da), lead(Language::En));
         // "renew my passport": nearer the driving licence's renewal, but by 0.006.
         assert_eq!(
-            overruling(&[(0, 0.9153), (1, 0.9212), (2, 0.9093)], 0),
+            overruling(&[(0, 0.9153), (1, 0.9212), (2, 0.9093)], 0, en),
             None
         );
+        // "My passport runs out in six months. How do I renew it?": by 0.0107, which
+        // would be enough in Danish.
+        let passport = [(0, 0.9104), (1, 0.9211), (2, 0.9054)];
+        assert_eq!(overruling(&passport, 0, en), None);
+        assert_eq!(overruling(&passport, 0, da), Some(1));
         // The residence permit's MitID question, which the words took for parking.
         assert_eq!(
-            overruling(&[(0, 0.86), (1, 0.9271), (2, 0.9073)], 0),
+            overruling(&[(0, 0.86), (1, 0.9271), (2, 0.9073)], 0, en),
             Some(1)
         );
         // The words' pick is the nearest.
-        assert_eq!(overruling(&[(0, 0.95), (1, 0.93)], 0), None);
+        assert_eq!(overruling(&[(0, 0.95), (1, 0.93)], 0, da), None);
         // An intent with no texts in the language is as far as can be.
-        assert_eq!(overruling(&[(1, 0.5)], 0), Some(1));
+        assert_eq!(overruling(&[(1, 0.5)], 0, da), Some(1));
     }
 }
