@@ -161,8 +161,14 @@ impl Meaning {
             .map(|(i, scores)| (i, closeness(scores)))
             .collect();
         let other = overruling(&closeness, chosen, lead(lang));
-        let of_chosen = closeness.iter().find(|c| c.0 == chosen).map(|c| c.1);
-        tracing::debug!(chosen, of_chosen, ?other, nearest = ?nearest(&closeness, 3), "second opinion");
+        // Fields are evaluated only when debug logging is on: off the hot path.
+        tracing::debug!(
+            chosen,
+            of_chosen = closeness.iter().find(|c| c.0 == chosen).map(|c| c.1),
+            ?other,
+            nearest = ?nearest(&closeness, 3),
+            "second opinion"
+        );
         other
     }
 }
