@@ -2,6 +2,7 @@
 pub mod endpoint;
 pub mod engine;
 pub mod forced;
+pub mod language;
 pub mod listener;
 mod priors_warmup;
 pub mod recognizer;

@@ -81,10 +81,6 @@ pub const DEFAULT_RESCORE_BUDGET: usize = 50;
 /// call, under load) to the wrong intent; 16384 keeps the whole vocabulary's top
 /// candidate on 185 of 197 questions (8192: 179).
 pub const DEFAULT_RESCORE_VOCAB: usize = 16_384;
-/// Log-odds of the other language over the line's above which a turn is taken as
-/// spoken in it. Whisper base leans to English on anything unclear: espeak-ng Danish
-/// reached 8.3 on the fixtures, English on a Danish line never fell below 10.8.
-pub const SWITCH_LANGUAGE_LOG_ODDS: f32 = 9.5;
 
 /// Counters the metrics registry shares.
 #[derive(Debug, Default, Clone)]

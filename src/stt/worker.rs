@@ -10,7 +10,8 @@ use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperState};
 
 use super::engine::{Abandon, SttError, Transcript};
 use super::forced::{self, Priors};
-use super::recognizer::{Job, SttOptions, MIN_SAMPLES_16K, SWITCH_LANGUAGE_LOG_ODDS};
+use super::language::{self, Check};
+use super::recognizer::{Job, SttOptions, MIN_SAMPLES_16K};
 
 /// Encoder frames for `secs` of audio: 50 per second plus margin, within the model's 1500.
 pub fn audio_ctx_for(secs: f32) -> i32 {
@@ -80,8 +81,10 @@ impl Worker {
                 .map_err(|e| failed(e.to_string()))?;
             tracing::debug!(%other, odds, "language check");
             other_language_log_odds = Some(odds);
-            if odds > SWITCH_LANGUAGE_LOG_ODDS {
-                (text, confidence) = transcribe(
+            let check = language::by_odds(odds);
+            if check != Check::Line {
+                // The encoding stays the same, so the scoring below can follow either.
+                let (other_text, other_confidence) = transcribe(
                     &mut self.state,
                     &audio,
                     (other, &turn.detect_prompt),
@@ -90,7 +93,15 @@ impl Worker {
                     job.abandon.as_ref(),
                 )
                 .map_err(|e| if abandoned() { SttError::Abandoned } else { e })?;
-                language = other.to_string();
+                let switch = check == Check::Other
+                    || language::other_wins(confidence, &other_text, other_confidence);
+                if check == Check::Doubt {
+                    tracing::debug!(%other, odds, confidence, other_confidence, switch, "language check in doubt");
+                }
+                if switch {
+                    (text, confidence) = (other_text, other_confidence);
+                    language = other.to_string();
+                }
             }
         }
         let rescore_started = Instant::now();
