@@ -98,15 +98,54 @@ pub(super) struct Job {
     reply: oneshot::Sender<Result<Transcript, SttError>>,
 }
 
+/// How many jobs wait and how many are being decoded: what decides whether a job runs
+/// alone (and may take every idle thread) and whether a partial decode may start.
+#[derive(Clone)]
+struct Load {
+    /// Jobs submitted and not yet picked up (the queue-depth metric).
+    waiting: Gauge,
+    busy: Arc<AtomicUsize>,
+    workers: usize,
+}
+
+impl Load {
+    /// Counted before the job enters the queue: a worker that picks it up at once must
+    /// not see the queue one short (it saw -1 and decoded on one thread; seen on about
+    /// half of a lone caller's turns).
+    fn submitting(&self) {
+        self.waiting.inc();
+    }
+
+    /// The job did not enter the queue after all.
+    fn refused(&self) {
+        self.waiting.dec();
+    }
+
+    /// A worker took a job: whether it is the only one, running or waiting.
+    fn picked(&self) -> bool {
+        // Busy before no longer waiting, so an idle check never sees neither.
+        let others = self.busy.fetch_add(1, Ordering::SeqCst);
+        self.waiting.dec();
+        others == 0 && self.waiting.get() == 0
+    }
+
+    fn finished(&self) {
+        self.busy.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// A worker is free and nothing waits.
+    fn idle(&self) -> bool {
+        self.waiting.get() == 0 && self.busy.load(Ordering::SeqCst) < self.workers
+    }
+}
+
 #[derive(Clone)]
 pub struct Recognizer {
     // Dropped before `_threads`: with the last sender gone the workers' queue closes.
     jobs: SyncSender<Job>,
     queue: usize,
     pub metrics: SttMetrics,
-    /// Workers decoding now.
-    busy: Arc<AtomicUsize>,
-    workers: usize,
+    load: Load,
     // Dropped before `_threads` too: the priors thread's queue closes.
     prior_work: Arc<PriorWork>,
     _threads: Arc<Threads>,
@@ -152,7 +191,11 @@ impl Recognizer {
         let rx = Arc::new(Mutex::new(rx));
         let metrics = SttMetrics::default();
         let priors = Priors::default();
-        let busy = Arc::new(AtomicUsize::new(0));
+        let load = Load {
+            waiting: metrics.queue_depth.clone(),
+            busy: Arc::new(AtomicUsize::new(0)),
+            workers: opts.workers.max(1),
+        };
         let closing = Abandon::default();
         let mut handles = Vec::new();
         for i in 0..opts.workers.max(1) {
@@ -170,8 +213,7 @@ impl Recognizer {
             };
             let rx = rx.clone();
             let opts = opts.clone();
-            let depth = metrics.queue_depth.clone();
-            let busy = busy.clone();
+            let load = load.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("stt-{i}"))
                 .spawn(move || {
@@ -192,14 +234,14 @@ impl Recognizer {
                             Err(_) => return,
                         };
                         let Ok(job) = job else { return };
-                        // Busy before no longer queued, so an idle check never sees neither.
-                        let others = busy.fetch_add(1, Ordering::SeqCst);
-                        depth.dec();
-                        let alone = others == 0 && depth.get() == 0;
-                        let threads = if alone { opts.idle_threads.max(1) } else { 1 };
+                        let threads = if load.picked() {
+                            opts.idle_threads.max(1)
+                        } else {
+                            1
+                        };
                         let queued = job.enqueued.elapsed();
                         let result = worker.decode(&job, &opts, threads, queued);
-                        busy.fetch_sub(1, Ordering::SeqCst);
+                        load.finished();
                         job.reply.send(result).ok();
                     }
                 })
@@ -217,8 +259,7 @@ impl Recognizer {
             jobs: tx,
             queue: opts.queue,
             metrics,
-            busy,
-            workers: opts.workers.max(1),
+            load,
             prior_work: Arc::new(prior_work),
             _threads: Arc::new(Threads { closing, handles }),
         })
@@ -269,9 +310,13 @@ impl Recognizer {
             enqueued: Instant::now(),
             reply,
         };
-        match self.jobs.try_send(job) {
+        self.load.submitting();
+        let sent = self.jobs.try_send(job);
+        if sent.is_err() {
+            self.load.refused();
+        }
+        match sent {
             Ok(()) => {
-                self.metrics.queue_depth.inc();
                 self.metrics.utterances.inc();
             }
             Err(TrySendError::Full(_)) => {
@@ -293,13 +338,49 @@ impl SpeechToText for Recognizer {
 
     /// A worker is free and nothing waits.
     fn has_idle_worker(&self) -> bool {
-        self.metrics.queue_depth.get() == 0 && self.busy.load(Ordering::SeqCst) < self.workers
+        self.load.idle()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn load(workers: usize) -> Load {
+        Load {
+            waiting: Gauge::default(),
+            busy: Arc::new(AtomicUsize::new(0)),
+            workers,
+        }
+    }
+
+    #[test]
+    fn a_lone_job_runs_alone_however_soon_it_is_picked_up() {
+        let load = load(2);
+        assert!(load.idle());
+        load.submitting();
+        assert!(!load.idle(), "a job waits");
+        assert!(load.picked(), "nothing else runs or waits");
+        assert!(load.idle(), "the other worker is free");
+        load.finished();
+        assert!(load.idle());
+        assert_eq!(load.waiting.get(), 0);
+    }
+
+    #[test]
+    fn a_job_beside_another_is_not_alone() {
+        let load = load(2);
+        load.submitting();
+        load.submitting();
+        assert!(!load.picked(), "one more waits");
+        assert!(!load.picked(), "one more runs");
+        assert!(!load.idle(), "both workers busy");
+        load.finished();
+        assert!(load.idle());
+        load.submitting();
+        load.refused();
+        assert_eq!(load.waiting.get(), 0, "a refused job is not counted");
+    }
 
     #[test]
     fn a_missing_model_names_the_fix() {
