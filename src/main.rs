@@ -204,6 +204,9 @@ enum BenchCommand {
         /// passes 1.2 s.
         #[arg(long)]
         talking: Option<String>,
+        /// The line's language and its callers' questions: en | da.
+        #[arg(long, default_value = "en")]
+        lang: String,
         /// A config file whose settings the in-process gateway uses (its SIP and HTTP
         /// addresses and the line's language are the bench's own).
         #[arg(long)]
@@ -414,6 +417,7 @@ async fn main() -> anyhow::Result<()> {
                 BenchCommand::Turn {
                     callers,
                     talking,
+                    lang,
                     config,
                 },
         } => {
@@ -421,12 +425,22 @@ async fn main() -> anyhow::Result<()> {
             let config = Config::load(config.as_deref())?;
             let callers = callers.or_else(|| talking.is_none().then(|| "1,5,10,20".into()));
             if let Some(callers) = callers {
-                voicebot_gateway::bench::turn::run(config.clone(), &numbers(&callers)?, &mut out)
-                    .await?;
+                voicebot_gateway::bench::turn::run(
+                    config.clone(),
+                    &lang,
+                    &numbers(&callers)?,
+                    &mut out,
+                )
+                .await?;
             }
             if let Some(talking) = talking {
-                voicebot_gateway::bench::capacity::run(config, &numbers(&talking)?, &mut out)
-                    .await?;
+                voicebot_gateway::bench::capacity::run(
+                    config,
+                    &lang,
+                    &numbers(&talking)?,
+                    &mut out,
+                )
+                .await?;
             }
             println!("{out}");
             Ok(())

@@ -1,5 +1,5 @@
 //! `voicebot bench turn --talking 2,4,…`: how many callers the gateway carries at once
-//! while they talk. Each caller holds one call and asks several English fixture
+//! while they talk. Each caller holds one call and asks several fixture
 //! questions in it, speaking about 30% of the time: after each question it listens
 //! for 7/3 of the question's length (the answer, and its next question may cut into
 //! the follow-up, as callers do). Callers start spread over one question's cycle, so
@@ -7,7 +7,7 @@
 //! caller's last voiced frame to the first packet of the answer itself. The capacity is
 //! the most callers carried with an answer p95 within 1.2 s and none refused.
 
-use super::turn::{caller_playing, english_questions, percentile, start_gateway};
+use super::turn::{caller_playing, percentile, questions, start_gateway};
 use crate::caller;
 use crate::config::Config;
 
@@ -21,12 +21,17 @@ const CYCLE_SECS: usize = 12;
 /// The greeting plays for about 9.5 s: each call's first question comes after it.
 const GREETING_SECS: usize = 11;
 
-pub async fn run(config: Config, levels: &[usize], out: &mut String) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    lang: &str,
+    levels: &[usize],
+    out: &mut String,
+) -> anyhow::Result<()> {
     use std::fmt::Write;
-    let (running, cancel) = start_gateway(config).await?;
+    let questions = questions(lang)?;
+    let (running, cancel) = start_gateway(config, lang).await?;
     let dir = std::env::temp_dir().join(format!("voicebot-capacity-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let questions = english_questions()?;
     writeln!(
         out,
         "| talking callers | turns asked | answered | answer p50 s | p95 s | max s | refused (recognizer full) |\n|---|---|---|---|---|---|---|"

@@ -1,5 +1,6 @@
 //! `voicebot bench turn`: real calls from our caller to an in-process gateway, each
-//! asking an English fixture question after the greeting; the caller measures, on the
+//! asking a fixture question after the greeting (English line by default; `--lang da`
+//! asks the Danish ones on a Danish line, where the knowledge-base scoring runs); the caller measures, on the
 //! wire, the time from the end of its speech to the first reply audio (a filler, if
 //! the answer is late). Then the same with several callers at once. The gateway
 //! measures each turn to the first packet of the answer itself and where it went.
@@ -40,16 +41,17 @@ fn mean(metrics: &str, name: &str) -> f64 {
 
 const WARM_UP_LIMIT: Duration = Duration::from_secs(300);
 
-/// An in-process gateway on free loopback ports with an English line, measured once
+/// An in-process gateway on free loopback ports with a `lang` line, measured once
 /// its start-up work is over, as it would be long before the first real call: the
 /// prompt cache warms for about a minute here (the neural English voice), on the cores
 /// the calls' recognition needs.
 pub(super) async fn start_gateway(
     mut config: Config,
+    lang: &str,
 ) -> anyhow::Result<(crate::serve::Running, CancellationToken)> {
     config.sip.listen = format!("127.0.0.1:{}", free_port()?).parse()?;
     config.http.listen = format!("127.0.0.1:{}", free_port()?).parse()?;
-    config.stt.language = "en".into();
+    config.stt.language = lang.into();
     let cancel = CancellationToken::new();
     let running = crate::serve::start(config, cancel.clone()).await?;
     let mut warm = running.prompts_warm.clone();
@@ -88,26 +90,35 @@ pub(super) fn caller_playing(
     })
 }
 
-/// The English questions a turn bench asks (no CPR numbers, no small talk).
-pub(super) fn english_questions() -> anyhow::Result<Vec<fixtures::Fixture>> {
-    Ok(fixtures::load()
+/// The questions in `lang` a turn bench asks (no CPR numbers, no small talk).
+pub(super) fn questions(lang: &str) -> anyhow::Result<Vec<fixtures::Fixture>> {
+    let questions: Vec<_> = fixtures::load()
         .map_err(anyhow::Error::msg)?
         .into_iter()
         .filter(|f| {
-            f.lang == "en"
+            f.lang == lang
                 && f.source == "espeak-ng"
                 && !f.id.contains("cpr")
                 && f.topic != "general"
         })
-        .collect())
+        .collect();
+    if questions.is_empty() {
+        anyhow::bail!("no {lang:?} questions among the fixtures (da | en)");
+    }
+    Ok(questions)
 }
 
-pub async fn run(config: Config, levels: &[usize], out: &mut String) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    lang: &str,
+    levels: &[usize],
+    out: &mut String,
+) -> anyhow::Result<()> {
     use std::fmt::Write;
-    let (running, cancel) = start_gateway(config).await?;
+    let questions = questions(lang)?;
+    let (running, cancel) = start_gateway(config, lang).await?;
     let dir = std::env::temp_dir().join(format!("voicebot-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let questions = english_questions()?;
     writeln!(
         out,
         "| callers | turns | first audio p50 s | p95 s | answer p50 s | p95 s | max s | endpointing s | recognition wait s | intent s | answer to wire s | early decodes | no reply |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|"

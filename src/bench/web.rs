@@ -27,7 +27,7 @@ use webrtc::rtp_transceiver::rtp_codec::RTCRtpCodecCapability;
 use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
 use webrtc::track::track_local::TrackLocal;
 
-use super::turn::{english_questions, percentile, start_gateway};
+use super::turn::{percentile, questions, start_gateway};
 use crate::audio::resample::{f32_to_i16, i16_to_f32, resample};
 use crate::audio::wav;
 use crate::call::turn_metrics::TurnTiming;
@@ -52,10 +52,10 @@ struct Rows {
 pub async fn run(mut config: Config, turns: usize, out: &mut String) -> anyhow::Result<()> {
     use std::fmt::Write;
     config.webrtc.enabled = true;
-    let (running, cancel) = start_gateway(config).await?;
+    let (running, cancel) = start_gateway(config, "en").await?;
     let dir = std::env::temp_dir().join(format!("voicebot-bench-web-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let mut questions = english_questions()?;
+    let mut questions = questions("en")?;
     questions.truncate(turns);
     let (mut sip, mut web) = (Rows::default(), Rows::default());
     for f in &questions {
