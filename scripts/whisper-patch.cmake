@@ -15,7 +15,14 @@
 #    of this thread's following whisper_decode_with_state calls to tokens [0, below) then
 #    `extra`, in that order; (0, NULL, 0) widens them again. The gateway links against it,
 #    so this edit must apply: the build stops when it does not.
-# 3. A barrier that yields. ggml's threads wait for each other at every node of a graph
+# 3. A tree of tokens in one call. `whisper_voicebot_tree(parent, n)` makes this thread's
+#    next whisper_decode_with_state call of n tokens take them as a tree: token i follows
+#    token parent[i] of the same call (an earlier one), or the cache's tokens when -1. Each
+#    sits at its depth's position and attends to its ancestors only (the attention mask),
+#    so the knowledge base's phrasings, which share prefixes, are scored in one call where
+#    runs took one per branch (src/stt/rescore.rs). The gateway checks at start that a tree
+#    scores as the same tokens fed one path at a time (`forced::feeding`).
+# 4. A barrier that yields. ggml's threads wait for each other at every node of a graph
 #    by spinning. When a decode runs on both cores (a lone caller's turn, `[stt]
 #    idle_threads`) and any other thread wants a core (another call's decode starting,
 #    speech synthesis, RTP), a waiting thread spun away the time slice its partner
@@ -79,6 +86,24 @@ static bool voicebot_narrow(bool worst_case) {
 static void whisper_batch_prep_legacy(]=]
     "voicebot: logits over part" TRUE)
 
+  _voicebot_edit("a tree of tokens: the setting"
+[=[
+static void whisper_batch_prep_legacy(]=]
+[=[
+// voicebot: a tree of tokens in one decoder call (scripts/whisper-patch.cmake)
+static thread_local std::vector<int32_t> voicebot_parent;
+
+extern "C" WHISPER_API void whisper_voicebot_tree(const int32_t * parent, int32_t n) {
+    voicebot_parent.assign(parent, parent + n);
+}
+
+static bool voicebot_tree(int n_tokens) {
+    return voicebot_in_decode && n_tokens > 0 && (int) voicebot_parent.size() == n_tokens;
+}
+
+static void whisper_batch_prep_legacy(]=]
+    "voicebot: a tree of tokens in one" TRUE)
+
   _voicebot_edit("vocabulary subset: the graph"
 [=[
     struct ggml_tensor * logits = ggml_mul_mat(ctx0, model.d_te, cur);
@@ -136,6 +161,44 @@ static void whisper_batch_prep_legacy(]=]
     voicebot_in_decode = false;
     if (!voicebot_ok) {]=]
     "voicebot: only here" TRUE)
+
+  _voicebot_edit("a tree of tokens: positions"
+[=[
+    voicebot_in_decode = true; // voicebot: only here
+]=]
+[=[
+    voicebot_in_decode = true; // voicebot: only here
+    if (voicebot_tree(n_tokens)) { // voicebot: tree positions
+        for (int i = 0; i < n_tokens; ++i) {
+            const int32_t p = voicebot_parent[i];
+            if (p >= i) { voicebot_in_decode = false; return 1; } // parents come first
+            state->batch.pos[i] = p < 0 ? n_past : state->batch.pos[p] + 1;
+        }
+    }
+]=]
+    "voicebot: tree positions" TRUE)
+
+  _voicebot_edit("a tree of tokens: the mask"
+[=[
+                        if (!kv_self.cells[i].has_seq_id(seq_id) || kv_self.cells[i].pos > pos) {
+                            data[h*(n_kv*n_tokens) + j*n_kv + i] = -INFINITY;
+                        }
+                    }
+]=]
+[=[
+                        if (!kv_self.cells[i].has_seq_id(seq_id) || kv_self.cells[i].pos > pos) {
+                            data[h*(n_kv*n_tokens) + j*n_kv + i] = -INFINITY;
+                        }
+                    }
+                    if (voicebot_tree(n_tokens)) { // voicebot: tree mask
+                        // The call's tokens sit in cells [head, head + n_tokens): each sees
+                        // its own ancestors there, besides the cache's tokens before them.
+                        float * row = data + h*(n_kv*n_tokens) + j*n_kv + kv_self.head;
+                        for (int k = 0; k < n_tokens; ++k) { row[k] = -INFINITY; }
+                        for (int k = j; k >= 0; k = voicebot_parent[k]) { row[k] = 0.0f; }
+                    }
+]=]
+    "voicebot: tree mask" TRUE)
 
   if(NOT _voicebot_text STREQUAL _voicebot_before)
     file(WRITE "${_voicebot_src}" "${_voicebot_text}")

@@ -152,7 +152,8 @@ pub struct SttConfig {
     /// Answer intents (best text matches of the free transcript) whose phrasings are
     /// scored, besides the conversational replies.
     pub rescore_candidates: usize,
-    /// Decoder calls the scoring of one utterance may take (~15 ms each, see
+    /// Decoder calls the scoring of one utterance may take, counted as runs of tokens
+    /// would take them (~15 ms each; fed as a tree they are one or two calls, see
     /// `stt::recognizer::DEFAULT_RESCORE_BUDGET`).
     pub rescore_budget: usize,
     /// The knowledge-base scoring normalises each token over the vocabulary's first

@@ -184,13 +184,102 @@ async fn a_phrasing_too_long_to_score_is_left_out_not_crashed_on() {
 }
 
 /// The build patches its copy of whisper.cpp (`scripts/whisper-patch.cmake`) so that one
-/// decoder call returns the logits of every token fed; without it the knowledge-base
-/// scoring falls back to a token per call, about three times slower. An upgrade that
-/// stops the patch from applying must fail here, not slow calls down unnoticed.
+/// decoder call returns the logits of every token fed, and takes a tree of tokens; without
+/// it the knowledge-base scoring falls back to a run of tokens per branch, or a token per
+/// call (about three times slower). An upgrade that stops the patch from applying must
+/// fail here, not slow calls down unnoticed.
 #[test]
-fn one_decoder_call_returns_the_logits_of_every_token_fed() {
+fn one_decoder_call_takes_a_tree_of_tokens_and_returns_every_row() {
+    use voicebot_gateway::stt::rescore::Feed;
     let (ctx, mut state) = base_model_on(&[0.0f32; 16_000]);
-    assert!(voicebot_gateway::stt::forced::rows_come_back(&ctx, &mut state).unwrap());
+    let feed = voicebot_gateway::stt::forced::feeding(&ctx, &mut state).unwrap();
+    assert_eq!(feed, Feed::Tree);
+}
+
+/// Phrasings sharing prefixes, scored on a Danish question as a tree per call and as a
+/// run per branch: the same candidates in the same order, with the same scores.
+#[test]
+fn phrasings_scored_as_a_tree_score_as_runs_do() {
+    use voicebot_gateway::stt::forced::{self, Budget, PhraseSet, Priors};
+    use voicebot_gateway::stt::rescore::Feed;
+    let f = fixtures::load()
+        .unwrap()
+        .into_iter()
+        .find(|f| f.id == "da-pas")
+        .unwrap();
+    let (ctx, mut state) = base_model_on(&telephone_16k(&f));
+    let mut silence = ctx.create_state().unwrap();
+    silence.pcm_to_mel(&[0.0f32; 48_000], 1).unwrap();
+    silence.encode(0, 1).unwrap();
+    let set = |id: &str, rank: usize, phrasings: &[&str]| PhraseSet {
+        intent_id: id.into(),
+        phrasings: phrasings.iter().map(|p| p.to_string()).collect(),
+        text_rank: Some(rank),
+    };
+    let sets = [
+        set(
+            "pas",
+            0,
+            &[
+                "Jeg skal have fornyet mit pas",
+                "Hvordan fornyer jeg mit pas?",
+                "Mit pas er udløbet",
+            ],
+        ),
+        set(
+            "koerekort",
+            1,
+            &[
+                "Hvordan fornyer jeg mit kørekort?",
+                "Mit kørekort er udløbet",
+            ],
+        ),
+        set(
+            "affald",
+            2,
+            &[
+                "Hvornår bliver mit affald hentet?",
+                "Hvordan bestiller jeg storskrald?",
+            ],
+        ),
+        set(
+            "mitid",
+            3,
+            &[
+                "Jeg har glemt min adgangskode til MitID",
+                "Jeg skal have et nyt MitID",
+            ],
+        ),
+    ];
+    let mut scored = |feed: Feed| {
+        let budget = Budget {
+            calls: 1000,
+            feed,
+            threads: 1,
+            stop: None,
+            vocab: voicebot_gateway::stt::recognizer::DEFAULT_RESCORE_VOCAB,
+        };
+        forced::score(
+            &ctx,
+            &mut state,
+            &mut silence,
+            &Priors::default(),
+            "da",
+            &sets,
+            budget,
+        )
+        .unwrap()
+    };
+    let (runs, tree) = (scored(Feed::Run), scored(Feed::Tree));
+    assert_eq!(runs.len(), sets.len());
+    assert_eq!(runs.len(), tree.len());
+    for (r, t) in runs.iter().zip(&tree) {
+        assert_eq!(r.intent_id, t.intent_id, "{runs:?} / {tree:?}");
+        // Batched matrix products sum in another order: ~1e-3 apart, where candidates
+        // are tenths apart.
+        assert!((r.score - t.score).abs() < 1e-2, "{runs:?} / {tree:?}");
+    }
+    assert_eq!(runs[0].intent_id, "pas", "{runs:?}");
 }
 
 /// The knowledge-base scoring narrows the decoder to part of the vocabulary

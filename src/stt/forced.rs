@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use whisper_rs::{WhisperContext, WhisperError, WhisperState};
 
-use super::rescore::{candidate_score, log_probs, normalized, NextToken, Trie};
+use super::rescore::{candidate_score, log_probs, normalized, Feed, NextToken, Trie};
 use super::vocab::Vocab;
 
 pub use crate::intent::candidates::PhraseSet;
@@ -28,6 +28,13 @@ pub struct Priors(Arc<Mutex<HashMap<PriorKey, f32>>>);
 
 /// A phrasing's language token and its tokens.
 pub(super) type PriorKey = (i32, Vec<i32>);
+
+extern "C" {
+    /// Makes this thread's next `whisper_decode_with_state` call of `n` tokens take them
+    /// as a tree: token i follows token `parent[i]` of the call, or the cache when -1
+    /// (scripts/whisper-patch.cmake); (null, 0) ends it.
+    fn whisper_voicebot_tree(parent: *const i32, n: i32);
+}
 
 struct Decoder<'a> {
     state: &'a mut WhisperState,
@@ -69,6 +76,24 @@ impl NextToken for Decoder<'_> {
             })
             .collect())
     }
+
+    fn feed_tree(
+        &mut self,
+        tokens: &[i32],
+        parents: &[Option<usize>],
+        n_past: usize,
+        wanted: &[Vec<i32>],
+    ) -> Result<Vec<Vec<f32>>, WhisperError> {
+        let index = |i: usize| i32::try_from(i).expect("a tree call is a few hundred tokens");
+        let parent: Vec<i32> = parents.iter().map(|p| p.map_or(-1, index)).collect();
+        // SAFETY: whisper.cpp copies `parent` before returning, and the setting is this
+        // thread's own; it is cleared again below, so no other call takes it.
+        unsafe { whisper_voicebot_tree(parent.as_ptr(), index(parent.len())) };
+        let rows = self.feed(tokens, n_past, wanted);
+        // SAFETY: as above; (null, 0) is an empty setting.
+        unsafe { whisper_voicebot_tree(std::ptr::null(), 0) };
+        rows
+    }
 }
 
 /// The logits of the last decode, `n` rows of `width` (the vocabulary's size, or the
@@ -84,14 +109,54 @@ fn logit_rows(state: &WhisperState, n: usize, width: usize) -> Result<&[f32], Wh
     Ok(unsafe { std::slice::from_raw_parts(first.as_ptr(), n * width) })
 }
 
+/// What one decoder call takes in this build (checked once per worker, on the state
+/// that encoded silence): every token's logits (else phrasings are scored one token per
+/// call), and then a tree of tokens (else a run per branch).
+pub fn feeding(ctx: &WhisperContext, state: &mut WhisperState) -> Result<Feed, WhisperError> {
+    Ok(if !rows_come_back(ctx, state)? {
+        Feed::Token
+    } else if tree_comes_back(ctx, state)? {
+        Feed::Tree
+    } else {
+        Feed::Run
+    })
+}
+
+fn same_row(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(a, b)| (a - b).abs() <= 1e-3 * (1.0 + b.abs()))
+}
+
+/// Whether a tree call's rows are what its paths give fed one at a time: after
+/// start-of-transcript, the tree {transcribe → no-timestamps, a language token}.
+fn tree_comes_back(ctx: &WhisperContext, state: &mut WhisperState) -> Result<bool, WhisperError> {
+    let n_vocab = state.n_vocab() as usize;
+    let (sot, a, b) = (ctx.token_sot(), ctx.token_transcribe(), ctx.token_not());
+    let c = lang_token(ctx, "da").unwrap_or(a);
+    let mut last_row = |tokens: &[i32]| -> Result<Vec<f32>, WhisperError> {
+        state.decode(tokens, 0, 1)?;
+        Ok(logit_rows(state, tokens.len(), n_vocab)?[(tokens.len() - 1) * n_vocab..].to_vec())
+    };
+    let (path_b, path_c) = (last_row(&[sot, a, b])?, last_row(&[sot, c])?);
+    state.decode(&[sot], 0, 1)?;
+    let tree = [a, b, c];
+    let parents = [-1, 0, -1];
+    // SAFETY: as in `Decoder::feed_tree`.
+    unsafe { whisper_voicebot_tree(parents.as_ptr(), 3) };
+    let fed = state.decode(&tree, 1, 1);
+    // SAFETY: as above.
+    unsafe { whisper_voicebot_tree(std::ptr::null(), 0) };
+    fed?;
+    let rows = logit_rows(state, 3, n_vocab)?;
+    Ok(same_row(&rows[n_vocab..2 * n_vocab], &path_b) && same_row(&rows[2 * n_vocab..], &path_c))
+}
+
 /// Whether one decoder call returns logits for every token fed: the first row of a
 /// two-token call must equal the logits of feeding its first token alone. A call of
 /// another token comes first, because an unfilled row keeps the previous call's.
-/// Checked once per worker; without it, phrasings are scored one token per call.
-pub fn rows_come_back(
-    ctx: &WhisperContext,
-    state: &mut WhisperState,
-) -> Result<bool, WhisperError> {
+fn rows_come_back(ctx: &WhisperContext, state: &mut WhisperState) -> Result<bool, WhisperError> {
     let (first, second) = (ctx.token_sot(), ctx.token_transcribe());
     state.decode(&[second], 0, 1)?;
     state.decode(&[first, second], 0, 1)?;
@@ -99,10 +164,7 @@ pub fn rows_come_back(
     let row = row[..row.len() / 2].to_vec();
     state.decode(&[first], 0, 1)?;
     let alone = state.get_logits()?;
-    Ok(row
-        .iter()
-        .zip(alone)
-        .all(|(a, b)| (a - b).abs() <= 1e-3 * (1.0 + b.abs())))
+    Ok(same_row(&row, alone))
 }
 
 fn lang_token(ctx: &WhisperContext, lang: &str) -> Option<i32> {
@@ -164,10 +226,10 @@ fn tokens(ctx: &WhisperContext, text: &str) -> Option<Vec<i32>> {
 /// How much decoding one utterance's scoring may take.
 #[derive(Debug, Clone, Copy)]
 pub struct Budget<'a> {
-    /// Decoder calls.
+    /// Decoder calls, as runs would make them (`Trie::decodes`).
     pub calls: usize,
-    /// Whether a call may feed a run of tokens (`rows_come_back`).
-    pub runs: bool,
+    /// What a decoder call takes (`feeding`).
+    pub feed: Feed,
     /// Threads per decoder call (more than one only when the other workers are idle).
     pub threads: usize,
     /// Set when the result is no longer wanted (a partial decode whose caller went on
@@ -223,7 +285,7 @@ pub fn score(
         .iter()
         .map(|s| s.phrasings.iter().filter_map(|p| tokens(ctx, p)).collect())
         .collect();
-    let mut trie = Trie::new(budget.runs);
+    let mut trie = Trie::new(budget.feed);
     let mut owner: Vec<(usize, usize)> = Vec::new(); // phrasing index -> (set, phrasing)
     let rounds = tokenized.iter().map(Vec::len).max().unwrap_or(0);
     'fill: for round in 0..rounds {
@@ -248,6 +310,7 @@ pub fn score(
     let on_audio = budget.score_trie(&trie, state, &prefix)?;
     tracing::debug!(
         decodes = trie.decodes(),
+        tokens = trie.fed(),
         phrasings = trie.len(),
         secs = started.elapsed().as_secs_f32(),
         "phrasings scored"
@@ -337,7 +400,7 @@ impl Priors {
                 .collect()
         };
         if !missing.is_empty() {
-            let mut trie = Trie::new(budget.runs);
+            let mut trie = Trie::new(budget.feed);
             for &i in &missing {
                 trie.insert(&key(i).1);
             }

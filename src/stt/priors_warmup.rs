@@ -146,14 +146,14 @@ pub(super) fn spawn(
                         }
                     }
                 }
-                let (state, runs) = silence.as_mut().expect("made above");
+                let (state, feed) = silence.as_mut().expect("made above");
                 for chunk in phrasings.chunks(PHRASINGS_AT_A_TIME) {
                     if closing.load(Ordering::Relaxed) {
                         return;
                     }
                     let budget = forced::Budget {
                         calls: opts.rescore_budget,
-                        runs: *runs,
+                        feed: *feed,
                         threads: 1,
                         stop: Some(closing.as_ref()),
                         vocab: opts.rescore_vocab,

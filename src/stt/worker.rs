@@ -12,6 +12,7 @@ use super::engine::{Abandon, SttError, Transcript};
 use super::forced::{self, Priors};
 use super::language::{self, Check};
 use super::recognizer::{Job, SttOptions, MIN_SAMPLES_16K};
+use super::rescore::Feed;
 
 /// Encoder frames for `secs` of audio: 50 per second plus margin, within the model's 1500.
 pub fn audio_ctx_for(secs: f32) -> i32 {
@@ -26,8 +27,8 @@ pub(super) struct Worker {
     pub(super) silence: Option<WhisperState>,
     pub(super) ctx: Arc<WhisperContext>,
     pub(super) priors: Priors,
-    /// Whether a decoder call returns every row of logits (checked with the silence).
-    pub(super) runs: bool,
+    /// What a decoder call takes in this build (checked with the silence).
+    pub(super) feed: Feed,
     /// Set when the recognizer is going: stops encoding the silence.
     pub(super) closing: Abandon,
 }
@@ -124,7 +125,7 @@ impl Worker {
                 &sets,
                 forced::Budget {
                     calls: opts.rescore_budget,
-                    runs: self.runs,
+                    feed: self.feed,
                     threads: threads.max(1) as usize,
                     stop: job.abandon.as_deref(),
                     vocab: opts.rescore_vocab,
@@ -148,8 +149,8 @@ impl Worker {
     /// Makes the state holding encoded silence, once (given up when `closing` is set).
     pub(super) fn ensure_silence(&mut self, opts: &SttOptions) -> Result<(), SttError> {
         if self.silence.is_none() {
-            let (state, runs) = encode_silence(&self.ctx, opts, &self.closing)?;
-            self.runs = runs;
+            let (state, feed) = encode_silence(&self.ctx, opts, &self.closing)?;
+            self.feed = feed;
             self.silence = Some(state);
         }
         Ok(())
@@ -157,12 +158,12 @@ impl Worker {
 }
 
 /// A state holding encoded silence (what phrasings' priors are scored on), and
-/// whether a decoder call returns every row of logits (`forced::rows_come_back`).
+/// what a decoder call takes in this build (`forced::feeding`).
 pub(super) fn encode_silence(
     ctx: &WhisperContext,
     opts: &SttOptions,
     closing: &Abandon,
-) -> Result<(WhisperState, bool), SttError> {
+) -> Result<(WhisperState, Feed), SttError> {
     let mut state = ctx
         .create_state()
         .map_err(|e| SttError::Failed(e.to_string()))?;
@@ -174,15 +175,15 @@ pub(super) fn encode_silence(
         1,
         Some(closing),
     )?;
-    let runs =
-        forced::rows_come_back(ctx, &mut state).map_err(|e| SttError::Failed(e.to_string()))?;
-    if !runs {
+    let feed = forced::feeding(ctx, &mut state).map_err(|e| SttError::Failed(e.to_string()))?;
+    if feed != Feed::Tree {
         tracing::warn!(
-            "whisper.cpp returns one row of logits per call (not built with \
-             scripts/whisper-patch.cmake): phrasings are scored a token at a time"
+            ?feed,
+            "whisper.cpp does not take a tree of tokens in one call (not built with \
+             scripts/whisper-patch.cmake): phrasings are scored in more decoder calls"
         );
     }
-    Ok((state, runs))
+    Ok((state, feed))
 }
 
 /// Whisper's free transcript of `audio` and its mean token probability; leaves the
