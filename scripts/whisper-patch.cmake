@@ -20,7 +20,7 @@
 #    token parent[i] of the same call (an earlier one), or the cache's tokens when -1. Each
 #    sits at its depth's position and attends to its ancestors only (the attention mask),
 #    so the knowledge base's phrasings, which share prefixes, are scored in one call where
-#    runs took one per branch (src/stt/rescore.rs). The gateway checks at start that a tree
+#    runs took one per branch (src/stt/trie.rs). The gateway checks at start that a tree
 #    scores as the same tokens fed one path at a time (`forced::feeding`).
 # 4. The last row only, in whisper_full. It computes the logits of every token of a call
 #    though it reads the last row only: for the domain prompt (~65 tokens in Danish, ~35

@@ -190,7 +190,7 @@ async fn a_phrasing_too_long_to_score_is_left_out_not_crashed_on() {
 /// fail here, not slow calls down unnoticed.
 #[test]
 fn one_decoder_call_takes_a_tree_of_tokens_and_returns_every_row() {
-    use voicebot_gateway::stt::rescore::Feed;
+    use voicebot_gateway::stt::trie::Feed;
     let (ctx, mut state) = base_model_on(&[0.0f32; 16_000]);
     let feed = voicebot_gateway::stt::forced::feeding(&ctx, &mut state).unwrap();
     assert_eq!(feed, Feed::Tree);
@@ -201,7 +201,7 @@ fn one_decoder_call_takes_a_tree_of_tokens_and_returns_every_row() {
 #[test]
 fn phrasings_scored_as_a_tree_score_as_runs_do() {
     use voicebot_gateway::stt::forced::{self, Budget, PhraseSet, Priors};
-    use voicebot_gateway::stt::rescore::Feed;
+    use voicebot_gateway::stt::trie::Feed;
     let f = fixtures::load()
         .unwrap()
         .into_iter()

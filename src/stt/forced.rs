@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use whisper_rs::{WhisperContext, WhisperError, WhisperState};
 
-use super::rescore::{candidate_score, log_probs, normalized, Feed, NextToken, Trie};
+use super::rescore::{candidate_score, log_probs, normalized};
+use super::trie::{Feed, NextToken, Trie};
 use super::vocab::Vocab;
 
 pub use crate::intent::candidates::PhraseSet;

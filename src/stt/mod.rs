@@ -7,6 +7,7 @@ pub mod listener;
 mod priors_warmup;
 pub mod recognizer;
 pub mod rescore;
+pub mod trie;
 pub mod turn_end;
 pub mod vad;
 pub mod vocab;

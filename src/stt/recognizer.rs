@@ -70,7 +70,7 @@ impl Default for SttOptions {
 /// Decoder calls for scoring, counted as runs of tokens would take them: a call feeds the
 /// rest of a phrasing after the prefix it shares with others (~15 ms on one thread,
 /// release build, narrowed vocabulary): 50 cover about two phrasings of each of 16
-/// candidates and the replies, in ~0.75 s. Fed as a tree (`rescore::Feed::Tree`) the
+/// candidates and the replies, in ~0.75 s. Fed as a tree (`trie::Feed::Tree`) the
 /// same phrasings (~400 tokens) take one or two calls: 0.50-0.58 s on two threads
 /// where runs took 0.55-0.63 s (a lone Danish caller, `bench turn --lang da`). 75
 /// measured no better (8192-token vocabulary) (Danish tune 22% → 24% right or confirmed but wrong 1% → 2%;
@@ -209,7 +209,7 @@ impl Recognizer {
             let mut worker = Worker {
                 state: ctx.create_state().map_err(invalid)?,
                 silence: None,
-                feed: super::rescore::Feed::Token,
+                feed: super::trie::Feed::Token,
                 ctx: ctx.clone(),
                 priors: priors.clone(),
                 closing: closing.clone(),

@@ -12,7 +12,7 @@ use super::engine::{Abandon, SttError, Transcript};
 use super::forced::{self, Priors};
 use super::language::{self, Check};
 use super::recognizer::{Job, SttOptions, MIN_SAMPLES_16K};
-use super::rescore::Feed;
+use super::trie::Feed;
 
 /// Encoder frames for `secs` of audio: 50 per second plus margin, within the model's 1500.
 pub fn audio_ctx_for(secs: f32) -> i32 {
