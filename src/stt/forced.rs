@@ -37,6 +37,25 @@ extern "C" {
     fn whisper_voicebot_tree(parent: *const i32, n: i32);
 }
 
+/// `decode` with this thread's decoder taking its tokens as a tree (`parents`: each
+/// token's parent in the call, -1 for the cache); the setting is cleared after it,
+/// however it ends, so no other call takes it.
+fn as_tree<T>(parents: &[i32], decode: impl FnOnce() -> T) -> T {
+    struct Clear;
+    impl Drop for Clear {
+        fn drop(&mut self) {
+            // SAFETY: (null, 0) is an empty setting, this thread's own.
+            unsafe { whisper_voicebot_tree(std::ptr::null(), 0) };
+        }
+    }
+    let n = i32::try_from(parents.len()).expect("a tree call is a few hundred tokens");
+    // SAFETY: whisper.cpp copies `parents` before returning; the setting is this
+    // thread's own (scripts/whisper-patch.cmake).
+    unsafe { whisper_voicebot_tree(parents.as_ptr(), n) };
+    let _clear = Clear;
+    decode()
+}
+
 struct Decoder<'a> {
     state: &'a mut WhisperState,
     threads: usize,
@@ -86,14 +105,8 @@ impl NextToken for Decoder<'_> {
         wanted: &[Vec<i32>],
     ) -> Result<Vec<Vec<f32>>, WhisperError> {
         let index = |i: usize| i32::try_from(i).expect("a tree call is a few hundred tokens");
-        let parent: Vec<i32> = parents.iter().map(|p| p.map_or(-1, index)).collect();
-        // SAFETY: whisper.cpp copies `parent` before returning, and the setting is this
-        // thread's own; it is cleared again below, so no other call takes it.
-        unsafe { whisper_voicebot_tree(parent.as_ptr(), index(parent.len())) };
-        let rows = self.feed(tokens, n_past, wanted);
-        // SAFETY: as above; (null, 0) is an empty setting.
-        unsafe { whisper_voicebot_tree(std::ptr::null(), 0) };
-        rows
+        let parents: Vec<i32> = parents.iter().map(|p| p.map_or(-1, index)).collect();
+        as_tree(&parents, || self.feed(tokens, n_past, wanted))
     }
 }
 
@@ -142,14 +155,7 @@ fn tree_comes_back(ctx: &WhisperContext, state: &mut WhisperState) -> Result<boo
     };
     let (path_b, path_c) = (last_row(&[sot, a, b])?, last_row(&[sot, c])?);
     state.decode(&[sot], 0, 1)?;
-    let tree = [a, b, c];
-    let parents = [-1, 0, -1];
-    // SAFETY: as in `Decoder::feed_tree`.
-    unsafe { whisper_voicebot_tree(parents.as_ptr(), 3) };
-    let fed = state.decode(&tree, 1, 1);
-    // SAFETY: as above.
-    unsafe { whisper_voicebot_tree(std::ptr::null(), 0) };
-    fed?;
+    as_tree(&[-1, 0, -1], || state.decode(&[a, b, c], 1, 1))?;
     let rows = logit_rows(state, 3, n_vocab)?;
     Ok(same_row(&rows[n_vocab..2 * n_vocab], &path_b) && same_row(&rows[2 * n_vocab..], &path_c))
 }
