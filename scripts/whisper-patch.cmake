@@ -123,13 +123,7 @@ static void whisper_batch_prep_legacy(]=]
             struct ggml_tensor * ids = ggml_new_tensor_1d(ctx0, GGML_TYPE_I32, voicebot_extra.size());
             ggml_set_name(ids, "voicebot_extra");
             ggml_set_input(ids);
-            // get_rows gives f32 rows; cast back to the weights' type, the head's rows and
-            // these are multiplied alike (q8_0 weights quantise the activations too).
-            struct ggml_tensor * rows = ggml_get_rows(ctx0, model.d_te, ids);
-            if (model.d_te->type != GGML_TYPE_F32) {
-                rows = ggml_cast(ctx0, rows, model.d_te->type);
-            }
-            struct ggml_tensor * more = ggml_mul_mat(ctx0, rows, cur);
+            struct ggml_tensor * more = ggml_mul_mat(ctx0, ggml_get_rows(ctx0, model.d_te, ids), cur);
             logits = logits ? ggml_concat(ctx0, logits, more, 0) : more;
         }
     } else {
