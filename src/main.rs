@@ -236,7 +236,7 @@ fn numbers(list: &str) -> anyhow::Result<Vec<usize>> {
 
 #[derive(Subcommand)]
 enum ModelsAction {
-    /// base | tiny.en | vad | voice | onnxruntime | all
+    /// base | base-q8_0 | tiny.en | vad | voice | onnxruntime | meaning | turn | all
     Fetch {
         #[arg(default_value = "all")]
         which: Vec<String>,

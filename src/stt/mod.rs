@@ -29,13 +29,10 @@ pub fn model_dir() -> PathBuf {
 /// its Danish transcripts differ from f16's on half the turns and the understanding
 /// benchmark did not show it as good (models/README.md), so `base` (f16) is the default.
 pub fn model_path(name_or_path: &str) -> PathBuf {
-    let file = match name_or_path {
-        "base" => "ggml-base.bin",
-        "base-q8_0" => "ggml-base-q8_0.bin",
-        "tiny.en" => "ggml-tiny.en.bin",
-        path => return PathBuf::from(path),
-    };
-    model_dir().join(file)
+    match name_or_path {
+        "base" | "base-q8_0" | "tiny.en" => model_dir().join(format!("ggml-{name_or_path}.bin")),
+        path => PathBuf::from(path),
+    }
 }
 
 /// `voicebot transcribe`: one file, any WAV, with a single worker.
