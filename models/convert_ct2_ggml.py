@@ -18,8 +18,8 @@ The conversion is deterministic: the same input gives the same bytes.
 
 --q8_0 writes the 2-D weight matrices (not the conv kernels or the positional
 embeddings) as ggml q8_0 instead (blocks of 32 values: an f16 scale and 32
-int8), file type 7, as whisper.cpp's `quantize` tool does with `q8_0`: half the
-size, and on CPUs a faster matrix multiply with transcripts that barely move.
+int8), file type 7: about half the size and a faster matrix multiply on CPUs,
+but transcripts that differ (models/README.md has what that did to Danish).
 
 CTranslate2 model.bin (version 6), all integers little-endian:
     u32 version, str spec_name, u32 spec_revision, u32 n_variables,
@@ -221,8 +221,9 @@ IGNORED = {
 
 
 def q8_0_blocks(data):
-    """ggml's quantize_row_q8_0_ref: per block of 32, d = max|x| / 127 (f32, stored
-    f16) and q = round-half-away(x * (1/d)), so the bytes match whisper.cpp's tool."""
+    """As ggml's quantize_row_q8_0_ref computes it: per block of 32, d = max|x| / 127
+    (f32, stored f16) and q = round-half-away(x * (1/d)). (Not compared byte for byte
+    with whisper.cpp's `quantize` tool, which is not built here.)"""
     x = np.asarray(data, dtype=np.float32).reshape(-1, Q8_0_BLOCK)
     d = np.abs(x).max(axis=1) / np.float32(127)
     inv = np.divide(np.float32(1), d, out=np.zeros_like(d), where=d != 0)
