@@ -1,5 +1,7 @@
 //! The prompt cache, warmed at start with everything each tenant can say that is
-//! known before a call: fixed prompts, knowledge-base answers, menus, transfer texts.
+//! known before a call: fixed prompts, knowledge-base answers, menus, transfer texts,
+//! and the questions that name an intent. Texts joined from these per call ("{link
+//! elsewhere} {anything else}") are pieced together from them (`PromptCache::speak`).
 
 use std::sync::Arc;
 
@@ -104,6 +106,15 @@ async fn warm(tts: &PromptCache, config: &Config, tenant: &Warm) -> anyhow::Resu
         let language: Language = lang.parse().map_err(anyhow::Error::msg)?;
         for answer in kb.intents.iter().filter_map(|i| i.answer.as_ref()) {
             tts.warm(answer.get(language), voice).await?;
+        }
+        // Questions that name intents by title: "is it about {title}?" whole per
+        // intent; "{a} or {b}?" by its sentences per title, so any pair is pieced
+        // together from the cache.
+        for intent in &kb.intents {
+            let title = intent.title.get(language);
+            tts.warm(&prompts.confirm_about(title), voice).await?;
+            tts.warm_sentences(&prompts.clarify_with(title, title), voice)
+                .await?;
         }
         for text in menu.all_spoken(prompts, language) {
             tts.warm(&text, voice).await?;

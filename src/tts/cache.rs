@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use super::sentences::sentences;
 use super::{Priority, Synthesizer, TtsError, Voice};
 use crate::audio::resample::{f32_to_i16, resample};
 
@@ -61,7 +62,7 @@ impl PromptCache {
 
     /// Cached audio in one piece, or a stream of sentences from the synthesizer.
     pub fn speak(&self, text: &str, voice: &Voice) -> Result<Speech, TtsError> {
-        match self.get(text, voice) {
+        match self.get(text, voice).or_else(|| self.pieced(text, voice)) {
             Some(pcm) => Ok(Speech::Cached(pcm)),
             None => Ok(Speech::Streaming(self.tts.stream(
                 text,
@@ -69,6 +70,33 @@ impl PromptCache {
                 Priority::Live,
             )?)),
         }
+    }
+
+    /// `text` made of cached runs of whole sentences ("{link_elsewhere} {anything_else}",
+    /// a clarifying question whose sentences were warmed per title), longest runs first.
+    /// The same audio as synthesising it whole: engines render sentence by sentence.
+    fn pieced(&self, text: &str, voice: &Voice) -> Option<Arc<Vec<i16>>> {
+        let parts = sentences(text);
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let (key, mut pcm, mut i) = (voice.key(), Vec::new(), 0);
+        while i < parts.len() {
+            let (j, hit) = (i + 1..=parts.len()).rev().find_map(|j| {
+                let run = parts[i..j].join(" ");
+                entries.get(&(key.clone(), run)).map(|hit| (j, hit))
+            })?;
+            pcm.extend_from_slice(hit);
+            i = j;
+        }
+        Some(Arc::new(pcm))
+    }
+
+    /// Warms each sentence of `text` on its own, for texts built per call from parts
+    /// that repeat (see `pieced`).
+    pub async fn warm_sentences(&self, text: &str, voice: &Voice) -> Result<(), TtsError> {
+        for sentence in sentences(text) {
+            self.warm(&sentence, voice).await?;
+        }
+        Ok(())
     }
 
     /// (entries, bytes of audio held)

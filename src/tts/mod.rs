@@ -132,6 +132,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_text_made_of_cached_sentences_is_served_from_the_cache() {
+        let tts: std::sync::Arc<dyn Synthesizer> = espeak::Espeak::shared().unwrap();
+        let cache = cache::PromptCache::new(tts);
+        let v = Voice::espeak("en", 165);
+        let lead = cache
+            .warm("Is it about passports? Press 1.", &v)
+            .await
+            .unwrap();
+        let rest = cache.warm("Or about waste?", &v).await.unwrap();
+        let Ok(cache::Speech::Cached(pcm)) =
+            cache.speak("Is it about passports? Press 1. Or about waste?", &v)
+        else {
+            panic!("synthesized, though every sentence is cached");
+        };
+        assert_eq!(*pcm, [lead.as_slice(), rest.as_slice()].concat());
+        for uncached in [
+            "Or about waste? Press 1.",
+            "Or about waste? Or about parking?",
+        ] {
+            assert!(
+                matches!(cache.speak(uncached, &v), Ok(cache::Speech::Streaming(_))),
+                "{uncached:?} has a sentence not cached on its own: synthesized"
+            );
+        }
+    }
+
+    #[tokio::test]
     async fn a_recording_is_resampled_once_and_served_instead_of_synthesis() {
         let dir = tempfile::tempdir().unwrap();
         let wav = dir.path().join("greeting.wav");
