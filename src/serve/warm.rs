@@ -107,12 +107,14 @@ async fn warm(tts: &PromptCache, config: &Config, tenant: &Warm) -> anyhow::Resu
         for answer in kb.intents.iter().filter_map(|i| i.answer.as_ref()) {
             tts.warm(answer.get(language), voice).await?;
         }
-        // Questions that name intents by title: "is it about {title}?" whole per
-        // intent; "{a} or {b}?" by its sentences per title, so any pair is pieced
-        // together from the cache.
+        // Questions that name intents by title, by their sentences per title: any
+        // pair of a clarifying question is pieced together from the cache, and the
+        // confirming question shares its sentences with it where the wording does
+        // (English: "Is it about {title}?").
         for intent in &kb.intents {
             let title = intent.title.get(language);
-            tts.warm(&prompts.confirm_about(title), voice).await?;
+            tts.warm_sentences(&prompts.confirm_about(title), voice)
+                .await?;
             tts.warm_sentences(&prompts.clarify_with(title, title), voice)
                 .await?;
         }
