@@ -17,7 +17,7 @@
 //! speaks English on a Danish line (or presses 9) is answered in English.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::menu::{Level, Menu};
 use super::prompts::{PromptSet, Prompts};
@@ -28,6 +28,7 @@ mod keypad;
 mod routing;
 mod shutdown;
 mod vocabulary;
+mod waiting;
 
 pub use vocabulary::{
     Action, Event, Outcome, Route, Settings, SmsOffer, TransferReason, TransferRequest,
@@ -271,6 +272,7 @@ impl Conversation {
                 self.say(&text, false, After::Hangup)
             }
             Event::Timer => self.on_timer(now),
+            Event::TranscriptExpected(wait) => self.on_expected(now, wait),
             Event::ShuttingDown => self.on_shutdown(),
         }
     }
@@ -518,46 +520,6 @@ impl Conversation {
                 self.outcome = Some(Outcome::Transferred);
                 vec![Action::Transfer(request)]
             }
-        }
-    }
-
-    fn on_timer(&mut self, now: Instant) -> Vec<Action> {
-        match self.state {
-            // Silence in the keypad menu, after a miss: the second failure.
-            State::Listening { since }
-                if now >= since + self.settings.no_input
-                    && matches!(self.asked, Asked::Menu(_)) =>
-            {
-                self.transfer_now(TransferReason::NoMatch)
-            }
-            State::Listening { since } if now >= since + self.settings.no_input => {
-                self.silences += 1;
-                match self.silences {
-                    1 => {
-                        self.asked = Asked::Nothing;
-                        self.say(&self.p().reprompt.clone(), true, After::Listen)
-                    }
-                    2 => {
-                        self.asked = Asked::OfferedPerson;
-                        self.say(&self.p().offer_person.clone(), true, After::Listen)
-                    }
-                    _ => self.transfer_now(TransferReason::NoInput),
-                }
-            }
-            State::Thinking {
-                since,
-                filler_played: false,
-            } if now >= since + self.settings.filler_after => {
-                self.state = State::Thinking {
-                    since,
-                    filler_played: true,
-                };
-                vec![Action::Play {
-                    text: self.p().filler.clone(),
-                    barge_in: false,
-                }]
-            }
-            _ => Vec::new(),
         }
     }
 }

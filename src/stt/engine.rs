@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::forced::{CandidateSource, Hint};
 
@@ -25,6 +26,10 @@ pub trait SpeechToText: Send + Sync {
     /// A decode submitted now would start at once. Partials are asked for only then,
     /// so that they never delay another caller's final decode.
     fn has_idle_worker(&self) -> bool;
+
+    /// About how long the last decode submitted will take to come back, given those
+    /// ahead of it (zero before any decode has been timed).
+    fn expected_wait(&self) -> Duration;
 }
 
 /// One decode: 16 kHz mono audio, what to do with it, and for a partial the flag

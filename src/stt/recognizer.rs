@@ -9,10 +9,10 @@
 //! capped instead, and the language is fixed rather than detected.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -109,6 +109,8 @@ struct Load {
     waiting: Gauge,
     busy: Arc<AtomicUsize>,
     workers: usize,
+    /// Recent decodes' mean time in seconds (an f32's bits; 0 before the first).
+    decode_secs: Arc<AtomicU32>,
 }
 
 impl Load {
@@ -139,6 +141,26 @@ impl Load {
     /// A worker is free and nothing waits.
     fn idle(&self) -> bool {
         self.waiting.get() == 0 && self.busy.load(Ordering::SeqCst) < self.workers
+    }
+
+    /// A decode took `secs`: the mean moves a fifth of the way to it.
+    fn timed(&self, secs: f32) {
+        let mean = f32::from_bits(self.decode_secs.load(Ordering::Relaxed));
+        let mean = if mean == 0.0 {
+            secs
+        } else {
+            mean + (secs - mean) / 5.0
+        };
+        self.decode_secs.store(mean.to_bits(), Ordering::Relaxed);
+    }
+
+    /// The last job in: as many rounds of the workers as the jobs in the pool fill,
+    /// each a mean decode (a running job is counted whole: a little pessimistic).
+    fn expected_wait(&self) -> Duration {
+        let jobs = self.waiting.get().max(0) as usize + self.busy.load(Ordering::SeqCst);
+        let rounds = jobs.div_ceil(self.workers);
+        let mean = f32::from_bits(self.decode_secs.load(Ordering::Relaxed));
+        Duration::from_secs_f32(rounds as f32 * mean)
     }
 }
 
@@ -198,6 +220,7 @@ impl Recognizer {
             waiting: metrics.queue_depth.clone(),
             busy: Arc::new(AtomicUsize::new(0)),
             workers: opts.workers.max(1),
+            decode_secs: Arc::default(),
         };
         let closing = Abandon::default();
         let mut handles = Vec::new();
@@ -244,6 +267,9 @@ impl Recognizer {
                         };
                         let queued = job.enqueued.elapsed();
                         let result = worker.decode(&job, &opts, threads, queued);
+                        if let Ok(t) = &result {
+                            load.timed(t.decode_secs);
+                        }
                         load.finished();
                         job.reply.send(result).ok();
                     }
@@ -343,6 +369,10 @@ impl SpeechToText for Recognizer {
     fn has_idle_worker(&self) -> bool {
         self.load.idle()
     }
+
+    fn expected_wait(&self) -> Duration {
+        self.load.expected_wait()
+    }
 }
 
 #[cfg(test)]
@@ -354,7 +384,30 @@ mod tests {
             waiting: Gauge::default(),
             busy: Arc::new(AtomicUsize::new(0)),
             workers,
+            decode_secs: Arc::default(),
         }
+    }
+
+    #[test]
+    fn the_wait_is_as_many_mean_decodes_as_the_pool_has_rounds_of_jobs() {
+        let load = load(2);
+        load.submitting();
+        assert_eq!(load.expected_wait(), Duration::ZERO, "no decode timed yet");
+        load.timed(0.4);
+        load.timed(0.9);
+        let mean = 0.4 + 0.5 / 5.0;
+        let secs = |d: Duration| (d.as_secs_f32() * 1000.0).round() / 1000.0;
+        assert_eq!(
+            secs(load.expected_wait()),
+            mean,
+            "a lone job: its own decode"
+        );
+        load.picked();
+        for _ in 0..4 {
+            load.submitting();
+        }
+        // Five jobs on two workers: three rounds.
+        assert_eq!(secs(load.expected_wait()), 3.0 * mean);
     }
 
     #[test]

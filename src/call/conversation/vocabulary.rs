@@ -38,6 +38,8 @@ pub enum Event {
     SpeechConfirmed,
     /// The caller finished an utterance; it is being transcribed.
     UtteranceEnded,
+    /// The recognizer expects the utterance's transcript this long from now.
+    TranscriptExpected(Duration),
     Transcript {
         text: String,
         confidence: f32,

@@ -63,6 +63,9 @@ impl CallLoop {
                 if let Some(d) = self.decodes.utterance(Speech { audio, end_ms }) {
                     self.hearing(d).await;
                 }
+                // With callers queued ahead, "one moment" now rather than over the answer.
+                let wait = self.ctx.stt.expected_wait();
+                self.step(Event::TranscriptExpected(wait)).await;
             }
         }
     }

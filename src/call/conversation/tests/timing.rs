@@ -73,6 +73,57 @@ fn a_slow_answer_gets_a_filler_once() {
 }
 
 #[test]
+fn a_turn_queued_past_the_filler_time_gets_the_filler_at_once_and_only_then() {
+    let filler = |call: &Call| {
+        vec![Action::Play {
+            text: call.p.filler.clone(),
+            barge_in: false,
+        }]
+    };
+    let mut call = Call::listening();
+    call.at(1000, Event::SpeechConfirmed);
+    call.at(1000, Event::UtteranceEnded);
+    // Expected back before the filler's time: nothing now, the timer stays.
+    assert_eq!(
+        call.ev(Event::TranscriptExpected(Duration::from_millis(1400))),
+        vec![]
+    );
+    assert_eq!(
+        call.c.deadline(),
+        Some(call.now + Duration::from_millis(1500))
+    );
+    // 100 ms on, the same wait would end past it: the filler plays now, once.
+    call.at(100, Event::Timer);
+    assert_eq!(
+        call.ev(Event::TranscriptExpected(Duration::from_millis(1400))),
+        filler(&call)
+    );
+    assert_eq!(call.c.deadline(), None, "no second filler at the deadline");
+    assert_eq!(
+        call.ev(Event::TranscriptExpected(Duration::from_secs(5))),
+        vec![]
+    );
+    call.ev(Event::PlaybackFinished);
+    call.ev(Event::Transcript {
+        text: "passport".into(),
+        confidence: 0.9,
+        language: "en".into(),
+    });
+    let acts = call.ev(answer("pas.nyt", "Book a time."));
+    assert!(
+        matches!(&acts[0], Action::Play { text, .. } if text == "Book a time."),
+        "{acts:?}"
+    );
+
+    // Listening (no turn being recognised): a wait means nothing.
+    let mut call = Call::listening();
+    assert_eq!(
+        call.ev(Event::TranscriptExpected(Duration::from_secs(5))),
+        vec![]
+    );
+}
+
+#[test]
 fn a_fast_answer_gets_no_filler() {
     let mut call = Call::listening();
     call.say("passport");
