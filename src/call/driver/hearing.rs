@@ -60,12 +60,24 @@ impl CallLoop {
                 ));
                 self.turn_started = Some(now);
                 self.ctx.metrics.turns.inc();
-                if let Some(d) = self.decodes.utterance(Speech { audio, end_ms }) {
-                    self.hearing(d).await;
+                // A decode at the pause may have heard it all already: then only the
+                // intent is awaited, and the recognizer's queue says nothing about it.
+                let awaited = match self.decodes.utterance(Speech { audio, end_ms }) {
+                    Some(heard @ Do::Heard(..)) => {
+                        self.hearing(heard).await;
+                        false
+                    }
+                    Some(decode) => {
+                        self.hearing(decode).await;
+                        true
+                    }
+                    None => true,
+                };
+                if awaited {
+                    // With callers queued ahead, "one moment" now rather than over the answer.
+                    let wait = self.ctx.stt.expected_wait();
+                    self.step(Event::TranscriptExpected(wait)).await;
                 }
-                // With callers queued ahead, "one moment" now rather than over the answer.
-                let wait = self.ctx.stt.expected_wait();
-                self.step(Event::TranscriptExpected(wait)).await;
             }
         }
     }
