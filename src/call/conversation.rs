@@ -175,6 +175,12 @@ impl Conversation {
         self.turn
     }
 
+    /// The intent the caller was last answered about (what a next turn's request
+    /// carries as its previous intent).
+    pub fn last_intent(&self) -> Option<String> {
+        self.last_intent.clone()
+    }
+
     /// The call's language now.
     pub fn language(&self) -> Language {
         self.language

@@ -125,6 +125,11 @@ impl<T> Decodes<T> {
         }
     }
 
+    /// A finished partial that is the turn's transcript if the caller stays silent.
+    pub fn ready(&self) -> Option<&T> {
+        self.ready.as_ref().map(|(_, t)| t)
+    }
+
     pub fn in_flight(&self) -> bool {
         self.in_flight.is_some()
     }

@@ -24,7 +24,7 @@ use super::turn_metrics::{TurnClock, TurnMetrics};
 use super::understanding::{self, Understanding};
 use crate::config::Config;
 use crate::intent::client::IntentResolver;
-use crate::intent::resolution::{Action as IntentAction, Kind, Language, Request, Resolution};
+use crate::intent::resolution::{Action as IntentAction, Kind, Resolution};
 use crate::media::{MediaEvent, MediaHandle};
 use crate::ops::live::LiveCalls;
 use crate::rtp::counters::RtpCounters;
@@ -95,6 +95,7 @@ pub struct Caller {
 mod answering;
 mod hearing;
 pub use answering::accept_calls;
+mod resolving;
 mod speaking;
 mod transferring;
 
@@ -169,6 +170,7 @@ pub async fn converse(
         sms_to: caller.sms_to,
         turn_started: None,
         heard: None,
+        ahead: resolving::Ahead::default(),
         answered_at: Instant::now(),
         pending_transfer: None,
         done_tx: mpsc::unbounded_channel().0,
@@ -212,6 +214,8 @@ struct CallLoop {
     turn_started: Option<Instant>,
     /// The last transcript, whose audio scores and confidence go with its request.
     heard: Option<Transcript>,
+    /// The intent of a finished partial, asked for before its turn ended.
+    ahead: resolving::Ahead,
     answered_at: Instant,
     /// A transfer the conversation asked for, performed by the main loop (it needs the
     /// dialog and the media events).
@@ -306,6 +310,7 @@ impl CallLoop {
                 for d in self.decodes.decoded(id, r) {
                     self.hearing(d).await;
                 }
+                self.resolve_ahead();
             }
             Done::Resolved(Ok(r), took) => {
                 self.ctx.metrics.intent.observe(took.as_secs_f64());
@@ -417,29 +422,7 @@ impl CallLoop {
                 previous_intent,
                 chosen_intent_id,
             } => {
-                // The same request `voicebot understand` makes, plus the call's own facts;
-                // a keypad choice carries no audio.
-                let heard = self.heard.take().filter(|_| chosen_intent_id.is_none());
-                let request = Request {
-                    call_id: self.call_id.clone(),
-                    turn,
-                    text,
-                    language: self.language.parse().unwrap_or(Language::Da),
-                    previous_intent_id: previous_intent,
-                    chosen_intent_id,
-                    called_number: self.called.clone(),
-                    tenant: self.ctx.tenant.clone(),
-                    caller_number_known: self.caller_user.is_some(),
-                    minute_of_day: minute_of_day(),
-                    ..heard.map_or_else(Request::default, |t| understanding::request(&t, turn))
-                };
-                let intents = self.ctx.intents.clone();
-                let done = self.done_tx.clone();
-                tokio::spawn(async move {
-                    let started = Instant::now();
-                    let r = intents.resolve(request).await.map_err(|e| e.to_string());
-                    done.send(Done::Resolved(r, started.elapsed())).ok();
-                });
+                self.resolve(text, turn, previous_intent, chosen_intent_id);
                 None
             }
             Action::Route(request) => Some(Event::Routed(self.route(&request))),
@@ -497,12 +480,4 @@ impl CallLoop {
     fn since_answer(&self) -> f32 {
         self.answered_at.elapsed().as_secs_f32()
     }
-}
-
-/// Minutes since local midnight (UTC here; opening hours use the configured zone).
-fn minute_of_day() -> u32 {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    ((secs % 86_400) / 60) as u32
 }

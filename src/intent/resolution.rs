@@ -122,7 +122,7 @@ pub enum Action {
 
 /// One caller turn. `Default` gives an empty Danish first turn, so callers and tests
 /// set only what they know.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Request {
     pub call_id: String,
     pub turn: u32,
