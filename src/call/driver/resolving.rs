@@ -5,7 +5,10 @@
 //! trailing silence has still to end the turn, so that when it ends the answer is
 //! known (a lone caller's turn waited ~50 ms for the intent service after its end).
 //! Asking has no side effects, so a guess that later speech or a key makes stale is
-//! simply not used: only a request equal to the turn's own takes the answer ahead.
+//! simply not used: only a request equal to the turn's own takes the answer ahead, and
+//! only a successful one (a failure is asked again, as the turn's own). A stale question
+//! is let finish, not aborted: it may be the intent service's circuit breaker's probe,
+//! whose outcome, dropped, would keep the breaker open a further cooldown.
 
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -21,14 +24,11 @@ type Asked = JoinHandle<Result<Resolution, String>>;
 pub(super) struct Ahead(Option<(Request, Asked)>);
 
 impl Ahead {
-    /// Asks for `request` with `ask` unless it is asked already; a stale question
-    /// (another request) is stopped.
+    /// Asks for `request` with `ask` unless it is asked already (a stale question, for
+    /// another request, is forgotten).
     fn ask(&mut self, request: Request, ask: impl FnOnce(Request) -> Asked) {
         if self.0.as_ref().is_some_and(|(r, _)| *r == request) {
             return;
-        }
-        if let Some((_, stale)) = self.0.take() {
-            stale.abort();
         }
         let asked = ask(request.clone());
         self.0 = Some((request, asked));
@@ -36,14 +36,9 @@ impl Ahead {
 
     /// The answer asked ahead for exactly `request`; one asked for another is dropped.
     fn take(&mut self, request: &Request) -> Option<Asked> {
-        match self.0.take() {
-            Some((r, asked)) if r == *request => Some(asked),
-            Some((_, stale)) => {
-                stale.abort();
-                None
-            }
-            None => None,
-        }
+        self.0
+            .take()
+            .and_then(|(r, asked)| (r == *request).then_some(asked))
     }
 }
 
@@ -73,12 +68,8 @@ impl CallLoop {
         let done = self.done_tx.clone();
         tokio::spawn(async move {
             let started = Instant::now();
-            let r = match ahead {
-                Some(asked) => asked
-                    .await
-                    .unwrap_or_else(|e| Err(format!("the intent request failed: {e}"))),
-                None => intents.resolve(request).await.map_err(|e| e.to_string()),
-            };
+            let ask = async move { intents.resolve(request).await.map_err(|e| e.to_string()) };
+            let r = answer(ahead, ask).await;
             done.send(Done::Resolved(r, started.elapsed())).ok();
         });
     }
@@ -127,6 +118,21 @@ impl CallLoop {
     }
 }
 
+/// The answer asked ahead, if it came back as one; else what `ask` gets.
+async fn answer(
+    ahead: Option<Asked>,
+    ask: impl std::future::Future<Output = Result<Resolution, String>>,
+) -> Result<Resolution, String> {
+    let answered = match ahead {
+        Some(asked) => asked.await.ok().and_then(Result::ok),
+        None => None,
+    };
+    match answered {
+        Some(r) => Ok(r),
+        None => ask.await,
+    }
+}
+
 /// Minutes since local midnight (UTC here; opening hours use the configured zone).
 fn minute_of_day() -> u32 {
     let secs = std::time::SystemTime::now()
@@ -139,8 +145,12 @@ fn minute_of_day() -> u32 {
 mod tests {
     use super::*;
 
-    fn answer(intent_id: &str) -> Asked {
-        let r = Resolution {
+    fn answered(intent_id: &str) -> Asked {
+        tokio::spawn(std::future::ready(Ok(resolution(intent_id))))
+    }
+
+    fn resolution(intent_id: &str) -> Resolution {
+        Resolution {
             action: crate::intent::resolution::Action::Answer,
             intent_id: intent_id.into(),
             kind: crate::intent::resolution::Kind::Answer,
@@ -151,8 +161,7 @@ mod tests {
             confidence: 0.9,
             candidates: Vec::new(),
             reason: String::new(),
-        };
-        tokio::spawn(async move { Ok(r) })
+        }
     }
 
     fn turn(turn: u32, text: &str) -> Request {
@@ -170,7 +179,7 @@ mod tests {
         for _ in 0..2 {
             ahead.ask(turn(2, "my bins"), |_| {
                 asked += 1;
-                answer("affald.toemning")
+                answered("affald.toemning")
             });
         }
         assert_eq!(asked, 1, "the same request is asked once");
@@ -179,15 +188,28 @@ mod tests {
         assert!(ahead.take(&turn(2, "my bins")).is_none(), "taken once");
 
         // The caller went on ("... and my passport"), or the turn is another: asked anew.
-        ahead.ask(turn(2, "my bins"), |_| answer("affald.toemning"));
+        ahead.ask(turn(2, "my bins"), |_| answered("affald.toemning"));
         assert!(ahead.take(&turn(2, "my bins and my passport")).is_none());
         assert!(
             ahead.take(&turn(2, "my bins")).is_none(),
             "a stale one is dropped"
         );
-        ahead.ask(turn(2, "my bins"), |_| answer("affald.toemning"));
-        ahead.ask(turn(3, "my bins"), |_| answer("pas.nyt"));
+        ahead.ask(turn(2, "my bins"), |_| answered("affald.toemning"));
+        ahead.ask(turn(3, "my bins"), |_| answered("pas.nyt"));
         let got = ahead.take(&turn(3, "my bins")).expect("the later one");
         assert_eq!(got.await.unwrap().unwrap().intent_id, "pas.nyt");
+    }
+
+    #[tokio::test]
+    async fn a_question_asked_ahead_that_failed_is_asked_again() {
+        let failed: Asked = tokio::spawn(std::future::ready(Err("unavailable".to_string())));
+        let again = async { Ok(resolution("pas.nyt")) };
+        assert_eq!(
+            answer(Some(failed), again).await.unwrap().intent_id,
+            "pas.nyt"
+        );
+        let never = async { panic!("asked again though answered ahead") };
+        let got = answer(Some(answered("affald.toemning")), never).await;
+        assert_eq!(got.unwrap().intent_id, "affald.toemning");
     }
 }
