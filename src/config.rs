@@ -149,6 +149,12 @@ pub struct SttConfig {
     pub barge_in_ms: u32,
     pub trailing_silence_ms: u32,
     pub max_utterance_ms: u32,
+    /// From this long into a pause, Silero's VAD may hear voice too, where WebRTC's
+    /// hears none (words lost in line noise; `stt::listener::PauseRule`); 0: WebRTC's
+    /// VAD alone.
+    pub vad_pause_ms: u32,
+    /// Silero VAD (ONNX); default: the one `models/fetch.sh vad` puts in the model cache.
+    pub vad_model: Option<std::path::PathBuf>,
     /// Domain words that steer recognition, per language.
     pub prompt_da: String,
     pub prompt_en: String,
@@ -196,6 +202,8 @@ impl Default for SttConfig {
             barge_in_ms: 600,
             trailing_silence_ms: 400,
             max_utterance_ms: 15_000,
+            vad_pause_ms: 200,
+            vad_model: None,
             prompt_da: "Borgerservice, affald, storskrald, genbrugsplads, pas, kørekort, MitID, sundhedskort, \
                         flytning, boligstøtte, folkepension, vuggestue, børnehave, skole, parkering, \
                         byggetilladelse, ejendomsskat, medarbejder."
@@ -228,6 +236,12 @@ impl SttConfig {
         self.turn_model
             .clone()
             .unwrap_or_else(|| crate::stt::model_dir().join("smart-turn-v3.2-cpu.onnx"))
+    }
+
+    pub fn vad_model_path(&self) -> std::path::PathBuf {
+        self.vad_model
+            .clone()
+            .unwrap_or_else(|| crate::stt::model_dir().join("silero_vad.onnx"))
     }
 
     pub fn onnxruntime_path(&self) -> std::path::PathBuf {

@@ -6,7 +6,9 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
@@ -48,12 +50,30 @@ pub struct MediaHandle {
     commands: mpsc::UnboundedSender<Command>,
     local: SocketAddr,
     playing: Arc<Mutex<bool>>,
+    held: Held,
 }
 
 /// A media task's side of a handle: the commands, and the queue of what to play.
 pub struct MediaTaskEnds {
     pub commands: mpsc::UnboundedReceiver<Command>,
     pub outgoing: Outgoing,
+    pub held: Held,
+}
+
+/// How long the caller's latest audio waited in the line's jitter buffer before the
+/// call got it (part of every turn's end; a web leg's stays zero).
+#[derive(Clone, Default)]
+pub struct Held(Arc<AtomicU64>);
+
+impl Held {
+    pub fn set(&self, held: Duration) {
+        let micros = u64::try_from(held.as_micros()).unwrap_or(u64::MAX);
+        self.0.store(micros, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> Duration {
+        Duration::from_micros(self.0.load(Ordering::Relaxed))
+    }
 }
 
 /// A handle for a media task about to start at `local`, with the task's ends.
@@ -63,10 +83,12 @@ pub fn handle(
 ) -> (MediaHandle, MediaTaskEnds) {
     let (commands, rx) = mpsc::unbounded_channel();
     let playing = Arc::new(Mutex::new(false));
+    let held = Held::default();
     let handle = MediaHandle {
         commands,
         local,
         playing: playing.clone(),
+        held: held.clone(),
     };
     let outgoing = Outgoing {
         queue: VecDeque::new(),
@@ -79,6 +101,7 @@ pub fn handle(
         MediaTaskEnds {
             commands: rx,
             outgoing,
+            held,
         },
     )
 }
@@ -123,6 +146,11 @@ impl MediaHandle {
     /// Turns the line's echo gate on or off (a leg started without one stays without).
     pub fn echo_gate(&self, on: bool) {
         self.commands.send(Command::EchoGate(on)).ok();
+    }
+
+    /// How long the caller's latest audio waited in the jitter buffer.
+    pub fn held(&self) -> Duration {
+        self.held.get()
     }
 
     pub fn is_playing(&self) -> bool {

@@ -35,6 +35,7 @@ use crate::sip::uas;
 use crate::sms::Sms;
 use crate::stt::engine::SttError;
 use crate::stt::recognizer::{Recognizer, SttOptions};
+use crate::stt::silero::SileroModel;
 use crate::tenant::Tenants;
 use crate::transfer::bridge::DialSettings;
 use crate::transfer::route::Router;
@@ -65,6 +66,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
     let config = Arc::new(config);
     crate::intent::meaning::install(config.intent.second_opinion);
     let stt = load_recognizer(&config)?;
+    let vad = load_vad(&config)?;
     let tcp = TcpLimits {
         max_connections: config.sip.tcp_max_connections,
         idle: Duration::from_secs(config.sip.tcp_idle_secs),
@@ -309,6 +311,7 @@ pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<
                 config: config.clone(),
                 rtp: rtp.clone(),
                 stt: Arc::new(stt.clone()),
+                vad: vad.clone(),
                 understanding: Understanding {
                     config: config.stt.clone(),
                     matcher: t.matcher,
@@ -450,6 +453,19 @@ fn transferer(
         counters: Default::default(),
         rtp,
     }
+}
+
+/// Silero VAD for the calls' pauses, unless `[stt] vad_pause_ms = 0`.
+fn load_vad(config: &Config) -> anyhow::Result<Option<SileroModel>> {
+    if config.stt.vad_pause_ms == 0 {
+        return Ok(None);
+    }
+    let path = config.stt.vad_model_path();
+    let model = SileroModel::load(&config.stt.onnxruntime_path(), &path).map_err(|e| {
+        anyhow::anyhow!("{e} (models/fetch.sh vad onnxruntime, or [stt] vad_pause_ms = 0)")
+    })?;
+    tracing::info!(model = %path.display(), "voice activity model loaded");
+    Ok(Some(model))
 }
 
 pub fn load_recognizer(config: &Config) -> Result<Recognizer, SttError> {

@@ -92,8 +92,18 @@ fn alerts_and_dashboard_use_only_series_a_gateway_exposes() {
     // A labelled family (calls by outcome) is exposed once it has a first sample: a call.
     sipp_ok(&gw, &["-sn", "uac", "-m", "1"]);
     gw.wait_for_log("call ended", Duration::from_secs(10));
-    let (status, metrics) = gw.http_get("/metrics");
-    assert_eq!(status, 200);
+    // "call ended" is logged as the hang-up is seen; the call is counted a moment later,
+    // as its conversation takes the hang-up in.
+    let start = std::time::Instant::now();
+    let metrics = loop {
+        let (status, metrics) = gw.http_get("/metrics");
+        assert_eq!(status, 200);
+        if metrics.contains("\nvoicebot_calls_total{") || start.elapsed() > Duration::from_secs(10)
+        {
+            break metrics;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     let exposed = series_exposed(&metrics);
     let missing: Vec<_> = used.difference(&exposed).collect();
     assert!(

@@ -33,6 +33,8 @@ use crate::sms::Sms;
 use crate::stt::endpoint::EndpointConfig;
 use crate::stt::engine::{Abandon, SpeechToText, Transcript};
 use crate::stt::listener::Listener;
+use crate::stt::silero::SileroModel;
+use crate::stt::voices::PauseRule;
 use crate::transfer::Transferer;
 use crate::tts::cache::PromptCache;
 use crate::tts::Voice;
@@ -49,6 +51,8 @@ pub struct CallContext {
     pub config: Arc<Config>,
     pub rtp: Arc<RtpCounters>,
     pub stt: Arc<dyn SpeechToText>,
+    /// Silero VAD for pauses in the caller's speech (`[stt] vad_pause_ms`); None: off.
+    pub vad: Option<SileroModel>,
     /// What the recognizer does with each turn (knowledge-base scoring, language check).
     pub understanding: Understanding,
     pub tts: PromptCache,
@@ -115,6 +119,28 @@ enum Done {
     SmsQueued(bool),
 }
 
+/// Hears the caller's audio at the line's `rate`, with the gateway's VADs.
+fn listener(ctx: &CallContext, rate: u32) -> Listener {
+    let stt = &ctx.config.stt;
+    let listener = Listener::new(
+        EndpointConfig {
+            trailing_silence_ms: stt.trailing_silence_ms,
+            max_utterance_ms: stt.max_utterance_ms,
+            pause_ms: stt.pause_ms,
+            confirm_ms: stt.barge_in_ms,
+            ..Default::default()
+        },
+        rate,
+    );
+    match &ctx.vad {
+        Some(silero) => listener.with_silero(
+            silero.stream(rate),
+            PauseRule::calls(stt.vad_pause_ms.into()),
+        ),
+        None => listener,
+    }
+}
+
 /// Runs the conversation with a caller on any line until the call is over.
 pub async fn converse(
     line: &mut dyn Line,
@@ -123,7 +149,6 @@ pub async fn converse(
     caller: Caller,
     ctx: Arc<CallContext>,
 ) {
-    let cfg = &ctx.config;
     let started_unix = chrono::Utc::now().timestamp();
     // The key this call's view and record go by (unique even for a repeated Call-ID).
     let key = ctx.live.start(
@@ -145,16 +170,7 @@ pub async fn converse(
     conversation.set_links_on_screen(line.screen().is_some());
     let mut call_loop = CallLoop {
         conversation,
-        listener: Listener::new(
-            EndpointConfig {
-                trailing_silence_ms: cfg.stt.trailing_silence_ms,
-                max_utterance_ms: cfg.stt.max_utterance_ms,
-                pause_ms: cfg.stt.pause_ms,
-                confirm_ms: cfg.stt.barge_in_ms,
-                ..Default::default()
-            },
-            line.audio_rate(),
-        ),
+        listener: listener(&ctx, line.audio_rate()),
         audio_rate: line.audio_rate(),
         decodes: Decodes::default(),
         abandon: None,

@@ -113,7 +113,8 @@ pub struct RtpConfig {
     pub public_ip: Option<IpAddr>,
     /// A call whose media stops this long is hung up.
     pub timeout_secs: u64,
-    /// Receive jitter buffer depth.
+    /// How long the receive jitter buffer waits for a missing packet (it plays the
+    /// others as they arrive).
     pub jitter_ms: u32,
     /// Mute the bot's own voice when the caller's line sends it back (echo), so it
     /// does not barge in on itself (`audio::echo`).

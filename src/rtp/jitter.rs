@@ -1,17 +1,24 @@
 //! Receive-side jitter buffer: a sans-IO state machine.
 //!
-//! Packets arrive out of order, twice, late or never. The buffer holds a small fixed
-//! delay, hands out frames in sequence order on each playout tick, drops duplicates and
-//! packets whose turn has passed, and conceals a missing packet rather than stalling.
-//! It also keeps the RFC 3550 interarrival jitter estimate for the metrics.
+//! Packets arrive out of order, twice, late or never. The buffer hands out frames in
+//! sequence order on each playout tick, drops duplicates and packets whose turn has
+//! passed, and conceals a missing packet rather than stalling. It also keeps the RFC
+//! 3550 interarrival jitter estimate for the metrics.
 //!
-//! A network stall ends in a burst: everything held up arrives at once. Played one
-//! packet per tick, that backlog would delay all the caller says for the rest of the
-//! call (every turn's end heard that much later, the echo path moved). So the buffer
-//! watches the fewest packets it held over each second; more than the depth plus a
-//! slack for a whole second is a standing backlog, not jitter, and it sheds the excess
-//! in quiet frames only (the caller's `quiet` test): never a word of the caller's, and
-//! callers pause often (between sentences, and whenever the bot speaks).
+//! It plays a packet at the first tick after it arrives, and waits only across a gap:
+//! a missing packet with later ones here is waited for up to `depth - 1` ticks before
+//! it is concealed. A recogniser needs order, not a cushion: a fixed hold of `depth`
+//! packets (60 ms) came on top of every turn's end and every barge-in.
+//!
+//! What a late packet or a burst holds up stays held, so the buffer grows to what the
+//! line's jitter needs. A network stall ends in a burst (everything held up arrives at
+//! once); played one packet per tick, it would delay all the caller says for the rest
+//! of the call (every turn's end heard that much later, the echo path moved). So the
+//! buffer watches the fewest packets it held over each second: a packet held behind
+//! the one due for a whole second was never needed against jitter, and that standing
+//! backlog is shed in quiet frames only (the caller's `quiet` test): never a word of
+//! the caller's, and callers pause often (between sentences, and whenever the bot
+//! speaks).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -32,7 +39,7 @@ pub enum Playout {
     Frame { seq: u16, payload: Vec<u8> },
     /// The next packet is missing but later ones are here: play a concealment frame.
     Concealed { seq: u16 },
-    /// Nothing to play: still filling, or the sender paused.
+    /// Nothing to play: the sender paused, or a missing packet is waited for.
     Empty,
 }
 
@@ -47,12 +54,18 @@ pub struct Stats {
 }
 
 pub struct JitterBuffer {
-    /// How many packets to hold before playout starts.
+    /// The most packets a missing one is waited for behind (its wait is `depth - 1`
+    /// ticks): the jitter tolerated before a packet counts as lost.
     depth: usize,
+    /// Ticks the missing head packet has been waited for.
+    waited: usize,
     /// Extended (wrap-free) sequence number of the next packet to play.
     next: Option<u64>,
     highest: Option<u64>,
-    slots: BTreeMap<u64, Vec<u8>>,
+    /// Payloads by extended sequence number, with when each arrived.
+    slots: BTreeMap<u64, (Vec<u8>, Instant)>,
+    /// When the packet played last arrived.
+    played_arrival: Option<Instant>,
     playing: bool,
     stats: Stats,
     clock_rate: u32,
@@ -66,10 +79,6 @@ pub struct JitterBuffer {
 const MAX_AHEAD: u64 = 500;
 /// Playout steps over which the fewest packets held is taken (1 s at 20 ms).
 const LEVEL_WINDOW: u32 = 50;
-/// Packets over the depth a whole window may hold without being shed: jitter that
-/// deep is normal, and shedding it would only make the next dip an underrun.
-const BACKLOG_SLACK: usize = 2;
-
 /// The level watch and what it found owing.
 #[derive(Debug, Default)]
 struct Backlog {
@@ -79,9 +88,9 @@ struct Backlog {
 }
 
 impl Backlog {
-    /// One playout step holding `held` packets; at the end of a window, whether it
-    /// held more than the depth and slack throughout, and so how many to shed.
-    fn observe(&mut self, held: u64, depth: usize) {
+    /// One playout step holding `held` packets (the one due counts); at the end of a
+    /// window, whether it held more than that one throughout, and so how many to shed.
+    fn observe(&mut self, held: u64) {
         self.fewest = Some(self.fewest.map_or(held, |f| f.min(held)));
         self.steps += 1;
         if self.steps < LEVEL_WINDOW {
@@ -89,12 +98,12 @@ impl Backlog {
         }
         let fewest = self.fewest.take().unwrap_or(0);
         self.steps = 0;
-        if self.owed == 0 && fewest > (depth + BACKLOG_SLACK) as u64 {
-            self.owed = fewest - depth as u64;
+        if self.owed == 0 && fewest > 1 {
+            self.owed = fewest - 1;
         }
     }
 
-    /// A new talk spurt starts from the depth again: nothing is owed.
+    /// A new talk spurt starts with nothing held: nothing is owed.
     fn reset(&mut self) {
         *self = Backlog::default();
     }
@@ -104,9 +113,11 @@ impl JitterBuffer {
     pub fn new(depth: usize, clock_rate: u32) -> Self {
         JitterBuffer {
             depth: depth.max(1),
+            waited: 0,
             next: None,
             highest: None,
             slots: BTreeMap::new(),
+            played_arrival: None,
             playing: false,
             stats: Stats::default(),
             clock_rate,
@@ -128,6 +139,12 @@ impl JitterBuffer {
 
     pub fn len(&self) -> usize {
         self.slots.len()
+    }
+
+    /// When the packet played last (since the previous ask) arrived: the buffer
+    /// held it from then to its tick.
+    pub fn take_played_arrival(&mut self) -> Option<Instant> {
+        self.played_arrival.take()
     }
 
     /// Frames of a standing backlog still to be shed.
@@ -170,7 +187,7 @@ impl JitterBuffer {
         }
         self.stats.received += 1;
         self.highest = Some(self.highest.map_or(ext, |h| h.max(ext)));
-        self.slots.insert(ext, payload);
+        self.slots.insert(ext, (payload, now));
         if !self.playing {
             // Before playout starts an earlier packet may still arrive and become the head.
             self.next = Some(self.next.map_or(ext, |n| n.min(ext)));
@@ -199,35 +216,44 @@ impl JitterBuffer {
             return Playout::Empty;
         };
         if !self.playing {
-            if self.slots.len() < self.depth {
+            if self.slots.is_empty() {
                 return Playout::Empty;
             }
             self.playing = true;
             self.backlog.reset();
         }
         let held = self.highest.map_or(0, |h| (h + 1).saturating_sub(next));
-        self.backlog.observe(held, self.depth);
-        let shed = self.backlog.owed > 0 && held > self.depth as u64;
-        if shed && self.slots.get(&next).is_some_and(|head| quiet(head)) {
+        self.backlog.observe(held);
+        let shed = self.backlog.owed > 0 && held > 1;
+        if shed && self.slots.get(&next).is_some_and(|(head, _)| quiet(head)) {
             self.slots.remove(&next);
             self.stats.shed += 1;
             self.backlog.owed -= 1;
             next += 1;
             self.next = Some(next);
         }
-        if let Some(payload) = self.slots.remove(&next) {
+        if let Some((payload, arrived)) = self.slots.remove(&next) {
             self.next = Some(next + 1);
+            self.waited = 0;
+            self.played_arrival = Some(arrived);
             return Playout::Frame {
                 seq: next as u16,
                 payload,
             };
         }
         if self.slots.is_empty() {
-            // Underrun: the sender paused or stopped. Refill before playing again.
+            // Underrun: the sender paused or stopped, or this packet is late. Playout
+            // restarts with whichever packet comes next.
             self.playing = false;
             self.next = None;
+            self.waited = 0;
             return Playout::Empty;
         }
+        if self.waited + 1 < self.depth {
+            self.waited += 1;
+            return Playout::Empty;
+        }
+        self.waited = 0;
         self.stats.lost += 1;
         self.next = Some(next + 1);
         Playout::Concealed { seq: next as u16 }
@@ -267,17 +293,14 @@ mod tests {
     }
 
     #[test]
-    fn waits_for_depth_then_plays_in_order() {
+    fn plays_a_packet_at_the_first_tick_after_it_arrives() {
         let t = Instant::now();
         let mut jb = JitterBuffer::new(3, 8000);
-        jb.push(t, 10, 0, payload(10));
-        jb.push(t, 11, 160, payload(11));
         assert_eq!(jb.pop(|_| false), Playout::Empty);
-        jb.push(t, 12, 320, payload(12));
-        assert_eq!(
-            seqs(&drain(&mut jb)),
-            vec![(10, true), (11, true), (12, true)]
-        );
+        for s in 10u16..13 {
+            jb.push(t, s, s as u32 * 160, payload(s));
+            assert_eq!(seqs(&[jb.pop(|_| false)]), vec![(s, true)]);
+        }
     }
 
     #[test]
@@ -307,18 +330,56 @@ mod tests {
         assert_eq!((s.received, s.duplicates, s.late), (2, 1, 2));
     }
 
+    /// One pop per tick, `ticks` times; Empty ticks are left out.
+    fn ticks(jb: &mut JitterBuffer, ticks: usize) -> Vec<Playout> {
+        (0..ticks)
+            .map(|_| jb.pop(|_| false))
+            .filter(|p| *p != Playout::Empty)
+            .collect()
+    }
+
     #[test]
-    fn conceals_a_gap_and_counts_it_lost() {
+    fn a_missing_packet_is_waited_for_depth_less_one_ticks_then_concealed() {
         let t = Instant::now();
-        let mut jb = JitterBuffer::new(2, 8000);
+        let mut jb = JitterBuffer::new(3, 8000);
         for s in [0u16, 1, 3, 4] {
             jb.push(t, s, s as u32 * 160, payload(s));
         }
+        assert_eq!(seqs(&ticks(&mut jb, 2)), vec![(0, true), (1, true)]);
+        assert_eq!(jb.pop(|_| false), Playout::Empty, "2 is waited for");
+        assert_eq!(jb.pop(|_| false), Playout::Empty, "and again");
         assert_eq!(
-            seqs(&drain(&mut jb)),
-            vec![(0, true), (1, true), (2, false), (3, true), (4, true)]
+            seqs(&ticks(&mut jb, 3)),
+            vec![(2, false), (3, true), (4, true)]
         );
         assert_eq!(jb.stats().lost, 1);
+        assert_eq!(jb.push(t, 2, 320, payload(2)), Push::Late);
+    }
+
+    #[test]
+    fn a_late_packet_within_the_wait_is_played_in_its_place() {
+        let t = Instant::now();
+        let mut jb = JitterBuffer::new(3, 8000);
+        for s in [0u16, 2] {
+            jb.push(t, s, s as u32 * 160, payload(s));
+        }
+        assert_eq!(seqs(&ticks(&mut jb, 2)), vec![(0, true)]);
+        jb.push(t, 1, 160, payload(1));
+        assert_eq!(seqs(&ticks(&mut jb, 2)), vec![(1, true), (2, true)]);
+        assert_eq!(jb.stats().lost, 0);
+    }
+
+    #[test]
+    fn a_depth_of_one_conceals_a_gap_at_once() {
+        let t = Instant::now();
+        let mut jb = JitterBuffer::new(1, 8000);
+        for s in [0u16, 2] {
+            jb.push(t, s, s as u32 * 160, payload(s));
+        }
+        assert_eq!(
+            seqs(&ticks(&mut jb, 3)),
+            vec![(0, true), (1, false), (2, true)]
+        );
     }
 
     #[test]
@@ -344,20 +405,16 @@ mod tests {
     }
 
     #[test]
-    fn underrun_refills_before_playing_again() {
+    fn after_an_underrun_playout_restarts_with_the_next_packet() {
         let t = Instant::now();
         let mut jb = JitterBuffer::new(2, 8000);
         jb.push(t, 0, 0, payload(0));
         jb.push(t, 1, 160, payload(1));
         assert_eq!(drain(&mut jb).len(), 2);
+        assert_eq!(jb.pop(|_| false), Playout::Empty, "the sender paused");
         jb.push(t, 7, 1120, payload(7));
-        assert_eq!(
-            jb.pop(|_| false),
-            Playout::Empty,
-            "one packet is below the depth"
-        );
-        jb.push(t, 8, 1280, payload(8));
-        assert_eq!(seqs(&drain(&mut jb)), vec![(7, true), (8, true)]);
+        assert_eq!(seqs(&[jb.pop(|_| false)]), vec![(7, true)]);
+        assert_eq!(jb.stats().lost, 0, "a pause is not a loss");
     }
 
     /// A line: packet `seq` is sent at tick `seq`; those sent during the stall (ticks
@@ -406,7 +463,7 @@ mod tests {
         assert!(held[116] >= 14, "the burst is held: {}", held[116]);
         // A window to see the backlog stand, then a few pauses to shed it in.
         assert!(
-            held[250..].iter().all(|&h| h <= 3),
+            held[250..].iter().all(|&h| h == 0),
             "backlog kept: {:?}",
             &held[250..260]
         );
@@ -414,7 +471,7 @@ mod tests {
             .filter(|s| !played.contains(s))
             .collect();
         assert_eq!(skipped.len() as u64, jb.stats().shed);
-        assert!(skipped.len() >= 11, "{skipped:?}");
+        assert_eq!(skipped.len(), 15, "the whole stall: {skipped:?}");
         assert!(
             skipped.iter().all(|&s| !speech(s)),
             "speech shed: {skipped:?}"
@@ -430,14 +487,38 @@ mod tests {
         let (held, played) = line(&mut jb, 400, 100..115, speech);
         assert!(held[116] >= 14);
         assert!(held[290] >= 14, "speech shed: {}", held[290]);
-        assert!(held[330..].iter().all(|&h| h <= 3), "{:?}", &held[330..340]);
-        assert!(jb.stats().shed >= 11);
+        assert!(held[330..].iter().all(|&h| h == 0), "{:?}", &held[330..340]);
+        assert_eq!(jb.stats().shed, 15);
         let words: Vec<u16> = played.iter().copied().filter(|&s| speech(s)).collect();
         assert_eq!(
             words,
             (0..300).collect::<Vec<u16>>(),
             "every word, in order"
         );
+    }
+
+    #[test]
+    fn a_frame_held_up_by_one_late_packet_is_shed_after_a_second() {
+        let t = Instant::now();
+        let mut jb = JitterBuffer::new(3, 8000);
+        let mut held = Vec::new();
+        for tick in 0..200u16 {
+            // Packet 10 comes a tick late, with 11: from then on one frame waits.
+            let arriving: &[u16] = match tick {
+                10 => &[],
+                11 => &[10, 11],
+                _ => &[tick],
+            };
+            for &seq in arriving {
+                jb.push(t, seq, seq as u32 * 160, vec![0]);
+            }
+            jb.pop(|_| true);
+            held.push(jb.len());
+        }
+        assert!(held[11..50].iter().all(|&h| h == 1), "{:?}", &held[11..50]);
+        assert!(held[110..].iter().all(|&h| h == 0), "{:?}", &held[100..120]);
+        assert_eq!(jb.stats().shed, 1);
+        assert_eq!(jb.stats().lost, 0);
     }
 
     #[test]

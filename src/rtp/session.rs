@@ -29,7 +29,7 @@ use super::srtp::SrtpSession;
 use crate::audio::echo::EchoGate;
 use crate::audio::g711::Law;
 use crate::audio::wav;
-use crate::media::{self, Command, MediaEvent, MediaHandle, Outgoing};
+use crate::media::{self, Command, Held, MediaEvent, MediaHandle, Outgoing};
 use crate::sip::sdp::Srtp;
 
 #[derive(Debug, Clone, Copy)]
@@ -87,6 +87,7 @@ pub fn start(
     let (handle, ends) = media::handle(local, ev_tx.clone());
     let mut task = MediaTask::new(socket, params, counters, ev_tx, ends.outgoing);
     task.srtp = srtp;
+    task.held = ends.held;
     tokio::spawn(task.run(ends.commands, cancel));
     Ok((handle, ev_rx))
 }
@@ -114,6 +115,7 @@ struct MediaTask {
     owed_samples: i64,
     last_frame_len: usize,
     echo: Option<EchoGate>,
+    held: Held,
 }
 
 const SAMPLES_PER_MS: usize = 8;
@@ -156,6 +158,7 @@ impl MediaTask {
             echo: p
                 .echo_gate
                 .then(|| EchoGate::new(p.ptime_ms as usize * SAMPLES_PER_MS, p.echo_cancel)),
+            held: Held::default(),
         }
     }
 
@@ -342,6 +345,10 @@ impl MediaTask {
                     self.owed_samples = 0;
                 }
             }
+        }
+        if let Some(arrived) = self.jitter.take_played_arrival() {
+            self.held
+                .set(std::time::Instant::now().saturating_duration_since(arrived));
         }
         let shed_now = self.jitter.stats().shed - shed;
         self.counters.shed.inc_by(shed_now);

@@ -7,10 +7,12 @@ pub mod listener;
 mod priors_warmup;
 pub mod recognizer;
 pub mod rescore;
+pub mod silero;
 pub mod trie;
 pub mod turn_end;
 pub mod vad;
 pub mod vocab;
+pub mod voices;
 pub mod worker;
 
 use std::path::PathBuf;

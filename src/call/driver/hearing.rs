@@ -53,11 +53,8 @@ impl CallLoop {
                     return;
                 }
                 let silence = self.listener.now_ms().saturating_sub(end_ms);
-                let endpointing = silence + self.ctx.config.rtp.jitter_ms as u64;
-                self.clock = Some(TurnClock::start(
-                    now.into_std(),
-                    Duration::from_millis(endpointing),
-                ));
+                let endpointing = Duration::from_millis(silence) + self.media.held();
+                self.clock = Some(TurnClock::start(now.into_std(), endpointing));
                 self.turn_started = Some(now);
                 self.ctx.metrics.turns.inc();
                 // A decode at the pause may have heard it all already: then only the
