@@ -26,6 +26,8 @@ mod canceller;
 
 /// The longest echo delay the gate finds, in frames (800 ms at 20 ms).
 const MAX_DELAY: usize = 40;
+/// The same in milliseconds: how long the bot's voice may still come back after it stops.
+pub const MAX_DELAY_MS: u64 = MAX_DELAY as u64 * 20;
 /// Frames over which the envelopes are correlated: a second of the bot talking holds
 /// enough syllables that two independent voices do not correlate by chance.
 const WINDOW: usize = 50;

@@ -278,6 +278,7 @@ impl CallLoop {
                 },
                 ev = media_events.recv() => match ev {
                     Some(MediaEvent::Audio(pcm)) => {
+                        self.listener.bot_talking(self.media.is_playing());
                         for ep in self.listener.push(&pcm) {
                             self.on_endpoint(ep).await;
                         }

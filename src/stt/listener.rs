@@ -27,6 +27,11 @@ impl Listener {
         self
     }
 
+    /// Whether the bot's audio is playing to the caller now (`Voices::bot_talking`).
+    pub fn bot_talking(&mut self, talking: bool) {
+        self.voices.bot_talking(talking);
+    }
+
     /// Feeds audio of any length; returns what the endpointer saw.
     pub fn push(&mut self, pcm: &[i16]) -> Vec<Endpoint> {
         self.partial.extend_from_slice(pcm);

@@ -54,8 +54,13 @@ impl VoiceDetector {
     pub fn is_voice(&mut self, frame: &[i16]) -> bool {
         frame.len() == self.frame
             && self.vad.is_voice_segment(frame).unwrap_or(false)
-            && crate::audio::wav::level(frame) > MIN_SPEECH_LEVEL
+            && audible(frame)
     }
+}
+
+/// Whether `frame` is loud enough to be speech at all (a muted echo, a line's hiss is not).
+pub fn audible(frame: &[i16]) -> bool {
+    crate::audio::wav::level(frame) > MIN_SPEECH_LEVEL
 }
 
 impl Default for VoiceDetector {

@@ -7,11 +7,17 @@
 //! only once a pause has lasted, it catches the one without the other (`bench vad`).
 //! It is asked only while a turn is open: WebRTC alone starts turns, as before, and the
 //! line's quiet time (most of a call: the caller listening) costs no Silero at all.
+//!
+//! Nor is it asked while the bot talks, and for as long after as its voice can still
+//! come back (`echo::MAX_DELAY_MS`): Silero hears voice at any level, so the echo the
+//! gate leaves (muted to silence or not yet learnt) would hold a turn open under the
+//! bot's audio until it barges in. Speech over the bot is judged as before Silero.
 
 use std::collections::VecDeque;
 
 use super::silero::SileroStream;
-use super::vad::VoiceDetector;
+use super::vad::{audible, VoiceDetector};
+use crate::audio::echo::MAX_DELAY_MS;
 
 /// Milliseconds in a frame.
 const FRAME_MS: u64 = 20;
@@ -29,6 +35,8 @@ const WARM_MS: usize = 500;
 pub struct Voices {
     webrtc: VoiceDetector,
     silero: Option<InPauses>,
+    /// Audio time since the bot's audio last played.
+    bot_quiet_ms: u64,
 }
 
 struct InPauses {
@@ -46,6 +54,14 @@ impl Voices {
         Voices {
             webrtc: VoiceDetector::new(rate),
             silero: None,
+            bot_quiet_ms: MAX_DELAY_MS,
+        }
+    }
+
+    /// Whether the bot's audio is playing to the caller now.
+    pub fn bot_talking(&mut self, talking: bool) {
+        if talking {
+            self.bot_quiet_ms = 0;
         }
     }
 
@@ -69,10 +85,12 @@ impl Voices {
     /// endpointer is in speech).
     pub fn voiced(&mut self, frame: &[i16], in_turn: bool) -> bool {
         let webrtc = self.webrtc.is_voice(frame);
+        let echo_due = self.bot_quiet_ms < MAX_DELAY_MS;
+        self.bot_quiet_ms = self.bot_quiet_ms.saturating_add(FRAME_MS);
         let Some(s) = &mut self.silero else {
             return webrtc;
         };
-        if !in_turn {
+        if !in_turn || echo_due {
             // 50 frames a second per call: a ring of samples, not a buffer per frame.
             let keep = WARM_MS / FRAME_MS as usize * frame.len();
             s.recent.extend(frame);
@@ -82,7 +100,7 @@ impl Voices {
             return webrtc;
         }
         match s.hear(frame) {
-            Ok(p) => s.rule.voiced(webrtc, p),
+            Ok(p) => s.rule.voiced(webrtc, if audible(frame) { p } else { 0.0 }),
             Err(e) => {
                 // WebRTC's VAD alone is what calls had before: worse in noise, not broken.
                 tracing::warn!(error = %e, "silero VAD failed; this call goes on with WebRTC's alone");
@@ -149,6 +167,36 @@ impl PauseRule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stt::silero::tests::model;
+
+    /// A turn open over a noisy Danish question (`make.sh`): Silero hears words in it
+    /// that WebRTC's VAD loses, but not while the bot talks, nor for as long after as
+    /// its echo may come back.
+    #[test]
+    fn silero_is_not_heard_while_the_bots_voice_may_come_back() {
+        let wav = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("audio-fixtures/understand/committed/da-154.noise.wav");
+        let audio = crate::audio::wav::read_at(&wav, 8_000).unwrap();
+        let frames: Vec<&[i16]> = audio.chunks_exact(160).collect();
+        let mut webrtc = VoiceDetector::new(8_000);
+        let alone: Vec<bool> = frames.iter().map(|f| webrtc.is_voice(f)).collect();
+        // The bot's audio plays for the first `talking` frames.
+        let heard = |talking: usize| -> Vec<bool> {
+            let mut voices =
+                Voices::new(8_000).with_silero(model().stream(8_000), PauseRule::calls(200));
+            let mut out = Vec::new();
+            for (i, f) in frames.iter().enumerate() {
+                voices.bot_talking(i < talking);
+                out.push(voices.voiced(f, true));
+            }
+            out
+        };
+        assert_ne!(heard(0), alone, "Silero hears what WebRTC's VAD does not");
+        assert_eq!(heard(frames.len()), alone);
+        let tail = frames.len() / 2 + MAX_DELAY_MS as usize / 20;
+        let after = heard(frames.len() / 2);
+        assert_eq!(after[..tail], alone[..tail]);
+    }
 
     #[test]
     fn silero_counts_only_once_a_pause_has_lasted() {
