@@ -236,16 +236,10 @@ fn noisy_question_turns(extra_toml: &str) -> Vec<String> {
 
 /// WebRTC's VAD hears 400 ms of silence inside this question; Silero, heard in its
 /// pauses, keeps the turn whole: the caller asked one question and the record has one.
+/// (Without Silero the same audio is two utterances: `stt::listener`'s unit test, free
+/// of the call's timing; in a call the second half's fate depends on the load.)
 #[test]
 fn a_question_over_line_noise_is_one_turn() {
     let turns = noisy_question_turns("");
     assert_eq!(turns.len(), 1, "{turns:?}");
-}
-
-/// The test above can fail: with WebRTC's VAD alone the question is two turns (the
-/// second a barge-in on the bot's reply to the first).
-#[test]
-fn without_silero_a_question_over_line_noise_is_cut_in_two() {
-    let turns = noisy_question_turns("[stt]\nvad_pause_ms = 0\n");
-    assert!(turns.len() >= 2, "{turns:?}");
 }
