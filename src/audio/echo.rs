@@ -10,9 +10,12 @@
 //! that (plus a margin) is echo and is muted. A caller talking over the bot is louder
 //! than that and passes, even one quieter than the echo itself (the double-talk rule
 //! of echo suppressors, with the path's loss learnt instead of assumed). Learning takes
-//! about the bot's first third of a second of talk (a path that moves meanwhile, or
-//! ticks with nothing heard, do not start it over); nothing is muted before (assuming the
-//! worst echo until then cut the first words of callers who talk over the greeting).
+//! about the bot's first third of a second of talk, on a noisy line too (levels under
+//! the line's noise floor, and the sent levels whose echo would be, count as equal; a
+//! path a whole number of frames and a half long is looked for too); a path that moves
+//! meanwhile, or ticks with nothing heard, do not start it over. Nothing is muted
+//! before (assuming the worst echo until then cut the first words of callers who talk
+//! over the greeting).
 //! A line that sends nothing back never locks, and nothing is muted or subtracted.
 //!
 //! Sans-IO: one `sent` per frame that went out, `heard` with what came in; the frame
@@ -43,6 +46,11 @@ const GONE_DB: f32 = 10.0;
 const ACTIVE_DB: f32 = 40.0;
 /// Levels below this (about -60 dBFS: a line's hiss, digital silence) count as equal.
 const FLOOR_DB: f32 = 30.0;
+/// Frames over which the line's noise floor is taken (5 s), the share of them quieter
+/// than it, and how far above it a heard level must be to count as more than the noise.
+const NOISE_FRAMES: usize = 250;
+const NOISE_PERCENTILE: f32 = 0.1;
+const ABOVE_NOISE_DB: f32 = 3.0;
 /// A heard frame must be this much louder than the predicted echo to be the caller.
 const MARGIN_DB: f32 = 6.0;
 /// Frames of the window in which the bot must talk before the path is judged, and
@@ -102,6 +110,8 @@ pub struct EchoGate {
     sent: VecDeque<f32>,
     /// Level of each heard frame (before muting), newest last.
     heard: VecDeque<f32>,
+    /// The last `NOISE_FRAMES` known heard levels, for the line's noise floor.
+    noise: VecDeque<f32>,
     pending: Vec<i16>,
     path: Option<EchoPath>,
     /// Paths found once, and frames since: one is taken when found again at least
@@ -126,6 +136,7 @@ impl EchoGate {
             // the bot's first words, not a second into the call.
             sent: VecDeque::from(vec![0.0; HISTORY]),
             heard: VecDeque::from(vec![0.0; HISTORY]),
+            noise: VecDeque::with_capacity(NOISE_FRAMES),
             pending: Vec::new(),
             path: None,
             candidates: Vec::new(),
@@ -142,7 +153,7 @@ impl EchoGate {
 
     /// A frame went out to the caller (silence counts: it keeps the clock).
     pub fn sent(&mut self, frame: &[i16]) {
-        push(&mut self.sent, level_db(frame));
+        push(&mut self.sent, level_db(frame), HISTORY);
         self.canceller.sent(frame);
     }
 
@@ -154,7 +165,8 @@ impl EchoGate {
         let mut out: Vec<i16> = self.pending.drain(..whole).collect();
         for f in out.chunks_exact_mut(self.frame) {
             let level = level_db(f);
-            push(&mut self.heard, level);
+            push(&mut self.heard, level, HISTORY);
+            push(&mut self.noise, level, NOISE_FRAMES);
             self.canceller.hear(f);
             self.learn();
             self.canceller.follow(self.path.map(|p| p.delay));
@@ -188,7 +200,7 @@ impl EchoGate {
     /// gap would pair frames a gap apart. The frame is unknown (NaN), left out of
     /// the correlations: silence there would be changes the sent envelope lacks.
     pub fn heard_nothing(&mut self) {
-        push(&mut self.heard, f32::NAN);
+        push(&mut self.heard, f32::NAN, HISTORY);
         self.canceller.hear(&vec![0; self.frame]);
     }
 
@@ -271,7 +283,8 @@ impl EchoGate {
         // Newest first; both histories are always full (they start as silence).
         let heard: Vec<f32> = self.heard.iter().rev().take(WINDOW).copied().collect();
         let sent: Vec<f32> = self.sent.iter().rev().copied().collect();
-        let long = follows_at(&heard, &sent, WINDOW, EARLY_MIN_ACTIVE);
+        let floor = self.heard_floor();
+        let long = follows_at(&heard, &sent, WINDOW, EARLY_MIN_ACTIVE, floor);
         for f in long.iter().filter(|f| f.active >= MIN_ACTIVE) {
             if self
                 .path
@@ -291,7 +304,7 @@ impl EchoGate {
         // candidate of that gain.
         let short = || {
             best_path(
-                &follows_at(&heard, &sent, SHORT_WINDOW, SHORT_MIN_ACTIVE),
+                &follows_at(&heard, &sent, SHORT_WINDOW, SHORT_MIN_ACTIVE, floor),
                 SHORT_MIN_ACTIVE,
                 SURE_R,
             )
@@ -337,6 +350,18 @@ impl EchoGate {
         }
     }
 
+    /// The level below which what is heard may be the line's noise alone: a little
+    /// above the quietest tenth of the last 5 s (never below `FLOOR_DB`).
+    fn heard_floor(&self) -> f32 {
+        let mut levels: Vec<f32> = self.noise.iter().copied().collect();
+        if levels.is_empty() {
+            return FLOOR_DB;
+        }
+        let i = ((levels.len() - 1) as f32 * NOISE_PERCENTILE) as usize;
+        let (_, quiet, _) = levels.select_nth_unstable_by(i, f32::total_cmp);
+        (*quiet + ABOVE_NOISE_DB).max(FLOOR_DB)
+    }
+
     /// Whether `p` is within `MAX_MOVE` frames of the known path or a candidate, at
     /// about its gain.
     fn moved_from_known(&self, p: &EchoPath) -> bool {
@@ -359,10 +384,22 @@ struct Follow {
 }
 
 /// How the newest `window` heard levels follow the sent ones at each delay at which
-/// the bot talked in at least `min_active` frames of the window.
-fn follows_at(heard: &[f32], sent: &[f32], window: usize, min_active: usize) -> Vec<Follow> {
+/// the bot talked in at least `min_active` frames of the window. Heard levels are
+/// taken no lower than the line's noise `floor`, and sent ones no lower than what
+/// would come back at it: on a noisy line the echo's quiet sounds are lost in the
+/// noise, and the sent envelope must lose them too, or its rises and falls out of
+/// the pauses match nothing heard (line noise at 51 dB against a -10 dB echo of a
+/// greeting at ~65 dB: never found).
+fn follows_at(
+    heard: &[f32],
+    sent: &[f32],
+    window: usize,
+    min_active: usize,
+    floor: f32,
+) -> Vec<Follow> {
     let heard = &heard[..window];
-    let (heard_changes, sent_changes) = (changes(heard), changes(sent));
+    let heard_changes = changes(heard, floor);
+    let halves = half_frame_later(sent);
     (0..=MAX_DELAY)
         .filter_map(|delay| {
             let span = delay..delay + window;
@@ -373,13 +410,35 @@ fn follows_at(heard: &[f32], sent: &[f32], window: usize, min_active: usize) -> 
             if active < min_active {
                 return None;
             }
-            let r = pearson(&heard_changes, &sent_changes[delay..span.end - 1])?;
-            let gain_db = mean_gain(heard, &sent[span]);
-            Some(Follow {
-                r,
-                path: EchoPath { delay, gain_db },
-                active,
-            })
+            // At the frame's delay, and half a frame later.
+            [&sent[span.clone()], halves.get(span).unwrap_or_default()]
+                .into_iter()
+                .filter(|levels| levels.len() == window)
+                .filter_map(|levels| {
+                    let gain_db = mean_gain(heard, levels);
+                    let sent_changes = changes(levels, (floor - gain_db).max(FLOOR_DB));
+                    Some((pearson(&heard_changes, &sent_changes)?, gain_db))
+                })
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(r, gain_db)| Follow {
+                    r,
+                    path: EchoPath { delay, gain_db },
+                    active,
+                })
+        })
+        .collect()
+}
+
+/// The mean level of each two sent frames in a row: what a heard frame holds of an
+/// echo delayed by a whole number of frames and a half. The rises and falls of an echo
+/// whose delay is not a whole number of frames are split between two heard frames,
+/// and follow neither sent frame as well as both (a hybrid's 31 ms echo on a noisy
+/// line was learnt only after 1.4 s of the greeting without this).
+fn half_frame_later(sent: &[f32]) -> Vec<f32> {
+    sent.windows(2)
+        .map(|w| {
+            let power = (10f32.powf(w[0] / 10.0) + 10f32.powf(w[1] / 10.0)) / 2.0;
+            10.0 * power.log10()
         })
         .collect()
 }
@@ -394,8 +453,8 @@ fn best_path(follows: &[Follow], min_active: usize, min_r: f32) -> Option<(f32, 
         .map(|f| (f.r, f.path))
 }
 
-fn push(history: &mut VecDeque<f32>, level: f32) {
-    if history.len() == HISTORY {
+fn push(history: &mut VecDeque<f32>, level: f32, cap: usize) {
+    if history.len() == cap {
         history.pop_front();
     }
     history.push_back(level);
@@ -405,13 +464,13 @@ fn push(history: &mut VecDeque<f32>, level: f32) {
 /// levels, makes two voices' talk and pause patterns (which alone can line up by
 /// chance over a second) count for less than each rise and fall landing on the same
 /// frame, which only an echo does at many frames in a row.
-fn changes(levels: &[f32]) -> Vec<f32> {
+fn changes(levels: &[f32], floor: f32) -> Vec<f32> {
     levels
         .windows(2)
         // An unknown level (NaN) makes its changes unknown too (`max` would hide it).
         .map(|w| match w[0].is_nan() || w[1].is_nan() {
             true => f32::NAN,
-            false => w[0].max(FLOOR_DB) - w[1].max(FLOOR_DB),
+            false => w[0].max(floor) - w[1].max(floor),
         })
         .collect()
 }
