@@ -25,6 +25,9 @@ pub enum MediaEvent {
     PlaybackStarted(u64),
     /// No media from the caller for the configured timeout.
     Timeout,
+    /// RTP only: the echo gate has just learnt the bot's voice coming back on this line
+    /// (`audio::echo`); what was heard before, while the bot talked, may have been it.
+    EchoLearnt,
 }
 
 /// What the call asks of its media task.

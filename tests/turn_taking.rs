@@ -200,9 +200,9 @@ fn without_the_echo_gate_the_bots_voice_barges_in_on_itself() {
 
 /// A Danish call on a noisy line (15 dB SNR and hum, `make.sh`): the line's noise under
 /// the greeting, then "Vi har lige fået en dreng, og vi er lidt usikre på amningen, kan
-/// der komme nogen ud og hjælpe?", then the line again. Returns the caller's turns as
-/// the call record keeps them.
-fn noisy_question_turns(extra_toml: &str) -> Vec<String> {
+/// der komme nogen ud og hjælpe?", then the line again; `call_args` for `voicebot call`.
+/// Returns the caller's turns as the call record keeps them, and the gateway's log.
+fn noisy_question_turns(extra_toml: &str, call_args: &[&str]) -> (Vec<String>, String) {
     let gw = Gateway::start(extra_toml);
     let wav = repo().join("audio-fixtures/understand/committed/da-154.noise.wav");
     let question = read_wav_8k(&wav);
@@ -213,8 +213,9 @@ fn noisy_question_turns(extra_toml: &str) -> Vec<String> {
     let play = gw.dir.path().join("noisy-question.wav");
     voicebot_gateway::audio::wav::write_i16(&play, &mic, 8000).unwrap();
     let rec = gw.dir.path().join("reply.wav");
-    call_recording(&gw, &play, &rec, &["--hangup-after", "34"]);
-    gw.wait_for_log("call over", Duration::from_secs(10));
+    let args = [&["--hangup-after", "34"], call_args].concat();
+    call_recording(&gw, &play, &rec, &args);
+    let log = gw.wait_for_log("call over", Duration::from_secs(10));
     // The record is written a moment after the call is over.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
@@ -227,7 +228,7 @@ fn noisy_question_turns(extra_toml: &str) -> Vec<String> {
                 .prepare("SELECT text FROM turns WHERE text IS NOT NULL ORDER BY seq")
                 .unwrap();
             let texts = turns.query_map([], |r| r.get(0)).unwrap();
-            return texts.collect::<Result<_, _>>().unwrap();
+            return (texts.collect::<Result<_, _>>().unwrap(), log);
         }
         assert!(std::time::Instant::now() < deadline, "no call record");
         std::thread::sleep(Duration::from_millis(200));
@@ -240,6 +241,19 @@ fn noisy_question_turns(extra_toml: &str) -> Vec<String> {
 /// of the call's timing; in a call the second half's fate depends on the load.)
 #[test]
 fn a_question_over_line_noise_is_one_turn() {
-    let turns = noisy_question_turns("");
+    let (turns, _) = noisy_question_turns("", &[]);
+    assert_eq!(turns.len(), 1, "{turns:?}");
+}
+
+/// The same line with the bot's voice coming back (120 ms, -10 dB): the gate learns
+/// the echo under the line's noise, the speech it heard in the echo before is dropped,
+/// and neither the greeting nor the reply is barged in on; the record has the one
+/// question. (Before, the greeting was barged in on 0.65 s after answering, and the
+/// echo became turns of its own.)
+#[test]
+fn the_bots_voice_coming_back_on_a_noisy_line_does_not_barge_in() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (turns, log) = noisy_question_turns("", &["--echo-ms", "120", "--echo-db", "-10"]);
+    assert!(!log.contains("barge-in"), "{log}");
     assert_eq!(turns.len(), 1, "{turns:?}");
 }

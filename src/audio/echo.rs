@@ -112,6 +112,8 @@ pub struct EchoGate {
     heard: VecDeque<f32>,
     /// The last `NOISE_FRAMES` known heard levels, for the line's noise floor.
     noise: VecDeque<f32>,
+    /// That floor as of the newest heard frame (`heard_floor`).
+    floor: f32,
     pending: Vec<i16>,
     path: Option<EchoPath>,
     /// Paths found once, and frames since: one is taken when found again at least
@@ -137,6 +139,7 @@ impl EchoGate {
             sent: VecDeque::from(vec![0.0; HISTORY]),
             heard: VecDeque::from(vec![0.0; HISTORY]),
             noise: VecDeque::with_capacity(NOISE_FRAMES),
+            floor: FLOOR_DB,
             pending: Vec::new(),
             path: None,
             candidates: Vec::new(),
@@ -167,6 +170,7 @@ impl EchoGate {
             let level = level_db(f);
             push(&mut self.heard, level, HISTORY);
             push(&mut self.noise, level, NOISE_FRAMES);
+            self.floor = self.heard_floor();
             self.canceller.hear(f);
             self.learn();
             self.canceller.follow(self.path.map(|p| p.delay));
@@ -238,13 +242,14 @@ impl EchoGate {
     /// canceller that lost the echo leaves it whole, and that is not the caller).
     fn is_caller(&self, level: f32, left_db: f32, echo_db: f32) -> bool {
         let cancelled = left_db < level - HELPED_DB && self.more_than_left(left_db, echo_db);
-        level > echo_db + MARGIN_DB || cancelled
+        level > echo_db.max(self.floor) + MARGIN_DB || cancelled
     }
 
     /// Whether a frame is louder than what the canceller leaves of an echo at
-    /// `echo_db` (never below the line's floor), by the margin.
+    /// `echo_db` (never below the line's noise floor: what it leaves of a well
+    /// cancelled echo is the line's noise, and that is not the caller), by the margin.
     fn more_than_left(&self, left_db: f32, echo_db: f32) -> bool {
-        left_db > (echo_db - self.canceller.erle_db()).max(FLOOR_DB) + MARGIN_DB
+        left_db > (echo_db - self.canceller.erle_db()).max(self.floor) + MARGIN_DB
     }
 
     /// Lets the canceller learn from a frame with echo due, or notices it lost it.
@@ -283,7 +288,7 @@ impl EchoGate {
         // Newest first; both histories are always full (they start as silence).
         let heard: Vec<f32> = self.heard.iter().rev().take(WINDOW).copied().collect();
         let sent: Vec<f32> = self.sent.iter().rev().copied().collect();
-        let floor = self.heard_floor();
+        let floor = self.floor;
         let long = follows_at(&heard, &sent, WINDOW, EARLY_MIN_ACTIVE, floor);
         for f in long.iter().filter(|f| f.active >= MIN_ACTIVE) {
             if self

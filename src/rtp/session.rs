@@ -359,13 +359,16 @@ impl MediaTask {
             );
         }
         if let Some(gate) = self.echo.as_mut() {
-            let before = gate.muted();
+            let (before, knew) = (gate.muted(), gate.path().is_some());
             if pcm.is_empty() {
                 gate.heard_nothing();
             } else {
                 pcm = gate.heard(&pcm);
             }
             self.counters.echo_muted.inc_by(gate.muted() - before);
+            if !knew && gate.path().is_some() {
+                self.events.send(MediaEvent::EchoLearnt).ok();
+            }
         }
         if !pcm.is_empty() {
             self.events.send(MediaEvent::Audio(pcm)).ok();

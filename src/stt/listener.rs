@@ -60,9 +60,10 @@ impl Listener {
         self.endpointer.finish()
     }
 
-    pub fn reset(&mut self) {
+    /// Forgets the utterance in progress, if any (it was not the caller's): the next
+    /// voice heard opens a new one.
+    pub fn drop_speech(&mut self) {
         self.endpointer.reset();
-        self.partial.clear();
     }
 }
 

@@ -235,13 +235,21 @@ pub async fn run(caller: CallerLeg<'_>, mut agent: AgentLeg) -> BridgeEnd {
                     agent.media.play(f32_to_i16(&to_agent.push(&i16_to_f32(&pcm))));
                 }
                 Some(MediaEvent::Dtmf(d)) => agent.media.send_dtmf(d),
-                Some(MediaEvent::PlaybackDone | MediaEvent::PlaybackStarted(_)) => {}
+                Some(
+                    MediaEvent::PlaybackDone
+                    | MediaEvent::PlaybackStarted(_)
+                    | MediaEvent::EchoLearnt,
+                ) => {}
                 Some(MediaEvent::Timeout) | None => break BridgeEnd::MediaTimeout,
             },
             ev = agent.events.recv() => match ev {
                 Some(MediaEvent::Audio(pcm)) => caller.media.play(pcm),
                 Some(MediaEvent::Dtmf(d)) => caller.media.send_dtmf(d),
-                Some(MediaEvent::PlaybackDone | MediaEvent::PlaybackStarted(_)) => {}
+                Some(
+                    MediaEvent::PlaybackDone
+                    | MediaEvent::PlaybackStarted(_)
+                    | MediaEvent::EchoLearnt,
+                ) => {}
                 Some(MediaEvent::Timeout) | None => break BridgeEnd::MediaTimeout,
             },
             gone = caller.signals.gone() => if gone {

@@ -30,13 +30,7 @@ impl CallLoop {
                 }
                 self.step(Event::SpeechConfirmed).await;
             }
-            Endpoint::Resumed { .. } => {
-                if let Some(id) = self.decodes.resumed() {
-                    if let Some((_, flag)) = self.abandon.as_ref().filter(|(i, _)| *i == id) {
-                        flag.store(true, std::sync::atomic::Ordering::Relaxed);
-                    }
-                }
-            }
+            Endpoint::Resumed { .. } => self.abandon_partial(),
             Endpoint::Pause { audio, end_ms } => {
                 // Speech under the bot's audio is a backchannel until it barges in
                 // (which stops the audio): not worth a worker.
@@ -76,6 +70,29 @@ impl CallLoop {
                     self.step(Event::TranscriptExpected(wait)).await;
                 }
             }
+        }
+    }
+
+    /// A decode started at a pause is of no use now: it is abandoned.
+    fn abandon_partial(&mut self) {
+        if let Some(id) = self.decodes.resumed() {
+            if let Some((_, flag)) = self.abandon.as_ref().filter(|(i, _)| *i == id) {
+                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The line's echo gate has just learnt the bot's voice coming back. Speech heard
+    /// under the bot's audio that has not barged in began before the gate could mute
+    /// that echo, and on a noisy line it is most likely the echo: it is dropped (a
+    /// caller who was talking is heard afresh). Kept, the echo's "speech" stayed open
+    /// after the gate muted it, until a frame of line noise confirmed it as a barge-in
+    /// on the greeting.
+    pub(super) fn echo_learnt(&mut self) {
+        if self.media.is_playing() && self.listener.in_speech() {
+            tracing::info!("speech under the bot's audio dropped: the line's echo is learnt");
+            self.listener.drop_speech();
+            self.abandon_partial();
         }
     }
 
