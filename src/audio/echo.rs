@@ -108,6 +108,11 @@ pub struct EchoGate {
     frame: usize,
     /// Level of each sent frame, newest last.
     sent: VecDeque<f32>,
+    /// The mean level of each two sent frames in a row (`half_frame_later`), newest
+    /// last, and the newest sent frame's power: kept as frames go out, not
+    /// recomputed over the whole history for every frame heard.
+    halves: VecDeque<f32>,
+    last_power: f32,
     /// Level of each heard frame (before muting), newest last.
     heard: VecDeque<f32>,
     /// The last `NOISE_FRAMES` known heard levels, for the line's noise floor.
@@ -137,6 +142,8 @@ impl EchoGate {
             // Before the call the line was silent both ways: judging can start with
             // the bot's first words, not a second into the call.
             sent: VecDeque::from(vec![0.0; HISTORY]),
+            halves: VecDeque::from(vec![0.0; HISTORY - 1]),
+            last_power: power(0.0),
             heard: VecDeque::from(vec![0.0; HISTORY]),
             noise: VecDeque::with_capacity(NOISE_FRAMES),
             floor: FLOOR_DB,
@@ -156,7 +163,15 @@ impl EchoGate {
 
     /// A frame went out to the caller (silence counts: it keeps the clock).
     pub fn sent(&mut self, frame: &[i16]) {
-        push(&mut self.sent, level_db(frame), HISTORY);
+        let level = level_db(frame);
+        push(&mut self.sent, level, HISTORY);
+        let now = power(level);
+        push(
+            &mut self.halves,
+            db((self.last_power + now) / 2.0),
+            HISTORY - 1,
+        );
+        self.last_power = now;
         self.canceller.sent(frame);
     }
 
@@ -288,6 +303,11 @@ impl EchoGate {
         // Newest first; both histories are always full (they start as silence).
         let heard: Vec<f32> = self.heard.iter().rev().take(WINDOW).copied().collect();
         let sent: Vec<f32> = self.sent.iter().rev().copied().collect();
+        let halves: Vec<f32> = self.halves.iter().rev().copied().collect();
+        let sent = Sent {
+            levels: &sent,
+            halves: &halves,
+        };
         let floor = self.floor;
         let long = follows_at(&heard, &sent, WINDOW, EARLY_MIN_ACTIVE, floor);
         for f in long.iter().filter(|f| f.active >= MIN_ACTIVE) {
@@ -388,6 +408,17 @@ struct Follow {
     active: usize,
 }
 
+/// The sent envelope, newest first: each frame's level, and the mean level of each
+/// two frames in a row (`halves[i]` of `levels[i]` and `levels[i + 1]`): what a heard
+/// frame holds of an echo delayed by a whole number of frames and a half. The rises
+/// and falls of an echo whose delay is not a whole number of frames are split between
+/// two heard frames, and follow neither sent frame as well as both (a hybrid's 31 ms
+/// echo on a noisy line was learnt only after 1.4 s of the greeting without this).
+struct Sent<'a> {
+    levels: &'a [f32],
+    halves: &'a [f32],
+}
+
 /// How the newest `window` heard levels follow the sent ones at each delay at which
 /// the bot talked in at least `min_active` frames of the window. Heard levels are
 /// taken no lower than the line's noise `floor`, and sent ones no lower than what
@@ -397,18 +428,21 @@ struct Follow {
 /// greeting at ~65 dB: never found).
 fn follows_at(
     heard: &[f32],
-    sent: &[f32],
+    sent: &Sent,
     window: usize,
     min_active: usize,
     floor: f32,
 ) -> Vec<Follow> {
     let heard = &heard[..window];
-    let heard_changes = changes(heard, floor);
-    let halves = half_frame_later(sent);
+    // Every delay's correlation reuses these: no allocation per delay (this runs for
+    // every frame heard on every call).
+    let mut heard_changes = [0.0; WINDOW];
+    let heard_changes = changes(heard, floor, &mut heard_changes);
+    let mut sent_changes = [0.0; WINDOW];
     (0..=MAX_DELAY)
         .filter_map(|delay| {
             let span = delay..delay + window;
-            let active = sent[span.clone()]
+            let active = sent.levels[span.clone()]
                 .iter()
                 .filter(|&&l| l >= ACTIVE_DB)
                 .count();
@@ -416,34 +450,24 @@ fn follows_at(
                 return None;
             }
             // At the frame's delay, and half a frame later.
-            [&sent[span.clone()], halves.get(span).unwrap_or_default()]
-                .into_iter()
-                .filter(|levels| levels.len() == window)
-                .filter_map(|levels| {
-                    let gain_db = mean_gain(heard, levels);
-                    let sent_changes = changes(levels, (floor - gain_db).max(FLOOR_DB));
-                    Some((pearson(&heard_changes, &sent_changes)?, gain_db))
-                })
-                .max_by(|a, b| a.0.total_cmp(&b.0))
-                .map(|(r, gain_db)| Follow {
-                    r,
-                    path: EchoPath { delay, gain_db },
-                    active,
-                })
-        })
-        .collect()
-}
-
-/// The mean level of each two sent frames in a row: what a heard frame holds of an
-/// echo delayed by a whole number of frames and a half. The rises and falls of an echo
-/// whose delay is not a whole number of frames are split between two heard frames,
-/// and follow neither sent frame as well as both (a hybrid's 31 ms echo on a noisy
-/// line was learnt only after 1.4 s of the greeting without this).
-fn half_frame_later(sent: &[f32]) -> Vec<f32> {
-    sent.windows(2)
-        .map(|w| {
-            let power = (10f32.powf(w[0] / 10.0) + 10f32.powf(w[1] / 10.0)) / 2.0;
-            10.0 * power.log10()
+            [
+                &sent.levels[span.clone()],
+                sent.halves.get(span).unwrap_or_default(),
+            ]
+            .into_iter()
+            .filter(|levels| levels.len() == window)
+            .filter_map(|levels| {
+                let gain_db = mean_gain(heard, levels);
+                let floor = (floor - gain_db).max(FLOOR_DB);
+                let sent_changes = changes(levels, floor, &mut sent_changes);
+                Some((pearson(heard_changes, sent_changes)?, gain_db))
+            })
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(r, gain_db)| Follow {
+                r,
+                path: EchoPath { delay, gain_db },
+                active,
+            })
         })
         .collect()
 }
@@ -465,19 +489,21 @@ fn push(history: &mut VecDeque<f32>, level: f32, cap: usize) {
     history.push_back(level);
 }
 
-/// Frame-to-frame changes of level above a floor. Correlating the changes, not the
-/// levels, makes two voices' talk and pause patterns (which alone can line up by
+/// Frame-to-frame changes of level above a floor, written to `out` (as long as
+/// `levels`): the changes fill all but its last place. Correlating the changes, not
+/// the levels, makes two voices' talk and pause patterns (which alone can line up by
 /// chance over a second) count for less than each rise and fall landing on the same
 /// frame, which only an echo does at many frames in a row.
-fn changes(levels: &[f32], floor: f32) -> Vec<f32> {
-    levels
-        .windows(2)
+fn changes<'a>(levels: &[f32], floor: f32, out: &'a mut [f32]) -> &'a [f32] {
+    let n = levels.len().saturating_sub(1);
+    for (o, w) in out.iter_mut().zip(levels.windows(2)) {
         // An unknown level (NaN) makes its changes unknown too (`max` would hide it).
-        .map(|w| match w[0].is_nan() || w[1].is_nan() {
+        *o = match w[0].is_nan() || w[1].is_nan() {
             true => f32::NAN,
             false => w[0].max(floor) - w[1].max(floor),
-        })
-        .collect()
+        };
+    }
+    &out[..n]
 }
 
 /// Mean power of a frame in dB re 1 LSB² (0 for digital silence).
@@ -489,30 +515,40 @@ fn level_db(frame: &[i16]) -> f32 {
     (10.0 * (power + 1.0).log10()) as f32
 }
 
+/// A level in dB back to power, and power to dB.
+fn power(db: f32) -> f32 {
+    10f32.powf(db / 10.0)
+}
+
+fn db(power: f32) -> f32 {
+    10.0 * power.log10()
+}
+
 /// Echo level minus sent level, over the frames where the bot talked.
 fn mean_gain(heard: &[f32], sent: &[f32]) -> f32 {
-    let pairs: Vec<f32> = heard
+    let (sum, n) = heard
         .iter()
         .zip(sent)
         .filter(|(h, &s)| s >= ACTIVE_DB && !h.is_nan())
-        .map(|(h, s)| h - s)
-        .collect();
-    pairs.iter().sum::<f32>() / pairs.len().max(1) as f32
+        .fold((0.0, 0usize), |(sum, n), (h, s)| (sum + (h - s), n + 1));
+    sum / n.max(1) as f32
 }
 
 /// Pearson correlation over the pairs whose `a` is known (not NaN); `None` when
 /// either side is flat (a steady tone or silence tells nothing about delay) or most
 /// of `a` is unknown.
 fn pearson(a: &[f32], b: &[f32]) -> Option<f32> {
-    // Called for every delay of every frame: the known pairs are filtered, not copied.
+    // Called for every delay of every frame: the known pairs are filtered, not copied,
+    // and gone over twice (the means, then the products).
     let pairs = || a.iter().zip(b).filter(|(x, _)| !x.is_nan());
-    let known = pairs().count();
+    let (known, sa, sb) = pairs().fold((0usize, 0.0f32, 0.0f32), |(k, sa, sb), (x, y)| {
+        (k + 1, sa + x, sb + y)
+    });
     if known * 2 < a.len() {
         return None;
     }
     let n = known as f32;
-    let ma = pairs().map(|p| p.0).sum::<f32>() / n;
-    let mb = pairs().map(|p| p.1).sum::<f32>() / n;
+    let (ma, mb) = (sa / n, sb / n);
     let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
     for (x, y) in pairs() {
         ab += (x - ma) * (y - mb);

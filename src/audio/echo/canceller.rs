@@ -49,7 +49,7 @@ pub struct Canceller {
     /// Longest delay searched, in samples.
     max_delay: usize,
     /// Sent samples, newest last.
-    sent: VecDeque<f32>,
+    sent: Recent,
     /// Heard samples of the last `ALIGN_FRAMES` frames, newest last.
     heard: VecDeque<i16>,
     /// The frame delay the gate reported that `lag` was found for.
@@ -70,7 +70,7 @@ impl Canceller {
             on: true,
             frame,
             max_delay,
-            sent: VecDeque::from(vec![0.0; sent_len]),
+            sent: Recent::new(sent_len),
             heard: VecDeque::from(vec![0; ALIGN_FRAMES * frame]),
             delay: None,
             lag: None,
@@ -86,7 +86,7 @@ impl Canceller {
             on: false,
             frame: 1,
             max_delay: 0,
-            sent: VecDeque::new(),
+            sent: Recent::new(0),
             heard: VecDeque::new(),
             delay: None,
             lag: None,
@@ -105,7 +105,7 @@ impl Canceller {
             .iter()
             .map(|&s| f32::from(s))
             .chain(std::iter::repeat(0.0));
-        shift_in(&mut self.sent, samples.take(self.frame));
+        self.sent.push(samples.take(self.frame));
     }
 
     /// A heard frame, before anything is removed from it (for finding the delay).
@@ -194,7 +194,7 @@ impl Canceller {
     }
 
     fn residual_at(&mut self, frame: &[i16], lag: usize) -> Vec<i16> {
-        let sent = self.sent.make_contiguous();
+        let sent = self.sent.as_slice();
         let n = frame.len();
         frame
             .iter()
@@ -212,7 +212,7 @@ impl Canceller {
         let Some(lag) = self.lag else {
             return;
         };
-        let sent = self.sent.make_contiguous();
+        let sent = self.sent.as_slice();
         let n = frame.len();
         for (i, &y) in frame.iter().enumerate() {
             let x = window(sent, n - 1 - i, lag);
@@ -265,7 +265,7 @@ impl Canceller {
     /// cross-correlation of the kept heard audio with the sent audio.
     fn align(&mut self, lags: std::ops::Range<usize>) -> Option<usize> {
         let heard: Vec<f32> = self.heard.iter().rev().map(|&s| f32::from(s)).collect();
-        let sent = self.sent.make_contiguous();
+        let sent = self.sent.as_slice();
         let heard_energy = dot(&heard, &heard);
         let lags = lags.start..lags.end.min(self.max_delay);
         let mut best: Option<(f32, usize)> = None;
@@ -285,6 +285,35 @@ impl Canceller {
         let (r, lag) = best.filter(|(r, _)| *r >= ALIGN_R)?;
         tracing::debug!(r, lag, "echo delay to the sample");
         Some(lag.saturating_sub(PRE))
+    }
+}
+
+/// The last samples sent, contiguous for the filter's windows: kept in a buffer twice
+/// as long that is shifted down when full, not rotated on every frame (a ring buffer
+/// made contiguous moved its ~9,000 samples for each frame heard).
+struct Recent {
+    buf: Vec<f32>,
+    len: usize,
+}
+
+impl Recent {
+    /// `len` samples of silence.
+    fn new(len: usize) -> Recent {
+        let mut buf = Vec::with_capacity(2 * len);
+        buf.resize(len, 0.0);
+        Recent { buf, len }
+    }
+
+    fn push(&mut self, samples: impl Iterator<Item = f32>) {
+        self.buf.extend(samples);
+        if self.buf.len() >= 2 * self.len {
+            self.buf.drain(..self.buf.len() - self.len);
+        }
+    }
+
+    /// The last `len` samples, oldest first.
+    fn as_slice(&self) -> &[f32] {
+        &self.buf[self.buf.len() - self.len..]
     }
 }
 
