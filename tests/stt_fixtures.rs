@@ -70,10 +70,10 @@ async fn an_abandoned_decode_leaves_the_worker_usable() {
         language: "en".into(),
         ..Turn::default()
     };
-    let decode = |partial| Decode {
+    let decode = |abandon| Decode {
         audio_16k: audio_16k.clone(),
         turn: turn.clone(),
-        partial,
+        abandon,
     };
     let abandoned = stt
         .submit(decode(Some(Arc::new(AtomicBool::new(true)))))
@@ -121,7 +121,7 @@ async fn an_abandoned_decode_leaves_the_worker_usable() {
                 rescore_below: 2.0,
                 ..turn.clone()
             },
-            partial: flag,
+            abandon: flag,
         }
     };
     let heard = stt.submit(scored(None)).unwrap().await.unwrap();
@@ -174,7 +174,7 @@ async fn a_phrasing_too_long_to_score_is_left_out_not_crashed_on() {
                 rescore_below: 2.0,
                 ..Turn::default()
             },
-            partial: None,
+            abandon: None,
         })
         .unwrap()
         .await

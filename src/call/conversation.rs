@@ -328,11 +328,31 @@ impl Conversation {
                 self.listen(now);
                 Vec::new()
             }
+            // They went on after their turn ended: no filler over their words.
+            State::Thinking { .. } => {
+                self.went_on(now);
+                Vec::new()
+            }
             _ => Vec::new(),
         }
     }
 
+    /// The caller spoke again while their turn is recognised (the call decodes all
+    /// they said): the wait for it starts again.
+    fn went_on(&mut self, now: Instant) {
+        if let State::Thinking { filler_played, .. } = self.state {
+            self.state = State::Thinking {
+                since: now,
+                filler_played,
+            };
+        }
+    }
+
     fn on_utterance_end(&mut self, now: Instant) -> Vec<Action> {
+        if matches!(self.state, State::Thinking { .. }) {
+            self.went_on(now);
+            return Vec::new();
+        }
         if !matches!(self.state, State::Listening { .. }) {
             // Spoken over a prompt that may not be interrupted: not a turn.
             return Vec::new();

@@ -5,7 +5,10 @@
 //! idle: under load partials are skipped first). If the caller then stays silent until
 //! the utterance ends, that partial is the turn's transcript: it is used at once when
 //! ready, or adopted while still decoding. If they spoke again, the partial is stale and
-//! the whole utterance is decoded once the call's decode in flight is over. Sans-IO:
+//! the whole utterance is decoded once the call's decode in flight is over. If they go
+//! on after the utterance ended, before its transcript came (a long pause mid-question,
+//! on a busy recognizer), the turn is all they said: its decode in flight is of no use
+//! and its result is dropped. Sans-IO:
 //! the driver submits the decodes this asks for and reports their results.
 
 /// Audio the endpointer handed on, and where its speech ended (audio time).
@@ -35,6 +38,8 @@ struct InFlight {
     partial: bool,
     /// Started at a pause (and perhaps adopted since).
     early: bool,
+    /// The caller went on: the turn is decoded again, whole, and this result dropped.
+    superseded: bool,
 }
 
 pub struct Decodes<T> {
@@ -88,12 +93,30 @@ impl<T> Decodes<T> {
         }
     }
 
+    /// The caller went on after the utterance ended and before its transcript came:
+    /// the turn is now `speech`, all they said. Returns the decode in flight that is
+    /// of no use now (to abandon), and the decode to start when none is in flight
+    /// (else it waits for that one to stop).
+    pub fn continued(&mut self, speech: Speech) -> (Option<u64>, Option<Do<T>>) {
+        self.ready = None;
+        match &mut self.in_flight {
+            Some(f) => {
+                f.superseded = true;
+                self.waiting = Some(speech);
+                (Some(f.id), None)
+            }
+            None => (None, Some(self.start(speech, false))),
+        }
+    }
+
     /// A decode this asked for is over.
     pub fn decoded(&mut self, id: u64, result: T) -> Vec<Do<T>> {
         let mut out = Vec::new();
         match self.in_flight.take() {
             Some(f) if f.id == id => {
-                if f.partial {
+                if f.superseded {
+                    // Of speech the caller went on with: a decode of it all waits.
+                } else if f.partial {
                     self.ready = Some((f.end_ms, result));
                 } else {
                     out.push(Do::Heard(result, f.early));
@@ -157,6 +180,7 @@ impl<T> Decodes<T> {
             end_ms: speech.end_ms,
             partial,
             early: partial,
+            superseded: false,
         });
         Do::Decode {
             id: self.next_id,
@@ -310,6 +334,42 @@ mod tests {
             vec![Do::Heard("hello there", false)]
         );
         assert!(!d.hearing_more());
+    }
+
+    #[test]
+    fn a_caller_who_goes_on_before_the_transcript_is_heard_whole_and_once() {
+        // The turn's decode is in flight when they go on: it is abandoned, its result
+        // dropped, and all they said is decoded once it stops.
+        let mut d = Decodes::default();
+        let (first, _) = decode_id(d.utterance(speech(900)));
+        let (abandon, start) = d.continued(speech(2600));
+        assert_eq!((abandon, start), (Some(first), None));
+        let out = d.decoded(first, "I would like");
+        let [Do::Decode { id, audio, partial }] = out.as_slice() else {
+            panic!("{out:?}")
+        };
+        assert_eq!((audio.len(), *partial), (2600, false));
+        assert_eq!(
+            d.decoded(*id, "I would like to book a passport"),
+            vec![Do::Heard("I would like to book a passport", false)]
+        );
+        assert!(!d.hearing_more());
+
+        // An adopted partial is the turn's decode like any other.
+        let mut d = Decodes::default();
+        let (partial, _) = decode_id(d.pause(speech(900), true));
+        assert_eq!(d.utterance(speech(900)), None, "adopted");
+        let (abandon, _) = d.continued(speech(2600));
+        assert_eq!(abandon, Some(partial));
+        let out = d.decoded(partial, "I would");
+        assert!(matches!(out.as_slice(), [Do::Decode { .. }]), "{out:?}");
+
+        // Nothing in flight: decoded now.
+        let mut d: Decodes<&str> = Decodes::default();
+        let (abandon, start) = d.continued(speech(2600));
+        assert_eq!(abandon, None);
+        let (_, partial) = decode_id(start);
+        assert!(!partial);
     }
 
     #[test]

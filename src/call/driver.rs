@@ -174,6 +174,7 @@ pub async fn converse(
         audio_rate: line.audio_rate(),
         decodes: Decodes::default(),
         abandon: None,
+        turn_audio: None,
         playback: Playback::default(),
         clock: None,
         replying: false,
@@ -218,8 +219,11 @@ struct CallLoop {
     sms_to: Option<E164>,
     /// The caller's speech, decoded at pauses and at the end, one decode at a time.
     decodes: Decodes<Result<Transcript, String>>,
-    /// The flag that stops the partial decode in flight, with its id.
+    /// The flag that stops the decode in flight, with its id.
     abandon: Option<(u64, Abandon)>,
+    /// The audio of the turn whose transcript is awaited: the caller may go on
+    /// before it comes, and the turn is then all they said.
+    turn_audio: Option<Vec<i16>>,
     /// What the caller hears, in order.
     playback: Playback,
     /// The turn being answered, until its answer is on the wire.

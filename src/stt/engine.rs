@@ -3,9 +3,10 @@
 //! not on whisper, so another engine (a streaming one, a stronger model on another
 //! machine) can be added without touching the call.
 //!
-//! A partial decode is one of speech the caller may go on with: the engine stops it
-//! when its `Abandon` flag is set, and the call decides whether its transcript is the
-//! turn's (no speech since) or is thrown away. An engine that recognizes as the audio
+//! A decode may be of speech the caller goes on with (a partial at a pause, or a turn
+//! they add to before its transcript comes): the engine stops it when its `Abandon`
+//! flag is set (or skips it, still queued), and the call decides whether its
+//! transcript is the turn's (no speech since) or is thrown away. An engine that recognizes as the audio
 //! comes could answer partials from what it already has; whisper decodes them anew.
 
 use std::future::Future;
@@ -32,12 +33,12 @@ pub trait SpeechToText: Send + Sync {
     fn expected_wait(&self) -> Duration;
 }
 
-/// One decode: 16 kHz mono audio, what to do with it, and for a partial the flag
-/// that abandons it.
+/// One decode: 16 kHz mono audio, what to do with it, and the flag that abandons it
+/// when the caller may go on.
 pub struct Decode {
     pub audio_16k: Vec<f32>,
     pub turn: Turn,
-    pub partial: Option<Abandon>,
+    pub abandon: Option<Abandon>,
 }
 
 pub type PendingTranscript = Pin<Box<dyn Future<Output = Result<Transcript, SttError>> + Send>>;
@@ -52,7 +53,7 @@ pub async fn recognize(
     stt.submit(Decode {
         audio_16k,
         turn,
-        partial: None,
+        abandon: None,
     })?
     .await
 }

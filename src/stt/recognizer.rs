@@ -361,7 +361,7 @@ impl Recognizer {
 
 impl SpeechToText for Recognizer {
     fn submit(&self, decode: Decode) -> Result<PendingTranscript, SttError> {
-        let pending = self.submit_16k(decode.audio_16k, decode.turn, decode.partial)?;
+        let pending = self.submit_16k(decode.audio_16k, decode.turn, decode.abandon)?;
         Ok(Box::pin(pending))
     }
 

@@ -41,6 +41,16 @@ impl Worker {
         threads: i32,
         queued: Duration,
     ) -> Result<Transcript, SttError> {
+        let abandoned = || {
+            job.abandon
+                .as_ref()
+                .is_some_and(|a| a.load(Ordering::Relaxed))
+        };
+        if abandoned() {
+            // Given up while it was queued (the caller went on): whisper would only
+            // look at the flag after the whole encoder.
+            return Err(SttError::Abandoned);
+        }
         let started = Instant::now();
         let mut audio = job.audio_16k.clone();
         let audio_secs = audio.len() as f32 / 16000.0;
@@ -48,8 +58,6 @@ impl Worker {
             audio.resize(MIN_SAMPLES_16K, 0.0);
         }
         let turn = &job.turn;
-        let abandon = job.abandon.clone();
-        let abandoned = || abandon.as_ref().is_some_and(|a| a.load(Ordering::Relaxed));
         let heard = transcribe(
             &mut self.state,
             &audio,

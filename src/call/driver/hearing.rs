@@ -18,6 +18,8 @@ use crate::stt::engine::{Abandon, Decode, Transcript};
 
 /// How long a call that hung up waits for the recognition of the caller's last words.
 const LAST_WORDS_WAIT: Duration = Duration::from_secs(30);
+/// The most of a turn the caller went on with that is decoded (whisper hears 30 s).
+const TURN_MAX_SECS: usize = 28;
 
 impl CallLoop {
     pub(super) async fn on_endpoint(&mut self, ep: Endpoint) {
@@ -41,16 +43,19 @@ impl CallLoop {
             }
             Endpoint::Utterance { audio, end_ms, .. } => {
                 let now = Instant::now();
+                let thinking = self.conversation.awaits_transcript();
                 self.step(Event::UtteranceEnded).await;
+                if thinking {
+                    self.went_on(now, audio, end_ms).await;
+                    return;
+                }
                 if !self.conversation.awaits_transcript() {
                     tracing::debug!(end_ms, "speech over the bot's audio, not a turn");
                     return;
                 }
-                let silence = self.listener.now_ms().saturating_sub(end_ms);
-                let endpointing = Duration::from_millis(silence) + self.media.held();
-                self.clock = Some(TurnClock::start(now.into_std(), endpointing));
-                self.turn_started = Some(now);
+                self.start_clock(now, end_ms);
                 self.ctx.metrics.turns.inc();
+                self.turn_audio = Some(audio.clone());
                 // A decode at the pause may have heard it all already: then only the
                 // intent is awaited, and the recognizer's queue says nothing about it.
                 let awaited = match self.decodes.utterance(Speech { audio, end_ms }) {
@@ -73,12 +78,61 @@ impl CallLoop {
         }
     }
 
+    /// The turn's latency runs from the end of the caller's speech at `end_ms`.
+    fn start_clock(&mut self, now: Instant, end_ms: u64) {
+        let silence = self.listener.now_ms().saturating_sub(end_ms);
+        let endpointing = Duration::from_millis(silence) + self.media.held();
+        self.clock = Some(TurnClock::start(now.into_std(), endpointing));
+        self.turn_started = Some(now);
+    }
+
+    /// The caller spoke again after their turn ended and before it was answered (a
+    /// long pause mid-question, with the recognizer busy). Before its transcript came,
+    /// the turn becomes all they said, decoded once: the decode of the first part is
+    /// abandoned. Answered from the first part alone, the rest was decoded for
+    /// nothing and never heard. Once the transcript is in, the answer is on its way,
+    /// and what they said over it is not a turn (as over any of the bot's audio).
+    async fn went_on(&mut self, now: Instant, audio: Vec<i16>, end_ms: u64) {
+        let Some(mut turn) = self.turn_audio.take() else {
+            tracing::debug!(
+                end_ms,
+                "speech while the turn's answer is found, not a turn"
+            );
+            return;
+        };
+        turn.extend_from_slice(&audio);
+        let most = TURN_MAX_SECS * self.audio_rate as usize;
+        turn.drain(..turn.len().saturating_sub(most));
+        tracing::info!(
+            secs = turn.len() as f32 / self.audio_rate as f32,
+            "the caller went on before their turn was heard: decoding all they said"
+        );
+        self.start_clock(now, end_ms);
+        self.turn_audio = Some(turn.clone());
+        let (superseded, start) = self.decodes.continued(Speech {
+            audio: turn,
+            end_ms,
+        });
+        if let Some(id) = superseded {
+            self.abandon_decode(id);
+        }
+        if let Some(decode) = start {
+            self.hearing(decode).await;
+        }
+        let wait = self.ctx.stt.expected_wait();
+        self.step(Event::TranscriptExpected(wait)).await;
+    }
+
     /// A decode started at a pause is of no use now: it is abandoned.
     fn abandon_partial(&mut self) {
         if let Some(id) = self.decodes.resumed() {
-            if let Some((_, flag)) = self.abandon.as_ref().filter(|(i, _)| *i == id) {
-                flag.store(true, std::sync::atomic::Ordering::Relaxed);
-            }
+            self.abandon_decode(id);
+        }
+    }
+
+    fn abandon_decode(&mut self, id: u64) {
+        if let Some((_, flag)) = self.abandon.as_ref().filter(|(i, _)| *i == id) {
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -104,12 +158,13 @@ impl CallLoop {
                 // ends (the first turn's decode checks the caller's language).
                 let number = self.conversation.turn() + u32::from(partial);
                 let turn = self.ctx.understanding.turn(&self.language, number);
-                let abandon = partial.then(Abandon::default);
-                self.abandon = abandon.clone().map(|a| (id, a));
+                // Any decode may be of speech the caller goes on with.
+                let abandon = Abandon::default();
+                self.abandon = Some((id, abandon.clone()));
                 let decode = Decode {
                     audio_16k: resample(&i16_to_f32(&audio), self.audio_rate, 16_000),
                     turn,
-                    partial: abandon,
+                    abandon: Some(abandon),
                 };
                 let pending = match self.ctx.stt.submit(decode) {
                     Ok(pending) => pending,
@@ -139,6 +194,7 @@ impl CallLoop {
                 );
             }
             Do::Heard(Ok(t), early) => {
+                self.turn_audio = None;
                 if let Some(clock) = &mut self.clock {
                     clock.heard(std::time::Instant::now(), early);
                 }
@@ -159,6 +215,7 @@ impl CallLoop {
                 .await
             }
             Do::Heard(Err(e), _) => {
+                self.turn_audio = None;
                 tracing::warn!(error = %e, "utterance not transcribed");
                 self.step(Event::TranscriptFailed).await;
             }

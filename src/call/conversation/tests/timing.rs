@@ -73,6 +73,38 @@ fn a_slow_answer_gets_a_filler_once() {
 }
 
 #[test]
+fn a_caller_who_goes_on_while_their_turn_is_recognised_hears_no_filler_over_it() {
+    let mut call = Call::listening();
+    call.at(1000, Event::SpeechConfirmed);
+    call.at(1000, Event::UtteranceEnded);
+    assert_eq!(call.c.turn(), 1);
+    // 1.2 s of the 1.5 s wait gone, they go on: no filler while they talk, and the
+    // wait starts again when they stop.
+    assert_eq!(call.at(1200, Event::SpeechConfirmed), vec![]);
+    assert_eq!(
+        call.c.deadline(),
+        Some(call.now + Duration::from_millis(1500))
+    );
+    assert_eq!(call.at(1400, Event::Timer), vec![]);
+    assert_eq!(call.at(600, Event::UtteranceEnded), vec![]);
+    assert_eq!(call.c.turn(), 1, "still the one turn");
+    assert_eq!(
+        call.c.deadline(),
+        Some(call.now + Duration::from_millis(1500))
+    );
+    call.ev(Event::Transcript {
+        text: "I would like to renew my passport".into(),
+        confidence: 0.9,
+        language: "en".into(),
+    });
+    let acts = call.ev(answer("pas.nyt", "Book a time."));
+    assert!(
+        matches!(&acts[0], Action::Play { text, .. } if text == "Book a time."),
+        "{acts:?}"
+    );
+}
+
+#[test]
 fn a_turn_queued_past_the_filler_time_gets_the_filler_at_once_and_only_then() {
     let filler = |call: &Call| {
         vec![Action::Play {
