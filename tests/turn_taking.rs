@@ -216,6 +216,11 @@ fn noisy_question_turns(extra_toml: &str, call_args: &[&str]) -> (Vec<String>, S
     let args = [&["--hangup-after", "34"], call_args].concat();
     call_recording(&gw, &play, &rec, &args);
     let log = gw.wait_for_log("call over", Duration::from_secs(10));
+    (recorded_turns(&gw), log)
+}
+
+/// The caller's turns of the gateway's one call, as its record keeps them.
+fn recorded_turns(gw: &Gateway) -> Vec<String> {
     // The record is written a moment after the call is over.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
@@ -228,7 +233,7 @@ fn noisy_question_turns(extra_toml: &str, call_args: &[&str]) -> (Vec<String>, S
                 .prepare("SELECT text FROM turns WHERE text IS NOT NULL ORDER BY seq")
                 .unwrap();
             let texts = turns.query_map([], |r| r.get(0)).unwrap();
-            return (texts.collect::<Result<_, _>>().unwrap(), log);
+            return texts.collect::<Result<_, _>>().unwrap();
         }
         assert!(std::time::Instant::now() < deadline, "no call record");
         std::thread::sleep(Duration::from_millis(200));
@@ -256,4 +261,33 @@ fn the_bots_voice_coming_back_on_a_noisy_line_does_not_barge_in() {
     let (turns, log) = noisy_question_turns("", &["--echo-ms", "120", "--echo-db", "-10"]);
     assert!(!log.contains("barge-in"), "{log}");
     assert_eq!(turns.len(), 1, "{turns:?}");
+}
+
+/// "My father is eighty-two." and, after a breath, "Does he need a medical to keep
+/// driving?": the first sentence is a turn of its own and is answered, and the caller
+/// goes on over that reply's first moment (or, on a busy machine, before it). Either
+/// way their question is heard whole; before, the second sentence alone was a turn
+/// (and answered about a first licence).
+#[test]
+fn a_caller_who_goes_on_over_the_replys_first_moment_is_heard_whole() {
+    let gw = Gateway::start("[stt]\nlanguage = \"en\"\n");
+    let question = read_wav_8k(&committed("en-014"));
+    // The breath after "eighty-two," (1.74-2.18 s) made 1.1 s long.
+    let (first, rest) = question.split_at(1_900 * 8);
+    let mut mic = vec![0i16; 8000 * 11];
+    mic.extend(first);
+    mic.extend(vec![0i16; 700 * 8]);
+    mic.extend(rest);
+    mic.extend(vec![0i16; 8000 * 5]);
+    let play = gw.dir.path().join("father.wav");
+    voicebot_gateway::audio::wav::write_i16(&play, &mic, 8000).unwrap();
+    let rec = gw.dir.path().join("reply.wav");
+    call_recording(&gw, &play, &rec, &[]);
+    let log = gw.wait_for_log("call over", Duration::from_secs(10));
+    let turns = recorded_turns(&gw);
+    let last = turns.last().map(|t| t.to_lowercase()).unwrap_or_default();
+    assert!(
+        (last.contains("82") || last.contains("eighty")) && last.contains("driv"),
+        "{turns:?}\n{log}"
+    );
 }

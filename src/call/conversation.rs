@@ -24,6 +24,7 @@ use super::prompts::{PromptSet, Prompts};
 use crate::intent::resolution::{Action as IntentAction, Kind, Language, Resolution};
 
 mod answering;
+mod going_on;
 mod keypad;
 mod routing;
 mod shutdown;
@@ -114,6 +115,8 @@ pub struct Conversation {
     links_on_screen: bool,
     /// Intents whose link was already texted in this call.
     sms_sent: Vec<String>,
+    /// What the last turn's reply may change, as it was before (`going_on`).
+    before_turn: Option<going_on::BeforeTurn>,
 }
 
 impl Conversation {
@@ -145,6 +148,7 @@ impl Conversation {
             sms_possible: false,
             links_on_screen: false,
             sms_sent: Vec::new(),
+            before_turn: None,
         }
     }
 
@@ -256,6 +260,7 @@ impl Conversation {
             Event::SmsQueued | Event::SmsFailed => Vec::new(),
             Event::SpeechConfirmed => self.on_speech(now),
             Event::UtteranceEnded => self.on_utterance_end(now),
+            Event::WentOnOverReply => self.went_on_over_reply(),
             Event::Transcript { text, language, .. } => self.on_transcript(text, &language),
             Event::TranscriptFailed => self.on_misunderstood(true),
             Event::Resolved(r) => self.on_resolved(r),
@@ -337,17 +342,6 @@ impl Conversation {
         }
     }
 
-    /// The caller spoke again while their turn is recognised (the call decodes all
-    /// they said): the wait for it starts again.
-    fn went_on(&mut self, now: Instant) {
-        if let State::Thinking { filler_played, .. } = self.state {
-            self.state = State::Thinking {
-                since: now,
-                filler_played,
-            };
-        }
-    }
-
     fn on_utterance_end(&mut self, now: Instant) -> Vec<Action> {
         if matches!(self.state, State::Thinking { .. }) {
             self.went_on(now);
@@ -357,6 +351,7 @@ impl Conversation {
             // Spoken over a prompt that may not be interrupted: not a turn.
             return Vec::new();
         }
+        self.remember_before_turn();
         self.turn += 1;
         self.silences = 0;
         self.state = State::Thinking {

@@ -174,7 +174,7 @@ pub async fn converse(
         audio_rate: line.audio_rate(),
         decodes: Decodes::default(),
         abandon: None,
-        turn_audio: None,
+        last_turn: None,
         playback: Playback::default(),
         clock: None,
         replying: false,
@@ -221,9 +221,8 @@ struct CallLoop {
     decodes: Decodes<Result<Transcript, String>>,
     /// The flag that stops the decode in flight, with its id.
     abandon: Option<(u64, Abandon)>,
-    /// The audio of the turn whose transcript is awaited: the caller may go on
-    /// before it comes, and the turn is then all they said.
-    turn_audio: Option<Vec<i16>>,
+    /// The caller's last turn, while they may still go on with it.
+    last_turn: Option<hearing::LastTurn>,
     /// What the caller hears, in order.
     playback: Playback,
     /// The turn being answered, until its answer is on the wire.
@@ -298,7 +297,7 @@ impl CallLoop {
                         }
                     }
                     Some(MediaEvent::PlaybackStarted(item)) => self.answer_started(item),
-                    Some(MediaEvent::EchoLearnt) => self.echo_learnt(),
+                    Some(MediaEvent::EchoLearnt) => self.echo_learnt().await,
                     Some(MediaEvent::Timeout) => {
                         tracing::warn!(secs = cfg.rtp.timeout_secs, channel = line.channel(), "no audio from the caller: hanging up");
                         line.hang_up().await;

@@ -38,6 +38,10 @@ pub enum Event {
     SpeechConfirmed,
     /// The caller finished an utterance; it is being transcribed.
     UtteranceEnded,
+    /// The caller talked over the first moment of our reply to their last turn, before
+    /// they could have heard it: they were going on with that turn, which the
+    /// utterance that ends next replaces (`going_on`).
+    WentOnOverReply,
     /// The recognizer expects the utterance's transcript this long from now.
     TranscriptExpected(Duration),
     Transcript {

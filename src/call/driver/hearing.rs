@@ -20,6 +20,42 @@ use crate::stt::engine::{Abandon, Decode, Transcript};
 const LAST_WORDS_WAIT: Duration = Duration::from_secs(30);
 /// The most of a turn the caller went on with that is decoded (whisper hears 30 s).
 const TURN_MAX_SECS: usize = 28;
+/// Speech that barged in on our reply and began this soon after its first packet went
+/// out was not said in answer to it: the reply takes a round trip (100-300 ms) to
+/// reach the caller and come back, and the quickest spoken reaction takes some 200 ms
+/// after what is answered was heard; by then a caller has heard no more of the reply
+/// than "Is it about…" (and a "ja" is too short to barge in).
+const REACTION_MS: u64 = 900;
+
+/// The audio of the caller's last turn: they may go on with it before its transcript
+/// comes, or over the first moment of its reply, and the turn is then all they said.
+pub(super) struct LastTurn {
+    audio: Vec<i16>,
+    /// Its transcript came: the reply is being found, or given.
+    heard: bool,
+    /// Where the caller's audio was when the reply's first packet went out.
+    reply_ms: Option<u64>,
+    /// The caller barged in on the reply.
+    barged_in: bool,
+    /// Before its transcript came, the caller was heard going on (confirmed speech):
+    /// the transcript of the part before waits for the rest, not to be answered over
+    /// their words. It is held, in case what was heard going on is dropped.
+    going_on: bool,
+    held: Option<Transcript>,
+}
+
+impl LastTurn {
+    fn new(audio: Vec<i16>) -> LastTurn {
+        LastTurn {
+            audio,
+            heard: false,
+            reply_ms: None,
+            barged_in: false,
+            going_on: false,
+            held: None,
+        }
+    }
+}
 
 impl CallLoop {
     pub(super) async fn on_endpoint(&mut self, ep: Endpoint) {
@@ -29,6 +65,14 @@ impl CallLoop {
                 if self.conversation.interruptible() && self.media.is_playing() {
                     tracing::info!("barge-in");
                     self.ctx.metrics.barge_ins.inc();
+                    if let Some(last) = &mut self.last_turn {
+                        last.barged_in = true;
+                    }
+                }
+                if self.conversation.awaits_transcript() {
+                    if let Some(last) = self.last_turn.as_mut().filter(|t| !t.heard) {
+                        last.going_on = true;
+                    }
                 }
                 self.step(Event::SpeechConfirmed).await;
             }
@@ -41,21 +85,37 @@ impl CallLoop {
                     self.hearing(d).await;
                 }
             }
-            Endpoint::Utterance { audio, end_ms, .. } => {
+            Endpoint::Utterance {
+                audio,
+                start_ms,
+                end_ms,
+                ..
+            } => {
                 let now = Instant::now();
-                let thinking = self.conversation.awaits_transcript();
-                self.step(Event::UtteranceEnded).await;
-                if thinking {
+                if self.conversation.awaits_transcript() {
+                    self.step(Event::UtteranceEnded).await;
                     self.went_on(now, audio, end_ms).await;
                     return;
                 }
+                if let Some(turn) = self.over_reply(start_ms) {
+                    tracing::info!(
+                        "the caller went on over the first moment of the reply to their \
+                         turn: it is taken back, and the turn is all they said"
+                    );
+                    self.step(Event::WentOnOverReply).await;
+                    self.step(Event::UtteranceEnded).await;
+                    let turn = self.joined(turn, &audio);
+                    self.decode_all(now, turn, end_ms).await;
+                    return;
+                }
+                self.step(Event::UtteranceEnded).await;
                 if !self.conversation.awaits_transcript() {
                     tracing::debug!(end_ms, "speech over the bot's audio, not a turn");
                     return;
                 }
-                self.start_clock(now, end_ms);
                 self.ctx.metrics.turns.inc();
-                self.turn_audio = Some(audio.clone());
+                self.start_clock(now, end_ms);
+                self.last_turn = Some(LastTurn::new(audio.clone()));
                 // A decode at the pause may have heard it all already: then only the
                 // intent is awaited, and the recognizer's queue says nothing about it.
                 let awaited = match self.decodes.utterance(Speech { audio, end_ms }) {
@@ -90,25 +150,27 @@ impl CallLoop {
     /// long pause mid-question, with the recognizer busy). Before its transcript came,
     /// the turn becomes all they said, decoded once: the decode of the first part is
     /// abandoned. Answered from the first part alone, the rest was decoded for
-    /// nothing and never heard. Once the transcript is in, the answer is on its way,
-    /// and what they said over it is not a turn (as over any of the bot's audio).
+    /// nothing and never heard. Once the transcript is in, the reply is on its way:
+    /// what they say is speech over it (`over_reply`).
     async fn went_on(&mut self, now: Instant, audio: Vec<i16>, end_ms: u64) {
-        let Some(mut turn) = self.turn_audio.take() else {
+        let Some(last) = self.last_turn.take_if(|t| !t.heard) else {
             tracing::debug!(
                 end_ms,
                 "speech while the turn's answer is found, not a turn"
             );
             return;
         };
-        turn.extend_from_slice(&audio);
-        let most = TURN_MAX_SECS * self.audio_rate as usize;
-        turn.drain(..turn.len().saturating_sub(most));
-        tracing::info!(
-            secs = turn.len() as f32 / self.audio_rate as f32,
-            "the caller went on before their turn was heard: decoding all they said"
-        );
+        tracing::info!("the caller went on before their turn was heard: decoding all they said");
+        let turn = self.joined(last.audio, &audio);
+        self.decode_all(now, turn, end_ms).await;
+    }
+
+    /// Decodes `turn`, all the caller said in the turn they went on with: anything
+    /// decoding or decoded of a part of it (the first part, or a pause in the rest)
+    /// is of no use now.
+    async fn decode_all(&mut self, now: Instant, turn: Vec<i16>, end_ms: u64) {
         self.start_clock(now, end_ms);
-        self.turn_audio = Some(turn.clone());
+        self.last_turn = Some(LastTurn::new(turn.clone()));
         let (superseded, start) = self.decodes.continued(Speech {
             audio: turn,
             end_ms,
@@ -121,6 +183,29 @@ impl CallLoop {
         }
         let wait = self.ctx.stt.expected_wait();
         self.step(Event::TranscriptExpected(wait)).await;
+    }
+
+    /// The audio of the last turn, if speech that began at `start_ms` went on with it
+    /// over the first moment of its reply (the caller barged in on that reply: they
+    /// have the floor).
+    fn over_reply(&mut self, start_ms: u64) -> Option<Vec<i16>> {
+        if !self.conversation.listening() {
+            return None;
+        }
+        let last = self.last_turn.take_if(|t| {
+            t.barged_in
+                && t.reply_ms
+                    .is_some_and(|reply_ms| start_ms < reply_ms + REACTION_MS)
+        })?;
+        Some(last.audio)
+    }
+
+    /// A turn and what the caller went on with, at most `TURN_MAX_SECS` (the latest).
+    fn joined(&self, mut turn: Vec<i16>, more: &[i16]) -> Vec<i16> {
+        turn.extend_from_slice(more);
+        let most = TURN_MAX_SECS * self.audio_rate as usize;
+        turn.drain(..turn.len().saturating_sub(most));
+        turn
     }
 
     /// A decode started at a pause is of no use now: it is abandoned.
@@ -142,11 +227,19 @@ impl CallLoop {
     /// caller who was talking is heard afresh). Kept, the echo's "speech" stayed open
     /// after the gate muted it, until a frame of line noise confirmed it as a barge-in
     /// on the greeting.
-    pub(super) fn echo_learnt(&mut self) {
+    pub(super) async fn echo_learnt(&mut self) {
         if self.media.is_playing() && self.listener.in_speech() {
             tracing::info!("speech under the bot's audio dropped: the line's echo is learnt");
             self.listener.drop_speech();
             self.abandon_partial();
+            // A transcript held for the rest of that speech is the turn after all.
+            let held = self.last_turn.as_mut().and_then(|t| {
+                t.going_on = false;
+                t.held.take()
+            });
+            if let Some(t) = held {
+                self.hearing(Do::Heard(Ok(t), false)).await;
+            }
         }
     }
 
@@ -194,7 +287,16 @@ impl CallLoop {
                 );
             }
             Do::Heard(Ok(t), early) => {
-                self.turn_audio = None;
+                if let Some(last) = &mut self.last_turn {
+                    if last.going_on && !last.heard {
+                        tracing::info!(
+                            "the caller is going on: their turn's transcript waits for the rest"
+                        );
+                        last.held = Some(t);
+                        return;
+                    }
+                    last.heard = true;
+                }
                 if let Some(clock) = &mut self.clock {
                     clock.heard(std::time::Instant::now(), early);
                 }
@@ -215,7 +317,7 @@ impl CallLoop {
                 .await
             }
             Do::Heard(Err(e), _) => {
-                self.turn_audio = None;
+                self.last_turn = None;
                 tracing::warn!(error = %e, "utterance not transcribed");
                 self.step(Event::TranscriptFailed).await;
             }
@@ -228,6 +330,9 @@ impl CallLoop {
         let Some(clock) = self.clock.take_if(|c| c.answer_item == Some(item)) else {
             return;
         };
+        if let Some(last) = &mut self.last_turn {
+            last.reply_ms = Some(self.listener.now_ms());
+        }
         let t = clock.finish(std::time::Instant::now());
         self.ctx.metrics.observe(&t);
         self.ctx.live.replied(&self.call_id, t.answer as f32);

@@ -105,6 +105,66 @@ fn a_caller_who_goes_on_while_their_turn_is_recognised_hears_no_filler_over_it()
 }
 
 #[test]
+fn a_caller_who_goes_on_over_the_replys_first_moment_is_answered_for_all_they_said() {
+    // "My father is eighty-two." heard as a turn of its own and missed; before they
+    // could hear the menu, they go on ("does he need a medical to keep driving?").
+    let mut call = Call::listening();
+    call.say("my father is eighty-two");
+    assert_eq!(call.ev(special(Kind::OutOfScope)), vec![call.miss_menu()]);
+    assert_eq!(
+        call.at(300, Event::SpeechConfirmed),
+        vec![Action::StopPlayback]
+    );
+    assert_eq!(call.ev(Event::WentOnOverReply), vec![]);
+    call.at(2000, Event::UtteranceEnded);
+    assert_eq!(call.c.turn(), 1, "the same turn again");
+    let acts = call.at(
+        500,
+        Event::Transcript {
+            text: "my father is eighty-two does he need a medical to keep driving".into(),
+            confidence: 0.8,
+            language: "en".into(),
+        },
+    );
+    assert!(
+        matches!(
+            &acts[..],
+            [Action::Resolve {
+                turn: 1,
+                previous_intent: None,
+                ..
+            }]
+        ),
+        "{acts:?}"
+    );
+    // The miss was taken back with the turn: one more is the first, not a transfer.
+    assert_eq!(call.ev(special(Kind::OutOfScope)), vec![call.miss_menu()]);
+
+    // A doubt voiced in the reply is taken back too: what follows is not the
+    // answer to it.
+    let mut call = Call::listening();
+    call.say("waste");
+    call.ev(Event::Resolved(bins_or_bulky()));
+    call.at(200, Event::SpeechConfirmed);
+    call.ev(Event::WentOnOverReply);
+    call.at(1500, Event::UtteranceEnded);
+    call.ev(Event::Transcript {
+        text: "waste, when do you empty the bins on my street".into(),
+        confidence: 0.8,
+        language: "en".into(),
+    });
+    let acts = call.ev(answer("affald.toemning", "Every second Tuesday."));
+    assert!(
+        matches!(&acts[0], Action::Play { text, .. } if text == "Every second Tuesday."),
+        "{acts:?}"
+    );
+
+    // Only when the caller has the floor (the driver says so after a barge-in).
+    call.ev(Event::WentOnOverReply);
+    assert_eq!(call.c.turn(), 1, "the answer plays");
+}
+
+#[test]
 fn a_turn_queued_past_the_filler_time_gets_the_filler_at_once_and_only_then() {
     let filler = |call: &Call| {
         vec![Action::Play {
