@@ -260,7 +260,7 @@ fn the_bots_voice_coming_back_on_a_noisy_line_does_not_barge_in() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (turns, log) = noisy_question_turns("", &["--echo-ms", "120", "--echo-db", "-10"]);
     assert!(!log.contains("barge-in"), "{log}");
-    assert_eq!(turns.len(), 1, "{turns:?}");
+    assert_eq!(turns.len(), 1, "{turns:?}\n{log}");
 }
 
 /// "My father is eighty-two." and, after a breath, "Does he need a medical to keep

@@ -297,7 +297,7 @@ impl CallLoop {
                         }
                     }
                     Some(MediaEvent::PlaybackStarted(item)) => self.answer_started(item),
-                    Some(MediaEvent::EchoLearnt) => self.echo_learnt().await,
+                    Some(MediaEvent::EchoLearnt) => self.echo_learnt(),
                     Some(MediaEvent::Timeout) => {
                         tracing::warn!(secs = cfg.rtp.timeout_secs, channel = line.channel(), "no audio from the caller: hanging up");
                         line.hang_up().await;

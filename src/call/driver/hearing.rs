@@ -37,11 +37,6 @@ pub(super) struct LastTurn {
     reply_ms: Option<u64>,
     /// The caller barged in on the reply.
     barged_in: bool,
-    /// Before its transcript came, the caller was heard going on (confirmed speech):
-    /// the transcript of the part before waits for the rest, not to be answered over
-    /// their words. It is held, in case what was heard going on is dropped.
-    going_on: bool,
-    held: Option<Transcript>,
 }
 
 impl LastTurn {
@@ -51,8 +46,6 @@ impl LastTurn {
             heard: false,
             reply_ms: None,
             barged_in: false,
-            going_on: false,
-            held: None,
         }
     }
 }
@@ -67,11 +60,6 @@ impl CallLoop {
                     self.ctx.metrics.barge_ins.inc();
                     if let Some(last) = &mut self.last_turn {
                         last.barged_in = true;
-                    }
-                }
-                if self.conversation.awaits_transcript() {
-                    if let Some(last) = self.last_turn.as_mut().filter(|t| !t.heard) {
-                        last.going_on = true;
                     }
                 }
                 self.step(Event::SpeechConfirmed).await;
@@ -186,16 +174,18 @@ impl CallLoop {
     }
 
     /// The audio of the last turn, if speech that began at `start_ms` went on with it
-    /// over the first moment of its reply (the caller barged in on that reply: they
-    /// have the floor).
+    /// over the first moment of its reply (the caller has the floor now: they barged in
+    /// on that reply, or it is over).
     fn over_reply(&mut self, start_ms: u64) -> Option<Vec<i16>> {
         if !self.conversation.listening() {
             return None;
         }
+        // Barged in on the reply, or talking already when it began (it was played
+        // over them and is over now).
         let last = self.last_turn.take_if(|t| {
-            t.barged_in
-                && t.reply_ms
-                    .is_some_and(|reply_ms| start_ms < reply_ms + REACTION_MS)
+            t.reply_ms.is_some_and(|reply_ms| {
+                start_ms < reply_ms + REACTION_MS && (t.barged_in || start_ms < reply_ms)
+            })
         })?;
         Some(last.audio)
     }
@@ -227,19 +217,11 @@ impl CallLoop {
     /// caller who was talking is heard afresh). Kept, the echo's "speech" stayed open
     /// after the gate muted it, until a frame of line noise confirmed it as a barge-in
     /// on the greeting.
-    pub(super) async fn echo_learnt(&mut self) {
+    pub(super) fn echo_learnt(&mut self) {
         if self.media.is_playing() && self.listener.in_speech() {
             tracing::info!("speech under the bot's audio dropped: the line's echo is learnt");
             self.listener.drop_speech();
             self.abandon_partial();
-            // A transcript held for the rest of that speech is the turn after all.
-            let held = self.last_turn.as_mut().and_then(|t| {
-                t.going_on = false;
-                t.held.take()
-            });
-            if let Some(t) = held {
-                self.hearing(Do::Heard(Ok(t), false)).await;
-            }
         }
     }
 
@@ -288,13 +270,6 @@ impl CallLoop {
             }
             Do::Heard(Ok(t), early) => {
                 if let Some(last) = &mut self.last_turn {
-                    if last.going_on && !last.heard {
-                        tracing::info!(
-                            "the caller is going on: their turn's transcript waits for the rest"
-                        );
-                        last.held = Some(t);
-                        return;
-                    }
                     last.heard = true;
                 }
                 if let Some(clock) = &mut self.clock {
