@@ -92,16 +92,7 @@ fn a_caller_who_goes_on_while_their_turn_is_recognised_hears_no_filler_over_it()
         call.c.deadline(),
         Some(call.now + Duration::from_millis(1500))
     );
-    call.ev(Event::Transcript {
-        text: "I would like to renew my passport".into(),
-        confidence: 0.9,
-        language: "en".into(),
-    });
-    let acts = call.ev(answer("pas.nyt", "Book a time."));
-    assert!(
-        matches!(&acts[0], Action::Play { text, .. } if text == "Book a time."),
-        "{acts:?}"
-    );
+    answers_passports(&mut call, "I would like to renew my passport");
 }
 
 #[test]
@@ -196,16 +187,7 @@ fn a_turn_queued_past_the_filler_time_gets_the_filler_at_once_and_only_then() {
         vec![]
     );
     call.ev(Event::PlaybackFinished);
-    call.ev(Event::Transcript {
-        text: "passport".into(),
-        confidence: 0.9,
-        language: "en".into(),
-    });
-    let acts = call.ev(answer("pas.nyt", "Book a time."));
-    assert!(
-        matches!(&acts[0], Action::Play { text, .. } if text == "Book a time."),
-        "{acts:?}"
-    );
+    answers_passports(&mut call, "passport");
 
     // Listening (no turn being recognised): a wait means nothing.
     let mut call = Call::listening();
@@ -277,4 +259,18 @@ fn the_greeting_can_be_interrupted_by_default() {
     let mut call = Call::new();
     call.ev(Event::Answered);
     assert_eq!(call.ev(Event::SpeechConfirmed), vec![Action::StopPlayback]);
+}
+
+/// The turn's transcript is `text`, and its answer plays first.
+fn answers_passports(call: &mut Call, text: &str) {
+    call.ev(Event::Transcript {
+        text: text.into(),
+        confidence: 0.9,
+        language: "en".into(),
+    });
+    let acts = call.ev(answer("pas.nyt", "Book a time."));
+    assert!(
+        matches!(&acts[0], Action::Play { text, .. } if text == "Book a time."),
+        "{acts:?}"
+    );
 }
