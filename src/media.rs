@@ -25,9 +25,22 @@ pub enum MediaEvent {
     PlaybackStarted(u64),
     /// No media from the caller for the configured timeout.
     Timeout,
-    /// RTP only: the echo gate has just learnt the bot's voice coming back on this line
-    /// (`audio::echo`); what was heard before, while the bot talked, may have been it.
-    EchoLearnt,
+    /// RTP only: what the line's echo gate knows of the bot's voice coming back
+    /// (`audio::echo`).
+    Echo(LineEcho),
+}
+
+/// What the echo gate knows of a line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LineEcho {
+    /// It is listening for the bot's voice coming back: speech heard while the bot
+    /// talks may be its echo.
+    Judging,
+    /// It has just learnt the bot's voice coming back: what was heard before, while
+    /// the bot talked, may have been it.
+    Learnt,
+    /// The bot talked long enough for its echo to be learnt, and none was.
+    None,
 }
 
 /// What the call asks of its media task.

@@ -120,8 +120,28 @@ fn silence_is_met_with_a_reprompt() {
 
 #[test]
 fn speaking_during_the_greeting_stops_it_and_the_question_is_answered() {
+    // The greeting is silent soon after the caller starts (onset + 600 ms of speech,
+    // the `[stt] barge_in_ms` that tells a question from a backchannel, + stop).
+    let log = greeting_barged_in_on(2.0, 2.0, 1.2);
+    assert!(!log.contains("echo is judged: held"), "{log}");
+}
+
+/// A caller who talks as soon as the call is answered, on a line without echo: their
+/// speech is held until the echo gate has heard enough of the bot's voice (not) come
+/// back to know it is not the bot's echo (`audio::echo`, at most 1.24 s of the bot
+/// talking), then it barges in, and the question is answered.
+#[test]
+fn speaking_as_soon_as_the_call_is_answered_stops_the_greeting_once_the_line_is_judged() {
+    // Judged no sooner than 1.24 s after the greeting began: it plays on until then.
+    let log = greeting_barged_in_on(0.0, 1.4, 1.9);
+    assert!(log.contains("held speech is the caller's"), "{log}");
+}
+
+/// A call whose question starts `lead` seconds into the greeting: the greeting plays
+/// until `playing` seconds and is silent from `stopped` seconds after the question
+/// began, and the question is answered. Returns the gateway's log.
+fn greeting_barged_in_on(lead: f64, playing: f64, stopped: f64) -> String {
     let gw = Gateway::start(ENGLISH_LINE);
-    let lead: f64 = 2.0;
     let question = padded_fixture(gw.dir.path(), "en-opening-hours", lead as f32, 0.0);
     let rec = gw.dir.path().join("bargein.wav");
     call_recording(&gw, &question, &rec, &["--hangup-after", "35"]);
@@ -132,14 +152,13 @@ fn speaking_during_the_greeting_stops_it_and_the_question_is_answered() {
         "the greeting must still be going when the caller speaks"
     );
     // The greeting is playing before the caller speaks...
-    let before = envelope(slice(&heard, 0.5, lead));
+    let before = envelope(slice(&heard, 0.5, playing));
     assert!(
         before.iter().filter(|e| **e > 0.01).count() > 20,
         "greeting not heard before barge-in"
     );
-    // ...and is silent soon after the caller starts (onset + 600 ms of speech, the
-    // `[stt] barge_in_ms` that tells a question from a backchannel, + stop).
-    let quiet = envelope(slice(&heard, lead + 1.2, lead + 2.8));
+    // ...and is silent soon after.
+    let quiet = envelope(slice(&heard, lead + stopped, lead + stopped + 1.6));
     let loud = quiet.iter().filter(|e| **e > 0.01).count();
     assert!(
         loud <= 2,
@@ -160,6 +179,7 @@ fn speaking_during_the_greeting_stops_it_and_the_question_is_answered() {
         score > 0.8,
         "answer not heard whole: {score} (best at {at:.2} s)"
     );
+    gw.wait_for_log("call over", std::time::Duration::from_secs(10))
 }
 
 #[test]

@@ -84,6 +84,11 @@ const SLIP_FRAMES: u32 = 8;
 /// Frames a caller's frame keeps the gate open: speech louder than the echo in one
 /// syllable goes on through its quieter sounds.
 const HANGOVER: u32 = 15;
+/// Frames of the bot talking after which a line whose echo was not found is taken to
+/// send none back, once `MAX_DELAY` more frames passed for the last of them to come
+/// back: a path is found after `MIN_ACTIVE` and confirmed `CONFIRM_AFTER` frames later.
+/// (At most 1.24 s of the bot's first talk.)
+const JUDGE_ACTIVE: usize = MIN_ACTIVE + CONFIRM_AFTER;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EchoPath {
@@ -131,6 +136,12 @@ pub struct EchoGate {
     canceller: Canceller,
     /// Frames in a row the canceller did not help with echo due.
     slipped: u32,
+    /// Sent frames in which the bot talked, up to `JUDGE_ACTIVE`, then all sent frames
+    /// since: the gate's evidence on a line with no path (yet).
+    talked: usize,
+    waited: usize,
+    /// A path was found, or `waited` reached `MAX_DELAY` (it stays judged).
+    judged: bool,
 }
 
 impl EchoGate {
@@ -158,6 +169,9 @@ impl EchoGate {
                 Canceller::off()
             },
             slipped: 0,
+            talked: 0,
+            waited: 0,
+            judged: false,
         }
     }
 
@@ -173,6 +187,12 @@ impl EchoGate {
         );
         self.last_power = now;
         self.canceller.sent(frame);
+        if self.talked < JUDGE_ACTIVE {
+            self.talked += usize::from(level >= ACTIVE_DB);
+        } else if !self.judged {
+            self.waited += 1;
+            self.judged = self.waited >= MAX_DELAY;
+        }
     }
 
     /// Audio from the caller: returns it with the frames that are only echo muted.
@@ -225,6 +245,13 @@ impl EchoGate {
 
     pub fn path(&self) -> Option<EchoPath> {
         self.path
+    }
+
+    /// Whether the gate knows if this line sends the bot's voice back: a path was found,
+    /// or the bot talked long enough for one to be found and none was. Before, speech
+    /// heard while the bot talks may be its echo.
+    pub fn judged(&self) -> bool {
+        self.judged
     }
 
     /// Frames muted so far.
@@ -363,6 +390,7 @@ impl EchoGate {
                 if c.age >= after && (c.path.gain_db - found.gain_db).abs() <= GAIN_SPREAD_DB {
                     tracing::debug!(r, ?found, "echo path");
                     self.path = Some(found);
+                    self.judged = true;
                     self.candidates.clear();
                 }
             }

@@ -51,6 +51,9 @@ enum State {
     },
     Listening {
         since: Instant,
+        /// The caller's speech was confirmed and has not ended: no silence to time
+        /// (a question longer than the no-input time was reprompted over).
+        talking: bool,
     },
     Thinking {
         since: Instant,
@@ -166,7 +169,10 @@ impl Conversation {
     /// When the driver must send `Event::Timer`, if ever.
     pub fn deadline(&self) -> Option<Instant> {
         match self.state {
-            State::Listening { since } => Some(since + self.settings.no_input),
+            State::Listening {
+                since,
+                talking: false,
+            } => Some(since + self.settings.no_input),
             State::Thinking {
                 since,
                 filler_played: false,
@@ -316,7 +322,17 @@ impl Conversation {
     }
 
     fn listen(&mut self, now: Instant) {
-        self.state = State::Listening { since: now };
+        self.state = State::Listening {
+            since: now,
+            talking: false,
+        };
+    }
+
+    fn hear_talking(&mut self, now: Instant) {
+        self.state = State::Listening {
+            since: now,
+            talking: true,
+        };
     }
 
     fn on_speech(&mut self, now: Instant) -> Vec<Action> {
@@ -325,12 +341,12 @@ impl Conversation {
                 interruptible: true,
                 then: After::Listen,
             } => {
-                self.listen(now);
+                self.hear_talking(now);
                 vec![Action::StopPlayback]
             }
-            // The caller is talking: not silence, so push the no-input timer back.
+            // The caller is talking: not silence, until their utterance ends.
             State::Listening { .. } => {
-                self.listen(now);
+                self.hear_talking(now);
                 Vec::new()
             }
             // They went on after their turn ended: no filler over their words.

@@ -97,6 +97,7 @@ pub struct Caller {
 }
 
 mod answering;
+mod barge_in;
 mod hearing;
 pub use answering::accept_calls;
 mod resolving;
@@ -175,6 +176,7 @@ pub async fn converse(
         decodes: Decodes::default(),
         abandon: None,
         last_turn: None,
+        held: barge_in::Held::default(),
         playback: Playback::default(),
         clock: None,
         replying: false,
@@ -223,6 +225,8 @@ struct CallLoop {
     abandon: Option<(u64, Abandon)>,
     /// The caller's last turn, while they may still go on with it.
     last_turn: Option<hearing::LastTurn>,
+    /// Speech under the bot's audio held while the line's echo is judged.
+    held: barge_in::Held,
     /// What the caller hears, in order.
     playback: Playback,
     /// The turn being answered, until its answer is on the wire.
@@ -294,10 +298,11 @@ impl CallLoop {
                     Some(MediaEvent::PlaybackDone) => {
                         if !self.playback.pending() {
                             self.step(Event::PlaybackFinished).await;
+                            self.playback_over().await;
                         }
                     }
                     Some(MediaEvent::PlaybackStarted(item)) => self.answer_started(item),
-                    Some(MediaEvent::EchoLearnt) => self.echo_learnt(),
+                    Some(MediaEvent::Echo(echo)) => self.on_line_echo(echo).await,
                     Some(MediaEvent::Timeout) => {
                         tracing::warn!(secs = cfg.rtp.timeout_secs, channel = line.channel(), "no audio from the caller: hanging up");
                         line.hang_up().await;

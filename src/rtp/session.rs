@@ -29,7 +29,7 @@ use super::srtp::SrtpSession;
 use crate::audio::echo::EchoGate;
 use crate::audio::g711::Law;
 use crate::audio::wav;
-use crate::media::{self, Command, Held, MediaEvent, MediaHandle, Outgoing};
+use crate::media::{self, Command, Held, LineEcho, MediaEvent, MediaHandle, Outgoing};
 use crate::sip::sdp::Srtp;
 
 #[derive(Debug, Clone, Copy)]
@@ -115,6 +115,8 @@ struct MediaTask {
     owed_samples: i64,
     last_frame_len: usize,
     echo: Option<EchoGate>,
+    /// The call was told the echo gate judged the line (`LineEcho`).
+    echo_judged: bool,
     held: Held,
 }
 
@@ -158,6 +160,7 @@ impl MediaTask {
             echo: p
                 .echo_gate
                 .then(|| EchoGate::new(p.ptime_ms as usize * SAMPLES_PER_MS, p.echo_cancel)),
+            echo_judged: false,
             held: Held::default(),
         }
     }
@@ -172,6 +175,7 @@ impl MediaTask {
         // Burst: a late tick is followed by catch-up ticks, so the send rate never drifts.
         clock.set_missed_tick_behavior(MissedTickBehavior::Burst);
         let mut buf = vec![0u8; 2048];
+        self.tell_echo_judging();
         self.forward(&mut commands, &cancel, &mut clock, &mut buf)
             .await;
         if let Some(secs) = self.arrival.seconds() {
@@ -205,6 +209,14 @@ impl MediaTask {
         }
     }
 
+    /// A new echo gate has yet to judge the line.
+    fn tell_echo_judging(&mut self) {
+        self.echo_judged = false;
+        if self.echo.is_some() {
+            self.events.send(MediaEvent::Echo(LineEcho::Judging)).ok();
+        }
+    }
+
     fn on_command(&mut self, c: Command) {
         match c {
             Command::Play(pcm, mark) => self.outgoing.push(pcm, mark),
@@ -226,6 +238,7 @@ impl MediaTask {
                 let frame = self.p.ptime_ms as usize * SAMPLES_PER_MS;
                 self.echo =
                     (on && self.p.echo_gate).then(|| EchoGate::new(frame, self.p.echo_cancel));
+                self.tell_echo_judging();
             }
         }
     }
@@ -367,7 +380,12 @@ impl MediaTask {
             }
             self.counters.echo_muted.inc_by(gate.muted() - before);
             if !knew && gate.path().is_some() {
-                self.events.send(MediaEvent::EchoLearnt).ok();
+                self.events.send(MediaEvent::Echo(LineEcho::Learnt)).ok();
+                self.echo_judged = true;
+            } else if gate.judged() && !self.echo_judged {
+                // (Judged when a frame went out: told with the next heard.)
+                self.events.send(MediaEvent::Echo(LineEcho::None)).ok();
+                self.echo_judged = true;
             }
         }
         if !pcm.is_empty() {

@@ -238,7 +238,7 @@ pub async fn run(caller: CallerLeg<'_>, mut agent: AgentLeg) -> BridgeEnd {
                 Some(
                     MediaEvent::PlaybackDone
                     | MediaEvent::PlaybackStarted(_)
-                    | MediaEvent::EchoLearnt,
+                    | MediaEvent::Echo(_),
                 ) => {}
                 Some(MediaEvent::Timeout) | None => break BridgeEnd::MediaTimeout,
             },
@@ -248,7 +248,7 @@ pub async fn run(caller: CallerLeg<'_>, mut agent: AgentLeg) -> BridgeEnd {
                 Some(
                     MediaEvent::PlaybackDone
                     | MediaEvent::PlaybackStarted(_)
-                    | MediaEvent::EchoLearnt,
+                    | MediaEvent::Echo(_),
                 ) => {}
                 Some(MediaEvent::Timeout) | None => break BridgeEnd::MediaTimeout,
             },

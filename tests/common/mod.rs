@@ -98,7 +98,11 @@ impl Gateway {
         let child = Command::new(bin())
             .args(["serve", "--config"])
             .arg(&cfg_path)
-            .env("RUST_LOG", "info,rsipstack=warn,webrtc=warn")
+            // GATEWAY_LOG: another filter, to see one module's debug lines in a test.
+            .env(
+                "RUST_LOG",
+                std::env::var("GATEWAY_LOG").unwrap_or("info,rsipstack=warn,webrtc=warn".into()),
+            )
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())

@@ -100,6 +100,7 @@ fn the_bots_voice_coming_back_is_learnt_and_muted() {
             .unwrap_or_else(|| panic!("the echo path at {delay} is not learnt"));
         assert!(path.delay.abs_diff(delay) <= 1, "{path:?} for {delay}");
         assert!((path.gain_db - gain).abs() < 2.0, "{path:?} for {gain}");
+        assert!(gate.judged());
         // After the first two seconds, the echo of every loud bot frame is muted.
         let loud_echo = loud(&bot, 100..frames, delay);
         let missed = loud_echo.iter().filter(|&&i| !muted[i]).count();
@@ -154,7 +155,42 @@ fn a_line_without_echo_is_never_muted() {
         assert_eq!(gate.path(), None, "seed {seed}");
         assert_eq!(gate.muted(), 0, "seed {seed}");
         assert!(muted.iter().all(|&m| !m), "seed {seed}");
+        assert!(gate.judged(), "seed {seed}: the line was never judged");
     }
+}
+
+/// Until the gate has heard enough of the bot's talk come back, or not, the speech it
+/// hears while the bot talks may be the bot's echo: it judges the line after the bot
+/// talked `JUDGE_ACTIVE` frames and `MAX_DELAY` more went by, not on silence alone.
+#[test]
+fn a_line_is_judged_once_the_bot_talked_long_enough_for_its_echo_to_come_back() {
+    let mut gate = EchoGate::new(FRAME, false);
+    let line = [7i16; FRAME];
+    let (quiet, loud) = ([0i16; FRAME], [8_000i16; FRAME]);
+    let tick = |gate: &mut EchoGate, sent: &[i16]| {
+        gate.heard(&line);
+        gate.sent(sent);
+    };
+    for _ in 0..500 {
+        tick(&mut gate, &quiet);
+    }
+    assert!(!gate.judged(), "judged on the bot's silence");
+    for i in 0..JUDGE_ACTIVE {
+        // The bot's talk has gaps: only its frames of talk count.
+        tick(&mut gate, &quiet);
+        assert!(!gate.judged(), "judged after {i} frames of talk");
+        tick(&mut gate, &loud);
+    }
+    for _ in 1..MAX_DELAY {
+        tick(&mut gate, &quiet);
+    }
+    assert!(
+        !gate.judged(),
+        "judged before the last talk could come back"
+    );
+    tick(&mut gate, &quiet);
+    assert!(gate.judged());
+    assert_eq!(gate.path(), None);
 }
 
 #[test]

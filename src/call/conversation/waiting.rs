@@ -7,13 +7,16 @@ impl Conversation {
     pub(super) fn on_timer(&mut self, now: Instant) -> Vec<Action> {
         match self.state {
             // Silence in the keypad menu, after a miss: the second failure.
-            State::Listening { since }
-                if now >= since + self.settings.no_input
-                    && matches!(self.asked, Asked::Menu(_)) =>
-            {
+            State::Listening {
+                since,
+                talking: false,
+            } if now >= since + self.settings.no_input && matches!(self.asked, Asked::Menu(_)) => {
                 self.transfer_now(TransferReason::NoMatch)
             }
-            State::Listening { since } if now >= since + self.settings.no_input => {
+            State::Listening {
+                since,
+                talking: false,
+            } if now >= since + self.settings.no_input => {
                 self.silences += 1;
                 match self.silences {
                     1 => {

@@ -36,7 +36,7 @@ pub(super) struct LastTurn {
     /// Where the caller's audio was when the reply's first packet went out.
     reply_ms: Option<u64>,
     /// The caller barged in on the reply.
-    barged_in: bool,
+    pub(super) barged_in: bool,
 }
 
 impl LastTurn {
@@ -52,18 +52,12 @@ impl LastTurn {
 
 impl CallLoop {
     pub(super) async fn on_endpoint(&mut self, ep: Endpoint) {
+        let Some(ep) = self.hold_utterance(ep) else {
+            return;
+        };
         match ep {
             Endpoint::SpeechStart { .. } | Endpoint::Noise { .. } => {}
-            Endpoint::SpeechConfirmed { .. } => {
-                if self.conversation.interruptible() && self.media.is_playing() {
-                    tracing::info!("barge-in");
-                    self.ctx.metrics.barge_ins.inc();
-                    if let Some(last) = &mut self.last_turn {
-                        last.barged_in = true;
-                    }
-                }
-                self.step(Event::SpeechConfirmed).await;
-            }
+            Endpoint::SpeechConfirmed { .. } => self.speech_confirmed().await,
             Endpoint::Resumed { .. } => self.abandon_partial(),
             Endpoint::Pause { audio, end_ms } => {
                 // Speech under the bot's audio is a backchannel until it barges in
@@ -199,7 +193,7 @@ impl CallLoop {
     }
 
     /// A decode started at a pause is of no use now: it is abandoned.
-    fn abandon_partial(&mut self) {
+    pub(super) fn abandon_partial(&mut self) {
         if let Some(id) = self.decodes.resumed() {
             self.abandon_decode(id);
         }
@@ -208,20 +202,6 @@ impl CallLoop {
     fn abandon_decode(&mut self, id: u64) {
         if let Some((_, flag)) = self.abandon.as_ref().filter(|(i, _)| *i == id) {
             flag.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-
-    /// The line's echo gate has just learnt the bot's voice coming back. Speech heard
-    /// under the bot's audio that has not barged in began before the gate could mute
-    /// that echo, and on a noisy line it is most likely the echo: it is dropped (a
-    /// caller who was talking is heard afresh). Kept, the echo's "speech" stayed open
-    /// after the gate muted it, until a frame of line noise confirmed it as a barge-in
-    /// on the greeting.
-    pub(super) fn echo_learnt(&mut self) {
-        if self.media.is_playing() && self.listener.in_speech() {
-            tracing::info!("speech under the bot's audio dropped: the line's echo is learnt");
-            self.listener.drop_speech();
-            self.abandon_partial();
         }
     }
 

@@ -38,11 +38,30 @@ fn a_timer_that_fires_early_does_nothing() {
     assert_eq!(call.at(100, Event::Timer), vec![]);
 }
 
+/// The caller talking is not silence, however long they talk: a question longer than
+/// the no-input time (or line noise before it, heard as the start of the turn) was
+/// reprompted over, and then spoken over that prompt, it was no turn at all.
 #[test]
-fn speech_pushes_the_no_input_timer_back() {
+fn a_caller_talking_longer_than_the_no_input_time_is_not_reprompted_over() {
     let mut call = Call::listening();
     call.at(6000, Event::SpeechConfirmed);
-    assert_eq!(call.c.deadline(), Some(call.now + Duration::from_secs(7)));
+    assert_eq!(call.c.deadline(), None);
+    assert_eq!(call.at(9000, Event::Timer), vec![]);
+    call.at(3000, Event::UtteranceEnded);
+    assert!(call.c.awaits_transcript());
+}
+
+#[test]
+fn speech_that_barged_in_holds_the_no_input_timer_too() {
+    let mut call = Call::listening();
+    call.wait_for_timer();
+    assert_eq!(
+        call.at(500, Event::SpeechConfirmed),
+        vec![Action::StopPlayback]
+    );
+    assert_eq!(call.c.deadline(), None);
+    call.at(8000, Event::UtteranceEnded);
+    assert!(call.c.awaits_transcript());
 }
 
 #[test]
