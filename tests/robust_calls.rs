@@ -87,7 +87,7 @@ fn every_finished_call_leaves_the_sip_stack_with_no_dialog() {
     sipp_ok(&gw, &["-sf", &scenario("cancel.xml"), "-m", "1"]);
     // Over TCP, the caller hangs up.
     sipp_ok(&gw, &["-sn", "uac", "-t", "t1", "-m", "1"]);
-    gw.wait_metric("voicebot_calls_active", 0.0, Duration::from_secs(10));
+    gw.wait_metric("voicebot_calls_active", 0.0, LAST_WORDS);
     // Seven were answered and ended; the cancelled one never was.
     assert_eq!(gw.log().matches("call over").count(), 7, "{}", gw.log());
     gw.wait_metric("voicebot_sip_dialogs", 0.0, Duration::from_secs(10));

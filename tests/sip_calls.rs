@@ -19,7 +19,7 @@ fn sipp_uac_pcap_plays_audio_and_dtmf_then_hangs_up() {
     // Counted, not logged at info: a caller holding keys must not flood the log.
     assert!(!log.contains("dtmf digit="), "{log}");
     assert!(log.contains("reason=UacBye"), "{log}");
-    gw.wait_metric("voicebot_calls_active", 0.0, Duration::from_secs(5));
+    gw.wait_metric("voicebot_calls_active", 0.0, LAST_WORDS);
     assert!(gw.metric("voicebot_rtp_packets_received_total").unwrap() > 100.0);
 }
 
@@ -32,10 +32,7 @@ fn sipp_load_twenty_calls_ten_at_a_time() {
             "-sn", "uac_pcap", "-r", "5", "-rp", "1000", "-l", "10", "-m", "20",
         ],
     );
-    // sipp hangs up while its audio is still heard as speech: each call's last words
-    // are decoded for its record (the gateway waits up to 30 s for them), twenty at
-    // once on two cores.
-    gw.wait_metric("voicebot_calls_active", 0.0, Duration::from_secs(40));
+    gw.wait_metric("voicebot_calls_active", 0.0, LAST_WORDS);
     assert_eq!(gw.log().matches("answered").count(), 20);
 }
 

@@ -466,6 +466,11 @@ pub fn silence_wav(dir: &Path, secs: f32) -> PathBuf {
     path
 }
 
+/// How long calls may take to end after sipp's pcap audio: sipp hangs up while that
+/// audio is still heard as speech, and each call's last words are decoded for its
+/// record (the gateway waits up to 30 s for them), several at once on two cores.
+pub const LAST_WORDS: Duration = Duration::from_secs(40);
+
 /// A fixture question with `lead` seconds of silence before it and `tail` after.
 pub fn padded_fixture(dir: &Path, id: &str, lead: f32, tail: f32) -> PathBuf {
     let src = repo().join(format!("audio-fixtures/questions/{id}.tel.wav"));
