@@ -50,6 +50,11 @@ pub enum BenchCommand {
         /// Write one JSON line per fixture and condition here (for calibration).
         #[arg(long)]
         dump: Option<PathBuf>,
+        /// Resolve the transcripts and acoustic hints of such a dump again instead of
+        /// recognizing the audio: a change to the intent resolution measured in seconds
+        /// on the very transcripts it was measured before on.
+        #[arg(long, conflicts_with = "dump")]
+        replay: Option<PathBuf>,
         /// The fixture list (default: audio-fixtures/understand/questions.toml).
         #[arg(long)]
         manifest: Option<PathBuf>,
@@ -245,6 +250,7 @@ pub async fn run(what: BenchCommand) -> anyhow::Result<()> {
             set,
             lang,
             dump,
+            replay,
             manifest,
             line,
             config,
@@ -257,6 +263,7 @@ pub async fn run(what: BenchCommand) -> anyhow::Result<()> {
                 set,
                 lang,
                 dump,
+                replay,
                 manifest,
                 line,
             };

@@ -36,6 +36,8 @@ pub struct Options {
     pub set: String,
     pub lang: String,
     pub dump: Option<PathBuf>,
+    /// Resolve the recognitions of this earlier `dump` again (no audio is recognized).
+    pub replay: Option<PathBuf>,
     pub manifest: Option<PathBuf>,
     /// Call every question on a line of this language (default: the question's own).
     pub line: Option<String>,
@@ -63,7 +65,7 @@ pub fn questions(manifest: Option<&Path>) -> anyhow::Result<Vec<Question>> {
 }
 
 /// How a turn went for the caller, judged against the expected intent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Answered (or transferred, or ended) as it should be.
@@ -168,6 +170,9 @@ fn percentile(sorted: &[f32], p: f32) -> f32 {
 pub async fn run(config: &Config, opts: &Options) -> anyhow::Result<()> {
     let mut config = config.clone();
     config.stt.rescore = true;
+    if let Some(dumped) = &opts.replay {
+        return replay(&config, opts, dumped).await;
+    }
     let (stt, understanding, resolver) = load(&config)?;
     let kb = reload::current(&understanding.matcher).kb().clone();
     let dir = audio_dir();
@@ -175,17 +180,10 @@ pub async fn run(config: &Config, opts: &Options) -> anyhow::Result<()> {
         Some(p) => Some(std::fs::File::create(p)?),
         None => None,
     };
-    let qs: Vec<Question> = questions(opts.manifest.as_deref())?
-        .into_iter()
-        .filter(|q| opts.set == "all" || q.set == opts.set)
-        .filter(|q| opts.lang == "all" || q.lang == opts.lang)
-        .collect();
-    // (lang, condition, set, with scoring) -> tally; recognition seconds per (lang, scoring).
-    let mut tallies: BTreeMap<(String, String, String, bool), Tally> = BTreeMap::new();
-    let mut times: BTreeMap<(String, bool), Vec<f32>> = BTreeMap::new();
+    let mut tables = Tables::default();
     let mut missing = 0;
     for cond in &opts.conditions {
-        for q in &qs {
+        for q in &chosen(opts)? {
             let wav = dir.join(format!("{}.{cond}.wav", q.id));
             let Ok(audio) = audio_16k(&wav) else {
                 missing += 1;
@@ -195,25 +193,17 @@ pub async fn run(config: &Config, opts: &Options) -> anyhow::Result<()> {
             // language check runs either way (first turn).
             let line = opts.line.as_deref().unwrap_or(&q.lang);
             let t = engine::recognize(&stt, audio, understanding.turn(line, 1)).await?;
+            let [text_only, with_hints] =
+                resolve_both(resolver.as_ref(), understanding::request(&t, 1)).await?;
             let expect_kind = kb.get(&q.expect).map(|i| i.kind);
-            let mut text_only = understanding::request(&t, 1);
-            text_only.hints.clear();
-            let text_only = resolver.resolve(text_only).await?;
-            let with_hints = resolver.resolve(understanding::request(&t, 1)).await?;
             for (with, r) in [(false, &text_only), (true, &with_hints)] {
                 let v = verdict(r, &q.expect, expect_kind);
-                for set in [q.set.as_str(), "all"] {
-                    tallies
-                        .entry((q.lang.clone(), cond.clone(), set.to_string(), with))
-                        .or_default()
-                        .add(v);
-                }
                 let secs = if with {
                     t.decode_secs
                 } else {
                     t.decode_secs - t.rescore_secs
                 };
-                times.entry((q.lang.clone(), with)).or_default().push(secs);
+                tables.add(q, cond, with, v, secs);
                 if let Some(f) = dump.as_mut() {
                     let line = serde_json::json!({
                         "id": q.id, "lang": q.lang, "set": q.set, "condition": cond,
@@ -235,31 +225,152 @@ pub async fn run(config: &Config, opts: &Options) -> anyhow::Result<()> {
             dir.display()
         );
     }
-    println!("| lang | condition | set | KB scoring | n | right | confirmed | missed | transferred | wrong |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
-    for ((lang, cond, set, with), t) in &tallies {
-        println!(
-            "| {lang} | {cond} | {set} | {} | {} | {:.0}% | {:.0}% | {:.0}% | {:.0}% | {:.0}% |",
-            if *with { "yes" } else { "no" },
-            t.n,
-            t.pct(Verdict::Right),
-            t.pct(Verdict::Confirmed),
-            t.pct(Verdict::Missed),
-            t.pct(Verdict::Transferred),
-            t.pct(Verdict::Wrong),
-        );
-    }
-    println!("\n| lang | KB scoring | recognition p50 s | p95 s |\n|---|---|---|---|");
-    for ((lang, with), mut secs) in times {
-        secs.sort_by(f32::total_cmp);
-        println!(
-            "| {lang} | {} | {:.2} | {:.2} |",
-            if with { "yes" } else { "no" },
-            percentile(&secs, 0.5),
-            percentile(&secs, 0.95)
-        );
-    }
+    tables.print();
     Ok(())
+}
+
+/// The questions `opts` picks by set and language.
+fn chosen(opts: &Options) -> anyhow::Result<Vec<Question>> {
+    Ok(questions(opts.manifest.as_deref())?
+        .into_iter()
+        .filter(|q| opts.set == "all" || q.set == opts.set)
+        .filter(|q| opts.lang == "all" || q.lang == opts.lang)
+        .collect())
+}
+
+/// A turn resolved on its words alone, and with the audio's hints.
+async fn resolve_both(
+    resolver: &dyn IntentResolver,
+    req: crate::intent::resolution::Request,
+) -> anyhow::Result<[Resolution; 2]> {
+    let text_only = crate::intent::resolution::Request {
+        hints: Vec::new(),
+        ..req.clone()
+    };
+    Ok([
+        resolver.resolve(text_only).await?,
+        resolver.resolve(req).await?,
+    ])
+}
+
+/// One fixture's recognition as `--dump` wrote it.
+#[derive(Deserialize)]
+struct Dumped {
+    id: String,
+    condition: String,
+    rescore: bool,
+    verdict: Verdict,
+    transcript: String,
+    asr_confidence: f32,
+    heard_language: String,
+    hints: Vec<crate::intent::resolution::Hint>,
+    decode_secs: f32,
+    rescore_secs: f32,
+}
+
+/// `run` on the recognitions of an earlier `--dump`: the intent resolution as it is
+/// now, on the transcripts and hints the recognizer gave then. The turns whose verdict
+/// (with the hints) changed since are listed.
+async fn replay(config: &Config, opts: &Options, dumped: &Path) -> anyhow::Result<()> {
+    crate::intent::meaning::install(config.intent.second_opinion);
+    let (resolver, matcher) =
+        with_local_matcher(&config.intent, tokio_util::sync::CancellationToken::new())?;
+    let kb = reload::current(&matcher).kb().clone();
+    let by_id: BTreeMap<String, Question> = chosen(opts)?
+        .into_iter()
+        .map(|q| (q.id.clone(), q))
+        .collect();
+    let mut tables = Tables::default();
+    let text = std::fs::read_to_string(dumped)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", dumped.display()))?;
+    for line in text.lines() {
+        let d: Dumped = serde_json::from_str(line)?;
+        // Each recognition is dumped twice (without and with the hints): one will do.
+        let Some(q) = by_id.get(&d.id).filter(|_| d.rescore) else {
+            continue;
+        };
+        if !opts.conditions.contains(&d.condition) {
+            continue;
+        }
+        let was = d.verdict;
+        let req = crate::intent::resolution::Request {
+            turn: 1,
+            text: d.transcript,
+            asr_confidence: Some(d.asr_confidence),
+            language: d.heard_language.parse().unwrap_or_default(),
+            hints: d.hints,
+            ..Default::default()
+        };
+        let resolved = resolve_both(resolver.as_ref(), req).await?;
+        let expect_kind = kb.get(&q.expect).map(|i| i.kind);
+        for (with, r) in [false, true].into_iter().zip(&resolved) {
+            let secs = if with {
+                d.decode_secs
+            } else {
+                d.decode_secs - d.rescore_secs
+            };
+            let v = verdict(r, &q.expect, expect_kind);
+            tables.add(q, &d.condition, with, v, secs);
+            if with && v != was {
+                println!(
+                    "{} {} ({}): {was:?} -> {v:?}: {:?} {} {}",
+                    q.id, d.condition, q.set, r.action, r.intent_id, q.expect
+                );
+            }
+        }
+    }
+    tables.print();
+    Ok(())
+}
+
+/// The verdicts per (language, condition, set, with the hints) and the recognition
+/// seconds per (language, with the hints).
+#[derive(Default)]
+struct Tables {
+    tallies: BTreeMap<(String, String, String, bool), Tally>,
+    times: BTreeMap<(String, bool), Vec<f32>>,
+}
+
+impl Tables {
+    fn add(&mut self, q: &Question, cond: &str, with: bool, v: Verdict, secs: f32) {
+        for set in [q.set.as_str(), "all"] {
+            self.tallies
+                .entry((q.lang.clone(), cond.to_string(), set.to_string(), with))
+                .or_default()
+                .add(v);
+        }
+        self.times
+            .entry((q.lang.clone(), with))
+            .or_default()
+            .push(secs);
+    }
+
+    fn print(mut self) {
+        println!("| lang | condition | set | KB scoring | n | right | confirmed | missed | transferred | wrong |");
+        println!("|---|---|---|---|---|---|---|---|---|---|");
+        for ((lang, cond, set, with), t) in &self.tallies {
+            println!(
+                "| {lang} | {cond} | {set} | {} | {} | {:.0}% | {:.0}% | {:.0}% | {:.0}% | {:.0}% |",
+                if *with { "yes" } else { "no" },
+                t.n,
+                t.pct(Verdict::Right),
+                t.pct(Verdict::Confirmed),
+                t.pct(Verdict::Missed),
+                t.pct(Verdict::Transferred),
+                t.pct(Verdict::Wrong),
+            );
+        }
+        println!("\n| lang | KB scoring | recognition p50 s | p95 s |\n|---|---|---|---|");
+        for ((lang, with), secs) in &mut self.times {
+            secs.sort_by(f32::total_cmp);
+            println!(
+                "| {lang} | {} | {:.2} | {:.2} |",
+                if *with { "yes" } else { "no" },
+                percentile(secs, 0.5),
+                percentile(secs, 0.95)
+            );
+        }
+    }
 }
 
 #[cfg(test)]

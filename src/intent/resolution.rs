@@ -149,7 +149,7 @@ pub struct Request {
 
 /// How well one candidate intent's phrasings fit the caller's audio (higher is
 /// better; comparable within one turn only).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Hint {
     pub intent_id: String,
     pub score: f32,
