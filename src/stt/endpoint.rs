@@ -72,6 +72,27 @@ pub enum Endpoint {
     Noise { start_ms: u64, end_ms: u64 },
 }
 
+impl Endpoint {
+    /// The event without its audio, for a log line.
+    pub fn brief(&self) -> String {
+        match self {
+            Endpoint::Utterance {
+                audio,
+                start_ms,
+                end_ms,
+                reason,
+            } => format!(
+                "Utterance {start_ms}-{end_ms} ms ({} samples, {reason:?})",
+                audio.len()
+            ),
+            Endpoint::Pause { audio, end_ms } => {
+                format!("Pause at {end_ms} ms ({} samples)", audio.len())
+            }
+            other => format!("{other:?}"),
+        }
+    }
+}
+
 pub struct Endpointer {
     cfg: EndpointConfig,
     frames_seen: u64,

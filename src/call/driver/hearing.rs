@@ -52,6 +52,7 @@ impl LastTurn {
 
 impl CallLoop {
     pub(super) async fn on_endpoint(&mut self, ep: Endpoint) {
+        tracing::debug!(event = ?ep.brief(), playing = self.media.is_playing(), "heard");
         let Some(ep) = self.hold_utterance(ep) else {
             return;
         };
