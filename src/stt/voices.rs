@@ -5,13 +5,17 @@
 //! and the turn ends before the caller's last word. Silero hears those words, but also
 //! hears voice 100-200 ms past the last one, which would slow every turn's end. Asked
 //! only once a pause has lasted, it catches the one without the other (`bench vad`).
-//! It is asked only while a turn is open: WebRTC alone starts turns, as before, and the
-//! line's quiet time (most of a call: the caller listening) costs no Silero at all.
+//! A turn starts only on voice both hear: on a noisy line (15 dB SNR with hum) WebRTC's
+//! VAD took the line's own noise for voice for seconds after the bot's talk (never
+//! after the caller's), and that noise became a turn of its own, answered over the
+//! caller's question. Silero is asked then only about frames WebRTC's VAD calls voice,
+//! so the line's quiet time (most of a call: the caller listening) costs it nothing.
 //!
-//! Nor is it asked while the bot talks, and for as long after as its voice can still
-//! come back (`echo::MAX_DELAY_MS`): Silero hears voice at any level, so the echo the
-//! gate leaves (muted to silence or not yet learnt) would hold a turn open under the
-//! bot's audio until it barges in. Speech over the bot is judged as before Silero.
+//! Nor is it asked in a turn's pauses while the bot talks, and for as long after as its
+//! voice can still come back (`echo::MAX_DELAY_MS`): Silero hears voice at any level,
+//! so the echo the gate leaves (muted to silence or not yet learnt) would hold a turn
+//! open under the bot's audio until it barges in. Speech over the bot (barge-in) is
+//! judged by WebRTC's VAD alone, as before Silero.
 
 use std::collections::VecDeque;
 
@@ -86,18 +90,30 @@ impl Voices {
     pub fn voiced(&mut self, frame: &[i16], in_turn: bool) -> bool {
         let webrtc = self.webrtc.is_voice(frame);
         let echo_due = self.bot_quiet_ms < MAX_DELAY_MS;
+        let self_talking = self.bot_quiet_ms == 0;
         self.bot_quiet_ms = self.bot_quiet_ms.saturating_add(FRAME_MS);
         let Some(s) = &mut self.silero else {
             return webrtc;
         };
         if !in_turn || echo_due {
+            // A turn starts on voice to Silero too: on a noisy line WebRTC's VAD took
+            // the line's own noise for voice after the bot's talk (and not after the
+            // caller's), for seconds, and that noise became a turn.
+            let voiced = if !in_turn && !self_talking && webrtc {
+                match s.hear(frame) {
+                    Ok(p) => p >= SILERO_THRESHOLD,
+                    Err(_) => webrtc,
+                }
+            } else {
+                s.warm = false;
+                webrtc
+            };
             // 50 frames a second per call: a ring of samples, not a buffer per frame.
             let keep = WARM_MS / FRAME_MS as usize * frame.len();
             s.recent.extend(frame);
             let over = s.recent.len().saturating_sub(keep);
             s.recent.drain(..over);
-            s.warm = false;
-            return webrtc;
+            return voiced;
         }
         match s.hear(frame) {
             Ok(p) => s.rule.voiced(webrtc, if audible(frame) { p } else { 0.0 }),
