@@ -90,7 +90,7 @@ impl Voices {
     pub fn voiced(&mut self, frame: &[i16], in_turn: bool) -> bool {
         let webrtc = self.webrtc.is_voice(frame);
         let echo_due = self.bot_quiet_ms < MAX_DELAY_MS;
-        let self_talking = self.bot_quiet_ms == 0;
+        let bot_talking_now = self.bot_quiet_ms == 0;
         self.bot_quiet_ms = self.bot_quiet_ms.saturating_add(FRAME_MS);
         let Some(s) = &mut self.silero else {
             return webrtc;
@@ -99,7 +99,7 @@ impl Voices {
             // A turn starts on voice to Silero too: on a noisy line WebRTC's VAD took
             // the line's own noise for voice after the bot's talk (and not after the
             // caller's), for seconds, and that noise became a turn.
-            let voiced = if !in_turn && !self_talking && webrtc {
+            let voiced = if !in_turn && !bot_talking_now && webrtc {
                 match s.hear(frame) {
                     Ok(p) => p >= SILERO_THRESHOLD,
                     Err(_) => webrtc,
